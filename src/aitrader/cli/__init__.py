@@ -1,0 +1,103 @@
+"""Command-line interface: ``aitrader GROUP COMMAND``. Each command is a thin call into the library.
+
+Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+import typer
+
+from aitrader import __version__
+from aitrader.cli import data as data_cli
+from aitrader.cli.common import err_console, state
+from aitrader.config import DEFAULT_CONFIG_NAME, template_text
+from aitrader.errors import AitraderError, ConfigError
+
+app = typer.Typer(
+    name="aitrader",
+    help="AI-assisted trading bot: market data, leak-free features and ML, backtests, paper/live.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data_cli.app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"aitrader {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Path = typer.Option(  # noqa: B008
+        None, "--config", "-c", help=f"Config file (default: $AITRADER_CONFIG or ./{DEFAULT_CONFIG_NAME})."
+    ),
+    log_level: str = typer.Option(
+        None, "--log-level", "-l", help="DEBUG, INFO, WARNING, ERROR (default from config: WARNING)."
+    ),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """aitrader — run `aitrader demo` for the whole pipeline on bundled data."""
+    st = state(ctx)
+    st.config_path = config
+    if log_level:
+        if log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ConfigError(f"--log-level {log_level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        st.log_level = log_level.upper()
+        logging.getLogger().setLevel(st.log_level)
+
+
+@app.command()
+def init(
+    path: Path = typer.Argument(Path(DEFAULT_CONFIG_NAME), help="Where to write the template."),  # noqa: B008
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented configuration template.
+
+    Example: aitrader init && $EDITOR aitrader.yaml
+    """
+    if path.exists() and not force:
+        raise ConfigError(f"{path} already exists (use --force to overwrite)")
+    path.write_text(template_text())
+    err_console.print(f"wrote {path}")
+
+
+@app.command()
+def demo(ctx: typer.Context) -> None:
+    """Run the main job offline on the bundled real data.
+
+    Example: aitrader demo
+    """
+    from aitrader.demo import run_demo
+
+    run_demo(state(ctx).settings)
+
+
+def main() -> None:
+    """Console-script entry point: maps errors to exit codes (1 runtime, 2 usage/config)."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2)
+    except AitraderError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,89 @@
+"""Shared CLI plumbing: settings from the context, JSON/table output, progress bars."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from aitrader.config import Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+
+
+@dataclass
+class State:
+    """Per-invocation state stored on the Typer context."""
+
+    config_path: Path | None = None
+    log_level: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+            level = self.log_level or self._settings.logging.level
+            logging.getLogger().setLevel(level.upper())
+        return self._settings
+
+
+def state(ctx: typer.Context) -> State:
+    root = ctx.find_root()
+    if not isinstance(root.obj, State):
+        root.obj = State()
+    return root.obj
+
+
+def settings(ctx: typer.Context) -> Settings:
+    return state(ctx).settings
+
+
+def emit_json(payload: Any) -> None:
+    """Write JSON to stdout (no colour, no wrapping) for scripts."""
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
+    out = Table(title=title, title_justify="left")
+    for column in columns:
+        out.add_column(column)
+    for row in rows:
+        out.add_row(*("" if v is None else str(v) for v in row))
+    return out
+
+
+def progress(transient: bool = False) -> Progress:
+    """A rich progress bar on stderr (stdout stays clean for ``--json``)."""
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=transient,
+    )
+
+
+ProgressCallback = Callable[[int, int], None]

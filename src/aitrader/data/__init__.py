@@ -1,0 +1,1 @@
+"""Market data: sources (bundled samples, files, ccxt exchanges, Yahoo), store, quality, resampling."""

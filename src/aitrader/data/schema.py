@@ -1,0 +1,164 @@
+"""The candle schema (ARCHITECTURE §5) and strict validation naming source, row and field.
+
+Candles are a DataFrame indexed by a tz-aware UTC ``DatetimeIndex`` named ``timestamp`` (bar open
+time) with float64 columns ``open, high, low, close, volume``, strictly increasing and unique.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from aitrader.errors import DataError
+
+COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
+
+
+def empty_candles() -> pd.DataFrame:
+    """A zero-row frame with the candle schema."""
+    index = pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns")
+    return pd.DataFrame({c: np.array([], dtype="float64") for c in COLUMNS}, index=index)
+
+
+def _row_label(rows: np.ndarray | None, position: int) -> str:
+    return f"row {int(rows[position]) if rows is not None else position + 1}"
+
+
+def parse_timestamps(values: pd.Series, source: str, unit: str = "auto") -> pd.DatetimeIndex:
+    """Parse unix seconds / milliseconds or ISO-8601 strings into a UTC index.
+
+    ``unit`` is ``auto`` (numbers ≥ 1e11 are milliseconds, else seconds), ``s``, ``ms`` or ``iso``.
+    Naive ISO strings are taken as UTC; offsets are converted to UTC.
+    """
+    if unit not in {"auto", "s", "ms", "iso"}:
+        raise DataError(f"{source}: unknown timestamp unit {unit!r} (use auto, s, ms or iso)")
+    numeric = pd.to_numeric(values, errors="coerce") if unit != "iso" else None
+    if numeric is not None and (unit in {"s", "ms"} or numeric.notna().all()):
+        bad = np.flatnonzero(numeric.isna().to_numpy())
+        if bad.size:
+            raise DataError(
+                f"{source}: {_row_label(None, int(bad[0]))}, field 'timestamp': "
+                f"{values.iloc[bad[0]]!r} is not a unix time"
+            )
+        chosen = unit if unit != "auto" else ("ms" if float(numeric.abs().max()) >= 1e11 else "s")
+        parsed = pd.to_datetime(numeric.astype("int64"), unit=chosen, utc=True)
+    else:
+        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+        bad = np.flatnonzero(pd.isna(parsed).to_numpy())
+        if bad.size:
+            raise DataError(
+                f"{source}: {_row_label(None, int(bad[0]))}, field 'timestamp': "
+                f"{values.iloc[bad[0]]!r} is not an ISO-8601 time or unix time"
+            )
+    return pd.DatetimeIndex(parsed, name="timestamp").as_unit("ns")
+
+
+def to_candles(
+    raw: pd.DataFrame,
+    source: str,
+    mapping: Mapping[str, str] | None = None,
+    timestamp_unit: str = "auto",
+) -> pd.DataFrame:
+    """Turn a raw table into validated candles. ``mapping`` maps our names to the file's columns."""
+    mapping = {k: v for k, v in (mapping or {}).items() if v}
+    wanted = ("timestamp", *COLUMNS)
+    lowered = {str(c).strip().lower(): c for c in raw.columns}
+    chosen: dict[str, str] = {}
+    for name in wanted:
+        column = mapping.get(name, name)
+        found = column if column in raw.columns else lowered.get(str(column).strip().lower())
+        if found is None:
+            raise DataError(
+                f"{source}: missing column {column!r} for field {name!r}; columns present: "
+                f"{', '.join(map(str, raw.columns))} (map it with --column {name}=NAME)"
+            )
+        chosen[name] = found
+    index = parse_timestamps(raw[chosen["timestamp"]].reset_index(drop=True), source, timestamp_unit)
+    frame = pd.DataFrame(index=index)
+    for name in COLUMNS:
+        col = raw[chosen[name]].reset_index(drop=True)
+        numeric = pd.to_numeric(col, errors="coerce")
+        bad = np.flatnonzero(numeric.isna().to_numpy() & col.notna().to_numpy())
+        if bad.size:
+            raise DataError(
+                f"{source}: {_row_label(None, int(bad[0]))}, field {name!r}: "
+                f"{col.iloc[bad[0]]!r} is not a number"
+            )
+        frame[name] = numeric.to_numpy(dtype="float64")
+    validate_candles(frame, source)
+    return frame
+
+
+def validate_candles(df: pd.DataFrame, source: str, rows: np.ndarray | None = None) -> None:
+    """Raise DataError at the first violation of the schema, naming source, row and field.
+
+    ``rows`` optionally gives the user-facing row number of each position (default: 1-based).
+    """
+    missing = [c for c in COLUMNS if c not in df.columns]
+    if missing:
+        raise DataError(f"{source}: missing column(s) {', '.join(missing)}")
+    index = df.index
+    if not isinstance(index, pd.DatetimeIndex) or index.tz is None or str(index.tz) != "UTC":
+        raise DataError(f"{source}: index must be a tz-aware UTC DatetimeIndex named 'timestamp'")
+    for name in COLUMNS:
+        values = df[name].to_numpy(dtype="float64")
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise DataError(f"{source}: {_row_label(rows, int(bad[0]))}, field {name!r}: missing/NaN")
+        floor = np.flatnonzero(values <= 0) if name != "volume" else np.flatnonzero(values < 0)
+        if floor.size:
+            what = "must be positive" if name != "volume" else "must not be negative"
+            raise DataError(
+                f"{source}: {_row_label(rows, int(floor[0]))}, field {name!r}: "
+                f"{values[floor[0]]!r} {what}"
+            )
+    _check_ohlc(df, source, rows)
+    _check_order(index, source, rows)
+
+
+def _check_ohlc(df: pd.DataFrame, source: str, rows: np.ndarray | None) -> None:
+    o, h, lo, c = (df[k].to_numpy(dtype="float64") for k in PRICE_COLUMNS)
+    high_bad = np.flatnonzero(h < np.maximum.reduce([o, c, lo]))
+    if high_bad.size:
+        i = int(high_bad[0])
+        raise DataError(
+            f"{source}: {_row_label(rows, i)}, field 'high': {h[i]!r} is below "
+            f"max(open, close, low) = {max(o[i], c[i], lo[i])!r}"
+        )
+    low_bad = np.flatnonzero(lo > np.minimum(o, c))
+    if low_bad.size:
+        i = int(low_bad[0])
+        raise DataError(
+            f"{source}: {_row_label(rows, i)}, field 'low': {lo[i]!r} is above "
+            f"min(open, close) = {min(o[i], c[i])!r}"
+        )
+
+
+def _check_order(index: pd.DatetimeIndex, source: str, rows: np.ndarray | None) -> None:
+    stamps = index.asi8
+    if stamps.size < 2:
+        return
+    steps = np.diff(stamps)
+    dup = np.flatnonzero(steps == 0)
+    if dup.size:
+        i = int(dup[0]) + 1
+        raise DataError(
+            f"{source}: {_row_label(rows, i)}, field 'timestamp': duplicate {index[i].isoformat()}"
+        )
+    back = np.flatnonzero(steps < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise DataError(
+            f"{source}: {_row_label(rows, i)}, field 'timestamp': {index[i].isoformat()} is "
+            f"earlier than the row before ({index[i - 1].isoformat()}); timestamps must increase"
+        )
+
+
+def normalise(df: pd.DataFrame) -> pd.DataFrame:
+    """Coerce an already-valid frame to the exact schema (column order, dtypes, index unit)."""
+    out = df.loc[:, list(COLUMNS)].astype("float64")
+    out.index = pd.DatetimeIndex(out.index, name="timestamp").tz_convert("UTC").as_unit("ns")
+    return out

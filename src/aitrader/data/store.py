@@ -1,0 +1,283 @@
+"""Local columnar store: one Parquet file per exchange/symbol/timeframe, DuckDB views over them.
+
+Writes are atomic (temp file + fsync + rename) and serialised per data set with a file lock, so a
+process killed mid-write leaves the previous file intact. Metadata (source, range, rows, last
+sync, content checksum) lives in the Parquet footer, so data and metadata can never disagree.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from aitrader.data.schema import COLUMNS, empty_candles, normalise, validate_candles
+from aitrader.data.timeframes import timeframe_seconds
+from aitrader.errors import DataError, StoreError
+
+META_KEY = b"aitrader"
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True, order=True)
+class DatasetKey:
+    """Identifies a stored series: ``exchange:SYMBOL:timeframe`` (symbol may contain ``:``)."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+
+    def __post_init__(self) -> None:
+        if not self.exchange or not self.symbol:
+            raise DataError(f"data set key needs an exchange and a symbol, got {self}")
+        timeframe_seconds(self.timeframe)
+
+    def __str__(self) -> str:
+        return f"{self.exchange}:{self.symbol}:{self.timeframe}"
+
+    @classmethod
+    def parse(cls, text: str) -> DatasetKey:
+        """Parse ``exchange:SYMBOL:timeframe``; the symbol is everything between the outer colons."""
+        head, sep, timeframe = text.rpartition(":")
+        exchange, sep2, symbol = head.partition(":")
+        if not sep or not sep2:
+            raise DataError(
+                f"bad data set name {text!r}: expected EXCHANGE:SYMBOL:TIMEFRAME "
+                "(e.g. binance:BTC/USDT:1h) or sample:NAME"
+            )
+        return cls(exchange.lower(), symbol, timeframe)
+
+    def relpath(self) -> Path:
+        return Path(quote(self.exchange, safe="")) / quote(self.symbol, safe="") / (
+            f"{self.timeframe}.parquet"
+        )
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    """What the store knows about one series without reading its rows."""
+
+    exchange: str
+    symbol: str
+    timeframe: str
+    source: str
+    rows: int
+    first: str | None
+    last: str | None
+    last_sync: str
+    checksum: str
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def key(self) -> DatasetKey:
+        return DatasetKey(self.exchange, self.symbol, self.timeframe)
+
+
+def checksum(df: pd.DataFrame) -> str:
+    """SHA-256 over the index and OHLCV values: independent of file encoding."""
+    digest = hashlib.sha256()
+    digest.update(np.ascontiguousarray(df.index.asi8).tobytes())
+    for column in COLUMNS:
+        digest.update(np.ascontiguousarray(df[column].to_numpy(dtype="float64")).tobytes())
+    return digest.hexdigest()
+
+
+class Store:
+    """Parquet files under ``root/candles``; every method takes a DatasetKey."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser()
+        self.candles_dir = self.root / "candles"
+
+    def path(self, key: DatasetKey) -> Path:
+        return self.candles_dir / key.relpath()
+
+    def exists(self, key: DatasetKey) -> bool:
+        return self.path(key).is_file()
+
+    def metadata(self, key: DatasetKey) -> DatasetMeta:
+        return self._read_meta(self._existing(key))
+
+    def read(
+        self, key: DatasetKey, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None
+    ) -> pd.DataFrame:
+        """Candles of a stored series, optionally limited to ``start <= t < end``."""
+        path = self._existing(key)
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise StoreError(f"{path}: unreadable Parquet file ({exc})") from exc
+        df = table.to_pandas()
+        if "timestamp" in df.columns:
+            df = df.set_index("timestamp")
+        df = normalise(df)
+        if start is not None:
+            df = df[df.index >= pd.Timestamp(start)]
+        if end is not None:
+            df = df[df.index < pd.Timestamp(end)]
+        return df
+
+    def write(self, key: DatasetKey, df: pd.DataFrame, source: str) -> DatasetMeta:
+        """Replace a series with ``df`` (validated first; on any error the old file stays)."""
+        with self._lock(key):
+            return self._write_unlocked(key, df, source)
+
+    def append(self, key: DatasetKey, df: pd.DataFrame, source: str) -> tuple[DatasetMeta, int]:
+        """Merge ``df`` into a series, de-duplicating on timestamp (new rows win).
+
+        Returns the new metadata and the number of rows that were not there before.
+        """
+        validate_candles(df, f"{key} (new rows)")
+        with self._lock(key):
+            old = self.read(key) if self.exists(key) else empty_candles()
+            merged = pd.concat([old, normalise(df)])
+            merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+            added = len(merged) - len(old)
+            return self._write_unlocked(key, merged, source), added
+
+    def delete(self, key: DatasetKey) -> None:
+        with self._lock(key):
+            self._existing(key).unlink()
+
+    def list(self) -> list[DatasetMeta]:
+        """Metadata of every stored series, sorted by key."""
+        if not self.candles_dir.is_dir():
+            return []
+        metas = [
+            self._read_meta(p)
+            for p in sorted(self.candles_dir.glob("*/*/*.parquet"))
+            if not p.name.startswith(".")
+        ]
+        return sorted(metas, key=lambda m: m.key)
+
+    def _existing(self, key: DatasetKey) -> Path:
+        path = self.path(key)
+        if not path.is_file():
+            known = ", ".join(str(m.key) for m in self.list()) or "none"
+            raise DataError(f"no stored data set {key} (stored: {known})")
+        return path
+
+    def _read_meta(self, path: Path) -> DatasetMeta:
+        try:
+            raw = pq.read_schema(path).metadata or {}
+            return DatasetMeta(**json.loads(raw[META_KEY]))
+        except (OSError, KeyError, ValueError, TypeError, pa.ArrowException) as exc:
+            raise StoreError(f"{path}: not an aitrader data file ({exc})") from exc
+
+    def _write_unlocked(self, key: DatasetKey, df: pd.DataFrame, source: str) -> DatasetMeta:
+        validate_candles(df, str(key))
+        df = normalise(df)
+        meta = DatasetMeta(
+            exchange=key.exchange,
+            symbol=key.symbol,
+            timeframe=key.timeframe,
+            source=source,
+            rows=len(df),
+            first=df.index[0].isoformat() if len(df) else None,
+            last=df.index[-1].isoformat() if len(df) else None,
+            last_sync=datetime.now(UTC).isoformat(timespec="seconds"),
+            checksum=checksum(df),
+        )
+        table = pa.Table.from_pandas(df.reset_index(), preserve_index=False)
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), META_KEY: json.dumps(asdict(meta)).encode()}
+        )
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            pq.write_table(table, tmp, compression="zstd")
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return meta
+
+    @contextmanager
+    def _lock(self, key: DatasetKey) -> Iterator[None]:
+        path = self.path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temps(path)
+        with open(path.with_name(f".{path.name}.lock"), "w") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run DuckDB SQL over the store: view ``candles`` holds every series with its key."""
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            parts = []
+            for meta in self.list():
+                path = str(self.path(meta.key)).replace("'", "''")
+                parts.append(
+                    f"SELECT '{_sql(meta.exchange)}' AS exchange, '{_sql(meta.symbol)}' AS symbol, "
+                    f"'{_sql(meta.timeframe)}' AS timeframe, * FROM read_parquet('{path}')"
+                )
+            body = " UNION ALL ".join(parts) or (
+                "SELECT NULL::VARCHAR AS exchange, NULL::VARCHAR AS symbol, "
+                "NULL::VARCHAR AS timeframe, NULL::TIMESTAMPTZ AS timestamp, "
+                + ", ".join(f"NULL::DOUBLE AS {c}" for c in COLUMNS)
+                + " WHERE FALSE"
+            )
+            con.execute(f"CREATE VIEW candles AS {body}")
+            try:
+                return con.execute(sql).df()
+            except duckdb.Error as exc:
+                raise DataError(f"query failed: {exc}") from exc
+        finally:
+            con.close()
+
+
+def _sql(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files left by writers that were killed (their PID is gone)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name.split(".")[-3]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def symbol_from_path(part: str) -> str:
+    return unquote(part)
