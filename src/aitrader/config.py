@@ -58,8 +58,12 @@ class Policy(StrEnum):
 class QCConfig(Frozen):
     """Quality-check thresholds and a policy per check."""
 
-    outlier_z: float = Field(10.0, gt=0, description="robust z-score above which a return is an outlier")
-    outlier_window: int = Field(0, ge=0, description="rolling window for the robust z (0: whole series)")
+    outlier_z: float = Field(
+        10.0, gt=0, description="robust z-score above which a return is an outlier"
+    )
+    outlier_window: int = Field(
+        0, ge=0, description="rolling window for the robust z (0: whole series)"
+    )
     gaps: Policy = Policy.FLAG
     duplicates: Policy = Policy.DROP
     non_increasing: Policy = Policy.REJECT
@@ -79,7 +83,9 @@ class QCConfig(Frozen):
 class CostsConfig(Frozen):
     """Trading costs. Realistic by default; zero must be asked for explicitly."""
 
-    taker_fee: float = Field(0.001, ge=0, lt=0.05, description="fraction of notional (0.001 = 0.1 %)")
+    taker_fee: float = Field(
+        0.001, ge=0, lt=0.05, description="fraction of notional (0.001 = 0.1 %)"
+    )
     maker_fee: float = Field(0.001, ge=0, lt=0.05, description="fraction of notional")
     slippage_bps: float = Field(2.0, ge=0, lt=500, description="per fill, basis points")
 
@@ -146,7 +152,9 @@ def find_config(path: Path | str | None = None) -> Path | None:
     if path is not None:
         found = Path(path).expanduser()
         if not found.is_file():
-            raise ConfigError(f"config file {found} does not exist (create one with `aitrader init`)")
+            raise ConfigError(
+                f"config file {found} does not exist (create one with `aitrader init`)"
+            )
         return found
     env = os.environ.get("AITRADER_CONFIG")
     if env:
@@ -161,7 +169,9 @@ def read_yaml(path: Path) -> dict[str, Any]:
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(loaded, dict):
-        raise ConfigError(f"{path}: top level must be a mapping of sections, got {type(loaded).__name__}")
+        raise ConfigError(
+            f"{path}: top level must be a mapping of sections, got {type(loaded).__name__}"
+        )
     return loaded
 
 
@@ -179,8 +189,12 @@ def load_settings(path: Path | str | None = None) -> Settings:
         settings = Settings(**values)
         if settings.secrets_file is not None:
             file_secrets = _read_secrets_file(settings.secrets_file)
-            merged = _deep_merge(file_secrets, settings.secrets.model_dump(exclude_none=True, exclude_defaults=True))
-            settings = settings.model_copy(update={"secrets": Secrets.model_validate(_reveal(merged))})
+            merged = _deep_merge(
+                file_secrets, settings.secrets.model_dump(exclude_none=True, exclude_defaults=True)
+            )
+            settings = settings.model_copy(
+                update={"secrets": Secrets.model_validate(_reveal(merged))}
+            )
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, origin)) from None
     return settings

@@ -9,8 +9,8 @@ import logging
 import sys
 from pathlib import Path
 
-import click
 import typer
+from rich.markup import escape
 
 from aitrader import __version__
 from aitrader.cli import data as data_cli
@@ -39,19 +39,29 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     config: Path = typer.Option(  # noqa: B008
-        None, "--config", "-c", help=f"Config file (default: $AITRADER_CONFIG or ./{DEFAULT_CONFIG_NAME})."
+        None,
+        "--config",
+        "-c",
+        help=f"Config file (default: $AITRADER_CONFIG or ./{DEFAULT_CONFIG_NAME}).",
     ),
     log_level: str = typer.Option(
-        None, "--log-level", "-l", help="DEBUG, INFO, WARNING, ERROR (default from config: WARNING)."
+        None,
+        "--log-level",
+        "-l",
+        help="DEBUG, INFO, WARNING, ERROR (default from config: WARNING).",
     ),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
 ) -> None:
     """aitrader — run `aitrader demo` for the whole pipeline on bundled data."""
     st = state(ctx)
     st.config_path = config
     if log_level:
         if log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ConfigError(f"--log-level {log_level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+            raise ConfigError(
+                f"--log-level {log_level!r}: use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+            )
         st.log_level = log_level.upper()
         logging.getLogger().setLevel(st.log_level)
 
@@ -84,19 +94,13 @@ def demo(ctx: typer.Context) -> None:
 
 def main() -> None:
     """Console-script entry point: maps errors to exit codes (1 runtime, 2 usage/config)."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING
+    )
     try:
-        app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
-        sys.exit(1)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(2)
+        app()
     except AitraderError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -7,7 +7,9 @@ import typer
 from aitrader.cli.common import JsonOption, console, emit_json, table
 from aitrader.data.samples import PREFIX, SAMPLES, load_sample
 
-app = typer.Typer(help="Market data: samples, import, download, sync, qc, resample, query.", no_args_is_help=True)
+app = typer.Typer(
+    help="Market data: samples, import, download, sync, qc, resample, query.", no_args_is_help=True
+)
 
 
 @app.command("samples")

@@ -54,7 +54,7 @@ SAMPLES: dict[str, Sample] = {
         Sample(
             "SPY-1d",
             "SPY_1d_1999-2020.csv.gz",
-            "NYSE Arca (via pandas-ta test data)",
+            "NYSE Arca",
             "SPY",
             "1d",
             "twopirllc/pandas-ta @ b465491f : data/SPY_D.csv",
@@ -82,8 +82,7 @@ def get_sample(name: str) -> Sample:
         return SAMPLES[key]
     except KeyError:
         raise DataError(
-            f"unknown sample {name!r}; bundled samples: "
-            + ", ".join(PREFIX + k for k in SAMPLES)
+            f"unknown sample {name!r}; bundled samples: " + ", ".join(PREFIX + k for k in SAMPLES)
         ) from None
 
 

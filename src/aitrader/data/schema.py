@@ -76,7 +76,9 @@ def to_candles(
                 f"{', '.join(map(str, raw.columns))} (map it with --column {name}=NAME)"
             )
         chosen[name] = found
-    index = parse_timestamps(raw[chosen["timestamp"]].reset_index(drop=True), source, timestamp_unit)
+    index = parse_timestamps(
+        raw[chosen["timestamp"]].reset_index(drop=True), source, timestamp_unit
+    )
     frame = pd.DataFrame(index=index)
     for name in COLUMNS:
         col = raw[chosen[name]].reset_index(drop=True)
@@ -107,7 +109,9 @@ def validate_candles(df: pd.DataFrame, source: str, rows: np.ndarray | None = No
         values = df[name].to_numpy(dtype="float64")
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
-            raise DataError(f"{source}: {_row_label(rows, int(bad[0]))}, field {name!r}: missing/NaN")
+            raise DataError(
+                f"{source}: {_row_label(rows, int(bad[0]))}, field {name!r}: missing/NaN"
+            )
         floor = np.flatnonzero(values <= 0) if name != "volume" else np.flatnonzero(values < 0)
         if floor.size:
             what = "must be positive" if name != "volume" else "must not be negative"

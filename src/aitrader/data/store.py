@@ -61,8 +61,10 @@ class DatasetKey:
         return cls(exchange.lower(), symbol, timeframe)
 
     def relpath(self) -> Path:
-        return Path(quote(self.exchange, safe="")) / quote(self.symbol, safe="") / (
-            f"{self.timeframe}.parquet"
+        return (
+            Path(quote(self.exchange, safe=""))
+            / quote(self.symbol, safe="")
+            / (f"{self.timeframe}.parquet")
         )
 
 
