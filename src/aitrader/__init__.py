@@ -1,3 +1,3 @@
-"""aitrader: AI-assisted trading bot — data, leak-free features and ML, backtests, paper and live."""
+"""aitrader: AI-assisted trading bot — data, leak-free ML, backtests, paper and live."""
 
 __version__ = "0.1.0"

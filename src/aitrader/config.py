@@ -183,7 +183,8 @@ def load_settings(path: Path | str | None = None) -> Settings:
     if "secrets" in values:
         raise ConfigError(
             f"{origin}: secrets are not allowed in the config file; set them in the environment "
-            "(AITRADER__SECRETS__EXCHANGES__BINANCE__API_KEY=...) or a secrets file (secrets_file, mode 0600)"
+            "(AITRADER__SECRETS__EXCHANGES__BINANCE__API_KEY=...) "
+            "or a secrets file (secrets_file, mode 0600)"
         )
     try:
         settings = Settings(**values)
@@ -232,7 +233,7 @@ def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any
 
 
 def format_validation_error(exc: ValidationError, origin: str) -> str:
-    """One line per problem: the dotted key, the value given (never a secret) and what is allowed."""
+    """One line per problem: dotted key, value given (never a secret), what is allowed."""
     lines = [f"{origin}: invalid configuration"]
     for error in exc.errors():
         key = ".".join(str(p) for p in error["loc"])

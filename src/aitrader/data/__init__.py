@@ -1,1 +1,1 @@
-"""Market data: sources (bundled samples, files, ccxt exchanges, Yahoo), store, quality, resampling."""
+"""Market data: sources (samples, files, ccxt, Yahoo), store, quality checks, resampling."""

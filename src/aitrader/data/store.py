@@ -50,7 +50,7 @@ class DatasetKey:
 
     @classmethod
     def parse(cls, text: str) -> DatasetKey:
-        """Parse ``exchange:SYMBOL:timeframe``; the symbol is everything between the outer colons."""
+        """Parse ``exchange:SYMBOL:timeframe``; the symbol is what lies between the outer colons."""
         head, sep, timeframe = text.rpartition(":")
         exchange, sep2, symbol = head.partition(":")
         if not sep or not sep2:
