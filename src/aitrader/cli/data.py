@@ -2,14 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, table
+from aitrader.cli.common import JsonOption, console, emit_json, settings, table
+from aitrader.data.datasets import load_dataset
+from aitrader.data.files import FileFormat, import_file, parse_mapping
+from aitrader.data.quality import QCReport, apply_policies, run_qc
+from aitrader.data.resample import resample
 from aitrader.data.samples import PREFIX, SAMPLES, load_sample
+from aitrader.data.store import DatasetKey, Store
 
 app = typer.Typer(
-    help="Market data: samples, import, download, sync, qc, resample, query.", no_args_is_help=True
+    help="Market data: samples, import, download, sync, list, qc, resample, query.",
+    no_args_is_help=True,
 )
+
+ColumnOption = typer.Option(
+    [], "--column", help="Map a field to a file column, e.g. --column timestamp=Date (repeatable)."
+)
+UnitOption = typer.Option("auto", "--timestamp-unit", help="auto, s, ms or iso.")
+TimezoneOption = typer.Option(
+    "UTC", "--timezone", help="Zone of naive timestamps, e.g. US/Eastern."
+)
+
+
+def _store(ctx: typer.Context) -> Store:
+    return Store(settings(ctx).data.dir)
 
 
 @app.command("samples")
@@ -39,3 +59,164 @@ def samples_command(as_json: bool = JsonOption) -> None:
         return
     columns = ["name", "venue", "timeframe", "first", "last", "rows", "licence"]
     console.print(table("Bundled samples", columns, ([r[c] for c in columns] for r in rows)))
+
+
+@app.command("import")
+def import_command(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV (.csv, .csv.gz, .tsv) or Parquet file."),  # noqa: B008
+    symbol: str = typer.Option(..., "--symbol", "-s", help="Symbol, e.g. BTC/USDT or SPY."),
+    timeframe: str = typer.Option(..., "--timeframe", "-t", help="Bar length, e.g. 1m, 1h, 1d."),
+    exchange: str = typer.Option("file", "--exchange", "-e", help="Store under this exchange."),
+    column: list[str] = ColumnOption,
+    timestamp_unit: str = UnitOption,
+    timezone: str = TimezoneOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Validate a candle file and merge it into the store (the store is untouched on error).
+
+    Example: aitrader data import prices.csv --symbol BTC/USDT --timeframe 1h
+    --column timestamp=Date --timestamp-unit ms
+    """
+    key = DatasetKey(exchange.lower(), symbol, timeframe)
+    fmt = FileFormat(parse_mapping(column), timestamp_unit, timezone)
+    meta, added = import_file(_store(ctx), file, key, fmt)
+    result = {
+        "dataset": str(key),
+        "added": added,
+        "rows": meta.rows,
+        "first": meta.first,
+        "last": meta.last,
+    }
+    if as_json:
+        emit_json(result)
+    else:
+        console.print(f"imported {file} → {key}: {added} new rows, {meta.rows} in store")
+
+
+@app.command("list")
+def list_command(ctx: typer.Context, as_json: bool = JsonOption) -> None:
+    """List the series in the local store with range, rows, source and last sync.
+
+    Example: aitrader data list --json
+    """
+    metas = _store(ctx).list()
+    if as_json:
+        emit_json([{"dataset": str(m.key), **m.__dict__} for m in metas])
+        return
+    columns = ["dataset", "first", "last", "rows", "source", "last_sync"]
+    rows = ([str(m.key), m.first, m.last, m.rows, m.source, m.last_sync] for m in metas)
+    console.print(table(f"Store: {_store(ctx).root}", columns, rows))
+
+
+@app.command("qc")
+def qc_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="sample:NAME, EXCHANGE:SYMBOL:TF or a file path."),
+    timeframe: str = typer.Option(None, "--timeframe", "-t", help="For files (default: inferred)."),
+    gaps: int = typer.Option(10, "--gaps", help="How many gaps to list in the table output."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Quality-check a data set: gaps, duplicates, ordering, OHLC, prices, volume, outliers.
+
+    Exits 1 when a check whose policy is `reject` finds rows (policies: `qc:` in the config).
+
+    Example: aitrader data qc sample:BTC-USD-1h --json
+    """
+    cfg = settings(ctx)
+    dataset = load_dataset(name, Store(cfg.data.dir), timeframe, raw=True)
+    report = run_qc(dataset.candles, dataset.timeframe, cfg.qc, dataset.name, dataset.calendar)
+    if as_json:
+        emit_json(report.as_dict())
+    else:
+        print_qc(report, gaps)
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+def print_qc(report: QCReport, max_gaps: int = 10) -> None:
+    """Render a QC report as tables."""
+    console.print(
+        f"[bold]{report.dataset}[/] {report.timeframe}: {report.rows} rows, "
+        f"{report.first} → {report.last}"
+    )
+    rows = (
+        [c.name, c.policy.value, c.count, ("REJECT" if c.rejected else "warn" if c.count else "ok")]
+        for c in report.checks
+    )
+    console.print(table("Checks", ["check", "policy", "count", "status"], rows))
+    if report.gaps:
+        longest = report.longest_gap
+        console.print(
+            f"gaps: {len(report.gaps)}, missing bars: {report.missing_bars}, longest: "
+            f"{longest.missing if longest else 0} bars from {longest.start if longest else '-'}"
+        )
+        shown = sorted(report.gaps, key=lambda g: -g.missing)[:max_gaps]
+        gap_rows = ([g.start, g.end, g.missing] for g in shown)
+        console.print(
+            table(f"Largest {len(shown)} gaps", ["first missing", "last missing", "bars"], gap_rows)
+        )
+    console.print("[green]passed[/]" if report.passed else "[red]rejected[/]")
+
+
+@app.command("resample")
+def resample_command(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="sample:NAME, EXCHANGE:SYMBOL:TF or a file path."),
+    to: str = typer.Option(..., "--to", help="Target timeframe, a multiple of the source."),
+    save: bool = typer.Option(False, "--save", help="Write the result to the store."),
+    drop_partial: bool = typer.Option(
+        False, "--drop-partial", help="Also drop bins with missing bars."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Aggregate to a coarser timeframe (bar-open labels; partial edge bars and gaps excluded).
+
+    Example: aitrader data resample sample:BTC-PERP-1m --to 1h --save
+    """
+    cfg = settings(ctx)
+    store = Store(cfg.data.dir)
+    dataset = load_dataset(name, store)
+    report = run_qc(dataset.candles, dataset.timeframe, cfg.qc, dataset.name, dataset.calendar)
+    candles = apply_policies(dataset.candles, report)
+    out = resample(candles, dataset.timeframe, to, drop_partial=drop_partial)
+    result: dict[str, object] = {
+        "dataset": dataset.name,
+        "from": dataset.timeframe,
+        "to": to,
+        "rows_in": len(candles),
+        "rows_out": len(out),
+        "first": out.index[0].isoformat() if len(out) else None,
+        "last": out.index[-1].isoformat() if len(out) else None,
+    }
+    if save:
+        key = DatasetKey(dataset.exchange, dataset.symbol, to)
+        store.write(key, out, source=f"resample:{dataset.name}")
+        result["saved"] = str(key)
+    if as_json:
+        emit_json(result)
+        return
+    console.print(
+        f"{dataset.name}: {len(candles)} × {dataset.timeframe} → {len(out)} × {to} "
+        f"({result['first']} → {result['last']})"
+        + (f", saved as {result['saved']}" if save else "")
+    )
+
+
+@app.command("query")
+def query_command(
+    ctx: typer.Context,
+    sql: str = typer.Argument(
+        ..., help="DuckDB SQL; the view `candles` holds every stored series."
+    ),
+    as_json: bool = JsonOption,
+) -> None:
+    """Run SQL over the store with DuckDB.
+
+    Example: aitrader data query "SELECT symbol, count(*) FROM candles GROUP BY symbol"
+    """
+    result = _store(ctx).query(sql)
+    if as_json:
+        emit_json(result.to_dict(orient="records"))
+        return
+    console.print(table("Query", [str(c) for c in result.columns], result.itertuples(index=False)))

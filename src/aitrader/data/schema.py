@@ -27,11 +27,13 @@ def _row_label(rows: np.ndarray | None, position: int) -> str:
     return f"row {int(rows[position]) if rows is not None else position + 1}"
 
 
-def parse_timestamps(values: pd.Series, source: str, unit: str = "auto") -> pd.DatetimeIndex:
+def parse_timestamps(
+    values: pd.Series, source: str, unit: str = "auto", timezone: str = "UTC"
+) -> pd.DatetimeIndex:
     """Parse unix seconds / milliseconds or ISO-8601 strings into a UTC index.
 
     ``unit`` is ``auto`` (numbers ≥ 1e11 are milliseconds, else seconds), ``s``, ``ms`` or ``iso``.
-    Naive ISO strings are taken as UTC; offsets are converted to UTC.
+    Naive ISO strings are taken to be in ``timezone``; strings with offsets keep them. All end UTC.
     """
     if unit not in {"auto", "s", "ms", "iso"}:
         raise DataError(f"{source}: unknown timestamp unit {unit!r} (use auto, s, ms or iso)")
@@ -46,14 +48,32 @@ def parse_timestamps(values: pd.Series, source: str, unit: str = "auto") -> pd.D
         chosen = unit if unit != "auto" else ("ms" if float(numeric.abs().max()) >= 1e11 else "s")
         parsed = pd.to_datetime(numeric.astype("int64"), unit=chosen, utc=True)
     else:
-        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-        bad = np.flatnonzero(pd.isna(parsed).to_numpy())
-        if bad.size:
-            raise DataError(
-                f"{source}: {_row_label(None, int(bad[0]))}, field 'timestamp': "
-                f"{values.iloc[bad[0]]!r} is not an ISO-8601 time or unix time"
-            )
+        parsed = _parse_iso(values, source, timezone)
     return pd.DatetimeIndex(parsed, name="timestamp").as_unit("ns")
+
+
+def _parse_iso(values: pd.Series, source: str, timezone: str) -> pd.Series:
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    bad = np.flatnonzero(pd.isna(parsed).to_numpy())
+    if bad.size:
+        raise DataError(
+            f"{source}: {_row_label(None, int(bad[0]))}, field 'timestamp': "
+            f"{values.iloc[bad[0]]!r} is not an ISO-8601 time or unix time"
+        )
+    if timezone.upper() == "UTC":
+        return parsed
+    naive = ~values.astype("string").str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True)
+    if not naive.any():
+        return parsed
+    try:
+        local = pd.to_datetime(values[naive], format="ISO8601").dt.tz_localize(
+            timezone, ambiguous="raise", nonexistent="raise"
+        )
+    except Exception as exc:  # zoneinfo and pandas raise several types here
+        raise DataError(f"{source}: cannot place naive timestamps in {timezone!r}: {exc}") from exc
+    parsed = parsed.copy()
+    parsed[naive] = local.dt.tz_convert("UTC")
+    return parsed
 
 
 def to_candles(
@@ -61,14 +81,48 @@ def to_candles(
     source: str,
     mapping: Mapping[str, str] | None = None,
     timestamp_unit: str = "auto",
+    timezone: str = "UTC",
 ) -> pd.DataFrame:
     """Turn a raw table into validated candles. ``mapping`` maps our names to the file's columns."""
-    mapping = {k: v for k, v in (mapping or {}).items() if v}
-    wanted = ("timestamp", *COLUMNS)
+    frame = map_columns(raw, source, mapping, timestamp_unit, timezone, strict=True)
+    validate_candles(frame, source)
+    return frame
+
+
+def map_columns(
+    raw: pd.DataFrame,
+    source: str,
+    mapping: Mapping[str, str] | None = None,
+    timestamp_unit: str = "auto",
+    timezone: str = "UTC",
+    strict: bool = True,
+) -> pd.DataFrame:
+    """Pick and parse the timestamp and OHLCV columns without checking order or OHLC sanity.
+
+    With ``strict`` a non-numeric value raises DataError naming row and field; without, it
+    becomes NaN for the quality checks to report.
+    """
+    chosen = _choose_columns(raw, source, mapping or {})
+    stamps = raw[chosen["timestamp"]].reset_index(drop=True)
+    frame = pd.DataFrame(index=parse_timestamps(stamps, source, timestamp_unit, timezone))
+    for name in COLUMNS:
+        col = raw[chosen[name]].reset_index(drop=True)
+        numeric = pd.to_numeric(col, errors="coerce")
+        bad = np.flatnonzero(numeric.isna().to_numpy() & col.notna().to_numpy())
+        if strict and bad.size:
+            raise DataError(
+                f"{source}: {_row_label(None, int(bad[0]))}, field {name!r}: "
+                f"{col.iloc[bad[0]]!r} is not a number"
+            )
+        frame[name] = numeric.to_numpy(dtype="float64")
+    return frame
+
+
+def _choose_columns(raw: pd.DataFrame, source: str, mapping: Mapping[str, str]) -> dict[str, str]:
     lowered = {str(c).strip().lower(): c for c in raw.columns}
     chosen: dict[str, str] = {}
-    for name in wanted:
-        column = mapping.get(name, name)
+    for name in ("timestamp", *COLUMNS):
+        column = mapping.get(name) or name
         found = column if column in raw.columns else lowered.get(str(column).strip().lower())
         if found is None:
             raise DataError(
@@ -76,22 +130,7 @@ def to_candles(
                 f"{', '.join(map(str, raw.columns))} (map it with --column {name}=NAME)"
             )
         chosen[name] = found
-    index = parse_timestamps(
-        raw[chosen["timestamp"]].reset_index(drop=True), source, timestamp_unit
-    )
-    frame = pd.DataFrame(index=index)
-    for name in COLUMNS:
-        col = raw[chosen[name]].reset_index(drop=True)
-        numeric = pd.to_numeric(col, errors="coerce")
-        bad = np.flatnonzero(numeric.isna().to_numpy() & col.notna().to_numpy())
-        if bad.size:
-            raise DataError(
-                f"{source}: {_row_label(None, int(bad[0]))}, field {name!r}: "
-                f"{col.iloc[bad[0]]!r} is not a number"
-            )
-        frame[name] = numeric.to_numpy(dtype="float64")
-    validate_candles(frame, source)
-    return frame
+    return chosen
 
 
 def validate_candles(df: pd.DataFrame, source: str, rows: np.ndarray | None = None) -> None:
