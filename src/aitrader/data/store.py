@@ -234,7 +234,8 @@ class Store:
                 path = str(self.path(meta.key)).replace("'", "''")
                 parts.append(
                     f"SELECT '{_sql(meta.exchange)}' AS exchange, '{_sql(meta.symbol)}' AS symbol, "
-                    f"'{_sql(meta.timeframe)}' AS timeframe, * FROM read_parquet('{path}')"
+                    f"'{_sql(meta.timeframe)}' AS timeframe, timestamp::TIMESTAMPTZ AS timestamp, "
+                    f"{', '.join(COLUMNS)} FROM read_parquet('{path}')"
                 )
             body = " UNION ALL ".join(parts) or (
                 "SELECT NULL::VARCHAR AS exchange, NULL::VARCHAR AS symbol, "
