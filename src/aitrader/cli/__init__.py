@@ -6,11 +6,13 @@ Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.markup import escape
+from typer import _click as click
+from typer.core import TyperGroup
 
 from aitrader import __version__
 from aitrader.cli import data as data_cli
@@ -18,7 +20,23 @@ from aitrader.cli.common import err_console, state
 from aitrader.config import DEFAULT_CONFIG_NAME, template_text
 from aitrader.errors import AitraderError, ConfigError
 
+
+class _Group(TyperGroup):
+    """Root group that turns project errors into a message and exit code (1 runtime, 2 config)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AitraderError as exc:
+            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            raise typer.Exit(exc.exit_code) from exc
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     name="aitrader",
     help="AI-assisted trading bot: market data, leak-free features and ML, backtests, paper/live.",
     no_args_is_help=True,
@@ -81,6 +99,26 @@ def init(
     err_console.print(f"wrote {path}")
 
 
+@app.command("config")
+def config_command(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of YAML."),
+) -> None:
+    """Show the effective configuration (file + environment + defaults), secrets masked.
+
+    Example: AITRADER__COSTS__TAKER_FEE=0.0004 aitrader config
+    """
+    import json
+
+    import yaml
+
+    payload = state(ctx).settings.redacted()
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2))
+    else:
+        typer.echo(yaml.safe_dump(payload, sort_keys=False).rstrip())
+
+
 @app.command()
 def demo(ctx: typer.Context) -> None:
     """Run the main job offline on the bundled real data.
@@ -93,15 +131,8 @@ def demo(ctx: typer.Context) -> None:
 
 
 def main() -> None:
-    """Console-script entry point: maps errors to exit codes (1 runtime, 2 usage/config)."""
+    """Console-script entry point (exit codes: 0 ok, 1 runtime error, 2 usage/config error)."""
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING
     )
-    try:
-        app()
-    except AitraderError as exc:
-        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err_console.print("interrupted")
-        sys.exit(130)
+    app()

@@ -10,6 +10,7 @@ import pandas as pd
 
 from aitrader.data.files import FileFormat, read_candles, read_raw_candles
 from aitrader.data.samples import PREFIX, get_sample, load_sample
+from aitrader.data.schema import ns_stamps
 from aitrader.data.store import DatasetKey, Store
 from aitrader.errors import DataError
 
@@ -60,7 +61,7 @@ def load_dataset(
 
 def infer_timeframe(index: pd.DatetimeIndex, source: str) -> str:
     """The most common bar spacing, as a timeframe string."""
-    steps = np.diff(np.unique(index.asi8)) // 1_000_000_000
+    steps = np.diff(np.unique(ns_stamps(index))) // 1_000_000_000
     if steps.size == 0:
         raise DataError(
             f"{source}: need at least two bars to infer the timeframe (pass --timeframe)"

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from aitrader.config import Policy, QCConfig
-from aitrader.data.schema import COLUMNS
+from aitrader.data.schema import COLUMNS, ns_stamps
 from aitrader.data.timeframes import timeframe_seconds
 from aitrader.errors import DataError
 
@@ -115,7 +115,9 @@ def run_qc(
 ) -> QCReport:
     """Run every check. ``calendar='equity'`` ignores weekends when looking for gaps."""
     config = config or QCConfig()
-    stamps = df.index.asi8 if isinstance(df.index, pd.DatetimeIndex) else np.array([], "int64")
+    stamps = (
+        ns_stamps(df.index) if isinstance(df.index, pd.DatetimeIndex) else np.array([], "int64")
+    )
     values = {c: df[c].to_numpy(dtype="float64") for c in COLUMNS}
     step_ns = timeframe_seconds(timeframe) * NS
     gaps = find_gaps(stamps, step_ns, calendar)

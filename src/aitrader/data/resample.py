@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aitrader.data.schema import COLUMNS, empty_candles
+from aitrader.data.schema import COLUMNS, empty_candles, ns_stamps
 from aitrader.data.timeframes import timeframe_seconds
 from aitrader.errors import ConfigError
 
@@ -35,7 +35,7 @@ def resample(
         )
     if df.empty:
         return empty_candles()
-    stamps = df.index.asi8
+    stamps = ns_stamps(df.index)
     bins = (stamps - ORIGIN_NS) // dst_ns
     starts = np.flatnonzero(np.r_[True, bins[1:] != bins[:-1]])
     counts = np.diff(np.r_[starts, stamps.size])

@@ -17,6 +17,11 @@ COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
 
 
+def ns_stamps(index: pd.Index) -> np.ndarray:
+    """Timestamps as int64 nanoseconds since the epoch, whatever the index's resolution."""
+    return np.asarray(pd.DatetimeIndex(index).as_unit("ns").asi8)
+
+
 def empty_candles() -> pd.DataFrame:
     """A zero-row frame with the candle schema."""
     index = pd.DatetimeIndex([], tz="UTC", name="timestamp").as_unit("ns")
@@ -181,7 +186,7 @@ def _check_ohlc(df: pd.DataFrame, source: str, rows: np.ndarray | None) -> None:
 
 
 def _check_order(index: pd.DatetimeIndex, source: str, rows: np.ndarray | None) -> None:
-    stamps = index.asi8
+    stamps = ns_stamps(index)
     if stamps.size < 2:
         return
     steps = np.diff(stamps)

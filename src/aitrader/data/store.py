@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from aitrader.data.schema import COLUMNS, empty_candles, normalise, validate_candles
+from aitrader.data.schema import COLUMNS, empty_candles, normalise, ns_stamps, validate_candles
 from aitrader.data.timeframes import timeframe_seconds
 from aitrader.errors import DataError, StoreError
 
@@ -91,7 +91,7 @@ class DatasetMeta:
 def checksum(df: pd.DataFrame) -> str:
     """SHA-256 over the index and OHLCV values: independent of file encoding."""
     digest = hashlib.sha256()
-    digest.update(np.ascontiguousarray(df.index.asi8).tobytes())
+    digest.update(np.ascontiguousarray(ns_stamps(df.index)).tobytes())
     for column in COLUMNS:
         digest.update(np.ascontiguousarray(df[column].to_numpy(dtype="float64")).tobytes())
     return digest.hexdigest()

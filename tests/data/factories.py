@@ -1,0 +1,31 @@
+"""Small factories for candle frames and CSV files used by the data tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def candles(n: int = 48, start: str = "2024-01-01", freq: str = "1h", seed: int = 0) -> pd.DataFrame:
+    """A valid random-walk candle frame with consistent OHLC."""
+    rng = np.random.default_rng(seed)
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))
+    open_ = np.r_[100.0, close[:-1]]
+    high = np.maximum(open_, close) * (1 + rng.uniform(0, 0.005, n))
+    low = np.minimum(open_, close) * (1 - rng.uniform(0, 0.005, n))
+    grid = pd.date_range(start, periods=n, freq=freq, tz="UTC", name="timestamp")
+    index = pd.DatetimeIndex(grid.as_unit("ns").asi8, name="timestamp").tz_localize("UTC")
+    volume = rng.uniform(1, 10, n)
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
+    )
+
+
+def write_csv(path: Path, df: pd.DataFrame) -> Path:
+    """Write candles as CSV with ISO timestamps (the bundled format)."""
+    out = df.copy()
+    out.index = out.index.strftime("%Y-%m-%dT%H:%M:%SZ")
+    out.to_csv(path, index_label="timestamp")
+    return path
