@@ -64,7 +64,7 @@ def test_invalid_value_names_key_value_and_allowed(tmp_path: Path) -> None:
 
 
 def test_unknown_key_is_rejected(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="costs.taker_fees"):
+    with pytest.raises(ConfigError, match=r"costs\.taker_fees"):
         load_settings(write(tmp_path / "bad.yaml", "costs:\n  taker_fees: 0.1\n"))
 
 

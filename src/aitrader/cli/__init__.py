@@ -28,7 +28,9 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except AitraderError as exc:
-            err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+            err_console.print(
+                f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(exc.exit_code) from exc
         except KeyboardInterrupt:
             err_console.print("interrupted")

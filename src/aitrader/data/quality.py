@@ -187,7 +187,7 @@ def _weekday_count(start: int, end: int, step_ns: int) -> int:
     days = pd.date_range(
         pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"), freq=f"{step_ns}ns"
     )
-    return int((days.dayofweek < 5).sum())
+    return int((days.day_of_week < 5).sum())
 
 
 def _policy(config: QCConfig, name: str) -> Policy:

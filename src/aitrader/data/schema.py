@@ -161,7 +161,7 @@ def validate_candles(df: pd.DataFrame, source: str, rows: np.ndarray | None = No
             what = "must be positive" if name != "volume" else "must not be negative"
             raise DataError(
                 f"{source}: {_row_label(rows, int(floor[0]))}, field {name!r}: "
-                f"{values[floor[0]]!r} {what}"
+                f"{float(values[floor[0]])} {what}"
             )
     _check_ohlc(df, source, rows)
     _check_order(index, source, rows)
@@ -173,15 +173,15 @@ def _check_ohlc(df: pd.DataFrame, source: str, rows: np.ndarray | None) -> None:
     if high_bad.size:
         i = int(high_bad[0])
         raise DataError(
-            f"{source}: {_row_label(rows, i)}, field 'high': {h[i]!r} is below "
-            f"max(open, close, low) = {max(o[i], c[i], lo[i])!r}"
+            f"{source}: {_row_label(rows, i)}, field 'high': {float(h[i])} is below "
+            f"max(open, close, low) = {float(max(o[i], c[i], lo[i]))}"
         )
     low_bad = np.flatnonzero(lo > np.minimum(o, c))
     if low_bad.size:
         i = int(low_bad[0])
         raise DataError(
-            f"{source}: {_row_label(rows, i)}, field 'low': {lo[i]!r} is above "
-            f"min(open, close) = {min(o[i], c[i])!r}"
+            f"{source}: {_row_label(rows, i)}, field 'low': {float(lo[i])} is above "
+            f"min(open, close) = {float(min(o[i], c[i]))}"
         )
 
 

@@ -1,0 +1,110 @@
+"""The CLI as a user meets it: help with examples, JSON output, exit codes, the demo."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from factories import candles, write_csv
+from typer.testing import CliRunner
+
+from aitrader.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"AITRADER__DATA__DIR": str(tmp_path / "store")}
+
+
+def test_samples_json_lists_ranges_and_rows() -> None:
+    result = runner.invoke(app, ["data", "samples", "--json"])
+    assert result.exit_code == 0
+    rows = {r["name"]: r for r in json.loads(result.output)}
+    assert rows["sample:BTC-USD-1h"]["rows"] == 52521
+    assert rows["sample:ETH-USD-1h"]["rows"] == 52468
+    assert rows["sample:SPY-1d"]["first"].startswith("1999-11-01")
+    assert rows["sample:BTC-PERP-1m"]["licence"] == "LGPL-3.0"
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["data"], ["data", "qc"], ["data", "import"], ["data", "resample"]]
+)
+def test_help_everywhere(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+    if len(command) == 2:
+        assert "Example" in result.output
+
+
+def test_qc_json_on_sample(env: dict[str, str]) -> None:
+    result = runner.invoke(app, ["data", "qc", "sample:BTC-USD-1h", "--json"], env=env)
+    assert result.exit_code == 0
+    report = json.loads(result.output)
+    assert report["gaps"]["missing_bars"] == 63 and report["passed"] is True
+
+
+def test_qc_on_bad_file_reports_and_exits_1(tmp_path: Path, env: dict[str, str]) -> None:
+    df = candles(20)
+    df.iloc[3, df.columns.get_loc("high")] = df["low"].iloc[3] / 2
+    path = write_csv(tmp_path / "bad.csv", df)
+    result = runner.invoke(app, ["data", "qc", str(path), "--json"], env=env)
+    assert result.exit_code == 1
+    report = json.loads(result.output)
+    ohlc = next(c for c in report["checks"] if c["check"] == "ohlc")
+    assert ohlc["count"] == 1 and ohlc["status"] == "reject" and "row 4" in ohlc["examples"][0]
+
+
+def test_import_list_resample_query(tmp_path: Path, env: dict[str, str]) -> None:
+    path = write_csv(tmp_path / "m.csv", candles(240, freq="1min"))
+    imported = runner.invoke(
+        app,
+        ["data", "import", str(path), "-s", "BTC/USDT", "-t", "1m", "-e", "binance", "--json"],
+        env=env,
+    )
+    assert imported.exit_code == 0 and json.loads(imported.output)["added"] == 240
+    resampled = runner.invoke(
+        app, ["data", "resample", "binance:BTC/USDT:1m", "--to", "1h", "--save", "--json"], env=env
+    )
+    assert json.loads(resampled.output)["rows_out"] == 4
+    listed = json.loads(runner.invoke(app, ["data", "list", "--json"], env=env).output)
+    assert [d["dataset"] for d in listed] == ["binance:BTC/USDT:1h", "binance:BTC/USDT:1m"]
+    query = runner.invoke(
+        app,
+        [
+            "data",
+            "query",
+            "SELECT timeframe, count(*) AS n FROM candles GROUP BY 1 ORDER BY 1",
+            "--json",
+        ],
+        env=env,
+    )
+    assert json.loads(query.output) == [{"timeframe": "1h", "n": 4}, {"timeframe": "1m", "n": 240}]
+
+
+def test_unknown_dataset_and_usage_errors(env: dict[str, str]) -> None:
+    missing = runner.invoke(app, ["data", "qc", "binance:NOPE/USDT:1h"], env=env)
+    assert missing.exit_code == 1 and "no stored data set binance:NOPE/USDT:1h" in missing.output
+    unknown = runner.invoke(app, ["data", "qc", "sample:DOGE"], env=env)
+    assert unknown.exit_code == 1 and "sample:BTC-USD-1h" in unknown.output
+    usage = runner.invoke(app, ["data", "resample", "sample:SPY-1d"], env=env)
+    assert usage.exit_code == 2
+    bad_level = runner.invoke(app, ["--log-level", "LOUD", "data", "samples"], env=env)
+    assert bad_level.exit_code == 2
+
+
+@pytest.mark.slow
+def test_demo_runs_offline_as_a_console_script(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("aitrader")
+    result = subprocess.run(
+        [str(exe), "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "63 missing bars" in result.stdout
+    assert "kraken:BTC/USD:4h" in result.stdout
+    assert (tmp_path / "data" / "candles" / "kraken").is_dir()
