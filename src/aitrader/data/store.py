@@ -122,9 +122,11 @@ class Store:
             table = pq.read_table(path)
         except (OSError, pa.ArrowException) as exc:
             raise StoreError(f"{path}: unreadable Parquet file ({exc})") from exc
-        df = table.to_pandas()
-        if "timestamp" in df.columns:
-            df = df.set_index("timestamp")
+        try:
+            index = pd.DatetimeIndex(table.column("timestamp").to_pandas(), name="timestamp")
+            df = pd.DataFrame({c: table.column(c).to_numpy() for c in COLUMNS}, index=index)
+        except KeyError as exc:
+            raise StoreError(f"{path}: missing column {exc}") from exc
         df = normalise(df)
         if start is not None:
             df = df[df.index >= pd.Timestamp(start)]
