@@ -8,7 +8,9 @@ import numpy as np
 import pandas as pd
 
 
-def candles(n: int = 48, start: str = "2024-01-01", freq: str = "1h", seed: int = 0) -> pd.DataFrame:
+def candles(
+    n: int = 48, start: str = "2024-01-01", freq: str = "1h", seed: int = 0
+) -> pd.DataFrame:
     """A valid random-walk candle frame with consistent OHLC."""
     rng = np.random.default_rng(seed)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, n)))

@@ -52,7 +52,9 @@ def test_query_sees_every_series(tmp_path: Path) -> None:
     store = Store(tmp_path)
     store.write(KEY, candles(10), "a")
     store.write(DatasetKey("kraken", "ETH/USD", "1d"), candles(5, freq="1D"), "b")
-    result = store.query("SELECT symbol, count(*) AS n FROM candles GROUP BY symbol ORDER BY symbol")
+    result = store.query(
+        "SELECT symbol, count(*) AS n FROM candles GROUP BY symbol ORDER BY symbol"
+    )
     assert result.to_dict(orient="records") == [
         {"symbol": "BTC/USDT", "n": 10},
         {"symbol": "ETH/USD", "n": 5},
