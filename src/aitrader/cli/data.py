@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from aitrader.cli.common import JsonOption, console, emit_json, settings, table
+from aitrader.cli.data_download import download_command, sync_command
 from aitrader.data.datasets import load_dataset
 from aitrader.data.files import FileFormat, import_file, parse_mapping
 from aitrader.data.quality import QCReport, apply_policies, run_qc
@@ -220,3 +221,7 @@ def query_command(
         emit_json(result.to_dict(orient="records"))
         return
     console.print(table("Query", [str(c) for c in result.columns], result.itertuples(index=False)))
+
+
+app.command("download")(download_command)
+app.command("sync")(sync_command)
