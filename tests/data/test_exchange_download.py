@@ -146,6 +146,7 @@ def test_sigkilled_cli_download_resumes_to_complete_valid_data(tmp_path: Path) -
         **os.environ,
         "AITRADER__DATA__DIR": str(store.root),
         "AITRADER__DATA__DOWNLOAD__PAGE_LIMIT": "100",
+        "AITRADER__DATA__DOWNLOAD__FLUSH_PAGES": "1",
     }
     with binance(state) as overrides:
         url = overrides.urls["binance"]["public"]

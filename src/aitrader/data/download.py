@@ -1,7 +1,8 @@
 """Download candles from exchanges (ccxt) and Yahoo into the store: paged, resumable, incremental.
 
-Each page is merged into the store as it arrives (``Store.append`` is atomic), so a process killed
-half-way keeps what it fetched, and the next run asks only for what is missing: before the first
+Pages are merged into the store every ``flush_pages`` pages or ``flush_seconds`` seconds and when
+a range ends or fails (``Store.append`` is atomic), so a process killed half-way keeps what it had
+stored, and the next run asks only for what is missing: before the first
 stored candle (when ``since`` is earlier) and after the last one. The still-open candle is never
 stored.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -118,7 +120,9 @@ def download(
     try:
         src.validate(symbols, timeframe)
         return [
-            _download_one(store, src, DatasetKey(src.name, s, timeframe), since, until, progress)
+            _download_one(
+                store, src, DatasetKey(src.name, s, timeframe), (since, until), config, progress
+            )
             for s in symbols
         ]
     finally:
@@ -168,7 +172,8 @@ def _sync_group(
         for meta in metas:
             try:
                 src.validate([meta.symbol], meta.timeframe)
-                results.append(_download_one(store, src, meta.key, None, until, progress))
+                window = (None, until)
+                results.append(_download_one(store, src, meta.key, window, config, progress))
             except (DataError, ConfigError) as exc:
                 log.error("sync failed", extra={"dataset": str(meta.key), "error": str(exc)})
                 results.append(_failed(meta.key, name, exc))
@@ -239,6 +244,8 @@ class _Run:
     key: DatasetKey
     total: int
     progress: ProgressFn | None
+    flush_pages: int
+    flush_seconds: float
     done: int = 0
     added: int = 0
     pages: int = 0
@@ -256,16 +263,17 @@ def _download_one(
     store: Store,
     src: CandleSource,
     key: DatasetKey,
-    since: pd.Timestamp | None,
-    until: pd.Timestamp | None,
+    window: tuple[pd.Timestamp | None, pd.Timestamp | None],
+    config: DownloadConfig,
     progress: ProgressFn | None,
 ) -> DownloadResult:
+    since, until = window
     now = src.now()
     end = min(until, now) if until is not None else now
     ranges = missing_ranges(store, key, since, end)
     step = timeframe_delta(key.timeframe)
     total = sum(max(1, math.ceil((stop - start) / step)) for start, stop in ranges)
-    run = _Run(key, total, progress)
+    run = _Run(key, total, progress, config.flush_pages, config.flush_seconds)
     run.report()
     for start, stop in ranges:
         _fetch_range(store, src, run, start, stop, now)
@@ -299,6 +307,51 @@ def _fetch_range(
     now: pd.Timestamp,
 ) -> None:
     """Page through ``[start, stop)``, storing each page's closed candles as it arrives."""
+    buffer = _PageBuffer(store, run, store_source_label(src.name))
+    try:
+        _page_through(src, run, buffer, start, stop, now)
+    finally:
+        buffer.flush()
+
+
+class _PageBuffer:
+    """Collects pages and merges them into the store every few pages or seconds.
+
+    Rewriting the whole series after every page would make long downloads quadratic; buffering
+    bounds that, and a killed process loses at most the unflushed pages, which the next run
+    fetches again (it resumes from the last stored candle).
+    """
+
+    def __init__(self, store: Store, run: _Run, source: str) -> None:
+        self.store, self.run, self.source = store, run, source
+        self.frames: list[pd.DataFrame] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, candles: pd.DataFrame) -> None:
+        if len(candles):
+            self.frames.append(candles)
+        due = time.monotonic() - self.last_flush >= self.run.flush_seconds
+        if len(self.frames) >= self.run.flush_pages or (due and self.frames):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.frames:
+            merged = pd.concat(self.frames)
+            merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+            self.frames = []
+            self.run.meta, added = self.store.append(self.run.key, merged, self.source)
+            self.run.added += added
+        self.last_flush = time.monotonic()
+
+
+def _page_through(
+    src: CandleSource,
+    run: _Run,
+    buffer: _PageBuffer,
+    start: pd.Timestamp,
+    stop: pd.Timestamp,
+    now: pd.Timestamp,
+) -> None:
     step = timeframe_delta(run.key.timeframe)
     cursor = start
     max_pages = math.ceil((stop - start) / step) + 2
@@ -310,11 +363,9 @@ def _fetch_range(
         closed = candles.index + step <= now
         run.open_dropped = run.open_dropped or not bool(closed.all())
         candles = candles[closed]
-        if len(candles):
-            run.meta, added = store.append(run.key, candles, store_source_label(src.name))
-            run.added += added
+        buffer.add(candles)
         log.info(
-            "page stored",
+            "page fetched",
             extra={
                 "dataset": str(run.key),
                 "page": run.pages,
