@@ -38,6 +38,8 @@ class DownloadConfig(Frozen):
     backoff_initial: float = Field(1.0, ge=0, description="first backoff delay, seconds")
     backoff_max: float = Field(60.0, ge=0, description="longest backoff delay, seconds")
     timeout: float = Field(30.0, gt=0, description="HTTP timeout, seconds")
+    flush_pages: int = Field(20, ge=1, description="pages buffered before a store write")
+    flush_seconds: float = Field(5.0, ge=0, description="longest time between store writes")
 
 
 class DataConfig(Frozen):
