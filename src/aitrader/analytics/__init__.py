@@ -1,0 +1,1 @@
+"""Performance metrics (pure functions), reports and stress scenarios."""

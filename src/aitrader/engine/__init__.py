@@ -1,0 +1,1 @@
+"""Execution engine shared by backtest, paper and live: types, simulated broker, the loop."""
