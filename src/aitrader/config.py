@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from aitrader.errors import ConfigError
+from aitrader.features.spec import FeaturesConfig
 
 DEFAULT_CONFIG_NAME = "aitrader.yaml"
 ENV_PREFIX = "AITRADER__"
@@ -129,6 +130,7 @@ class Settings(BaseSettings):
     data: DataConfig = DataConfig()
     qc: QCConfig = QCConfig()
     costs: CostsConfig = CostsConfig()
+    features: FeaturesConfig = FeaturesConfig()
     logging: LoggingConfig = LoggingConfig()
     secrets_file: Path | None = Field(None, description="YAML file with secrets (mode 0600)")
     secrets: Secrets = Secrets()

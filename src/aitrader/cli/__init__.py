@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from aitrader import __version__
 from aitrader.cli import data as data_cli
+from aitrader.cli import features as features_cli
 from aitrader.cli.common import err_console, state
 from aitrader.config import DEFAULT_CONFIG_NAME, template_text
 from aitrader.errors import AitraderError, ConfigError
@@ -47,6 +48,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_cli.app, name="data")
+app.add_typer(features_cli.app, name="features")
 
 
 def _version(value: bool) -> None:
