@@ -107,4 +107,5 @@ def test_demo_runs_offline_as_a_console_script(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "63 missing bars" in result.stdout
     assert "kraken:BTC/USD:4h" in result.stdout
+    assert "81 columns" in result.stdout and "neutral band" in result.stdout
     assert (tmp_path / "data" / "candles" / "kraken").is_dir()

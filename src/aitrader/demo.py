@@ -1,5 +1,6 @@
 """The main job on bundled real data, offline. It grows with the project; today it runs the data
-pipeline: list the samples, quality-check, load into the store, resample, and summarise with SQL.
+pipeline (samples, quality checks, store, resampling, SQL), then builds the default feature set and
+the cost-aware labels the models will learn.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from aitrader.data.quality import apply_policies, run_qc
 from aitrader.data.resample import resample
 from aitrader.data.samples import PREFIX, SAMPLES, load_sample
 from aitrader.data.store import DatasetKey, Store
+from aitrader.features.featureset import build_features
+from aitrader.labels import direction_labels
 
 SUMMARY_SQL = """
 SELECT exchange || ':' || symbol || ':' || timeframe AS dataset,
@@ -104,4 +107,26 @@ def run_demo(settings: Settings, console: Console | None = None) -> None:
             yearly.itertuples(index=False),
         )
     )
+    _features_and_labels(settings, store, out)
     out.print(f"\ndone in {time.perf_counter() - started:.1f}s. Try: aitrader data --help")
+
+
+def _features_and_labels(settings: Settings, store: Store, out: Console) -> None:
+    """Build the configured feature set and the direction labels on BTC/USD hourly."""
+    candles = store.read(DatasetKey.parse("kraken:BTC/USD:1h"))
+    matrix = build_features(candles, settings.features, timeframe="1h")
+    out.print(
+        f"\n[bold]6. Features[/] on kraken:BTC/USD:1h: {len(matrix.frame.columns)} columns × "
+        f"{len(matrix.frame)} rows, {matrix.dropped_warmup} warm-up rows dropped (not filled), "
+        f"spec hash {matrix.spec_hash[:12]}"
+    )
+    labels = direction_labels(candles, horizon=1, costs=settings.costs)
+    counts = labels.values.dropna().value_counts(normalize=True).sort_index()
+    shares = ", ".join(f"{name} {counts.get(value, 0.0):.1%}" for value, name in _CLASSES)
+    out.print(
+        f"[bold]7. Labels[/]: next-bar direction with a neutral band of "
+        f"±{settings.costs.round_trip:.2%} (the round-trip cost): {shares}"
+    )
+
+
+_CLASSES = ((-1.0, "down"), (0.0, "neutral"), (1.0, "up"))
