@@ -14,12 +14,12 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pandas as pd
+from local_http import JsonHandler, serve
 
 INTERVAL_MS = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000, "1d": 86_400_000}
 MAX_LIMIT = 1000
@@ -198,12 +198,7 @@ def _error(code: int, msg: str) -> str:
     return json.dumps({"code": code, "msg": msg})
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
+class _Handler(JsonHandler):
     def do_GET(self) -> None:
         state = self.server.state
         url = urlparse(self.path)
@@ -264,45 +259,12 @@ class _Handler(BaseHTTPRequestHandler):
         end = int(query["endTime"]) if "endTime" in query else None
         self._send(200, json.dumps(state.kline_rows(start, end, limit)))
 
-    def _send(
-        self,
-        status: int,
-        body: str,
-        headers: dict[str, str] | None = None,
-        ctype: str = "application/json;charset=UTF-8",
-    ) -> None:
-        data = body.encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            return
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: BinanceState
-
 
 @contextmanager
 def serve_binance(state: BinanceState) -> Iterator[str]:
     """Run the server in a thread on a free port; yields its base URL."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.state = state
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve(_Handler, state) as url:
+        yield url
 
 
 def api_urls(base: str) -> dict[str, str]:

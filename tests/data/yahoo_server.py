@@ -15,12 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pandas as pd
 from binance_server import Fault
+from local_http import JsonHandler, serve
 
 ZONE = "America/New_York"
 VALID = "[1m, 2m, 5m, 15m, 30m, 60m, 90m, 1h, 1d, 5d, 1wk, 1mo, 3mo]"
@@ -113,12 +113,7 @@ def _result(symbol: str, frame: pd.DataFrame, interval: str, now: pd.Timestamp) 
     return result
 
 
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
+class _Handler(JsonHandler):
     def date_time_string(self, timestamp: float | None = None) -> str:
         return format_datetime(self.server.state.now.to_pydatetime(), usegmt=True)
 
@@ -179,42 +174,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = {"chart": {"result": [_result(symbol, frame, interval, state.now)], "error": None}}
         self._send(200, json.dumps(body))
 
-    def _send(
-        self,
-        status: int,
-        body: str,
-        headers: dict[str, str] | None = None,
-        ctype: str = "application/json;charset=utf-8",
-    ) -> None:
-        data = body.encode()
-        try:
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-        except (BrokenPipeError, ConnectionResetError):
-            return
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    state: YahooState
-
 
 @contextmanager
 def serve_yahoo(state: YahooState) -> Iterator[str]:
     """Run the server in a thread on a free port; yields its base URL."""
-    server = _Server(("127.0.0.1", 0), _Handler)
-    server.state = state
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.daemon = True
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serve(_Handler, state) as url:
+        yield url
