@@ -15,6 +15,7 @@ from typer import _click as click
 from typer.core import TyperGroup
 
 from aitrader import __version__
+from aitrader.cli import backtest as backtest_cli
 from aitrader.cli import data as data_cli
 from aitrader.cli import features as features_cli
 from aitrader.cli.common import err_console, state
@@ -49,6 +50,7 @@ app = typer.Typer(
 )
 app.add_typer(data_cli.app, name="data")
 app.add_typer(features_cli.app, name="features")
+app.command("backtest")(backtest_cli.backtest_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,317 @@
+"""SimBroker: the bar-by-bar simulated broker for the event-driven engine (paper / replay).
+
+Target orders, brackets, funding and liquidation follow exactly the compiled kernel's rules (the
+same compiled helpers price and size them); limit, stop and stop-limit orders rest between bars.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from aitrader.engine.config import P_MAKER, P_TAKER, BrokerConfig
+from aitrader.engine.fillmath import (
+    NO_HIT,
+    STOP_HIT,
+    account_marks,
+    bracket_levels,
+    increase_cap,
+    liquidation_point,
+    market_price,
+    resolve_bracket,
+    target_qty,
+    volume_cap,
+)
+from aitrader.engine.records import order_id
+from aitrader.engine.types import (
+    Account,
+    Bar,
+    Fill,
+    Liquidity,
+    Order,
+    OrderType,
+    Position,
+    TimeInForce,
+)
+from aitrader.errors import BrokerError
+
+O, H, L, C, V = 0, 1, 2, 3, 4  # noqa: E741
+_NO_SUB = np.zeros((0, 3))
+
+
+@dataclass
+class _Target:
+    order: Order
+    goal: float | None = None  # target position once sized at the first fill attempt
+
+
+class SimBroker:
+    """Simulated execution against bars of a fixed set of symbols."""
+
+    def __init__(self, symbols: Sequence[str], config: BrokerConfig) -> None:
+        self.symbols = tuple(symbols)
+        self.config, self.p = config, config.params()
+        self.cash = config.initial_cash
+        self.positions = {s: Position(s) for s in self.symbols}
+        self.brackets: dict[str, tuple[float, float]] = {}
+        self.targets: dict[str, _Target] = {}
+        self.resting: dict[str, Order] = {}
+        self.seen: set[str] = set()
+        self.fills: list[Fill] = []
+        self._time = pd.Timestamp(0, tz="UTC")
+        self._i = 0
+        self._vol = np.zeros(len(self.symbols))
+
+    def submit(self, order: Order) -> bool:
+        """Accept an order once per client order id (a repeat is ignored and returns False)."""
+        if order.symbol not in self.positions:
+            raise BrokerError(f"order {order.client_order_id}: unknown symbol {order.symbol!r}")
+        if order.client_order_id in self.seen:
+            return False
+        self.seen.add(order.client_order_id)
+        if order.target_fraction is not None:
+            self.targets[order.symbol] = _Target(order)
+        else:
+            self.resting[order.client_order_id] = order
+        return True
+
+    def cancel(self, client_order_id: str) -> bool:
+        """Cancel a resting order; False when it is not (or no longer) open."""
+        return self.resting.pop(client_order_id, None) is not None
+
+    def position_array(self) -> np.ndarray:
+        return np.array([self.positions[s].qty for s in self.symbols])
+
+    def account(self, bars: Mapping[str, Bar]) -> Account:
+        """Cash, equity and margin with positions marked at the bars' closes."""
+        marks = np.array([bars[s].close for s in self.symbols])
+        equity, margin, _ = account_marks(self.cash, self.position_array(), marks, self.p)
+        return Account(self.cash, equity, margin)
+
+    def open_bar(
+        self,
+        i: int,
+        bars: Mapping[str, Bar],
+        funding: Mapping[str, float] | None = None,
+        sub_bars: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """Everything that happens from a bar's open to its close, before the decision."""
+        arr = self._start(i, bars)
+        self._funding(arr, funding or {})
+        if self.config.fill_at == "open":
+            self._fill_targets(arr, O)
+        self._fill_resting(arr)
+        self._brackets(arr, sub_bars or {})
+        self._liquidate(arr)
+
+    def close_bar(self, bars: Mapping[str, Bar]) -> None:
+        """At the close, after the decision: target orders fill here with ``fill_at="close"``."""
+        if self.config.fill_at == "close":
+            self._fill_targets(self._start(self._i, bars), C)
+
+    def _start(self, i: int, bars: Mapping[str, Bar]) -> np.ndarray:
+        self._i, self._time = i, bars[self.symbols[0]].time
+        return np.array([[b.open, b.high, b.low, b.close, b.volume] for b in self._ordered(bars)])
+
+    def _ordered(self, bars: Mapping[str, Bar]) -> list[Bar]:
+        return [bars[s] for s in self.symbols]
+
+    def _execute(self, symbol: str, leg: tuple[float, float, float], taker: bool, oid: str) -> None:
+        """Apply one fill (never crossing zero) of signed qty at price versus a reference."""
+        qty, price, ref = leg
+        fee = abs(qty) * price * (self.p[P_TAKER] if taker else self.p[P_MAKER])
+        self.cash = self.cash - qty * price - fee
+        position = self.positions[symbol].apply(qty, price)
+        self.positions[symbol] = position
+        liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
+        reason = oid.rsplit("|", 1)[-1]
+        slip = abs(qty) * abs(price - ref)
+        self.fills.append(Fill(self._time, symbol, qty, price, fee, slip, liquidity, oid, reason))
+        if position.qty == 0.0:
+            self.brackets.pop(symbol, None)
+
+    def _funding(self, arr: np.ndarray, rates: Mapping[str, float]) -> None:
+        for j, s in enumerate(self.symbols):
+            q, rate = self.positions[s].qty, rates.get(s, 0.0)
+            if q != 0.0 and rate != 0.0:
+                self.cash = self.cash - q * arr[j, O] * rate
+
+    def _fill_targets(self, arr: np.ndarray, col: int) -> None:
+        """Pending target orders at this bar's ``col`` price: reductions first, then growth."""
+        p, tif = self.p, self.config.time_in_force
+        equity = account_marks(self.cash, self.position_array(), arr[:, col], p)[0]
+        for j, s in enumerate(self.symbols):
+            self._vol[j] = volume_cap(arr[j, V], p)
+            pending = self.targets.get(s)
+            if pending is not None and pending.goal is None:
+                fraction = float(pending.order.target_fraction or 0.0)
+                pending.goal = target_qty(fraction, equity, arr[j, col], p)
+            gap = abs(float(pending.goal or 0.0) - self.positions[s].qty) if pending else 0.0
+            if pending is not None and tif is TimeInForce.FOK and gap > self._vol[j]:
+                del self.targets[s]
+        capped = dict.fromkeys(self.symbols, False)
+        for grow in (False, True):
+            for j, s in enumerate(self.symbols):
+                if s in self.targets:
+                    capped[s] |= self._target_leg(j, arr, col, grow)
+        for s in self.symbols:
+            if s in self.targets and (not capped[s] or tif is not TimeInForce.GTC):
+                del self.targets[s]
+
+    def _target_leg(self, j: int, arr: np.ndarray, col: int, grow: bool) -> bool:
+        """One leg of a target order; True when the bar's volume cap cut it short."""
+        s, p = self.symbols[j], self.p
+        pending = self.targets[s]
+        pos, goal = self.positions[s].qty, float(pending.goal or 0.0)
+        want = _leg_size(pos, goal, grow)
+        if want <= 0.0:
+            return False
+        side = 1.0 if goal - pos > 0 else -1.0
+        vol_before = float(self._vol[j])
+        qty, ref = min(want, vol_before), float(arr[j, col])
+        if grow:
+            marks = account_marks(self.cash, self.position_array(), arr[:, col], p)
+            price = market_price(ref, side, qty, arr[j, V], p)
+            qty = min(qty, increase_cap(price, ref, marks, p))
+        by_volume = vol_before < want and qty == vol_before
+        if qty <= 1e-12 * want:
+            return by_volume
+        price = market_price(ref, side, qty, arr[j, V], p)
+        signed = -pos if not grow and qty == abs(pos) else side * qty
+        self._vol[j] = vol_before - qty
+        self._execute(s, (signed, price, ref), True, pending.order.client_order_id)
+        if grow:
+            self._set_bracket(s, pending.order)
+        return by_volume
+
+    def _set_bracket(self, symbol: str, order: Order) -> None:
+        position = self.positions[symbol]
+        sl = np.nan if order.stop_loss is None else order.stop_loss
+        tp = np.nan if order.take_profit is None else order.take_profit
+        self.brackets[symbol] = bracket_levels(float(position.side), position.avg_price, sl, tp)
+
+    def _brackets(self, arr: np.ndarray, sub_bars: Mapping[str, np.ndarray]) -> None:
+        for j, s in enumerate(self.symbols):
+            pos, levels = self.positions[s].qty, self.brackets.get(s)
+            if pos == 0.0 or levels is None or (np.isnan(levels[0]) and np.isnan(levels[1])):
+                continue
+            side = 1.0 if pos > 0 else -1.0
+            bar = (float(arr[j, O]), float(arr[j, H]), float(arr[j, L]))
+            code, ref = resolve_bracket(side, levels, bar, sub_bars.get(s, _NO_SUB))
+            if code == NO_HIT:
+                continue
+            if code == STOP_HIT:
+                price = market_price(ref, -side, abs(pos), arr[j, V], self.p)
+                self._execute(s, (-pos, price, ref), True, order_id(s, self._i, "stop_loss"))
+            else:
+                self._execute(s, (-pos, ref, ref), False, order_id(s, self._i, "take_profit"))
+            self.targets.pop(s, None)
+
+    def _liquidate(self, arr: np.ndarray) -> None:
+        pos = self.position_array()
+        if not np.any(pos != 0.0):
+            return
+        t = liquidation_point(self.cash, pos, arr, self.p)
+        if t < 0.0:
+            return
+        for j, s in enumerate(self.symbols):
+            q = self.positions[s].qty
+            if q != 0.0:
+                o = arr[j, O]
+                adverse = arr[j, L] if q > 0 else arr[j, H]
+                price = o + t * (adverse - o)
+                self._execute(s, (-q, price, price), True, order_id(s, self._i, "liquidation"))
+                self.targets.pop(s, None)
+
+    def _fill_resting(self, arr: np.ndarray) -> None:
+        """Limit, stop and stop-limit orders against the bar's range, in submission order."""
+        for oid, order in list(self.resting.items()):
+            j = self.symbols.index(order.symbol)
+            qty = _reduce_only_qty(order, self.positions[order.symbol].qty)
+            if qty <= 0.0 or _quote(order, arr[j]) is None:
+                if qty <= 0.0 or order.time_in_force is not TimeInForce.GTC:
+                    del self.resting[oid]
+                continue
+            if order.time_in_force is TimeInForce.FOK and qty > self._vol[j]:
+                del self.resting[oid]
+                continue
+            filled = self._fill_order(j, order, min(qty, float(self._vol[j])), arr)
+            self._vol[j] -= filled
+            left = abs(order.qty) - filled
+            if left <= 1e-12 * abs(order.qty) or order.time_in_force is not TimeInForce.GTC:
+                del self.resting[oid]
+            else:
+                kind = OrderType.MARKET if order.type is OrderType.STOP else order.type
+                rest = replace(order, qty=order.side * left, type=kind)
+                self.resting[oid] = (
+                    replace(rest, stop_price=None) if kind is not order.type else rest
+                )
+
+    def _fill_order(self, j: int, order: Order, qty: float, arr: np.ndarray) -> float:
+        """Fill up to ``qty`` of an order at its quoted reference; returns the quantity filled."""
+        s, side, p = self.symbols[j], float(order.side), self.p
+        quote = _quote(order, arr[j])
+        if quote is None:
+            return 0.0
+        ref, taker = quote
+        done = 0.0
+        for grow in (False, True):
+            pos = self.positions[s].qty
+            part = qty - done if grow else (min(qty, abs(pos)) if pos * side < 0 else 0.0)
+            if grow and part > 0.0:
+                marks = account_marks(self.cash, self.position_array(), arr[:, O], p)
+                part = min(part, increase_cap(ref, ref, marks, p))
+            if part <= 0.0:
+                continue
+            price = market_price(ref, side, part, arr[j, V], p) if taker else ref
+            signed = -pos if not grow and part == abs(pos) else side * part
+            self._execute(s, (signed, price, ref), taker, order.client_order_id)
+            done += part
+        return done
+
+
+def _leg_size(pos: float, goal: float, grow: bool) -> float:
+    """How much of a move from ``pos`` to ``goal`` is growth (or reduction); 0 if none."""
+    if grow:
+        if abs(goal) <= abs(pos) or goal * pos < 0.0:
+            return 0.0
+        return abs(goal - pos)
+    if pos == 0.0 or (goal * pos > 0.0 and abs(goal) >= abs(pos)):
+        return 0.0
+    return abs(pos) if goal * pos <= 0.0 else abs(pos) - abs(goal)
+
+
+def _reduce_only_qty(order: Order, pos: float) -> float:
+    """Quantity an order may trade now; a reduce-only order never grows or flips a position."""
+    if not order.reduce_only:
+        return abs(order.qty)
+    if pos == 0.0 or (pos > 0) == (order.qty > 0):
+        return 0.0
+    return min(abs(order.qty), abs(pos))
+
+
+def _quote(order: Order, bar: np.ndarray) -> tuple[float, bool] | None:
+    """Reference price and whether it is a taker fill, or None if the bar does not reach it."""
+    o, h, lo = float(bar[O]), float(bar[H]), float(bar[L])
+    buy = order.qty > 0
+    if order.type is OrderType.MARKET:
+        return o, True
+    trigger = o
+    if order.stop_price is not None:
+        stop = order.stop_price
+        if (buy and h < stop) or (not buy and lo > stop):
+            return None
+        trigger = max(o, stop) if buy else min(o, stop)
+        if order.type is OrderType.STOP:
+            return trigger, True
+    limit = float(order.limit_price or 0.0)
+    if order.type is OrderType.STOP_LIMIT and (trigger <= limit if buy else trigger >= limit):
+        return trigger, True
+    if buy and lo <= limit:
+        return (min(o, limit), False) if order.stop_price is None else (limit, False)
+    if not buy and h >= limit:
+        return (max(o, limit), False) if order.stop_price is None else (limit, False)
+    return None

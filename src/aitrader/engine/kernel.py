@@ -1,0 +1,300 @@
+"""The compiled portfolio simulation: target orders, brackets, funding, liquidation, marks.
+
+Per bar, in order: funding at the open; pending target orders fill at the open (reductions
+before increases); bracket stops/targets; liquidation; the decision at the close (a changed
+target becomes a pending order); with ``fill_at="close"`` it fills at once; equity is marked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from aitrader.engine.config import P_AT_CLOSE, P_CASH, P_MAKER, P_TAKER, P_TIF
+from aitrader.engine.fillmath import (
+    NO_HIT,
+    STOP_HIT,
+    account_marks,
+    bracket_levels,
+    increase_cap,
+    liquidation_point,
+    market_price,
+    resolve_bracket,
+    target_qty,
+    volume_cap,
+)
+from aitrader.engine.policy import decide
+
+# Per-symbol state columns.
+POS, AVG, SPARE, PEND, PEND_F, PEND_Q, PEND_SL, PEND_TP, PEND_BAR = 0, 1, 2, 3, 4, 5, 6, 7, 8
+BR_SL, BR_TP, LV_SL, LV_TP, VOL_LEFT = 9, 10, 11, 12, 13
+T_SIDE, T_BAR, T_EQ, T_EN, T_XQ, T_XN, T_FEE, T_SLIP, T_FUND = 14, 15, 16, 17, 18, 19, 20, 21, 22
+CAPPED = 23
+N_STATE = 24
+# Fill rows: bar, symbol, signed qty, price, fee, slippage, taker (1/0), reason, order bar.
+N_FILL = 9
+# Trade rows: symbol, side, qty, entry bar, entry price, exit bar, exit price, pnl, fees,
+# slippage, reason, open (1/0).
+N_TRADE = 12
+R_SIGNAL, R_STOP, R_TARGET, R_LIQUIDATION, R_END = 0, 1, 2, 3, 4
+O, H, L, C, V = 0, 1, 2, 3, 4  # noqa: E741
+
+
+@njit(cache=True, inline="always")
+def _close_trade(ctx, i: int, j: int, reason: int, still_open: bool) -> None:  # type: ignore[no-untyped-def]
+    bars, st, _acct, _fills, trades, cnt, _p = ctx
+    k = cnt[1]
+    if k >= trades.shape[0]:
+        cnt[2] = 1
+        return
+    s = st[j]
+    exit_n = s[T_XN] + (abs(s[POS]) * bars[i, j, C] if still_open else 0.0)
+    pnl = s[T_SIDE] * (exit_n - s[T_EN]) - s[T_FEE] - s[T_FUND]
+    row = trades[k]
+    row[0], row[1], row[2], row[3] = j, s[T_SIDE], s[T_EQ], s[T_BAR]
+    row[4], row[5] = s[T_EN] / s[T_EQ], i
+    row[6] = bars[i, j, C] if still_open and s[T_XQ] == 0 else exit_n / s[T_EQ]
+    row[7], row[8], row[9], row[10] = pnl, s[T_FEE], s[T_SLIP], reason
+    row[11] = 1.0 if still_open else 0.0
+    cnt[1] = k + 1
+
+
+@njit(cache=True, inline="always")
+def _execute(ctx, i: int, j: int, leg: tuple) -> None:  # type: ignore[no-untyped-def]
+    """Apply one fill (never crossing zero): cash, position, trade ledger, fill record."""
+    _bars, st, acct, fills, _trades, cnt, _p = ctx
+    qty, price, ref, fee_rate, taker, reason, order_bar = leg
+    s = st[j]
+    fee = abs(qty) * price * fee_rate
+    slip = abs(qty) * abs(price - ref)
+    acct[0] = acct[0] - qty * price - fee
+    if s[POS] == 0.0:
+        s[AVG], s[POS] = price, qty
+        s[T_SIDE], s[T_BAR], s[T_EQ] = (1.0 if qty > 0 else -1.0), i, abs(qty)
+        s[T_EN], s[T_XQ], s[T_XN] = abs(qty) * price, 0.0, 0.0
+        s[T_FEE], s[T_SLIP], s[T_FUND] = 0.0, 0.0, 0.0
+    elif (qty > 0) == (s[POS] > 0):
+        size = abs(s[POS]) + abs(qty)
+        s[AVG] = (s[AVG] * abs(s[POS]) + price * abs(qty)) / size
+        s[POS] = s[POS] + qty
+        s[T_EQ] += abs(qty)
+        s[T_EN] += abs(qty) * price
+    else:
+        s[POS] = 0.0 if qty == -s[POS] else s[POS] + qty
+        s[T_XQ] += abs(qty)
+        s[T_XN] += abs(qty) * price
+    s[T_FEE] += fee
+    s[T_SLIP] += slip
+    k = cnt[0]
+    if k < fills.shape[0]:
+        row = fills[k]
+        row[0], row[1], row[2], row[3], row[4] = i, j, qty, price, fee
+        row[5], row[6], row[7], row[8] = slip, taker, reason, order_bar
+        cnt[0] = k + 1
+    else:
+        cnt[2] = 1
+    if s[POS] == 0.0:
+        _close_trade(ctx, i, j, reason, False)
+        s[BR_SL], s[BR_TP], s[LV_SL], s[LV_TP] = np.nan, np.nan, np.nan, np.nan
+
+
+@njit(cache=True, inline="always")
+def _set_bracket(s: np.ndarray) -> None:
+    s[BR_SL], s[BR_TP] = s[PEND_SL], s[PEND_TP]
+    side = 1.0 if s[POS] > 0 else -1.0
+    s[LV_SL], s[LV_TP] = bracket_levels(side, s[AVG], s[BR_SL], s[BR_TP])
+
+
+@njit(cache=True, inline="always")
+def _order_leg(ctx, i: int, j: int, ref_col: int, grow: bool) -> bool:  # type: ignore[no-untyped-def]
+    """Fill the reducing (``grow`` False) or growing leg of symbol j's pending order.
+
+    Returns True when the bar's volume cap cut the leg short.
+    """
+    bars, st, acct, _fills, _trades, _cnt, p = ctx
+    s = st[j]
+    pos, goal = s[POS], s[PEND_Q]
+    if grow:
+        if abs(goal) <= abs(pos) or goal * pos < 0.0:
+            return False
+        want = abs(goal - pos)
+    else:
+        if pos == 0.0 or (goal * pos > 0.0 and abs(goal) >= abs(pos)):
+            return False
+        want = abs(pos) if goal * pos <= 0.0 else abs(pos) - abs(goal)
+    side = 1.0 if goal - pos > 0 else -1.0
+    vol_before = s[VOL_LEFT]
+    qty = min(want, vol_before)
+    ref = bars[i, j, ref_col]
+    if grow:
+        marks = account_marks(acct[0], st[:, POS], bars[i, :, ref_col], p)
+        qty = min(qty, increase_cap(market_price(ref, side, qty, bars[i, j, V], p), ref, marks, p))
+    by_volume = vol_before < want and qty == vol_before
+    if qty <= 1e-12 * want:
+        return by_volume
+    price = market_price(ref, side, qty, bars[i, j, V], p)
+    signed = -pos if not grow and qty == abs(pos) else side * qty
+    s[VOL_LEFT] = vol_before - qty
+    _execute(ctx, i, j, (signed, price, ref, p[P_TAKER], 1.0, R_SIGNAL, s[PEND_BAR]))
+    if grow:
+        _set_bracket(s)
+    return by_volume
+
+
+@njit(cache=True, inline="always")
+def _fill_pending(ctx, i: int, ref_col: int) -> None:  # type: ignore[no-untyped-def]
+    """Fill every pending target order at this bar's ``ref_col`` price."""
+    bars, st, acct, _fills, _trades, _cnt, p = ctx
+    k = st.shape[0]
+    waiting = False
+    for j in range(k):
+        waiting |= st[j, PEND] == 1.0
+    if not waiting:
+        return
+    equity = account_marks(acct[0], st[:, POS], bars[i, :, ref_col], p)[0]
+    for j in range(k):
+        s = st[j]
+        s[VOL_LEFT] = volume_cap(bars[i, j, V], p)
+        if s[PEND] == 1.0 and s[PEND_Q] != s[PEND_Q]:
+            s[PEND_Q] = target_qty(s[PEND_F], equity, bars[i, j, ref_col], p)
+        if s[PEND] == 1.0 and p[P_TIF] == 2.0 and abs(s[PEND_Q] - s[POS]) > s[VOL_LEFT]:
+            s[PEND] = 0.0
+    st[:, CAPPED] = 0.0
+    for grow in (False, True):
+        for j in range(k):
+            if st[j, PEND] == 1.0 and _order_leg(ctx, i, j, ref_col, grow):
+                st[j, CAPPED] = 1.0
+    for j in range(k):
+        if st[j, CAPPED] == 0.0 or p[P_TIF] != 0.0:
+            st[j, PEND] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _brackets(ctx, i: int, sub: np.ndarray, sub_start: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    bars, st, _acct, _fills, _trades, _cnt, p = ctx
+    for j in range(st.shape[0]):
+        s = st[j]
+        if s[POS] == 0.0 or (s[LV_SL] != s[LV_SL] and s[LV_TP] != s[LV_TP]):
+            continue
+        side = 1.0 if s[POS] > 0 else -1.0
+        rows = sub[sub_start[i] : sub_start[i + 1], j] if sub_start.shape[0] > 0 else sub[0:0, j]
+        bar = (bars[i, j, O], bars[i, j, H], bars[i, j, L])
+        code, ref = resolve_bracket(side, (s[LV_SL], s[LV_TP]), bar, rows)
+        if code == NO_HIT:
+            continue
+        qty = -s[POS]
+        if code == STOP_HIT:
+            price = market_price(ref, -side, abs(qty), bars[i, j, V], p)
+            _execute(ctx, i, j, (qty, price, ref, p[P_TAKER], 1.0, R_STOP, i))
+        else:
+            _execute(ctx, i, j, (qty, ref, ref, p[P_MAKER], 0.0, R_TARGET, i))
+        s[PEND] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _liquidate(ctx, i: int) -> None:  # type: ignore[no-untyped-def]
+    bars, st, acct, _fills, _trades, _cnt, p = ctx
+    holding = False
+    for j in range(st.shape[0]):
+        holding |= st[j, POS] != 0.0
+    if not holding:
+        return
+    t = liquidation_point(acct[0], st[:, POS], bars[i], p)
+    if t < 0.0:
+        return
+    for j in range(st.shape[0]):
+        q = st[j, POS]
+        if q != 0.0:
+            o = bars[i, j, O]
+            adverse = bars[i, j, L] if q > 0 else bars[i, j, H]
+            price = o + t * (adverse - o)
+            _execute(ctx, i, j, (-q, price, price, p[P_TAKER], 1.0, R_LIQUIDATION, i))
+            st[j, PEND] = 0.0
+
+
+@njit(cache=True, inline="always")
+def _funding(ctx, i: int, rates: np.ndarray) -> None:  # type: ignore[no-untyped-def]
+    bars, st, acct, _fills, _trades, _cnt, _p = ctx
+    for j in range(st.shape[0]):
+        q, rate = st[j, POS], rates[j]
+        if q != 0.0 and rate != 0.0:
+            payment = q * bars[i, j, O] * rate
+            acct[0] = acct[0] - payment
+            st[j, T_FUND] += payment
+
+
+@njit(cache=True, inline="always")
+def _decide(st: np.ndarray, i: int, targets: np.ndarray, memory: tuple) -> None:
+    """A target that differs from the last one becomes the symbol's pending order."""
+    brackets, last, changed = memory
+    if not decide(targets, i, last, changed):
+        return
+    row = i if brackets.shape[0] > 1 else 0
+    for j in range(st.shape[0]):
+        if changed[j]:
+            s = st[j]
+            s[PEND], s[PEND_F], s[PEND_Q] = 1.0, targets[i, j], np.nan
+            s[PEND_SL], s[PEND_TP], s[PEND_BAR] = brackets[row, j, 0], brackets[row, j, 1], i
+
+
+@njit(cache=True, inline="always")
+def simulate(  # type: ignore[no-untyped-def]
+    bars: np.ndarray,
+    targets: np.ndarray,
+    brackets: np.ndarray,
+    funding: np.ndarray,
+    sub: np.ndarray,
+    sub_start: np.ndarray,
+    p: np.ndarray,
+    capacity: np.ndarray,
+):
+    """Run the portfolio over ``bars`` (n, k, OHLCV); see the module docstring for the order.
+
+    ``brackets`` (n or 1, k, 2) and ``funding`` (n or 1, k) broadcast along time when their
+    first axis is 1. Returns equity, cash, gross notional, positions, fills, trades, counts.
+    """
+    n, k = bars.shape[0], bars.shape[1]
+    st = np.full((k, N_STATE), np.nan)
+    st[:, POS], st[:, PEND], st[:, AVG] = 0.0, 0.0, 0.0
+    acct = np.array([p[P_CASH]])
+    fills = np.empty((capacity[0], N_FILL))
+    trades = np.empty((capacity[1], N_TRADE))
+    cnt = np.zeros(3, dtype=np.int64)
+    ctx = (bars, st, acct, fills, trades, cnt, p)
+    equity, cash, gross = np.empty(n), np.empty(n), np.empty(n)
+    positions = np.empty((n, k))
+    at_close = p[P_AT_CLOSE] == 1.0
+    paying = np.any(funding != 0.0)
+    last, changed = np.full(k, np.nan), np.zeros(k, dtype=np.bool_)
+    for i in range(n):
+        pending = False
+        for j in range(k):
+            pending |= st[j, PEND] == 1.0
+        if paying:
+            _funding(ctx, i, funding[i if funding.shape[0] > 1 else 0])
+        if pending and not at_close:
+            _fill_pending(ctx, i, O)
+        holding, guarded = acct[0] < 0.0, False  # unlevered longs cannot be liquidated
+        for j in range(k):
+            holding |= st[j, POS] < 0.0
+            guarded |= st[j, LV_SL] == st[j, LV_SL] or st[j, LV_TP] == st[j, LV_TP]
+        if guarded:
+            _brackets(ctx, i, sub, sub_start)
+        if holding:
+            _liquidate(ctx, i)
+        _decide(st, i, targets, (brackets, last, changed))
+        if at_close:
+            _fill_pending(ctx, i, C)
+        value = acct[0]
+        exposure = 0.0
+        for j in range(k):
+            q = st[j, POS]
+            positions[i, j] = q
+            if q != 0.0:
+                value += q * bars[i, j, C]
+                exposure += abs(q) * bars[i, j, C]
+        equity[i], gross[i], cash[i] = value, exposure, acct[0]
+    for j in range(k):
+        if st[j, POS] != 0.0:
+            _close_trade(ctx, n - 1, j, R_END, True)
+    return equity, cash, gross, positions, fills[: cnt[0]], trades[: cnt[1]], cnt[2] == 1

@@ -1,0 +1,78 @@
+"""The event-driven engine: a data source, a clock and a broker around one Strategy.
+
+Backtest replay, paper and live trading differ only in what is passed in; the decision code
+(``Strategy.on_bar``) is the same object the vectorised backtest compiles over whole arrays.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from aitrader.data.schema import COLUMNS
+from aitrader.engine.broker import SimBroker
+from aitrader.engine.policy import Strategy
+from aitrader.engine.types import Bar, Fill
+
+BarEvent = Mapping[str, Bar]
+Clock = Callable[[], float]
+
+
+def replay(candles: Mapping[str, pd.DataFrame]) -> Iterator[BarEvent]:
+    """A data source that replays stored candles (shared index) one bar at a time."""
+    symbols = list(candles)
+    index = candles[symbols[0]].index
+    values = {s: candles[s].loc[:, list(COLUMNS)].to_numpy(np.float64) for s in symbols}
+    for i, stamp in enumerate(index):
+        yield {s: Bar(s, stamp, *map(float, values[s][i])) for s in symbols}
+
+
+@dataclass
+class EngineResult:
+    """What the event loop recorded: fills, and cash and equity at each bar's close."""
+
+    fills: list[Fill] = field(default_factory=list)
+    equity: list[float] = field(default_factory=list)
+    cash: list[float] = field(default_factory=list)
+    times: list[pd.Timestamp] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+
+class Engine:
+    """Feeds bars to the broker and the strategy in the kernel's order of events."""
+
+    def __init__(self, strategy: Strategy, broker: SimBroker, clock: Clock = time.monotonic):
+        self.strategy, self.broker, self.clock = strategy, broker, clock
+        self.result = EngineResult()
+        self._i = 0
+
+    def on_bar(
+        self,
+        bars: BarEvent,
+        funding: Mapping[str, float] | None = None,
+        sub_bars: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """One bar: open-to-close broker events, the decision at the close, close fills, marks."""
+        i = self._i
+        self.broker.open_bar(i, bars, funding, sub_bars)
+        for order in self.strategy.on_bar(i, bars):
+            self.broker.submit(order)
+        self.broker.close_bar(bars)
+        account = self.broker.account(bars)
+        self.result.equity.append(account.equity)
+        self.result.cash.append(account.cash)
+        self.result.times.append(bars[self.broker.symbols[0]].time)
+        self._i = i + 1
+
+    def run(self, source: Iterable[BarEvent]) -> EngineResult:
+        """Drive the engine until the data source ends."""
+        start = self.clock()
+        for bars in source:
+            self.on_bar(bars)
+        self.result.fills = list(self.broker.fills)
+        self.result.wall_seconds = self.clock() - start
+        return self.result

@@ -1,0 +1,152 @@
+"""Engine value types: bars, orders, fills, positions and the account (frozen where possible)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+import pandas as pd
+
+from aitrader.errors import BrokerError
+
+
+class OrderType(StrEnum):
+    MARKET = "market"
+    LIMIT = "limit"
+    STOP = "stop"
+    STOP_LIMIT = "stop_limit"
+
+
+class TimeInForce(StrEnum):
+    """GTC rests until filled or cancelled; IOC fills what it can now; FOK all or nothing."""
+
+    GTC = "gtc"
+    IOC = "ioc"
+    FOK = "fok"
+
+
+class Liquidity(StrEnum):
+    MAKER = "maker"
+    TAKER = "taker"
+
+
+REASONS: tuple[str, ...] = ("signal", "stop_loss", "take_profit", "liquidation", "end")
+"""Fill / exit reasons; the compiled kernel stores their index."""
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One candle of one symbol; ``time`` is the bar's open time (UTC)."""
+
+    symbol: str
+    time: pd.Timestamp
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order intent. ``qty`` is signed (+ buy, - sell) in base units.
+
+    ``target_fraction`` instead sizes a market order at fill time so the position becomes that
+    fraction of equity (signed). ``stop_loss``/``take_profit`` are fractions of the entry price
+    that attach a bracket to the resulting position.
+    """
+
+    symbol: str
+    client_order_id: str
+    qty: float = 0.0
+    type: OrderType = OrderType.MARKET
+    limit_price: float | None = None
+    stop_price: float | None = None
+    time_in_force: TimeInForce = TimeInForce.GTC
+    reduce_only: bool = False
+    target_fraction: float | None = None
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    reason: str = "signal"
+
+    def __post_init__(self) -> None:
+        if not self.client_order_id:
+            raise BrokerError(f"order on {self.symbol}: client_order_id must not be empty")
+        if self.target_fraction is None and (self.qty == 0 or not math.isfinite(self.qty)):
+            raise BrokerError(f"order {self.client_order_id}: qty must be finite and non-zero")
+        if self.target_fraction is not None and self.type is not OrderType.MARKET:
+            raise BrokerError(f"order {self.client_order_id}: target sizing is for market orders")
+        needs_limit = self.type in (OrderType.LIMIT, OrderType.STOP_LIMIT)
+        needs_stop = self.type in (OrderType.STOP, OrderType.STOP_LIMIT)
+        if needs_limit != (self.limit_price is not None):
+            raise BrokerError(f"order {self.client_order_id}: limit_price required iff limit type")
+        if needs_stop != (self.stop_price is not None):
+            raise BrokerError(f"order {self.client_order_id}: stop_price required iff stop type")
+
+    @property
+    def side(self) -> int:
+        return 1 if self.qty > 0 else -1
+
+
+@dataclass(frozen=True)
+class Fill:
+    """An execution. ``qty`` is signed; ``price`` includes spread, slippage and impact."""
+
+    time: pd.Timestamp
+    symbol: str
+    qty: float
+    price: float
+    fee: float
+    slippage: float
+    liquidity: Liquidity
+    client_order_id: str
+    reason: str = "signal"
+
+    @property
+    def side(self) -> int:
+        return 1 if self.qty > 0 else -1
+
+
+@dataclass(frozen=True)
+class Position:
+    """A net position: signed ``qty``, average entry price, realised P&L (before fees)."""
+
+    symbol: str
+    qty: float = 0.0
+    avg_price: float = 0.0
+    realised_pnl: float = 0.0
+
+    @property
+    def side(self) -> int:
+        return 0 if self.qty == 0 else (1 if self.qty > 0 else -1)
+
+    def unrealised_pnl(self, price: float) -> float:
+        return self.qty * (price - self.avg_price)
+
+    def apply(self, qty: float, price: float) -> Position:
+        """The position after a fill of signed ``qty`` that never crosses zero."""
+        if self.qty == 0:
+            return replace(self, qty=qty, avg_price=price)
+        if (qty > 0) == (self.qty > 0):
+            size = abs(self.qty) + abs(qty)
+            avg = (self.avg_price * abs(self.qty) + price * abs(qty)) / size
+            return replace(self, qty=self.qty + qty, avg_price=avg)
+        if abs(qty) > abs(self.qty):
+            raise BrokerError(f"{self.symbol}: a fill may not cross zero; split it")
+        realised = self.realised_pnl + (price - self.avg_price) * -qty
+        remaining = 0.0 if qty == -self.qty else self.qty + qty
+        return replace(self, qty=remaining, realised_pnl=realised)
+
+
+@dataclass(frozen=True)
+class Account:
+    """Cash, marked equity and margin in use at one moment."""
+
+    cash: float
+    equity: float
+    margin_used: float
+
+    @property
+    def margin_available(self) -> float:
+        return max(0.0, self.equity - self.margin_used)
