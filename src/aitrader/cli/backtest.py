@@ -11,8 +11,8 @@ import pandas as pd
 import typer
 
 from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
-from aitrader.cli.features import load_dataset
-from aitrader.data.samples import PREFIX, get_sample
+from aitrader.data.datasets import Dataset, load_dataset
+from aitrader.data.store import Store
 from aitrader.engine.backtest import RunOptions, run_backtest
 from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
@@ -23,15 +23,13 @@ STRATEGIES = ("sma-cross",)
 SUMMARY_ROWS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "volatility")
 
 
-def _calendar(dataset: str, given: str | None) -> str:
-    """``--calendar`` if given; else the sample's own, equity for Yahoo data, crypto otherwise."""
+def _calendar(dataset: Dataset, given: str | None) -> str:
+    """``--calendar`` if given; else the data set's own (equity for SPY and Yahoo data)."""
     if given is not None:
         if given not in ("crypto", "equity"):
             raise ConfigError(f"--calendar {given!r}: use crypto or equity")
         return given
-    if dataset.startswith(PREFIX):
-        return get_sample(dataset).calendar
-    return "equity" if dataset.lower().startswith("yahoo:") else "crypto"
+    return dataset.calendar
 
 
 def _targets(strategy: str, candles: pd.DataFrame, fast: int, slow: int) -> np.ndarray:
@@ -109,12 +107,14 @@ def backtest_command(
     from aitrader.analytics.scenarios import compare_scenarios
 
     cfg = settings(ctx)
-    candles, timeframe = load_dataset(dataset, cfg)
+    loaded = load_dataset(dataset, Store(cfg.data.dir))
+    candles, timeframe = loaded.candles, loaded.timeframe
     config = BrokerConfig.without_costs() if zero_cost else BrokerConfig.from_costs(cfg.costs)
     options = RunOptions(
-        timeframe=timeframe, calendar=_calendar(dataset, calendar), name=f"{strategy} {fast}/{slow}"
+        timeframe=timeframe, calendar=_calendar(loaded, calendar), name=f"{strategy} {fast}/{slow}"
     )
-    result = run_backtest(candles, _targets(strategy, candles, fast, slow), config, options)
+    targets = _targets(strategy, candles, fast, slow)
+    result = run_backtest({loaded.symbol: candles}, targets, config, options)
     metrics = compute_metrics(result)
     stressed = _run_scenarios(scenario, candles, (strategy, fast, slow, config, options), seed)
     scenarios = compare_scenarios(result, stressed) if stressed else None

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import typer
 
 from aitrader.cli.common import JsonOption, console, emit_json, progress, settings, table
-from aitrader.config import Settings
-from aitrader.data.samples import PREFIX, get_sample, load_sample
+from aitrader.data.datasets import load_dataset
+from aitrader.data.store import Store
 
 app = typer.Typer(
     help="Features: list the registry, build leak-free feature matrices.", no_args_is_help=True
@@ -46,16 +45,6 @@ def list_command(as_json: bool = JsonOption) -> None:
     )
 
 
-def load_dataset(name: str, cfg: Settings) -> tuple[pd.DataFrame, str]:
-    """Candles and timeframe of ``sample:NAME`` or a stored ``exchange:SYMBOL:tf``."""
-    if name.startswith(PREFIX):
-        return load_sample(name), get_sample(name).timeframe
-    from aitrader.data.store import DatasetKey, Store
-
-    key = DatasetKey.parse(name)
-    return Store(cfg.data.dir).read(key), key.timeframe
-
-
 @app.command("build")
 def build_command(
     ctx: typer.Context,
@@ -72,7 +61,8 @@ def build_command(
 
     cfg = settings(ctx)
     spec = cfg.features
-    candles, timeframe = load_dataset(dataset, cfg)
+    loaded = load_dataset(dataset, Store(cfg.data.dir))
+    candles, timeframe = loaded.candles, loaded.timeframe
     with progress(transient=True) as bar:
         task = bar.add_task(f"features {dataset}", total=len(spec.specs()))
         matrix = build_features(

@@ -1,0 +1,205 @@
+"""``aitrader train | evaluate | tune``: honest walk-forward evaluation, bundles, Optuna tuning.
+
+Each command gathers the typed config sections (``features``, ``labels``, ``costs``,
+``models``, ``validation``, ``tuning``, ``tracking``), applies the command-line overrides, calls
+the pipeline layer (:mod:`aitrader.validation.experiment`, :mod:`aitrader.validation.tuning`),
+which records the run in MLflow, and prints a summary table or ``--json``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+
+from aitrader.cli.common import JsonOption, console, emit_json, progress, settings, table
+from aitrader.config import Frozen, Settings, format_validation_error
+from aitrader.errors import ConfigError, DataError
+from aitrader.validation.experiment import ExperimentConfig, Source
+
+DatasetArgument = typer.Argument(..., help="sample:NAME, EXCHANGE:SYMBOL:TIMEFRAME or a file")
+ModelOption = typer.Option(
+    None,
+    "--model",
+    "-m",
+    help="lightgbm, random_forest, logistic, majority, persistence or xgboost (default: config)",
+)
+NoTrackOption = typer.Option(False, "--no-track", help="Do not record the run in MLflow.")
+
+
+def _source(cfg: Settings, dataset: str) -> Source:
+    from aitrader.data.datasets import load_dataset
+    from aitrader.data.store import Store
+
+    loaded = load_dataset(dataset, Store(cfg.data.dir))
+    return Source(loaded.name, loaded.candles, loaded.timeframe)
+
+
+def _override(section: Frozen, origin: str, **changes: Any) -> Any:
+    """``section`` with ``changes`` applied and validated (ConfigError naming the key)."""
+    values = section.model_dump(exclude_unset=True) | changes
+    try:
+        return type(section).model_validate(values)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, origin)) from None
+
+
+def _experiment(
+    cfg: Settings, model: str | None, no_track: bool, **tuning: Any
+) -> ExperimentConfig:
+    """Config sections from the settings with the command-line overrides applied."""
+    base = ExperimentConfig.from_settings(cfg)
+    updates: dict[str, Any] = {}
+    if model is not None:
+        updates["models"] = _override(base.models, "--model", kind=model)
+    if no_track:
+        updates["tracking"] = _override(base.tracking, "--no-track", enabled=False)
+    changes = {k: v for k, v in tuning.items() if v is not None}
+    if changes:
+        updates["tuning"] = _override(base.tuning, "tune options", **changes)
+    return base.model_copy(update=updates)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _print(title: str, values: dict[str, Any]) -> None:
+    console.print(table(title, ["metric", "value"], ([k, _fmt(v)] for k, v in values.items())))
+
+
+def evaluate_command(
+    ctx: typer.Context,
+    dataset: str = DatasetArgument,
+    model: str = ModelOption,
+    audit: bool = typer.Option(
+        True, "--audit/--no-audit", help="Check every feature for look-ahead first."
+    ),
+    no_track: bool = NoTrackOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Walk-forward (or purged k-fold / CPCV) out-of-sample evaluation with calibration, net-of-
+    cost P&L, DSR and PBO, recorded in MLflow.
+
+    Example: aitrader evaluate sample:BTC-USD-1h --model logistic
+    """
+    from aitrader.validation.experiment import run_evaluate
+    from aitrader.validation.leakage import audit_features
+
+    cfg = settings(ctx)
+    config = _experiment(cfg, model, no_track)
+    source = _source(cfg, dataset)
+    if audit:
+        violations = audit_features(source.candles, config.features, timeframe=source.timeframe)
+        if violations:
+            listed = "\n  ".join(map(str, violations[:10]))
+            raise DataError(f"look-ahead in the feature set; refusing to evaluate:\n  {listed}")
+    with progress(transient=True) as bar:
+        task = bar.add_task(f"walk-forward {config.models.kind}", total=None)
+        evaluation, stats, run_id = run_evaluate(
+            source,
+            config,
+            cfg.data.dir,
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    summary: dict[str, Any] = {"dataset": source.name, "model": config.models.kind}
+    summary |= {"run_id": run_id} | evaluation.metrics | stats
+    if as_json:
+        emit_json(summary | {"folds": evaluation.folds.to_dict(orient="records")})
+        return
+    _print(f"Out-of-sample evaluation: {source.name}", summary)
+
+
+def train_command(
+    ctx: typer.Context,
+    dataset: str = DatasetArgument,
+    model: str = ModelOption,
+    output: Path = typer.Option(  # noqa: B008
+        None, "--output", "-o", help="Bundle directory (default: <data dir>/models/KIND-HASH)."
+    ),
+    no_track: bool = NoTrackOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Train a deployable model bundle on the whole data set (the last slice calibrates it and
+    fits the decision threshold) and save it with its feature-spec hash.
+
+    Example: aitrader train sample:BTC-USD-1h -o models/btc
+    """
+    from aitrader.validation.experiment import run_train
+
+    cfg = settings(ctx)
+    config = _experiment(cfg, model, no_track)
+    source = _source(cfg, dataset)
+    with progress(transient=True) as bar:
+        task = bar.add_task("features", total=None)
+        bundle, path, run_id = run_train(
+            source,
+            config,
+            cfg.data.dir,
+            output,
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    info = bundle.info
+    summary = {
+        "dataset": source.name,
+        "model": config.models.kind,
+        "bundle": str(path),
+        "feature_spec_hash": info.feature_spec_hash,
+        "label": info.label_name,
+        "train_window": " → ".join(info.train_window),
+        "calibration_window": " → ".join(info.calibration_window),
+        "threshold": info.threshold,
+        "run_id": run_id,
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    _print(f"Trained {config.models.kind}", summary)
+
+
+def tune_command(
+    ctx: typer.Context,
+    dataset: str = DatasetArgument,
+    model: str = ModelOption,
+    trials: int = typer.Option(None, "--trials", "-n", help="Total trials of the study."),
+    objective: str = typer.Option(None, "--objective", help="log_loss (default) or net_sharpe"),
+    study: str = typer.Option(None, "--study", help="Study name (resumes if it exists)."),
+    workers: int = typer.Option(None, "--workers", "-w", help="Trials evaluated in parallel."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Run trials on Ray: 'local', 'auto' or ray://host:port."
+    ),
+    no_track: bool = NoTrackOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Tune with Optuna (TPE) on a walk-forward objective; a killed study resumes; every trial
+    counts in the deflated Sharpe ratio; PBO via CSCV over the trials.
+
+    Example: aitrader tune sample:BTC-USD-1h --trials 50 --workers 2
+    """
+    from aitrader.validation.tuning import run_tune
+
+    cfg = settings(ctx)
+    overrides = {"n_trials": trials, "objective": objective, "study_name": study}
+    overrides |= {"workers": workers, "ray_address": ray_address}
+    config = _experiment(cfg, model, no_track, **overrides)
+    source = _source(cfg, dataset)
+    with progress(transient=True) as bar:
+        task = bar.add_task(f"tuning {config.models.kind}", total=None)
+        result, run_id = run_tune(
+            source,
+            config,
+            cfg.data.dir,
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    summary: dict[str, Any] = {"dataset": source.name, "model": config.models.kind}
+    summary |= {k: v for k, v in vars(result).items() if not isinstance(v, dict)}
+    summary["run_id"] = run_id
+    if as_json:
+        emit_json(summary | {"best_params": result.best_params, "best": result.best_metrics})
+        return
+    _print(f"Tuning study {result.study_name}", summary | result.best_params)
