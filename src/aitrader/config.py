@@ -20,6 +20,8 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
+from aitrader.risk.config import RiskConfig
+from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
 
 DEFAULT_CONFIG_NAME = "aitrader.yaml"
 ENV_PREFIX = "AITRADER__"
@@ -131,6 +133,10 @@ class Settings(BaseSettings):
     qc: QCConfig = QCConfig()
     costs: CostsConfig = CostsConfig()
     features: FeaturesConfig = FeaturesConfig()
+    signals: SignalConfig = SignalConfig()
+    modes: ModesConfig = ModesConfig()
+    plans: PlanConfig = PlanConfig()
+    risk: RiskConfig = RiskConfig()
     logging: LoggingConfig = LoggingConfig()
     secrets_file: Path | None = Field(None, description="YAML file with secrets (mode 0600)")
     secrets: Secrets = Secrets()

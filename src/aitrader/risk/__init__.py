@@ -1,0 +1,1 @@
+"""Risk: position sizing, stop rules and the RiskManager every order intent passes through."""

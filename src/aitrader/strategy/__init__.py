@@ -1,0 +1,1 @@
+"""Decisions: probabilities → target positions, adaptive modes and regimes, trade plans."""

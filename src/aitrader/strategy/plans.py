@@ -1,0 +1,275 @@
+"""Trade plans: entry, stop, TP1/TP2, size, leverage and EV for each signal, and their replay.
+
+The entry is a limit at the signal bar's close, valid ``validity_bars`` bars. The stop sits a
+multiple of ATR away or beyond the last confirmed swing; targets are R-multiples or Fibonacci
+extensions of the last confirmed swing. A plan whose TP1 return net of costs is below
+``min_tp1_net`` (or whose EV misses the margin) is kept as rejected, with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from aitrader.config import CostsConfig
+from aitrader.errors import DataError
+from aitrader.features.indicators import atr as atr_indicator
+from aitrader.features.levels import confirmed_swings, fibonacci_levels
+from aitrader.risk.config import SizingConfig
+from aitrader.risk.intents import OrderIntent
+from aitrader.risk.sizing import position_size
+from aitrader.risk.stops import atr_stop
+from aitrader.strategy.config import PlanConfig, SignalConfig
+from aitrader.strategy.replay import (
+    P_BE,
+    P_FRACTION,
+    P_HOLD,
+    P_TRAIL,
+    P_VALID,
+    replay_one,
+)
+from aitrader.strategy.signals import Signal, Signals, expected_value, resolve, round_trip_cost
+
+OUTCOMES: tuple[str, ...] = (
+    "expired",  # the entry was not reached within validity_bars
+    "stop",  # stopped out before TP1
+    "tp1",  # the whole position closed at TP1 (tp1_fraction = 1)
+    "tp1_break_even",  # TP1, then the break-even stop
+    "tp1_trailing",  # TP1, then the ATR trailing stop
+    "tp2",  # TP1, then TP2
+    "time",  # time stop
+    "open",  # still open when the data ended (marked at the last close)
+)
+REPLAY_COLUMNS: tuple[str, ...] = (
+    *("time", "side", "entry", "stop", "tp1", "tp2"),
+    *("entry_time", "fill_price", "exit_time", "outcome", "bars_held"),
+    *("gross_return", "net_return", "r_multiple"),
+)
+
+
+@dataclass(frozen=True)
+class PlanLevels:
+    """Per-bar inputs of plan building, computed once for a whole series (causal)."""
+
+    atr: np.ndarray
+    swing_high: np.ndarray
+    swing_low: np.ndarray
+    extensions: np.ndarray
+
+
+def plan_levels(candles: pd.DataFrame, config: PlanConfig) -> PlanLevels:
+    """ATR, last confirmed swing high/low prices and Fibonacci extensions at every bar."""
+    h, lo, c = (candles[k].to_numpy(dtype=np.float64) for k in ("high", "low", "close"))
+    hi_idx, lo_idx = confirmed_swings(h, lo, config.swing_left, config.swing_right)
+    ext, _ = fibonacci_levels(
+        h, lo, config.swing_left, config.swing_right, ratios=config.fib_extensions
+    )
+    return PlanLevels(
+        atr=atr_indicator(h, lo, c, config.atr_period),
+        swing_high=np.where(hi_idx >= 0, h[np.maximum(hi_idx, 0)], np.nan),
+        swing_low=np.where(lo_idx >= 0, lo[np.maximum(lo_idx, 0)], np.nan),
+        extensions=ext,
+    )
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What every plan of one symbol/timeframe shares: equity, costs and the settings."""
+
+    symbol: str
+    timeframe: str
+    equity: float
+    costs: CostsConfig
+    plan: PlanConfig = field(default_factory=PlanConfig)
+    sizing: SizingConfig = field(default_factory=SizingConfig)
+    signal: SignalConfig = field(default_factory=SignalConfig)
+
+
+@dataclass(frozen=True)
+class TradePlan:
+    """A complete plan for one signal; ``status`` says whether it may be traded and why not."""
+
+    symbol: str
+    timeframe: str
+    time: pd.Timestamp
+    side: int
+    entry: float
+    stop: float
+    tp1: float
+    tp2: float
+    atr: float
+    qty: float
+    leverage: float
+    risk_amount: float
+    validity_bars: int
+    p_win: float
+    expected_value: float
+    tp1_net: float
+    status: Literal["accepted", "rejected"]
+    reason: str
+
+    @property
+    def risk_per_unit(self) -> float:
+        return abs(self.entry - self.stop)
+
+    def to_intent(self) -> OrderIntent:
+        """The order intent the RiskManager checks before this plan is traded."""
+        return OrderIntent(self.time, self.symbol, self.side * self.qty, self.entry, self.stop)
+
+
+def _stop(
+    side: int, entry: float, t: int, levels: PlanLevels, cfg: PlanConfig
+) -> tuple[float, str]:
+    """The stop price and how it was placed."""
+    a = float(levels.atr[t])
+    if cfg.stop_method == "swing":
+        swing = levels.swing_low[t] if side > 0 else levels.swing_high[t]
+        level = float(swing) - side * cfg.swing_buffer_atr * a
+        if math.isfinite(level) and side * (entry - level) > 0:
+            return level, "swing"
+    return float(atr_stop(entry, side, a, cfg.stop_atr)), "atr"
+
+
+def _targets(
+    side: int, entry: float, risk: float, t: int, levels: PlanLevels, cfg: PlanConfig
+) -> tuple[float, float]:
+    """TP1/TP2: R-multiples, or the Fibonacci extensions beyond the entry (R-multiples fill in)."""
+    by_r = [entry + side * cfg.tp1_r * risk, entry + side * cfg.tp2_r * risk]
+    if cfg.target_method == "r_multiple":
+        return by_r[0], by_r[1]
+    ext = levels.extensions[t]
+    beyond = [float(x) for x in ext if np.isfinite(x) and side * (x - entry) > 0]
+    picks = sorted(beyond, key=lambda x: side * (x - entry))[:2]
+    picks = sorted(picks + by_r[len(picks) :], key=lambda x: side * (x - entry))
+    return picks[0], picks[1]
+
+
+def make_plan(
+    candles: pd.DataFrame, levels: PlanLevels, t: int, signal: Signal, ctx: PlanContext
+) -> TradePlan:
+    """The plan for a long/short ``signal`` at bar ``t`` (rejected plans say why)."""
+    cfg, side = ctx.plan, int(signal.side)
+    entry = float(candles["close"].iat[t])
+    time = pd.Timestamp(candles.index[t])
+    a = float(levels.atr[t])
+    if side == 0 or not math.isfinite(a) or a <= 0:
+        why = "no side" if side == 0 else f"ATR({cfg.atr_period}) not available yet"
+        return _rejected(ctx, time, side, entry, signal, why)
+    stop, placed = _stop(side, entry, t, levels, cfg)
+    risk = abs(entry - stop)
+    tp1, tp2 = _targets(side, entry, risk, t, levels, cfg)
+    cost = round_trip_cost(ctx.costs, ctx.signal.entry_liquidity, ctx.signal.exit_liquidity)
+    tp1_net = abs(tp1 - entry) / entry - cost
+    ev = float(expected_value(signal.p_win, abs(tp1 - entry) / entry, risk / entry, cost))
+    qty = position_size(ctx.equity, entry, stop, ctx.sizing) * max(signal.multiple, 0.0)
+    qty = min(qty, ctx.sizing.max_leverage * ctx.equity / entry)
+    min_ev = resolve(ctx.signal, ctx.symbol, ctx.timeframe).min_ev
+    status: Literal["accepted", "rejected"] = "accepted"
+    reason = f"stop by {placed}, targets by {cfg.target_method}"
+    if tp1_net < cfg.min_tp1_net:
+        status, reason = "rejected", f"TP1 net of costs {tp1_net:.3%} < min {cfg.min_tp1_net:.3%}"
+    elif ev <= min_ev:
+        status, reason = "rejected", f"expected value {ev:.3%} ≤ margin {min_ev:.3%}"
+    elif qty <= 0:
+        status, reason = "rejected", "size is zero"
+    values: dict[str, Any] = {
+        **{"entry": entry, "stop": stop, "tp1": tp1, "tp2": tp2, "atr": a},
+        **{"qty": qty, "leverage": max(1.0, qty * entry / ctx.equity), "risk_amount": qty * risk},
+        **{"p_win": signal.p_win, "expected_value": ev, "tp1_net": tp1_net},
+    }
+    return TradePlan(**_head(ctx, time, side), **values, status=status, reason=reason)
+
+
+def _head(ctx: PlanContext, time: pd.Timestamp, side: int) -> dict[str, Any]:
+    return {
+        "symbol": ctx.symbol,
+        "timeframe": ctx.timeframe,
+        "time": time,
+        "side": side,
+        "validity_bars": ctx.plan.validity_bars,
+    }
+
+
+def _rejected(
+    ctx: PlanContext, time: pd.Timestamp, side: int, entry: float, signal: Signal, reason: str
+) -> TradePlan:
+    nan = math.nan
+    values: dict[str, Any] = {
+        **{"entry": entry, "stop": nan, "tp1": nan, "tp2": nan, "atr": nan},
+        **{"qty": 0.0, "leverage": 1.0, "risk_amount": 0.0},
+        **{"p_win": signal.p_win, "expected_value": nan, "tp1_net": nan},
+    }
+    return TradePlan(**_head(ctx, time, side), **values, status="rejected", reason=reason)
+
+
+def build_plans(
+    candles: pd.DataFrame, signals: Signals, ctx: PlanContext, levels: PlanLevels | None = None
+) -> list[TradePlan]:
+    """A plan for every bar where ``signals`` trades (accepted and rejected)."""
+    levels = plan_levels(candles, ctx.plan) if levels is None else levels
+    plans = []
+    for t in np.flatnonzero(signals.side != 0):
+        side, multiple = int(signals.side[t]), float(signals.multiple[t])
+        one = Signal(side, multiple, float(signals.p_win[t]), float(signals.ev[t]), "trade")
+        plans.append(make_plan(candles, levels, int(t), one, ctx))
+    return plans
+
+
+def latest_plan(candles: pd.DataFrame, signal: Signal, ctx: PlanContext) -> TradePlan:
+    """The plan for the last bar (what ``aitrader scan`` prints)."""
+    return make_plan(candles, plan_levels(candles, ctx.plan), len(candles) - 1, signal, ctx)
+
+
+def plans_frame(plans: list[TradePlan]) -> pd.DataFrame:
+    """Plans as a table (one row per plan)."""
+    return pd.DataFrame([p.__dict__ for p in plans])
+
+
+def _replay_params(cfg: PlanConfig) -> np.ndarray:
+    p = np.zeros(5)
+    p[P_FRACTION], p[P_TRAIL], p[P_BE] = cfg.tp1_fraction, cfg.trail_atr, cfg.break_even_offset
+    p[P_HOLD], p[P_VALID] = cfg.max_hold_bars, cfg.validity_bars
+    return p
+
+
+def replay_plans(
+    candles: pd.DataFrame,
+    plans: list[TradePlan],
+    config: PlanConfig | None = None,
+    costs: CostsConfig | None = None,
+) -> pd.DataFrame:
+    """Outcome of every accepted plan over the bars after its signal (rules: replay.py); returns
+    are fractions of the fill, ``net_return`` after the round-trip cost, R over planned risk."""
+    cfg = config or PlanConfig()
+    cost = (costs or CostsConfig()).round_trip
+    ohlc = np.ascontiguousarray(candles[["open", "high", "low", "close"]].to_numpy(np.float64))
+    params = _replay_params(cfg)
+    accepted = [p for p in plans if p.status == "accepted"]
+    positions = candles.index.get_indexer(pd.DatetimeIndex([p.time for p in accepted]))
+    if (positions < 0).any():
+        missing = accepted[int(np.flatnonzero(positions < 0)[0])].time
+        raise DataError(f"replay_plans: plan time {missing} is not a bar of the candles")
+    rows = []
+    for plan, t in zip(accepted, positions, strict=True):
+        q = np.array([t + 1, plan.side, plan.entry, plan.stop, plan.tp1, plan.tp2, plan.atr])
+        first, last, code, gross, fill = replay_one(ohlc, q, params)
+        row = {k: getattr(plan, k) for k in REPLAY_COLUMNS[:6]}
+        row["outcome"] = OUTCOMES[code]
+        if first < 0:
+            rows.append({**row, "bars_held": 0, "gross_return": 0.0, "net_return": 0.0})
+            continue
+        risk = abs(fill - plan.stop) / fill
+        rows.append(
+            {
+                **row,
+                **{"entry_time": candles.index[first], "fill_price": fill},
+                **{"exit_time": candles.index[last], "bars_held": last - first + 1},
+                **{"gross_return": gross, "net_return": gross - cost},
+                "r_multiple": gross / risk if risk > 0 else math.nan,
+            }
+        )
+    return pd.DataFrame(rows, columns=list(REPLAY_COLUMNS))
