@@ -99,13 +99,26 @@ def test_unknown_dataset_and_usage_errors(env: dict[str, str]) -> None:
 
 
 @pytest.mark.slow
-def test_demo_runs_offline_as_a_console_script(tmp_path: Path) -> None:
+def test_quick_demo_runs_offline_and_writes_a_report(tmp_path: Path) -> None:
     exe = Path(sys.executable).with_name("aitrader")
     result = subprocess.run(
-        [str(exe), "demo"], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+        [str(exe), "demo", "--quick"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={"PATH": str(exe.parent), "HOME": str(tmp_path), "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stderr
-    assert "63 missing bars" in result.stdout
-    assert "kraken:BTC/USD:4h" in result.stdout
-    assert "81 columns" in result.stdout and "neutral band" in result.stdout
-    assert (tmp_path / "data" / "candles" / "kraken").is_dir()
+    out = result.stdout
+    assert "63 missing bars" in out and "81 columns" in out
+    assert "Walk-forward LightGBM" in out and "Verdict" in out
+    report = tmp_path / "data" / "reports" / "demo" / "report.html"
+    assert str(report.relative_to(tmp_path)) in out
+    html = report.read_text()
+    for name in ("LightGBM walk-forward", "buy_and_hold", "sma_crossover"):
+        assert name in html
+    metrics = json.loads((report.parent / "metrics.json").read_text())
+    assert set(metrics["benchmarks"]) == {"buy_and_hold", "sma_crossover"}
+    assert metrics["zero_cost"] is False and metrics["fees_paid"] > 0

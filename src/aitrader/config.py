@@ -20,8 +20,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
+from aitrader.models.config import ModelConfig
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
+from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 
 DEFAULT_CONFIG_NAME = "aitrader.yaml"
 ENV_PREFIX = "AITRADER__"
@@ -133,6 +135,10 @@ class Settings(BaseSettings):
     qc: QCConfig = QCConfig()
     costs: CostsConfig = CostsConfig()
     features: FeaturesConfig = FeaturesConfig()
+    models: ModelConfig = ModelConfig()
+    validation: ValidationConfig = ValidationConfig()
+    tuning: TuningConfig = TuningConfig()
+    tracking: TrackingConfig = TrackingConfig()
     signals: SignalConfig = SignalConfig()
     modes: ModesConfig = ModesConfig()
     plans: PlanConfig = PlanConfig()

@@ -1,132 +1,198 @@
-"""The main job on bundled real data, offline. It grows with the project; today it runs the data
-pipeline (samples, quality checks, store, resampling, SQL), then builds the default feature set and
-the cost-aware labels the models will learn.
+"""The main job, offline on bundled real data: data → features → walk-forward LightGBM with
+calibration → mode choice → signals with EV gating → risk manager → backtest with costs →
+comparison with buy-and-hold and an SMA crossover → HTML report and a summary in the terminal.
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 from rich.console import Console
+from rich.progress import TaskID
 
-from aitrader.cli.common import table
+from aitrader.analytics.metrics import compute_metrics
+from aitrader.analytics.report import write_report
+from aitrader.cli.common import progress, table
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
 from aitrader.data.quality import apply_policies, run_qc
 from aitrader.data.resample import resample
-from aitrader.data.samples import PREFIX, SAMPLES, load_sample
+from aitrader.data.samples import PREFIX
 from aitrader.data.store import DatasetKey, Store
 from aitrader.features.featureset import build_features
-from aitrader.labels import direction_labels
+from aitrader.pipeline import (
+    PipelineOptions,
+    PipelineResult,
+    SymbolRun,
+    portfolio_backtest,
+    research,
+)
+from aitrader.strategy.signals import REASONS
 
-SUMMARY_SQL = """
-SELECT exchange || ':' || symbol || ':' || timeframe AS dataset,
-       count(*) AS bars,
-       strftime(min(timestamp), '%Y-%m-%d') AS first,
-       strftime(max(timestamp), '%Y-%m-%d') AS last,
-       round(last(close ORDER BY timestamp) / first(open ORDER BY timestamp) - 1, 3) AS total_return
-FROM candles GROUP BY ALL ORDER BY dataset
-"""
-
-YEARLY_SQL = """
-SELECT year(timestamp) AS year,
-       round(last(close ORDER BY timestamp) / first(open ORDER BY timestamp) - 1, 3) AS return,
-       round(stddev(ln(close / open)) * sqrt(365), 3) AS open_close_vol_ann,
-       round(min(low), 2) AS low, round(max(high), 2) AS high
-FROM candles WHERE symbol = 'BTC/USD' AND timeframe = '1d'
-GROUP BY ALL ORDER BY year
-"""
+SYMBOLS = ("BTC-USD-1h", "ETH-USD-1h")
 
 
-def run_demo(settings: Settings, console: Console | None = None) -> None:
-    """Run the offline demo and print what each step found."""
+def run_demo(settings: Settings, quick: bool = False, console: Console | None = None) -> Path:
+    """Run the whole pipeline and print what each step found; returns the report path."""
     out = console or Console()
     started = time.perf_counter()
     store = Store(settings.data.dir)
-    out.rule("[bold]aitrader demo[/] — data pipeline on bundled real data (offline)")
-    rows = []
-    for name, sample in SAMPLES.items():
-        df = load_sample(name)
-        rows.append(
-            [
-                PREFIX + name,
-                sample.symbol,
-                sample.timeframe,
-                df.index[0].date(),
-                df.index[-1].date(),
-                len(df),
-            ]
-        )
-    out.print(table("1. Bundled samples", ["name", "symbol", "tf", "first", "last", "rows"], rows))
+    options = PipelineOptions(quick=quick)
+    kind = "quick run: last ~19 months, smaller model" if quick else "full history"
+    out.rule(f"[bold]aitrader demo[/] — bundled Kraken BTC/USD and ETH/USD hourly ({kind})")
+    candles = _data_steps(settings, store, out)
+    runs = _research(candles, settings, options, out)
+    result = portfolio_backtest(runs, settings, options)
+    report = write_report(result.backtest.result, Path(settings.data.dir) / "reports" / "demo")
+    _print_outcome(result, out)
+    out.print(f"\nreport: [bold]{report}[/] (done in {time.perf_counter() - started:.0f}s)")
+    return report
 
-    out.print("\n[bold]2. Quality checks[/] (policies from the `qc` config section)")
-    for name in ("BTC-USD-1h", "ETH-USD-1h", "BTC-PERP-1m"):
+
+def _data_steps(settings: Settings, store: Store, out: Console) -> dict[str, Any]:
+    """Quality-check the samples, store them, resample, and build the feature set once."""
+    out.print("[bold]1. Data[/]: quality checks (policies from the `qc` config section)")
+    candles: dict[str, Any] = {}
+    for name in SYMBOLS:
         dataset = load_dataset(PREFIX + name, store)
         report = run_qc(dataset.candles, dataset.timeframe, settings.qc, dataset.name)
         clean = apply_policies(dataset.candles, report)
         longest = report.longest_gap
-        warn = ", ".join(f"{c.name}={c.count}" for c in report.checks if c.count) or "none"
         out.print(
-            f"  {dataset.name}: {'passed' if report.passed else 'REJECTED'}; "
-            f"{len(report.gaps)} gaps / {report.missing_bars} missing bars"
-            + (
-                f" (longest {longest.missing} from {longest.start:%Y-%m-%d %H:%M})"
-                if longest
-                else ""
-            )
-            + f"; findings: {warn}"
+            f"  {dataset.name}: {len(clean)} bars {clean.index[0]:%Y-%m-%d} → "
+            f"{clean.index[-1]:%Y-%m-%d}, {'passed' if report.passed else 'REJECTED'}; "
+            f"{len(report.gaps)} gaps / {report.missing_bars} missing bars reported, not filled"
+            + (f" (longest {longest.missing} h from {longest.start:%Y-%m-%d})" if longest else "")
         )
         key = DatasetKey(dataset.exchange, dataset.symbol, dataset.timeframe)
         store.write(key, clean, source=dataset.name)
+        daily = resample(clean, "1h", "1d")
+        store.write(DatasetKey(key.exchange, key.symbol, "1d"), daily, source=f"resample:{key}")
+        candles[dataset.symbol] = clean
+    matrix = build_features(candles["BTC/USD"], settings.features, timeframe="1h")
+    out.print(
+        f"[bold]2. Features[/]: {len(matrix.frame.columns)} columns "
+        f"(spec {matrix.spec_hash[:12]}), "
+        f"{matrix.dropped_warmup} warm-up rows dropped, never filled; labels: next-bar direction "
+        f"with a ±{settings.costs.round_trip:.2%} neutral band (the round-trip cost)"
+    )
+    return candles
 
-    out.print(f"\n[bold]3. Resampling[/] into the store at {store.root}/")
-    for key_text, target in (
-        ("kraken:BTC/USD:1h", "4h"),
-        ("kraken:BTC/USD:1h", "1d"),
-        ("ftx:BTC-PERP:1m", "1h"),
-    ):
-        key = DatasetKey.parse(key_text)
-        bars = store.read(key)
-        coarse = resample(bars, key.timeframe, target)
-        store.write(DatasetKey(key.exchange, key.symbol, target), coarse, source=f"resample:{key}")
-        out.print(f"  {key} → {target}: {len(bars)} bars → {len(coarse)} bars")
 
-    summary = store.query(SUMMARY_SQL)
+def _research(
+    candles: dict[str, Any], settings: Settings, options: PipelineOptions, out: Console
+) -> list[SymbolRun]:
+    runs = []
+    with progress() as bar:
+        for symbol, frame in candles.items():
+            task = bar.add_task(f"walk-forward {symbol}", total=None)
+
+            def advance(done: int, total: int, task: TaskID = task) -> None:
+                bar.update(task, completed=done, total=total)
+
+            runs.append(research(symbol, frame, settings, options, advance))
+    out.print(
+        "[bold]3. Walk-forward LightGBM[/] (purged, embargoed, calibrated after each "
+        "training window; numbers are out of sample)"
+    )
     out.print(
         table(
-            "\n4. Store summary (DuckDB over Parquet)",
-            summary.columns,
-            summary.itertuples(index=False),
+            "",
+            [
+                "symbol",
+                "folds",
+                "OOS from",
+                "accuracy",
+                "majority",
+                "log loss",
+                "Brier skill",
+                "ECE",
+            ],
+            (_model_row(r) for r in runs),
         )
     )
-    yearly = store.query(YEARLY_SQL)
+    out.print("[bold]4. Mode choice[/] (trend strength, volatility, liquidity)")
+    for run in runs:
+        scores = ", ".join(
+            f"{s.mode} {s.score:.2f}" if s.available else f"{s.mode} n/a ({s.note})"
+            for s in run.mode.scores
+        )
+        out.print(f"  {run.symbol}: [bold]{run.mode.mode}[/] — {scores}")
+    out.print("[bold]5. Signals[/] (thresholds, conviction bands, EV gate net of costs)")
+    for run in runs:
+        oos = run.target.notna().to_numpy()
+        reasons = np.bincount(run.signals.reason[oos].astype(int), minlength=len(REASONS))
+        parts = ", ".join(f"{REASONS[i]} {n}" for i, n in enumerate(reasons) if n)
+        out.print(f"  {run.symbol}: {int(oos.sum())} out-of-sample bars — {parts}")
+    return runs
+
+
+def _model_row(run: SymbolRun) -> list[str]:
+    m = run.evaluation.metrics
+    first = run.target.first_valid_index()
+    return [
+        run.symbol,
+        f"{m.get('folds', 0):.0f}",
+        f"{first:%Y-%m-%d}" if first is not None else "-",
+        f"{m['accuracy']:.3f}",
+        f"{m.get('majority_rate', float('nan')):.3f}",
+        f"{m['log_loss']:.3f}",
+        f"{m['brier_skill']:+.3f}",
+        f"{m['ece']:.3f}",
+    ]
+
+
+def _print_outcome(result: PipelineResult, out: Console) -> None:
+    decisions = result.backtest.decisions
+    counts = decisions["action"].value_counts().to_dict() if len(decisions) else {}
+    top = decisions[decisions["action"] != "accept"]["reason"].value_counts().head(3)
+    out.print(
+        f"[bold]6. Risk manager[/]: {sum(counts.values())} order intents — "
+        + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        + ("; most common: " + "; ".join(f"{r} ({n})" for r, n in top.items()) if len(top) else "")
+    )
+    metrics = compute_metrics(result.backtest.result)
+    rows = [_metric_row("strategy", metrics)] + [
+        _metric_row(name, values) for name, values in metrics["benchmarks"].items()
+    ]
     out.print(
         table(
-            "5. BTC/USD by year, from resampled daily bars",
-            yearly.columns,
-            yearly.itertuples(index=False),
+            f"7. Backtest, out of sample from {result.start:%Y-%m-%d}, fees and slippage on",
+            ["run", "total return", "CAGR", "Sharpe", "max drawdown", "trades"],
+            rows,
         )
     )
-    _features_and_labels(settings, store, out)
-    out.print(f"\ndone in {time.perf_counter() - started:.1f}s. Try: aitrader data --help")
+    out.print(_verdict(metrics))
 
 
-def _features_and_labels(settings: Settings, store: Store, out: Console) -> None:
-    """Build the configured feature set and the direction labels on BTC/USD hourly."""
-    candles = store.read(DatasetKey.parse("kraken:BTC/USD:1h"))
-    matrix = build_features(candles, settings.features, timeframe="1h")
-    out.print(
-        f"\n[bold]6. Features[/] on kraken:BTC/USD:1h: {len(matrix.frame.columns)} columns × "
-        f"{len(matrix.frame)} rows, {matrix.dropped_warmup} warm-up rows dropped (not filled), "
-        f"spec hash {matrix.spec_hash[:12]}"
+def _metric_row(name: str, m: dict[str, Any]) -> list[str]:
+    def pct(key: str) -> str:
+        value = m.get(key)
+        return "-" if value is None else f"{value:+.1%}"
+
+    sharpe = m.get("sharpe")
+    return [
+        name,
+        pct("total_return"),
+        pct("cagr"),
+        "-" if sharpe is None else f"{sharpe:.2f}",
+        pct("max_drawdown").lstrip("+"),
+        str(m.get("trades", "-")),
+    ]
+
+
+def _verdict(m: dict[str, Any]) -> str:
+    """One plain sentence on how the strategy did against buy-and-hold."""
+    ours = m.get("total_return") or 0.0
+    hold = (m["benchmarks"].get("buy_and_hold") or {}).get("total_return") or 0.0
+    word = "beat" if ours > hold else "lost to"
+    sign = "made" if ours >= 0 else "lost"
+    held = m.get("time_in_market") or 0.0
+    return (
+        f"[bold]Verdict[/]: out of sample the strategy {sign} {abs(ours):.1%} after costs and "
+        f"{word} buy-and-hold ({hold:+.1%}); it held a position {held:.0%} of the time. "
+        "This demonstrates an honest pipeline; it is not a trading recommendation."
     )
-    labels = direction_labels(candles, horizon=1, costs=settings.costs)
-    counts = labels.values.dropna().value_counts(normalize=True).sort_index()
-    shares = ", ".join(f"{name} {counts.get(value, 0.0):.1%}" for value, name in _CLASSES)
-    out.print(
-        f"[bold]7. Labels[/]: next-bar direction with a neutral band of "
-        f"±{settings.costs.round_trip:.2%} (the round-trip cost): {shares}"
-    )
-
-
-_CLASSES = ((-1.0, "down"), (0.0, "neutral"), (1.0, "up"))

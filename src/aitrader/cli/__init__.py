@@ -18,6 +18,9 @@ from aitrader import __version__
 from aitrader.cli import backtest as backtest_cli
 from aitrader.cli import data as data_cli
 from aitrader.cli import features as features_cli
+from aitrader.cli import models as models_cli
+from aitrader.cli import risk as risk_cli
+from aitrader.cli import scan as scan_cli
 from aitrader.cli.common import err_console, state
 from aitrader.config import DEFAULT_CONFIG_NAME, template_text
 from aitrader.errors import AitraderError, ConfigError
@@ -51,6 +54,11 @@ app = typer.Typer(
 app.add_typer(data_cli.app, name="data")
 app.add_typer(features_cli.app, name="features")
 app.command("backtest")(backtest_cli.backtest_command)
+app.command("train")(models_cli.train_command)
+app.command("evaluate")(models_cli.evaluate_command)
+app.command("tune")(models_cli.tune_command)
+app.command("scan")(scan_cli.scan_command)
+app.add_typer(risk_cli.app, name="risk")
 
 
 def _version(value: bool) -> None:
@@ -126,14 +134,18 @@ def config_command(
 
 
 @app.command()
-def demo(ctx: typer.Context) -> None:
-    """Run the main job offline on the bundled real data.
+def demo(
+    ctx: typer.Context,
+    quick: bool = typer.Option(False, "--quick", help="Last ~19 months and a smaller model."),
+) -> None:
+    """Run the main job offline on the bundled real data: data → features → walk-forward
+    LightGBM → mode → signals → risk → backtest with costs → HTML report.
 
-    Example: aitrader demo
+    Example: aitrader demo --quick
     """
     from aitrader.demo import run_demo
 
-    run_demo(state(ctx).settings)
+    run_demo(state(ctx).settings, quick=quick)
 
 
 def main() -> None:

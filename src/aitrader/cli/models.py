@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from aitrader.cli.common import JsonOption, console, emit_json, progress, settings, table
-from aitrader.config import Frozen, Settings, format_validation_error
+from aitrader.config import Settings, format_validation_error
 from aitrader.errors import ConfigError, DataError
 from aitrader.validation.experiment import ExperimentConfig, Source
 
@@ -38,7 +38,7 @@ def _source(cfg: Settings, dataset: str) -> Source:
     return Source(loaded.name, loaded.candles, loaded.timeframe)
 
 
-def _override(section: Frozen, origin: str, **changes: Any) -> Any:
+def _override(section: BaseModel, origin: str, **changes: Any) -> Any:
     """``section`` with ``changes`` applied and validated (ConfigError naming the key)."""
     values = section.model_dump(exclude_unset=True) | changes
     try:

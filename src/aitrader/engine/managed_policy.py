@@ -1,0 +1,262 @@
+"""Risk-managed policy: every target change becomes an OrderIntent that the RiskManager checks.
+
+:class:`ManagedPolicy` is the Strategy that backtest replay, paper and live runners call one bar
+at a time. Each bar it: books the fills since the last bar (a closed trade goes to
+``RiskManager.record_trade`` so cool-downs work); marks equity (``update_equity``: day roll,
+peak, the max-drawdown kill switch); while the kill switch is engaged, sends reduce-only orders
+flattening every position; turns each changed target (the same ``decide`` rule the compiled
+kernel uses) into an intent, passes it to ``RiskManager.check`` and orders the approved size.
+
+An accepted intent keeps its target fraction (sized at fill time, exactly as the kernel does);
+a resized one orders the fraction of equity the approved quantity amounts to at the decision
+price. A rejected entry is not retried until the target changes again.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from aitrader.engine.policy import decide
+from aitrader.engine.records import order_id
+from aitrader.engine.tradebook import TradeBook
+from aitrader.engine.types import Account, Bar, Fill, Order, Position
+from aitrader.risk.intents import (
+    Holding,
+    OrderIntent,
+    PortfolioSnapshot,
+    RiskDecision,
+    approved_fraction,
+    intent_for_target,
+)
+from aitrader.risk.limits import RiskManager
+
+DECISION_COLUMNS: tuple[str, ...] = (
+    "time",  # decision bar (UTC open time)
+    "bar",  # decision bar index (bars seen by the policy)
+    "symbol",
+    "action",  # accept, resize, reject
+    "reason",  # the RiskManager's reason (the binding limit for a resize or reject)
+    "intent",  # why the intent was made: signal or kill_switch
+    "requested",  # signed quantity asked for (base units)
+    "approved",  # signed quantity allowed
+    "price",  # decision price (the bar's close)
+    "stop",  # protective stop price of the intent (NaN: none)
+    "target",  # requested position, fraction of equity
+    "approved_target",  # position the approved quantity leads to, fraction of equity
+)
+
+
+@dataclass(frozen=True)
+class BarTargets:
+    """One bar's wishes per symbol (arrays in symbol order); a NaN fraction is no decision.
+
+    ``stop_price`` is an absolute protective stop; ``stop_loss`` / ``take_profit`` are brackets
+    as fractions of the entry price. Give either a stop price or a stop-loss fraction.
+    """
+
+    fraction: np.ndarray
+    stop_price: np.ndarray
+    stop_loss: np.ndarray
+    take_profit: np.ndarray
+
+
+class TargetFeed(Protocol):
+    """Where targets come from: precomputed arrays in a backtest, a model in live trading."""
+
+    def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets: ...
+
+
+class Portfolio(Protocol):
+    """What the policy reads from the broker: positions, fills so far, the marked account."""
+
+    @property
+    def positions(self) -> Mapping[str, Position]: ...
+
+    @property
+    def fills(self) -> Sequence[Fill]: ...
+
+    def account(self, bars: Mapping[str, Bar]) -> Account: ...
+
+
+class ArrayFeed:
+    """Precomputed per-bar targets and stops; stop/bracket rows broadcast when there is one."""
+
+    def __init__(
+        self,
+        fraction: np.ndarray,
+        stop_price: np.ndarray,
+        stop_loss: np.ndarray,
+        take_profit: np.ndarray,
+    ) -> None:
+        self.fraction = np.ascontiguousarray(fraction, dtype=np.float64)
+        self.stop_price, self.stop_loss, self.take_profit = stop_price, stop_loss, take_profit
+
+    def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
+        def row(values: np.ndarray) -> np.ndarray:
+            return np.asarray(values[i if values.shape[0] > 1 else 0], dtype=np.float64)
+
+        return BarTargets(
+            self.fraction[i], row(self.stop_price), row(self.stop_loss), row(self.take_profit)
+        )
+
+
+def protective_levels(
+    fraction: float, price: float, stop_price: float, stop_loss: float
+) -> tuple[float | None, float | None]:
+    """``(stop price, stop-loss fraction)`` for a move to ``fraction`` at ``price``.
+
+    A fraction gives the price ``price × (1 ∓ f)``; a price on the protective side gives the
+    fraction ``|price − stop| / price``; anything else (no side, NaN, wrong side) gives None.
+    """
+    side = 0 if fraction == 0 else (1 if fraction > 0 else -1)
+    if side == 0:
+        return None, None if math.isnan(stop_loss) else stop_loss
+    if not math.isnan(stop_loss):
+        return price * (1.0 - side * stop_loss), stop_loss
+    if math.isfinite(stop_price) and side * (price - stop_price) > 0:
+        return stop_price, side * (price - stop_price) / price
+    return None, None
+
+
+def _with_holding(
+    snapshot: PortfolioSnapshot, symbol: str, qty: float, price: float
+) -> PortfolioSnapshot:
+    """The snapshot as it will be once ``qty`` more of ``symbol`` is held (pending-aware)."""
+    holdings = dict(snapshot.holdings)
+    held = snapshot.qty(symbol) + qty
+    if held == 0:
+        holdings.pop(symbol, None)
+    else:
+        holdings[symbol] = Holding(held, price)
+    return PortfolioSnapshot(snapshot.equity, holdings)
+
+
+class ManagedPolicy:
+    """Targets → intents → RiskManager → orders, one bar at a time (see the module docstring)."""
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        feed: TargetFeed,
+        risk: RiskManager,
+        portfolio: Portfolio,
+    ) -> None:
+        self.symbols = tuple(symbols)
+        self.feed, self.risk, self.portfolio = feed, risk, portfolio
+        self.book = TradeBook()
+        self.log: list[dict[str, Any]] = []
+        self.last = np.full(len(self.symbols), np.nan)
+        self._changed = np.zeros(len(self.symbols), dtype=np.bool_)
+        self._booked = 0
+
+    def on_bar(self, i: int, bars: Mapping[str, Bar]) -> Sequence[Order]:
+        self._book_fills()
+        time = bars[self.symbols[0]].time
+        account = self.portfolio.account(bars)
+        marks = {s: bars[s].close for s in self.symbols}
+        snapshot = PortfolioSnapshot.from_engine(account, self.portfolio.positions, marks)
+        self.risk.update_equity(time, account.equity)
+        orders: list[Order] = []
+        if self.risk.kill_switch_engaged:
+            orders = self._flatten(i, snapshot, time)
+        row = self.feed.at(i, bars)
+        decide(
+            np.asarray(row.fraction, dtype=np.float64).reshape(1, -1), 0, self.last, self._changed
+        )
+        flattened = {o.symbol for o in orders}
+        wishes = []
+        for j in np.flatnonzero(self._changed):
+            symbol = self.symbols[int(j)]
+            if symbol not in flattened:
+                intent, levels = self._intent(int(j), row, marks[symbol], snapshot, time)
+                if intent is not None:
+                    wishes.append((intent, levels))
+        # Reductions first: they free room under the exposure limits for the entries.
+        for intent, levels in sorted(wishes, key=lambda w: not w[0].reduce_only):
+            order, snapshot = self._check(i, intent, levels, snapshot)
+            if order is not None:
+                orders.append(order)
+        return orders
+
+    def _book_fills(self) -> None:
+        """Closed trades since the last bar go to the RiskManager (losses start cool-downs)."""
+        fills = self.portfolio.fills
+        for fill in fills[self._booked :]:
+            closed = self.book.add(fill)
+            if closed is not None:
+                self.risk.record_trade(fill.time, closed.pnl)
+        self._booked = len(fills)
+
+    def _intent(
+        self, j: int, row: BarTargets, price: float, snapshot: PortfolioSnapshot, time: Any
+    ) -> tuple[OrderIntent | None, tuple[float, float | None, float | None]]:
+        fraction = float(self.last[j])
+        stop, stop_loss = protective_levels(
+            fraction, price, float(row.stop_price[j]), float(row.stop_loss[j])
+        )
+        tp = float(row.take_profit[j])
+        intent = intent_for_target(time, self.symbols[j], fraction, price, snapshot, stop)
+        return intent, (fraction, stop_loss, None if math.isnan(tp) else tp)
+
+    def _check(
+        self,
+        i: int,
+        intent: OrderIntent,
+        levels: tuple[float, float | None, float | None],
+        snapshot: PortfolioSnapshot,
+    ) -> tuple[Order | None, PortfolioSnapshot]:
+        """The RiskManager's verdict on one intent, logged, as an order (None if rejected)."""
+        fraction, stop_loss, take_profit = levels
+        decision = self.risk.check(intent, snapshot)
+        goal = fraction
+        if decision.action != "accept":
+            goal = approved_fraction(decision, snapshot, intent.price)
+        self._log(i, decision, fraction, goal)
+        if decision.approved == 0:
+            return None, snapshot
+        order = Order(
+            symbol=intent.symbol,
+            client_order_id=order_id(intent.symbol, i, "signal"),
+            target_fraction=goal,
+            stop_loss=stop_loss,
+            take_profit=take_profit,
+        )
+        return order, _with_holding(snapshot, intent.symbol, decision.approved, intent.price)
+
+    def _flatten(self, i: int, snapshot: PortfolioSnapshot, time: Any) -> list[Order]:
+        """Kill switch: reduce-only intents closing every position, checked and logged."""
+        orders = []
+        for intent in self.risk.flatten(snapshot, time):
+            decision = self.risk.check(intent, snapshot)
+            self._log(i, decision, 0.0, approved_fraction(decision, snapshot, intent.price))
+            if decision.approved != 0:
+                oid = order_id(intent.symbol, i, "kill_switch")
+                orders.append(Order(intent.symbol, oid, target_fraction=0.0, reason="kill_switch"))
+        return orders
+
+    def _log(self, i: int, decision: RiskDecision, target: float, goal: float) -> None:
+        intent = decision.intent
+        stop = intent.stop if intent is not None and intent.stop is not None else math.nan
+        self.log.append(
+            {
+                **{"time": decision.time, "bar": i, "symbol": decision.symbol},
+                **{"action": decision.action, "reason": decision.reason},
+                "intent": intent.reason if intent is not None else "",
+                **{"requested": decision.requested, "approved": decision.approved},
+                "price": intent.price if intent is not None else math.nan,
+                **{"stop": stop, "target": target, "approved_target": goal},
+            }
+        )
+
+
+def decisions_frame(log: list[dict[str, Any]]) -> pd.DataFrame:
+    """The policy's decision log as DECISION_COLUMNS (one row per RiskManager verdict)."""
+    frame = pd.DataFrame(log, columns=list(DECISION_COLUMNS))
+    frame["bar"] = frame["bar"].astype(np.int64)
+    return frame

@@ -1,0 +1,168 @@
+"""Round trips (flat → flat) rebuilt from a stream of engine fills, by the kernel's ledger rules.
+
+The compiled kernel keeps its trade ledger inside the simulation; the event-driven path (paper,
+live, risk-managed backtests) sees only :class:`Fill` objects. :class:`TradeBook` applies the
+same arithmetic to them (entry notional, exit notional, fees, slippage; a trade closes when the
+position is exactly flat, which fills never crossing zero guarantee), so both paths produce the
+same TRADE_COLUMNS table. It also tells a live policy when a trade closed and for how much.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from aitrader.engine.result import FILL_COLUMNS, TRADE_COLUMNS
+from aitrader.engine.types import Fill
+
+
+@dataclass(frozen=True)
+class BookTrade:
+    """One round trip: quantities and notionals summed over its fills (unsigned)."""
+
+    symbol: str
+    side: int
+    entry_time: pd.Timestamp
+    entry_qty: float
+    entry_notional: float
+    exit_qty: float = 0.0
+    exit_notional: float = 0.0
+    fees: float = 0.0
+    slippage: float = 0.0
+    position: float = 0.0  # signed quantity still held
+    exit_time: pd.Timestamp | None = None
+    exit_reason: str = ""
+    mark: float = float("nan")  # last close, for a trade still open at the end
+
+    @property
+    def pnl(self) -> float:
+        """Net of fees and slippage (slippage is inside the fill prices)."""
+        return self.side * (self.exit_notional - self.entry_notional) - self.fees
+
+    def marked(self, time: pd.Timestamp, close: float) -> BookTrade:
+        """Still open: the rest of the position marked at ``close`` (exit reason ``end``)."""
+        return replace(
+            self,
+            exit_notional=self.exit_notional + abs(self.position) * close,
+            exit_time=time,
+            exit_reason="end",
+            mark=close,
+        )
+
+
+class TradeBook:
+    """Feeds on fills in order; :meth:`add` returns the trade a fill closed, if any."""
+
+    def __init__(self) -> None:
+        self.open: dict[str, BookTrade] = {}
+        self.closed: list[BookTrade] = []
+
+    def add(self, fill: Fill) -> BookTrade | None:
+        qty, price = fill.qty, fill.price
+        trade = self.open.get(fill.symbol)
+        if trade is None:
+            side = 1 if qty > 0 else -1
+            self.open[fill.symbol] = BookTrade(
+                fill.symbol,
+                side,
+                fill.time,
+                abs(qty),
+                abs(qty) * price,
+                fees=fill.fee,
+                slippage=fill.slippage,
+                position=qty,
+            )
+            return None
+        fees, slip = trade.fees + fill.fee, trade.slippage + fill.slippage
+        if (qty > 0) == (trade.position > 0):
+            self.open[fill.symbol] = replace(
+                trade,
+                entry_qty=trade.entry_qty + abs(qty),
+                entry_notional=trade.entry_notional + abs(qty) * price,
+                position=trade.position + qty,
+                fees=fees,
+                slippage=slip,
+            )
+            return None
+        position = 0.0 if qty == -trade.position else trade.position + qty
+        trade = replace(
+            trade,
+            exit_qty=trade.exit_qty + abs(qty),
+            exit_notional=trade.exit_notional + abs(qty) * price,
+            position=position,
+            fees=fees,
+            slippage=slip,
+        )
+        if position != 0.0:
+            self.open[fill.symbol] = trade
+            return None
+        del self.open[fill.symbol]
+        done = replace(trade, exit_time=fill.time, exit_reason=fill.reason)
+        self.closed.append(done)
+        return done
+
+    def extend(self, fills: Iterable[Fill]) -> list[BookTrade]:
+        """Add fills in order; the trades they closed."""
+        return [t for t in map(self.add, fills) if t is not None]
+
+    def snapshot(self, time: pd.Timestamp, closes: Mapping[str, float]) -> list[BookTrade]:
+        """Closed trades followed by the open ones marked at ``closes`` (by symbol order)."""
+        marked = [self.open[s].marked(time, closes[s]) for s in closes if s in self.open]
+        return [*self.closed, *marked]
+
+
+def trades_table(trades: list[BookTrade], index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Trades as TRADE_COLUMNS; those marked at the end (reason ``end``) are the open ones."""
+    is_open = np.array([t.exit_reason == "end" for t in trades], dtype=bool)
+    entry = index.get_indexer(pd.DatetimeIndex([t.entry_time for t in trades]))
+    exit_ = index.get_indexer(pd.DatetimeIndex([t.exit_time for t in trades]))
+    qty = np.array([t.entry_qty for t in trades], dtype=np.float64)
+    entry_price = np.array([t.entry_notional for t in trades], dtype=np.float64) / qty
+    last_close = [
+        t.mark if o and t.exit_qty == 0 else t.exit_notional / t.entry_qty
+        for t, o in zip(trades, is_open, strict=True)
+    ]
+    pnl = np.array([t.pnl for t in trades], dtype=np.float64)
+    frame = pd.DataFrame(
+        {
+            "symbol": np.array([t.symbol for t in trades], dtype=object),
+            "side": np.array([t.side for t in trades], dtype=np.int64),
+            "qty": qty,
+            "entry_time": index[entry],
+            "entry_price": entry_price,
+            "exit_time": index[exit_].where(~is_open),
+            "exit_price": np.array(last_close, dtype=np.float64),
+            "pnl": pnl,
+            "return": pnl / (qty * entry_price),
+            "fees": np.array([t.fees for t in trades], dtype=np.float64),
+            "slippage": np.array([t.slippage for t in trades], dtype=np.float64),
+            "bars_held": (exit_ - entry).astype(np.int64),
+            "exit_reason": np.array([t.exit_reason for t in trades], dtype=object),
+            "is_open": is_open,
+        }
+    )
+    return frame.loc[:, list(TRADE_COLUMNS)]
+
+
+def fills_table(fills: list[Fill], index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Engine fills as FILL_COLUMNS (times placed on the bar index)."""
+    bars = index.get_indexer(pd.DatetimeIndex([f.time for f in fills]))
+    qty = np.array([f.qty for f in fills], dtype=np.float64)
+    frame = pd.DataFrame(
+        {
+            "time": index[bars],
+            "symbol": np.array([f.symbol for f in fills], dtype=object),
+            "side": np.sign(qty).astype(np.int64),
+            "qty": np.abs(qty),
+            "price": np.array([f.price for f in fills], dtype=np.float64),
+            "fee": np.array([f.fee for f in fills], dtype=np.float64),
+            "slippage": np.array([f.slippage for f in fills], dtype=np.float64),
+            "liquidity": np.array([str(f.liquidity) for f in fills], dtype=object),
+            "client_order_id": np.array([f.client_order_id for f in fills], dtype=object),
+            "reason": np.array([f.reason for f in fills], dtype=object),
+        }
+    )
+    return frame.loc[:, list(FILL_COLUMNS)]

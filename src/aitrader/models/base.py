@@ -1,0 +1,71 @@
+"""The model protocol (scikit-learn estimator rules) and helpers shared by implementations.
+
+``__init__`` stores parameters only, ``fit(X, y)`` returns self, learned state ends in ``_``,
+``predict_proba`` columns follow ``classes_``. Models never log to a tracker: the pipeline does.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from aitrader.errors import DataError
+
+ArrayLike: TypeAlias = pd.DataFrame | np.ndarray
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """A probabilistic classifier: what the validation pipeline and the registry rely on."""
+
+    classes_: np.ndarray
+
+    def fit(self, X: Any, y: Any) -> Self: ...
+
+    def predict_proba(self, X: Any) -> np.ndarray: ...
+
+    def predict(self, X: Any) -> np.ndarray: ...
+
+
+def as_matrix(X: ArrayLike) -> np.ndarray:
+    """Features as a 2-D float64 array (DataFrames lose their index, keep their column order)."""
+    values = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else np.asarray(X)
+    if values.ndim != 2:
+        raise DataError(f"features must be a 2-D table, got {values.ndim} dimension(s)")
+    return values.astype(np.float64, copy=False)
+
+
+def check_training(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a training set: same length, finite labels, at least two classes."""
+    features = as_matrix(X)
+    labels: np.ndarray = np.asarray(y).ravel()
+    if features.shape[0] != labels.shape[0]:
+        raise DataError(f"features have {features.shape[0]} rows but labels {labels.shape[0]}")
+    if features.shape[0] == 0:
+        raise DataError("cannot fit a model on zero rows")
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise DataError("labels contain NaN: drop unlabelled rows (Labels.dropna) before fitting")
+    if np.unique(labels).size < 2:
+        raise DataError("the training window holds a single class; widen it or change labels")
+    return features, labels
+
+
+class ClassifierBase(ClassifierMixin, BaseEstimator):
+    """Common ``predict`` for classifiers that implement ``predict_proba``."""
+
+    classes_: np.ndarray
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """The most probable class of each row."""
+        proba = self.predict_proba(X)
+        return np.asarray(self.classes_[np.argmax(proba, axis=1)])
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "classes_"):
+            raise DataError(f"{type(self).__name__} is not fitted: call fit() first")

@@ -1,0 +1,56 @@
+"""A fitted prediction chain: scaler → model → calibrator → decision threshold."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from aitrader.errors import DataError
+from aitrader.features.scaling import FeatureScaler
+from aitrader.models.base import ClassifierBase
+from aitrader.models.calibration import ProbabilityCalibrator
+from aitrader.models.decision import positions
+
+
+def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Model columns placed under the full class list (classes unseen in training get 0)."""
+    out = np.zeros((proba.shape[0], len(classes)))
+    out[:, np.searchsorted(classes, model_classes)] = proba
+    return out
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """Everything fitted on a training window, applied unchanged to later rows."""
+
+    feature_names: tuple[str, ...]
+    classes: np.ndarray
+    model: ClassifierBase
+    scaler: FeatureScaler | None
+    calibrator: ProbabilityCalibrator | None
+    threshold: float
+    allow_short: bool
+
+    def _matrix(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+        if tuple(str(c) for c in X.columns) != self.feature_names:
+            raise DataError(
+                "feature columns differ from the ones the model was trained on "
+                f"({len(X.columns)} given, {len(self.feature_names)} expected)"
+            )
+        return X if self.scaler is None else self.scaler.transform(X)
+
+    def raw_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Uncalibrated probabilities over ``classes``."""
+        proba = self.model.predict_proba(self._matrix(X))
+        return align_proba(proba, self.model.classes_, self.classes)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Calibrated probabilities over ``classes``."""
+        raw = self.raw_proba(X)
+        return raw if self.calibrator is None else self.calibrator.transform(raw)
+
+    def positions(self, X: pd.DataFrame) -> np.ndarray:
+        """Target positions (+1 / 0 / -1) from the calibrated edge and the fitted threshold."""
+        return positions(self.predict_proba(X), self.threshold, self.allow_short)

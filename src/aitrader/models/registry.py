@@ -1,0 +1,118 @@
+"""Model bundles: a fitted prediction chain saved with everything needed to trust it later.
+
+A bundle directory holds ``predictor.joblib`` (scaler, model, calibrator, threshold) and
+``bundle.json`` (feature-spec hash and columns, label spec, training and calibration windows,
+data checksum, decision threshold, library versions, metrics). Loading refuses a bundle whose
+feature-spec hash differs from the data's. Only load bundles you created: joblib runs pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from aitrader.errors import DataError
+from aitrader.models.predictor import Predictor
+
+BUNDLE_FORMAT = 1
+LIBRARIES = ("aitrader", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost", "scipy")
+
+
+class BundleError(DataError):
+    """A model bundle is missing, unreadable or does not fit the data it is used on."""
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour a saved model depends on."""
+    found = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    """The metadata saved next to a fitted predictor (JSON-safe values only)."""
+
+    feature_spec_hash: str
+    feature_columns: list[str]
+    label: dict[str, Any]
+    label_name: str
+    horizon: int
+    model: dict[str, Any]
+    train_window: tuple[str, str]
+    calibration_window: tuple[str, str]
+    data_checksum: str
+    threshold: float
+    classes: list[float]
+    metrics: dict[str, float] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=library_versions)
+    created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    format: int = BUNDLE_FORMAT
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """A fitted predictor and its metadata."""
+
+    predictor: Predictor
+    info: BundleInfo
+
+    def check_features(self, spec_hash: str) -> None:
+        """Raise BundleError unless ``spec_hash`` is the feature spec the model was trained on."""
+        if spec_hash != self.info.feature_spec_hash:
+            raise BundleError(
+                f"model bundle was trained on feature spec {self.info.feature_spec_hash[:12]} "
+                f"but the data uses {spec_hash[:12]}; rebuild the features with the bundle's "
+                "feature set or retrain the model"
+            )
+
+
+def save_bundle(bundle: ModelBundle, directory: Path | str) -> Path:
+    """Write the bundle into ``directory`` (created; existing files replaced)."""
+    path = Path(directory).expanduser()
+    path.mkdir(parents=True, exist_ok=True)
+    joblib.dump(bundle.predictor, path / "predictor.joblib")
+    text = json.dumps(asdict(bundle.info), indent=2, sort_keys=True, allow_nan=True)
+    (path / "bundle.json").write_text(text + "\n")
+    return path
+
+
+def _read_info(path: Path) -> BundleInfo:
+    try:
+        raw = json.loads((path / "bundle.json").read_text())
+        raw["train_window"] = tuple(raw["train_window"])
+        raw["calibration_window"] = tuple(raw["calibration_window"])
+        return BundleInfo(**raw)
+    except FileNotFoundError:
+        raise BundleError(f"{path}: not a model bundle (no bundle.json)") from None
+    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        raise BundleError(f"{path / 'bundle.json'}: unreadable bundle metadata ({exc})") from None
+
+
+def load_bundle(directory: Path | str, spec_hash: str | None = None) -> ModelBundle:
+    """Read a bundle; with ``spec_hash``, refuse it unless the feature specs match."""
+    path = Path(directory).expanduser()
+    info = _read_info(path)
+    if info.format != BUNDLE_FORMAT:
+        raise BundleError(f"{path}: bundle format {info.format}, readable: {BUNDLE_FORMAT}")
+    bundle_file = path / "predictor.joblib"
+    if not bundle_file.is_file():
+        raise BundleError(f"{path}: bundle has no predictor.joblib")
+    predictor = joblib.load(bundle_file)
+    if not isinstance(predictor, Predictor):
+        raise BundleError(f"{bundle_file}: does not hold a fitted predictor")
+    bundle = ModelBundle(predictor, info)
+    if spec_hash is not None:
+        bundle.check_features(spec_hash)
+    return bundle

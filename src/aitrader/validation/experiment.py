@@ -1,0 +1,162 @@
+"""Tracked experiments: evaluate (walk-forward + overfitting statistics) and train (a bundle).
+
+This is the pipeline layer the CLI calls: it gathers the typed config sections, runs the honest
+pipeline and records everything in MLflow. Models never see the tracker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from aitrader.config import CostsConfig, Frozen, Settings, format_validation_error
+from aitrader.errors import ConfigError
+from aitrader.features.spec import FeaturesConfig, canonical_specs
+from aitrader.labels import LabelConfig
+from aitrader.models.config import ModelConfig
+from aitrader.models.registry import BundleInfo, ModelBundle, save_bundle
+from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
+from aitrader.validation.evaluation import Evaluation, evaluate
+from aitrader.validation.overfitting import deflated_sharpe, pbo_cscv
+from aitrader.validation.tracking import Run, git_sha, start_run
+from aitrader.validation.walkforward import Prepared, Progress, final_fold, fit_predictor, prepare
+
+SECTIONS = ("features", "labels", "costs", "models", "validation", "tuning", "tracking")
+
+
+class ExperimentConfig(Frozen):
+    """Every section an experiment depends on, gathered from the settings in one typed object."""
+
+    features: FeaturesConfig = FeaturesConfig()
+    labels: LabelConfig = LabelConfig()
+    costs: CostsConfig = CostsConfig()
+    models: ModelConfig = ModelConfig()
+    validation: ValidationConfig = ValidationConfig()
+    tuning: TuningConfig = TuningConfig()
+    tracking: TrackingConfig = TrackingConfig()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> ExperimentConfig:
+        """The sections present in ``settings`` (defaults for the others), then ``overrides``."""
+        values = {k: getattr(settings, k) for k in SECTIONS if hasattr(settings, k)}
+        try:
+            return cls.model_validate(values | overrides)
+        except ValidationError as exc:
+            raise ConfigError(format_validation_error(exc, "experiment")) from None
+
+
+@dataclass(frozen=True)
+class Source:
+    """The data an experiment runs on."""
+
+    name: str
+    candles: pd.DataFrame
+    timeframe: str | None = None
+
+
+def overfitting_stats(evaluation: Evaluation, splits: int = 10) -> dict[str, float]:
+    """DSR over the decision-threshold grid (the trials evaluate tries) and PBO via CSCV."""
+    grid = evaluation.threshold_returns.to_numpy()
+    net = evaluation.predictions["net_return"].to_numpy()
+    sd = grid.std(axis=0, ddof=1)
+    sharpes = np.divide(grid.mean(axis=0), sd, out=np.zeros(grid.shape[1]), where=sd > 0)
+    out = {"dsr": float("nan"), "pbo": float("nan"), "trials": float(grid.shape[1])}
+    if net.size > 2:
+        out["dsr"] = deflated_sharpe(net, grid.shape[1], float(np.var(sharpes, ddof=1)))
+    if grid.shape[1] >= 2 and grid.shape[0] >= 2 * splits:
+        out["pbo"] = pbo_cscv(grid, splits).pbo
+    return out
+
+
+def record(run: Run, config: ExperimentConfig, prepared: Prepared, source: Source) -> None:
+    """Config, data checksum, feature-spec hash, code version and seed of a run."""
+    run.log_config(config.model_dump(mode="json"))
+    run.set_tags(
+        {
+            "dataset": source.name,
+            "data_checksum": prepared.data_checksum,
+            "feature_spec_hash": prepared.spec_hash,
+            "label": prepared.label_name,
+            "git_sha": git_sha(),
+            "seed": config.models.seed,
+            "model": config.models.kind,
+        }
+    )
+
+
+def run_evaluate(
+    source: Source, config: ExperimentConfig, data_dir: Path, progress: Progress | None = None
+) -> tuple[Evaluation, dict[str, float], str | None]:
+    """Walk-forward evaluation with overfitting statistics; returns the MLflow run id."""
+    prepared = prepare(
+        source.candles, config.features, config.labels, config.costs, source.timeframe
+    )
+    evaluation = evaluate(prepared, config.models, config.validation, config.costs, progress)
+    stats = overfitting_stats(evaluation)
+    run = start_run(config.tracking, data_dir, f"evaluate {config.models.kind} {source.name}")
+    if run is None:
+        return evaluation, stats, None
+    with run:
+        record(run, config, prepared, source)
+        run.log_metrics(evaluation.metrics | stats)
+        run.log_frame("folds.csv", evaluation.folds)
+        run.log_frame("predictions.csv", evaluation.predictions)
+        run.log_frame("reliability.csv", evaluation.reliability)
+    return evaluation, stats, run.run_id
+
+
+def _window(index: pd.Index, rows: np.ndarray) -> tuple[str, str]:
+    return (str(index[rows[0]].isoformat()), str(index[rows[-1]].isoformat()))
+
+
+def train_bundle(prepared: Prepared, config: ExperimentConfig) -> ModelBundle:
+    """Fit the deployable chain on all rows (the last slice calibrates) and describe it."""
+    fold = final_fold(prepared, config.validation)
+    predictor = fit_predictor(prepared, fold, config.models, config.costs)
+    info = BundleInfo(
+        feature_spec_hash=prepared.spec_hash,
+        feature_columns=list(predictor.feature_names),
+        label=config.labels.model_dump(mode="json"),
+        label_name=prepared.label_name,
+        horizon=prepared.horizon,
+        model=config.models.model_dump(mode="json") | {"features": _specs(config)},
+        train_window=_window(prepared.X.index, fold.train),
+        calibration_window=_window(prepared.X.index, fold.calibrate),
+        data_checksum=prepared.data_checksum,
+        threshold=predictor.threshold,
+        classes=[float(c) for c in predictor.classes],
+    )
+    return ModelBundle(predictor, info)
+
+
+def _specs(config: ExperimentConfig) -> list[dict[str, Any]]:
+    return canonical_specs(config.features.specs())
+
+
+def run_train(
+    source: Source,
+    config: ExperimentConfig,
+    data_dir: Path,
+    output: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[ModelBundle, Path, str | None]:
+    """Train a bundle, save it (default ``<data dir>/models/<kind>-<spec hash>``), track it."""
+    prepared = prepare(
+        source.candles, config.features, config.labels, config.costs, source.timeframe, progress
+    )
+    bundle = train_bundle(prepared, config)
+    default = Path(data_dir) / "models" / f"{config.models.kind}-{prepared.spec_hash[:12]}"
+    path = save_bundle(bundle, output or default)
+    run = start_run(config.tracking, data_dir, f"train {config.models.kind} {source.name}")
+    if run is None:
+        return bundle, path, None
+    with run:
+        record(run, config, prepared, source)
+        run.log_metrics({"threshold": bundle.predictor.threshold, "rows": float(len(prepared.y))})
+        run.log_dir(path, "bundle")
+    return bundle, path, run.run_id

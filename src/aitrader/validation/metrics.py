@@ -1,0 +1,152 @@
+"""Out-of-sample metrics: classification quality, calibration, and a vectorised next-bar P&L.
+
+Pure functions on arrays. ``y`` holds class column indices ``0..k-1`` (see :func:`encode`);
+``proba`` is rows × classes. Trading: position ``p_t`` is taken at bar ``t``'s close and earns
+``p_t · r_{t+1}``; every unit of position change pays ``taker fee + slippage`` of notional.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import balanced_accuracy_score, roc_auc_score
+
+from aitrader.config import CostsConfig
+from aitrader.errors import DataError
+
+_EPS = 1e-15
+
+
+def encode(labels: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Class values → column indices into ``classes``; DataError for an unknown class."""
+    codes = np.searchsorted(classes, labels)
+    codes = np.clip(codes, 0, len(classes) - 1)
+    if not np.array_equal(classes[codes], labels):
+        raise DataError(f"labels contain classes outside {classes.tolist()}")
+    return codes.astype(np.int64)
+
+
+def accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+    return float(np.mean(np.argmax(proba, axis=1) == y))
+
+
+def balanced_accuracy(y: np.ndarray, proba: np.ndarray) -> float:
+    return float(balanced_accuracy_score(y, np.argmax(proba, axis=1)))
+
+
+def log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true class (probabilities clipped at 1e-15)."""
+    return float(-np.mean(np.log(np.clip(proba[np.arange(len(y)), y], _EPS, 1.0))))
+
+
+def brier(y: np.ndarray, proba: np.ndarray) -> float:
+    """Multi-class Brier score: mean over rows of the summed squared error to the one-hot."""
+    onehot = np.zeros_like(proba)
+    onehot[np.arange(len(y)), y] = 1.0
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+def brier_skill(y: np.ndarray, proba: np.ndarray, reference: np.ndarray) -> float:
+    """``1 - Brier / Brier(reference)``; > 0 beats the reference (e.g. training climatology)."""
+    return 1.0 - brier(y, proba) / brier(y, reference)
+
+
+def reliability(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Top-label reliability curve: per confidence bin, mean confidence, accuracy and count."""
+    confidence = proba.max(axis=1)
+    correct = (np.argmax(proba, axis=1) == y).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.bincount(which, confidence, minlength=bins) / count
+        acc = np.bincount(which, correct, minlength=bins) / count
+    return pd.DataFrame(
+        {
+            "lower": edges[:-1],
+            "upper": edges[1:],
+            "confidence": conf,
+            "accuracy": acc,
+            "count": count,
+        }
+    )
+
+
+def ece(y: np.ndarray, proba: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error of the top-label confidence (count-weighted |acc - conf|)."""
+    curve = reliability(y, proba, bins)
+    used = curve["count"] > 0
+    gaps = (curve["accuracy"] - curve["confidence"]).abs()[used]
+    return float((gaps * curve["count"][used]).sum() / len(y))
+
+
+def auc(y: np.ndarray, proba: np.ndarray) -> float:
+    """ROC AUC (binary: positive class; multi-class: macro one-vs-rest); NaN if undefined."""
+    present = np.unique(y)
+    if present.size < 2:
+        return math.nan
+    if proba.shape[1] == 2:
+        return float(roc_auc_score(y == 1, proba[:, 1]))
+    scores = [roc_auc_score(y == k, proba[:, k]) for k in present]
+    return float(np.mean(scores))
+
+
+def classification_metrics(
+    y: np.ndarray, proba: np.ndarray, climatology: np.ndarray, bins: int = 10
+) -> dict[str, float]:
+    """Every classification metric; ``climatology`` is the reference probability per row."""
+    majority = np.bincount(y, minlength=proba.shape[1]).max() / len(y)
+    return {
+        "accuracy": accuracy(y, proba),
+        "balanced_accuracy": balanced_accuracy(y, proba),
+        "majority_rate": float(majority),
+        "log_loss": log_loss(y, proba),
+        "brier": brier(y, proba),
+        "brier_climatology": brier(y, climatology),
+        "brier_skill": brier_skill(y, proba, climatology),
+        "ece": ece(y, proba, bins),
+        "auc": auc(y, proba),
+        "n": float(len(y)),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Trading
+
+
+def cost_per_unit(costs: CostsConfig) -> float:
+    """Cost of trading one unit of notional at market: taker fee + slippage."""
+    return costs.taker_fee + costs.slippage_bps / 10_000
+
+
+def net_returns(
+    position: np.ndarray, next_return: np.ndarray, costs: CostsConfig, start: float = 0.0
+) -> np.ndarray:
+    """Per-bar net return of holding ``position[t]`` over ``next_return[t]`` after costs."""
+    turnover = np.abs(np.diff(np.r_[start, position]))
+    return position * next_return - turnover * cost_per_unit(costs)
+
+
+def sharpe(returns: np.ndarray, periods_per_year: float = 1.0) -> float:
+    """Mean over standard deviation (ddof 1), times ``sqrt(periods_per_year)``; 0 if flat."""
+    if returns.size < 2:
+        return 0.0
+    sd = float(np.std(returns, ddof=1))
+    return 0.0 if sd == 0 else float(np.mean(returns) / sd * math.sqrt(periods_per_year))
+
+
+def trading_metrics(
+    position: np.ndarray, net: np.ndarray, periods_per_year: float
+) -> dict[str, float]:
+    """Net return (compounded), annualised and per-bar Sharpe, turnover, exposure, trades."""
+    changes = np.abs(np.diff(np.r_[0.0, position]))
+    return {
+        "net_return": float(np.prod(1.0 + net) - 1.0),
+        "net_sharpe": sharpe(net, periods_per_year),
+        "net_sharpe_per_bar": sharpe(net),
+        "turnover": float(changes.sum()),
+        "exposure": float(np.mean(np.abs(position))) if position.size else 0.0,
+        "trades": float(np.count_nonzero(changes)),
+    }

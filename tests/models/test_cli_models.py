@@ -1,0 +1,84 @@
+"""``train``, ``evaluate`` and ``tune`` commands end to end on bundled data (JSON output)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from aitrader.cli.models import evaluate_command, train_command, tune_command
+from aitrader.data.samples import load_sample
+from aitrader.data.store import DatasetKey, Store
+
+CONFIG = """
+data:
+  dir: {data}
+features:
+  preset: none
+  extra:
+    - {{name: rsi}}
+    - {{name: roc}}
+    - {{name: trend_strength, params: {{window: 2}}}}
+"""
+
+
+DATASET = "kraken:BTC/USD:1h"
+
+
+@pytest.fixture()
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """Settings pointing at a store holding the first 8,000 bundled BTC hours."""
+    path = tmp_path / "aitrader.yaml"
+    path.write_text(CONFIG.format(data=tmp_path / "data"))
+    head = load_sample("BTC-USD-1h").iloc[:8000]
+    Store(tmp_path / "data").write(DatasetKey.parse(DATASET), head, "test")
+    monkeypatch.setenv("AITRADER_CONFIG", str(path))
+    return CliRunner()
+
+
+def app() -> typer.Typer:
+    cli = typer.Typer()
+    cli.command("train")(train_command)
+    cli.command("evaluate")(evaluate_command)
+    cli.command("tune")(tune_command)
+    return cli
+
+
+def test_evaluate_reports_metrics_and_tracks(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app(), ["evaluate", DATASET, "-m", "logistic", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    for key in ("accuracy", "log_loss", "brier_skill", "ece", "net_sharpe", "dsr", "pbo"):
+        assert key in payload
+    assert payload["model"] == "logistic" and payload["run_id"]
+    assert (tmp_path / "data" / "mlflow.db").is_file()
+
+
+def test_train_saves_a_bundle(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    result = runner.invoke(
+        app(), ["train", DATASET, "-m", "majority", "-o", str(out), "--no-track", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["bundle"] == str(out) and (out / "bundle.json").is_file()
+    assert payload["run_id"] is None
+
+
+def test_tune_runs_trials(runner: CliRunner) -> None:
+    result = runner.invoke(
+        app(),
+        ["tune", DATASET, "-m", "logistic", "-n", "2", "--no-track", "--json"],
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["trials"] == 2 and "C" in payload["best_params"]
+
+
+def test_bad_model_kind_is_a_config_error(runner: CliRunner) -> None:
+    result = runner.invoke(app(), ["train", DATASET, "-m", "nope"])
+    assert result.exit_code != 0
+    assert "--model" in str(result.exception) and "kind" in str(result.exception)
