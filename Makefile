@@ -36,7 +36,7 @@ pytest: $(STAMP_DEV)
 test: lint typecheck pytest
 
 bench: $(STAMP_DEV)
-	$(PY) benchmarks/bench_data.py
+	cd benchmarks && ../$(PY) bench_data.py && ../$(PY) bench_features.py && ../$(PY) bench_engine.py
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
