@@ -51,14 +51,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-app.add_typer(data_cli.app, name="data")
-app.add_typer(features_cli.app, name="features")
-app.command("backtest")(backtest_cli.backtest_command)
-app.command("train")(models_cli.train_command)
-app.command("evaluate")(models_cli.evaluate_command)
-app.command("tune")(models_cli.tune_command)
-app.command("scan")(scan_cli.scan_command)
-app.add_typer(risk_cli.app, name="risk")
 
 
 def _version(value: bool) -> None:
@@ -138,14 +130,25 @@ def demo(
     ctx: typer.Context,
     quick: bool = typer.Option(False, "--quick", help="Last ~19 months and a smaller model."),
 ) -> None:
-    """Run the main job offline on the bundled real data: data → features → walk-forward
-    LightGBM → mode → signals → risk → backtest with costs → HTML report.
+    """Run the main job offline on the bundled real data and write an HTML report.
+
+    Data → features → walk-forward LightGBM → mode → signals → risk → backtest with costs.
 
     Example: aitrader demo --quick
     """
     from aitrader.demo import run_demo
 
     run_demo(state(ctx).settings, quick=quick)
+
+
+app.add_typer(data_cli.app, name="data")
+app.add_typer(features_cli.app, name="features")
+app.command("evaluate")(models_cli.evaluate_command)
+app.command("train")(models_cli.train_command)
+app.command("tune")(models_cli.tune_command)
+app.command("backtest")(backtest_cli.backtest_command)
+app.command("scan")(scan_cli.scan_command)
+app.add_typer(risk_cli.app, name="risk")
 
 
 def main() -> None:

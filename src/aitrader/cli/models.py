@@ -83,8 +83,10 @@ def evaluate_command(
     no_track: bool = NoTrackOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Walk-forward (or purged k-fold / CPCV) out-of-sample evaluation with calibration, net-of-
-    cost P&L, DSR and PBO, recorded in MLflow.
+    """Out-of-sample evaluation: metrics, net-of-cost P&L, DSR and PBO, recorded in MLflow.
+
+    Walk-forward, purged k-fold or CPCV (``validation.scheme``), calibrated after each training
+    window; a look-ahead audit of the features runs first.
 
     Example: aitrader evaluate sample:BTC-USD-1h --model logistic
     """
@@ -125,8 +127,10 @@ def train_command(
     no_track: bool = NoTrackOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Train a deployable model bundle on the whole data set (the last slice calibrates it and
-    fits the decision threshold) and save it with its feature-spec hash.
+    """Train a deployable model bundle and save it with its feature-spec hash.
+
+    The model is fitted on the whole data set except its last slice, which calibrates it and
+    fits the decision threshold.
 
     Example: aitrader train sample:BTC-USD-1h -o models/btc
     """
@@ -176,8 +180,9 @@ def tune_command(
     no_track: bool = NoTrackOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Tune with Optuna (TPE) on a walk-forward objective; a killed study resumes; every trial
-    counts in the deflated Sharpe ratio; PBO via CSCV over the trials.
+    """Tune with Optuna (TPE) on a walk-forward objective; killed studies resume.
+
+    Every trial counts in the deflated Sharpe ratio; PBO is computed via CSCV over the trials.
 
     Example: aitrader tune sample:BTC-USD-1h --trials 50 --workers 2
     """
