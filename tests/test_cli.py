@@ -122,3 +122,5 @@ def test_quick_demo_runs_offline_and_writes_a_report(tmp_path: Path) -> None:
     metrics = json.loads((report.parent / "metrics.json").read_text())
     assert set(metrics["benchmarks"]) == {"buy_and_hold", "sma_crossover"}
     assert metrics["zero_cost"] is False and metrics["fees_paid"] > 0
+    decisions = (report.parent / "risk_decisions.csv").read_text().splitlines()
+    assert decisions[0].startswith("time,") and len(decisions) > 1

@@ -47,8 +47,12 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
     runs = _research(candles, settings, options, out)
     result = portfolio_backtest(runs, settings, options)
     report = write_report(result.backtest.result, Path(settings.data.dir) / "reports" / "demo")
+    result.backtest.decisions.to_csv(report.parent / "risk_decisions.csv", index=False)
     _print_outcome(result, out)
-    out.print(f"\nreport: [bold]{report}[/] (done in {time.perf_counter() - started:.0f}s)")
+    out.print(
+        f"\nreport: [bold]{report}[/] (risk decisions with their reasons in "
+        f"risk_decisions.csv; done in {time.perf_counter() - started:.0f}s)"
+    )
     return report
 
 
