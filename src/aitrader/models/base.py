@@ -54,12 +54,27 @@ def check_training(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ClassifierBase(ClassifierMixin, BaseEstimator):
-    """Common ``predict`` for classifiers that implement ``predict_proba``."""
+    """Common ``predict``; by default the probabilities come from a wrapped estimator ``model_``.
+
+    Wrappers build their library estimator and hand it to ``_fit_estimator``; models with
+    their own arithmetic (the baselines) override ``predict_proba``.
+    """
 
     classes_: np.ndarray
+    model_: Any
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        raise NotImplementedError
+        """Class probabilities, columns in ``classes_`` order."""
+        self._check_fitted()
+        return np.asarray(self.model_.predict_proba(as_matrix(X)), dtype=np.float64)
+
+    def _fit_estimator(self, estimator: Any, features: np.ndarray, labels: np.ndarray) -> Self:
+        """Fit ``estimator`` as this model's ``model_`` and record the learned shapes."""
+        self.model_ = estimator
+        self.model_.fit(features, labels)
+        self.classes_ = np.asarray(self.model_.classes_)
+        self.n_features_in_ = features.shape[1]
+        return self
 
     def predict(self, X: ArrayLike) -> np.ndarray:
         """The most probable class of each row."""

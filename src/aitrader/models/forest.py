@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Self
 
-import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
-from aitrader.models.base import ArrayLike, ClassifierBase, as_matrix, check_training
+from aitrader.models.base import ArrayLike, ClassifierBase, check_training
 from aitrader.models.config import ForestParams
 
 
@@ -23,7 +22,7 @@ class RandomForestModel(ClassifierBase):
         """Fit the forest on a training window."""
         features, labels = check_training(X, y)
         p = self.params or ForestParams()
-        self.model_ = RandomForestClassifier(
+        estimator = RandomForestClassifier(
             n_estimators=p.n_estimators,
             max_depth=p.max_depth,
             min_samples_leaf=p.min_samples_leaf,
@@ -31,12 +30,4 @@ class RandomForestModel(ClassifierBase):
             random_state=self.seed,
             n_jobs=self.n_jobs,
         )
-        self.model_.fit(features, labels)
-        self.classes_ = np.asarray(self.model_.classes_)
-        self.n_features_in_ = features.shape[1]
-        return self
-
-    def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Class probabilities, columns in ``classes_`` order."""
-        self._check_fitted()
-        return np.asarray(self.model_.predict_proba(as_matrix(X)), dtype=np.float64)
+        return self._fit_estimator(estimator, features, labels)

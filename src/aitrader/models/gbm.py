@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Self
 
-import numpy as np
 from lightgbm import LGBMClassifier
 
-from aitrader.models.base import ArrayLike, ClassifierBase, as_matrix, check_training
+from aitrader.models.base import ArrayLike, ClassifierBase, check_training
 from aitrader.models.config import LightGBMParams
 
 
@@ -25,7 +24,7 @@ class LightGBMModel(ClassifierBase):
         """Fit the booster on a training window."""
         features, labels = check_training(X, y)
         p = self.params or LightGBMParams()
-        self.model_ = LGBMClassifier(
+        estimator = LGBMClassifier(
             n_estimators=p.n_estimators,
             learning_rate=p.learning_rate,
             num_leaves=p.num_leaves,
@@ -41,12 +40,4 @@ class LightGBMModel(ClassifierBase):
             force_row_wise=True,
             verbose=-1,
         )
-        self.model_.fit(features, labels)
-        self.classes_ = np.asarray(self.model_.classes_)
-        self.n_features_in_ = features.shape[1]
-        return self
-
-    def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Class probabilities, columns in ``classes_`` order."""
-        self._check_fitted()
-        return np.asarray(self.model_.predict_proba(as_matrix(X)), dtype=np.float64)
+        return self._fit_estimator(estimator, features, labels)

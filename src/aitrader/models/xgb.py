@@ -7,7 +7,7 @@ from typing import Any, Self
 import numpy as np
 
 from aitrader.errors import ConfigError
-from aitrader.models.base import ArrayLike, ClassifierBase, as_matrix, check_training
+from aitrader.models.base import ArrayLike, ClassifierBase, check_training
 from aitrader.models.config import XGBoostParams
 
 
@@ -53,8 +53,3 @@ class XGBoostModel(ClassifierBase):
         self.model_.fit(features, np.searchsorted(self.classes_, labels))
         self.n_features_in_ = features.shape[1]
         return self
-
-    def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Class probabilities, columns in ``classes_`` order."""
-        self._check_fitted()
-        return np.asarray(self.model_.predict_proba(as_matrix(X)), dtype=np.float64)
