@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
+from aitrader.labelspec import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
@@ -135,6 +136,7 @@ class Settings(BaseSettings):
     qc: QCConfig = QCConfig()
     costs: CostsConfig = CostsConfig()
     features: FeaturesConfig = FeaturesConfig()
+    labels: LabelConfig = LabelConfig()
     models: ModelConfig = ModelConfig()
     validation: ValidationConfig = ValidationConfig()
     tuning: TuningConfig = TuningConfig()

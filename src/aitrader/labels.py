@@ -8,36 +8,31 @@ validation can purge training rows whose label window ``[t, end_time]`` overlaps
 embargo after it. A row whose window runs past the end of the data is NaN with ``end_time`` NaT —
 never filled, never 0 — even when a triple barrier was touched before the data ran out (keeping
 only early hits at the tail would bias the labels).
+
+The label spec, :class:`LabelConfig`, lives in :mod:`aitrader.labelspec` (re-exported here) so
+that the settings can hold it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import talib
 from numba import njit
-from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
-from aitrader.config import CostsConfig, Frozen, format_validation_error
+from aitrader.config import CostsConfig
 from aitrader.errors import ConfigError, DataError
+from aitrader.labelspec import ConfigKind as ConfigKind  # re-exported
+from aitrader.labelspec import LabelConfig as LabelConfig  # re-exported
 
 LabelKind = Literal[
     "direction3", "binary", "forward_return", "log_forward_return", "triple_barrier", "meta"
 ]
-ConfigKind = Literal["direction3", "binary", "forward_return", "triple_barrier"]
 PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close")
-_ONLY_FOR: dict[str, str] = {
-    "neutral_band": "direction3",
-    "log_returns": "forward_return",
-    "take_profit": "triple_barrier",
-    "stop_loss": "triple_barrier",
-    "atr_period": "triple_barrier",
-    "side": "triple_barrier",
-}
 
 
 @dataclass(frozen=True, eq=False)
@@ -429,40 +424,6 @@ def meta_labels(signals: pd.Series, outcome: Labels, costs: CostsConfig | None =
 
 # ---------------------------------------------------------------------------------------------
 # Config and dispatcher
-
-
-class LabelConfig(Frozen):
-    """Which label to build and its parameters (validated once, at the edge)."""
-
-    kind: ConfigKind = Field(
-        "direction3", description="direction3, binary, forward_return or triple_barrier"
-    )
-    horizon: int = Field(1, ge=1, le=100_000, description="bars ahead (vertical barrier for TB)")
-    neutral_band: float | None = Field(
-        None, ge=0, lt=1, description="direction3 dead zone as a return; None = round-trip cost"
-    )
-    log_returns: bool = Field(False, description="forward_return: log instead of simple returns")
-    take_profit: float = Field(2.0, gt=0, le=1000, description="triple barrier: ATR multiple")
-    stop_loss: float = Field(2.0, gt=0, le=1000, description="triple barrier: ATR multiple")
-    atr_period: int = Field(14, ge=1, le=10_000, description="triple barrier: TA-Lib ATR period")
-    side: Literal[1, -1] = Field(1, description="triple barrier: 1 long, -1 short")
-
-    @field_validator(*_ONLY_FOR)
-    @classmethod
-    def _option_fits_kind(cls, value: Any, info: ValidationInfo) -> Any:
-        wanted = _ONLY_FOR[str(info.field_name)]
-        kind = info.data.get("kind")
-        if value is not None and kind is not None and kind != wanted:
-            raise ValueError(f"applies only to kind {wanted!r}, not {kind!r}")
-        return value
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any], origin: str = "labels") -> LabelConfig:
-        """Validate a mapping (e.g. a YAML section); raises ConfigError naming each bad key."""
-        try:
-            return cls.model_validate(dict(values))
-        except ValidationError as exc:
-            raise ConfigError(format_validation_error(exc, origin)) from None
 
 
 def make_labels(

@@ -68,6 +68,29 @@ def test_train_saves_a_bundle(runner: CliRunner, tmp_path: Path) -> None:
     assert payload["run_id"] is None
 
 
+def test_train_uses_the_label_settings_and_tunes_signal_thresholds(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AITRADER__LABELS__KIND", "binary")
+    out = tmp_path / "bundle"
+    args = ["train", DATASET, "-m", "logistic", "-o", str(out), "--no-track"]
+    result = runner.invoke(app(), [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["label"] == "binary_h1"
+    meta = json.loads((out / "bundle.json").read_text())
+    assert meta["label"]["kind"] == "binary"
+    tuned = payload["signal_thresholds"]
+    assert tuned == meta["signal_thresholds"]
+    assert (tuned["symbol"], tuned["timeframe"]) == ("BTC/USD", "1h")
+    assert tuned["window"] == meta["calibration_window"]
+    assert meta["train_window"][1] < tuned["window"][0]
+    assert tuned["tuned"]["target_win_rate"] == 0.55 and tuned["min_trades"] == 30
+    text = runner.invoke(app(), args, env={"COLUMNS": "200"})
+    assert text.exit_code == 0, text.output
+    assert "signal thresholds" in text.stdout and "BTC/USD:1h" in text.stdout
+
+
 def test_tune_runs_trials(runner: CliRunner) -> None:
     result = runner.invoke(
         app(),

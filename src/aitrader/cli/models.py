@@ -35,7 +35,7 @@ def _source(cfg: Settings, dataset: str) -> Source:
     from aitrader.data.store import Store
 
     loaded = load_dataset(dataset, Store(cfg.data.dir))
-    return Source(loaded.name, loaded.candles, loaded.timeframe)
+    return Source(loaded.name, loaded.candles, loaded.timeframe, loaded.symbol)
 
 
 def _override(section: BaseModel, origin: str, **changes: Any) -> Any:
@@ -129,8 +129,9 @@ def train_command(
 ) -> None:
     """Train a deployable model bundle and save it with its feature-spec hash.
 
-    The model is fitted on the whole data set except its last slice, which calibrates it and
-    fits the decision threshold.
+    The model is fitted on the whole data set except its last slice, which calibrates it, fits
+    the decision threshold and tunes the signal thresholds for the data set's symbol:timeframe
+    (signals.target_win_rate with at least signals.min_trades trades).
 
     Example: aitrader train sample:BTC-USD-1h -o models/btc
     """
@@ -149,6 +150,7 @@ def train_command(
             lambda done, total: bar.update(task, completed=done, total=total),
         )
     info = bundle.info
+    tuned = info.thresholds()
     summary = {
         "dataset": source.name,
         "model": config.models.kind,
@@ -161,9 +163,19 @@ def train_command(
         "run_id": run_id,
     }
     if as_json:
-        emit_json(summary)
+        emit_json(summary | {"signal_thresholds": info.signal_thresholds})
         return
     _print(f"Trained {config.models.kind}", summary)
+    if tuned is None:
+        console.print("signal thresholds: not tuned (the data set's symbol/timeframe is unknown)")
+    elif tuned.reached:
+        console.print(f"signal thresholds tuned on the calibration slice: {tuned.describe()}")
+    else:
+        console.print(
+            "signal thresholds: no threshold reached the target win rate on the calibration "
+            "slice; the bundle records that (no thresholds), and signals from it stay flat: "
+            f"{tuned.describe()}"
+        )
 
 
 def tune_command(

@@ -3,7 +3,10 @@
 Win probabilities come from one labelled source, printed with every result:
 
 * ``--model DIR``: a trained model bundle (``aitrader train``); features are rebuilt with the
-  bundle's own feature specs and refused if their hash differs;
+  bundle's own feature specs and refused if their hash differs. The signal thresholds the bundle
+  tuned on its calibration slice replace the configured ones for the symbol:timeframe they were
+  tuned for (a side that never reached the target win rate is disabled); which thresholds are in
+  use is printed with the results;
 * ``--probabilities FILE.parquet``: a ``p_up`` column (optional ``p_down``) indexed by
   timestamp, from anywhere (one data set at a time);
 * otherwise ``--signal sma-cross``: NOT a model. A baseline whose long/flat state is mapped to
@@ -20,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,7 +45,17 @@ from aitrader.strategy.plans import (
     plan_levels,
     replay_plans,
 )
-from aitrader.strategy.signals import Signal, SignalInputs, Signals, generate
+from aitrader.strategy.signals import (
+    Signal,
+    SignalInputs,
+    Signals,
+    direction_probabilities,
+    generate,
+    resolve,
+)
+
+if TYPE_CHECKING:
+    from aitrader.models.registry import BundleInfo
 
 DEFAULT_DATASETS = ("sample:BTC-USD-1h", "sample:ETH-USD-1h")
 SIGNAL_SOURCES = ("sma-cross",)
@@ -59,11 +72,13 @@ ProbabilitiesOption = typer.Option(
 
 @dataclass(frozen=True)
 class Probabilities:
-    """Per-bar P(up) (and P(down), None: 1 − P(up)) on the candles' index, and their source."""
+    """Per-bar P(up) (and P(down), None: 1 − P(up)) on the candles' index, their source and,
+    for a model bundle, its metadata (tuned thresholds)."""
 
     p_up: np.ndarray
     p_down: np.ndarray | None
     source: str
+    bundle: BundleInfo | None = None
 
 
 def outer_band(config: SignalConfig, spec: str | None) -> SignalConfig:
@@ -132,14 +147,15 @@ def model_probabilities(path: Path, loaded: Dataset) -> Probabilities:
     matrix = build_features(loaded.candles, features, timeframe=loaded.timeframe)
     bundle.check_features(matrix.spec_hash)
     rows = matrix.frame[np.isfinite(matrix.frame.to_numpy()).all(axis=1)]
-    proba = bundle.predictor.predict_proba(rows)
-    classes = np.asarray(bundle.predictor.classes, dtype=np.float64)
-    up = pd.Series(proba[:, -1], index=rows.index).reindex(loaded.candles.index)
+    p_up, p_down = direction_probabilities(
+        bundle.predictor.predict_proba(rows), bundle.predictor.classes
+    )
+    up = pd.Series(p_up, index=rows.index).reindex(loaded.candles.index)
     down = None
-    if classes[0] < 0:
-        down = pd.Series(proba[:, 0], index=rows.index).reindex(loaded.candles.index).to_numpy()
+    if p_down is not None:
+        down = pd.Series(p_down, index=rows.index).reindex(loaded.candles.index).to_numpy()
     name = f"model bundle {path} ({bundle.info.model.get('kind', '?')}, {bundle.info.label_name})"
-    return Probabilities(up.to_numpy(np.float64), down, name)
+    return Probabilities(up.to_numpy(np.float64), down, name, bundle.info)
 
 
 def trade_signals(
@@ -254,12 +270,20 @@ def scan_dataset(
     if req.bars > 0:
         loaded = replace(loaded, candles=loaded.candles.iloc[-req.bars :])
     probs = probabilities_for(loaded, req, signal)
+    note = None
+    if probs.bundle is not None:
+        from aitrader.models.registry import apply_thresholds
+
+        signal, note = apply_thresholds(probs.bundle, signal, loaded.symbol, loaded.timeframe)
     signals, levels = trade_signals(loaded, probs, cfg, signal)
     ctx = PlanContext(
         loaded.symbol, loaded.timeframe, req.equity, cfg.costs, cfg.plans, cfg.risk.sizing, signal
     )
     plan = current_plan(loaded, signals, levels, ctx, float(probs.p_up[-1]))
-    out: dict[str, Any] = {"source": probs.source, "plan": plan}
+    params = resolve(signal, loaded.symbol, loaded.timeframe)
+    fields = ("long_threshold", "short_threshold", "allow_long", "allow_short")
+    out: dict[str, Any] = {"source": probs.source, "plan": plan, "thresholds_note": note}
+    out["thresholds"] = {k: getattr(params, k) for k in fields}
     if with_history:
         out["history"] = history(loaded, signals, levels, ctx, cfg)
     return out
@@ -331,6 +355,8 @@ def _print(results: list[dict[str, Any]], kill: dict[str, Any] | None) -> None:
         )
     for source in dict.fromkeys(r["source"] for r in results):
         console.print(f"probabilities: {source}")
+    for note in dict.fromkeys(r["thresholds_note"] for r in results if r["thresholds_note"]):
+        console.print(f"thresholds: {note}")
 
 
 def scan_command(

@@ -2,7 +2,8 @@
 
 A bundle directory holds ``predictor.joblib`` (scaler, model, calibrator, threshold) and
 ``bundle.json`` (feature-spec hash and columns, label spec, training and calibration windows,
-data checksum, decision threshold, library versions, metrics). Loading refuses a bundle whose
+data checksum, decision threshold, library versions, metrics, and the signal thresholds tuned on
+the calibration slice for the data set's symbol:timeframe). Loading refuses a bundle whose
 feature-spec hash differs from the data's. Only load bundles you created: joblib runs pickle.
 """
 
@@ -20,6 +21,8 @@ import joblib
 
 from aitrader.errors import DataError
 from aitrader.models.predictor import Predictor
+from aitrader.strategy.config import SignalConfig
+from aitrader.strategy.signals import SymbolThresholds
 
 BUNDLE_FORMAT = 1
 LIBRARIES = ("aitrader", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost", "scipy")
@@ -56,9 +59,19 @@ class BundleInfo:
     threshold: float
     classes: list[float]
     metrics: dict[str, float] = field(default_factory=dict)
+    signal_thresholds: dict[str, Any] | None = None  # SymbolThresholds as JSON; None: not tuned
     versions: dict[str, str] = field(default_factory=library_versions)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     format: int = BUNDLE_FORMAT
+
+    def thresholds(self) -> SymbolThresholds | None:
+        """The signal thresholds tuned on the calibration slice (None: the bundle has none)."""
+        if self.signal_thresholds is None:
+            return None
+        try:
+            return SymbolThresholds.model_validate(self.signal_thresholds)
+        except ValueError as exc:
+            raise BundleError(f"unreadable signal thresholds in the bundle ({exc})") from None
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,27 @@ class ModelBundle:
                 f"but the data uses {spec_hash[:12]}; rebuild the features with the bundle's "
                 "feature set or retrain the model"
             )
+
+
+def apply_thresholds(
+    info: BundleInfo, config: SignalConfig, symbol: str | None, timeframe: str | None
+) -> tuple[SignalConfig, str]:
+    """``config`` with the bundle's tuned thresholds applied (:func:`with_tuned`) when they were
+    tuned for ``symbol``:``timeframe``, and a line saying what is in use."""
+    tuned = info.thresholds()
+    where = f"{symbol}:{timeframe}"
+    if tuned is None:
+        return config, f"{where}: config thresholds (the model bundle has no tuned thresholds)"
+    if not tuned.applies_to(symbol, timeframe):
+        return config, (
+            f"{where}: config thresholds (the bundle's tuned thresholds are for {tuned.key})"
+        )
+    if not tuned.reached:
+        return tuned.apply(config), (
+            f"tuned thresholds in use: {tuned.describe()} — no threshold reached the target, "
+            "so no trades"
+        )
+    return tuned.apply(config), f"tuned thresholds in use: {tuned.describe()}"
 
 
 def save_bundle(bundle: ModelBundle, directory: Path | str) -> Path:
@@ -106,6 +140,7 @@ def load_bundle(directory: Path | str, spec_hash: str | None = None) -> ModelBun
     info = _read_info(path)
     if info.format != BUNDLE_FORMAT:
         raise BundleError(f"{path}: bundle format {info.format}, readable: {BUNDLE_FORMAT}")
+    info.thresholds()  # unreadable tuned thresholds: BundleError now, not at first use
     bundle_file = path / "predictor.joblib"
     if not bundle_file.is_file():
         raise BundleError(f"{path}: bundle has no predictor.joblib")

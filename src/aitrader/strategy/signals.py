@@ -8,7 +8,9 @@ apply base → ``SYMBOL`` → ``SYMBOL:TIMEFRAME`` → regime.
 
 One vectorised function (:func:`generate`) serves backtests over arrays and, through
 :func:`decide_bar`, the live policy one bar at a time. Threshold tuning (:func:`tune_thresholds`)
-runs on validation data only; its result becomes a per symbol:timeframe override.
+runs on validation data only; its result becomes a per symbol:timeframe override. A model
+bundle stores it as :class:`SymbolThresholds` (tuned on the bundle's calibration slice at
+``aitrader train``) and consumers apply it with :func:`with_tuned`.
 """
 
 from __future__ import annotations
@@ -317,3 +319,74 @@ def with_tuned(
     """A copy of ``config`` with the tuned thresholds as the symbol:timeframe override."""
     overrides = {**config.overrides, f"{symbol}:{timeframe}": tuned.as_override()}
     return config.model_copy(update={"overrides": overrides})
+
+
+class SymbolThresholds(BaseModel):
+    """Thresholds tuned for one ``symbol``:``timeframe`` on a model bundle's calibration slice
+    (``window``: its first and last row), stored in the bundle and applied where it is used."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbol: str = Field(min_length=1)
+    timeframe: str = Field(min_length=1)
+    min_trades: int = Field(ge=1)
+    window: tuple[str, str]
+    tuned: TunedThresholds
+
+    @property
+    def key(self) -> str:
+        """The ``SignalConfig.overrides`` key the thresholds go under."""
+        return f"{self.symbol}:{self.timeframe}"
+
+    @property
+    def reached(self) -> bool:
+        """Whether at least one side reached the target win rate."""
+        return self.tuned.long_threshold is not None or self.tuned.short_threshold is not None
+
+    def applies_to(self, symbol: str | None, timeframe: str | None) -> bool:
+        return symbol == self.symbol and timeframe == self.timeframe
+
+    def apply(self, config: SignalConfig) -> SignalConfig:
+        """``config`` with these thresholds as its symbol:timeframe override (``with_tuned``)."""
+        return with_tuned(config, self.symbol, self.timeframe, self.tuned)
+
+    def describe(self) -> str:
+        """One line: each side's threshold (or that it never reached the target) and the basis."""
+        t = self.tuned
+        sides = []
+        for side, threshold, rate, coverage in (
+            ("long", t.long_threshold, t.long_win_rate, t.long_coverage),
+            ("short", t.short_threshold, t.short_win_rate, t.short_coverage),
+        ):
+            if threshold is None:
+                sides.append(f"{side} disabled (target not reached)")
+            else:
+                sides.append(
+                    f"{side} ≥ {threshold:.2f} (win rate {rate:.1%}, coverage {coverage:.1%})"
+                )
+        basis = (
+            f"target win rate {t.target_win_rate:.0%} with ≥ {self.min_trades} trades on "
+            f"{t.samples} calibration rows {self.window[0]} → {self.window[1]}"
+        )
+        return f"{self.key}: {', '.join(sides)}; {basis}"
+
+
+def direction_probabilities(
+    proba: np.ndarray, classes: Sequence[float] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """P(up) (the highest class's probability) and P(down) (the lowest class's when the classes
+    are signed, e.g. −1/0/+1; None for 0/1 labels, meaning ``1 − P(up)``)."""
+    values = np.asarray(classes, dtype=np.float64)
+    p = np.asarray(proba, dtype=np.float64)
+    p_up = p[:, -1]
+    return p_up, (p[:, 0] if values[0] < 0 else None)
+
+
+def class_outcomes(y: np.ndarray, classes: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Labels as :func:`tune_thresholds` outcomes, consistent with
+    :func:`direction_probabilities`: +1 for the highest class, −1 for the lowest, 0 otherwise
+    (for 0/1 labels, "not up" counts as down); NaN stays NaN."""
+    values = np.asarray(classes, dtype=np.float64)
+    labels = np.asarray(y, dtype=np.float64)
+    out = np.where(labels == values[-1], 1.0, np.where(labels == values[0], -1.0, 0.0))
+    return np.where(np.isfinite(labels), out, np.nan)

@@ -2,10 +2,15 @@
 
 This is the pipeline layer the CLI calls: it gathers the typed config sections, runs the honest
 pipeline and records everything in MLflow. Models never see the tracker.
+
+Training a bundle also tunes the signal thresholds (``signals.target_win_rate``,
+``signals.min_trades``) for the data set's symbol:timeframe on the bundle's calibration slice —
+rows strictly after the model's (purged) training rows, never the training rows themselves.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,14 +24,32 @@ from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig, canonical_specs
 from aitrader.labels import LabelConfig
 from aitrader.models.config import ModelConfig
+from aitrader.models.predictor import Predictor
 from aitrader.models.registry import BundleInfo, ModelBundle, save_bundle
+from aitrader.strategy.config import SignalConfig
+from aitrader.strategy.signals import (
+    SymbolThresholds,
+    class_outcomes,
+    direction_probabilities,
+    tune_thresholds,
+)
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 from aitrader.validation.evaluation import Evaluation, evaluate
 from aitrader.validation.overfitting import deflated_sharpe, pbo_cscv
+from aitrader.validation.splits import Fold
 from aitrader.validation.tracking import Run, git_sha, start_run
 from aitrader.validation.walkforward import Prepared, Progress, final_fold, fit_predictor, prepare
 
-SECTIONS = ("features", "labels", "costs", "models", "validation", "tuning", "tracking")
+SECTIONS = (
+    "features",
+    "labels",
+    "costs",
+    "models",
+    "validation",
+    "tuning",
+    "tracking",
+    "signals",
+)
 
 
 class ExperimentConfig(Frozen):
@@ -39,6 +62,7 @@ class ExperimentConfig(Frozen):
     validation: ValidationConfig = ValidationConfig()
     tuning: TuningConfig = TuningConfig()
     tracking: TrackingConfig = TrackingConfig()
+    signals: SignalConfig = SignalConfig()
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ExperimentConfig:
@@ -57,6 +81,7 @@ class Source:
     name: str
     candles: pd.DataFrame
     timeframe: str | None = None
+    symbol: str | None = None
 
 
 def overfitting_stats(evaluation: Evaluation, splits: int = 10) -> dict[str, float]:
@@ -114,10 +139,48 @@ def _window(index: pd.Index, rows: np.ndarray) -> tuple[str, str]:
     return (str(index[rows[0]].isoformat()), str(index[rows[-1]].isoformat()))
 
 
-def train_bundle(prepared: Prepared, config: ExperimentConfig) -> ModelBundle:
-    """Fit the deployable chain on all rows (the last slice calibrates) and describe it."""
+def tune_on_calibration(
+    prepared: Prepared,
+    fold: Fold,
+    predictor: Predictor,
+    signals: SignalConfig,
+    symbol: str,
+    timeframe: str,
+) -> SymbolThresholds:
+    """Signal thresholds reaching ``signals.target_win_rate`` with the most trades, from the
+    fitted chain's probabilities and the labels of ``fold.calibrate`` only (the slice after the
+    model's training rows); a win is the label moving the way the probability says."""
+    rows = fold.calibrate
+    if rows.size == 0:
+        raise ConfigError("tuning signal thresholds needs a calibration slice")
+    p_up, p_down = direction_probabilities(
+        predictor.predict_proba(prepared.X.iloc[rows]), prepared.classes
+    )
+    outcomes = class_outcomes(prepared.y[rows], prepared.classes)
+    tuned = tune_thresholds(p_up, outcomes, signals.target_win_rate, p_down, signals.min_trades)
+    return SymbolThresholds(
+        symbol=symbol,
+        timeframe=timeframe,
+        min_trades=signals.min_trades,
+        window=_window(prepared.X.index, rows),
+        tuned=tuned,
+    )
+
+
+def train_bundle(
+    prepared: Prepared,
+    config: ExperimentConfig,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+) -> ModelBundle:
+    """Fit the deployable chain on all rows (the last slice calibrates) and describe it; with
+    ``symbol`` and ``timeframe``, tune the signal thresholds for them on that slice."""
     fold = final_fold(prepared, config.validation)
     predictor = fit_predictor(prepared, fold, config.models, config.costs)
+    thresholds = None
+    if symbol and timeframe:
+        tuned = tune_on_calibration(prepared, fold, predictor, config.signals, symbol, timeframe)
+        thresholds = tuned.model_dump(mode="json")
     info = BundleInfo(
         feature_spec_hash=prepared.spec_hash,
         feature_columns=list(predictor.feature_names),
@@ -130,12 +193,29 @@ def train_bundle(prepared: Prepared, config: ExperimentConfig) -> ModelBundle:
         data_checksum=prepared.data_checksum,
         threshold=predictor.threshold,
         classes=[float(c) for c in predictor.classes],
+        signal_thresholds=thresholds,
     )
     return ModelBundle(predictor, info)
 
 
 def _specs(config: ExperimentConfig) -> list[dict[str, Any]]:
     return canonical_specs(config.features.specs())
+
+
+def _threshold_metrics(bundle: ModelBundle) -> dict[str, float]:
+    """The tuned signal thresholds as metrics (a side that never reached the target: NaN)."""
+    tuned = bundle.info.thresholds()
+    if tuned is None:
+        return {}
+    t = tuned.tuned
+    return {
+        "signal_long_threshold": math.nan if t.long_threshold is None else t.long_threshold,
+        "signal_short_threshold": math.nan if t.short_threshold is None else t.short_threshold,
+        "signal_long_win_rate": t.long_win_rate,
+        "signal_short_win_rate": t.short_win_rate,
+        "signal_long_coverage": t.long_coverage,
+        "signal_short_coverage": t.short_coverage,
+    }
 
 
 def run_train(
@@ -149,7 +229,7 @@ def run_train(
     prepared = prepare(
         source.candles, config.features, config.labels, config.costs, source.timeframe, progress
     )
-    bundle = train_bundle(prepared, config)
+    bundle = train_bundle(prepared, config, source.symbol, source.timeframe)
     default = Path(data_dir) / "models" / f"{config.models.kind}-{prepared.spec_hash[:12]}"
     path = save_bundle(bundle, output or default)
     run = start_run(config.tracking, data_dir, f"train {config.models.kind} {source.name}")
@@ -157,6 +237,9 @@ def run_train(
         return bundle, path, None
     with run:
         record(run, config, prepared, source)
-        run.log_metrics({"threshold": bundle.predictor.threshold, "rows": float(len(prepared.y))})
+        run.log_metrics(
+            {"threshold": bundle.predictor.threshold, "rows": float(len(prepared.y))}
+            | _threshold_metrics(bundle)
+        )
         run.log_dir(path, "bundle")
     return bundle, path, run.run_id

@@ -1,0 +1,184 @@
+"""Signal thresholds tuned at training time: calibration rows only, stored in the bundle."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aitrader.config import CostsConfig, Settings, load_settings
+from aitrader.errors import ConfigError
+from aitrader.features.spec import FeatureSpec
+from aitrader.labels import LabelConfig
+from aitrader.models.config import ModelConfig
+from aitrader.models.registry import apply_thresholds, load_bundle, save_bundle
+from aitrader.strategy.config import SignalConfig
+from aitrader.strategy.signals import (
+    SymbolThresholds,
+    class_outcomes,
+    direction_probabilities,
+    resolve,
+    tune_thresholds,
+)
+from aitrader.validation.experiment import ExperimentConfig, train_bundle, tune_on_calibration
+from aitrader.validation.walkforward import Prepared, final_fold, fit_predictor, prepare
+
+SPECS = [FeatureSpec(name="roc", params={"period": 2}), FeatureSpec(name="rsi")]
+SYMBOL, TIMEFRAME = "BTC/USD", "1h"
+
+
+def synthetic_candles(n: int, seed: int, phi: float) -> pd.DataFrame:
+    """Hourly candles whose returns have AR(1) momentum ``phi``: a weak, real edge."""
+    rng = np.random.default_rng(seed)
+    eps = rng.normal(0.0, 0.006, n)
+    returns = np.empty(n)
+    returns[0] = eps[0]
+    for i in range(1, n):
+        returns[i] = phi * returns[i - 1] + eps[i]
+    close = 100.0 * np.exp(np.cumsum(returns))
+    open_ = np.r_[100.0, close[:-1]]
+    index = pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC", name="timestamp")
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.001,
+            "low": np.minimum(open_, close) * 0.999,
+            "close": close,
+            "volume": 1.0,
+        },
+        index=index,
+    )
+
+
+def config(label: str = "binary", **signals: float) -> ExperimentConfig:
+    return ExperimentConfig(
+        labels=LabelConfig(kind=label),
+        models=ModelConfig(kind="logistic"),
+        signals=SignalConfig(**signals),
+    )
+
+
+@pytest.fixture(scope="module")
+def prepared() -> Prepared:
+    candles = synthetic_candles(3000, seed=11, phi=0.3)
+    return prepare(candles, SPECS, LabelConfig(kind="binary"), CostsConfig())
+
+
+def test_thresholds_come_from_the_calibration_rows_only(prepared: Prepared) -> None:
+    cfg = config()
+    fold = final_fold(prepared, cfg.validation)
+    assert fold.train.max() < fold.calibrate.min()
+    predictor = fit_predictor(prepared, fold, cfg.models, cfg.costs)
+
+    def tune(data: Prepared) -> SymbolThresholds:
+        return tune_on_calibration(data, fold, predictor, cfg.signals, SYMBOL, TIMEFRAME)
+
+    base = tune(prepared)
+    outside = np.setdiff1d(np.arange(len(prepared.y)), fold.calibrate)
+    y = prepared.y.copy()
+    y[outside] = prepared.classes[-1]  # every training (and purged) row says "up"
+    x = prepared.X.copy()
+    x.iloc[outside] = 0.0
+    assert tune(replace(prepared, y=y, X=x)) == base
+
+    y = prepared.y.copy()
+    y[fold.calibrate] = prepared.classes[-1]  # every calibration row says "up"
+    poisoned = tune(replace(prepared, y=y))
+    assert poisoned != base
+    assert poisoned.tuned.long_threshold == 0.5 and poisoned.tuned.long_win_rate == 1.0
+    assert poisoned.tuned.short_threshold is None
+
+    # the same numbers, computed by hand from the calibration slice
+    rows = fold.calibrate
+    p_up, p_down = direction_probabilities(
+        predictor.predict_proba(prepared.X.iloc[rows]), prepared.classes
+    )
+    by_hand = tune_thresholds(p_up, class_outcomes(prepared.y[rows], prepared.classes), 0.55)
+    assert base.tuned == by_hand and p_down is None
+
+
+def test_train_bundle_stores_them_and_the_round_trip_keeps_them(
+    prepared: Prepared, tmp_path: Path
+) -> None:
+    bundle = train_bundle(prepared, config(), SYMBOL, TIMEFRAME)
+    stored = bundle.info.thresholds()
+    assert stored is not None and stored.key == "BTC/USD:1h"
+    assert stored.window == bundle.info.calibration_window
+    assert stored.tuned.target_win_rate == 0.55 and stored.min_trades == 30
+    assert stored.reached  # the planted momentum reaches 55 % on at least one side
+    fold = final_fold(prepared, config().validation)
+    expected = tune_on_calibration(
+        prepared, fold, bundle.predictor, SignalConfig(), SYMBOL, TIMEFRAME
+    )
+    assert stored == expected
+
+    loaded = load_bundle(save_bundle(bundle, tmp_path / "b"), spec_hash=prepared.spec_hash)
+    assert loaded.info == bundle.info and loaded.info.thresholds() == stored
+    signal, note = apply_thresholds(loaded.info, SignalConfig(), SYMBOL, TIMEFRAME)
+    params = resolve(signal, SYMBOL, TIMEFRAME)
+    assert params.long_threshold == (stored.tuned.long_threshold or 0.55)
+    assert params.allow_long == (stored.tuned.long_threshold is not None)
+    assert note.startswith("tuned thresholds in use: BTC/USD:1h")
+    other, note = apply_thresholds(loaded.info, SignalConfig(), "ETH/USD", TIMEFRAME)
+    assert resolve(other, "ETH/USD", TIMEFRAME) == resolve(SignalConfig(), "ETH/USD", TIMEFRAME)
+    assert "tuned thresholds are for BTC/USD:1h" in note
+
+
+def test_unreachable_target_is_stored_as_such(prepared: Prepared, tmp_path: Path) -> None:
+    bundle = train_bundle(prepared, config(target_win_rate=0.99), SYMBOL, TIMEFRAME)
+    assert bundle.info.signal_thresholds is not None
+    tuned = bundle.info.signal_thresholds["tuned"]
+    assert tuned["long_threshold"] is None and tuned["short_threshold"] is None
+    loaded = load_bundle(save_bundle(bundle, tmp_path / "b")).info
+    signal, note = apply_thresholds(loaded, SignalConfig(), SYMBOL, TIMEFRAME)
+    params = resolve(signal, SYMBOL, TIMEFRAME)
+    assert not params.allow_long and not params.allow_short
+    assert "no threshold reached the target" in note
+
+
+def test_signed_labels_tune_the_short_side_on_the_down_class() -> None:
+    candles = synthetic_candles(3000, seed=5, phi=0.3)
+    data = prepare(candles, SPECS, LabelConfig(kind="direction3"), CostsConfig())
+    cfg = config("direction3")
+    bundle = train_bundle(data, cfg, SYMBOL, TIMEFRAME)
+    stored = bundle.info.thresholds()
+    assert stored is not None and list(data.classes) == [-1.0, 0.0, 1.0]
+    rows = final_fold(data, cfg.validation).calibrate
+    proba = bundle.predictor.predict_proba(data.X.iloc[rows])
+    outcomes = class_outcomes(data.y[rows], data.classes)
+    assert set(np.unique(outcomes)) == {-1.0, 0.0, 1.0}  # flat rows win neither side
+    by_hand = tune_thresholds(proba[:, -1], outcomes, 0.55, p_down=proba[:, 0])
+    assert stored.tuned == by_hand
+
+
+def test_without_symbol_nothing_is_tuned(prepared: Prepared) -> None:
+    info = train_bundle(prepared, config()).info
+    assert info.signal_thresholds is None and info.thresholds() is None
+    signal, note = apply_thresholds(info, SignalConfig(), SYMBOL, TIMEFRAME)
+    assert signal == SignalConfig() and "no tuned thresholds" in note
+
+
+def test_settings_sections_reach_the_experiment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AITRADER__LABELS__KIND", "binary")
+    monkeypatch.setenv("AITRADER__LABELS__HORIZON", "3")
+    monkeypatch.setenv("AITRADER__SIGNALS__TARGET_WIN_RATE", "0.6")
+    experiment = ExperimentConfig.from_settings(Settings())
+    assert experiment.labels == LabelConfig(kind="binary", horizon=3)
+    assert experiment.signals.target_win_rate == 0.6
+    monkeypatch.delenv("AITRADER__LABELS__KIND")
+    monkeypatch.delenv("AITRADER__LABELS__HORIZON")
+    assert ExperimentConfig.from_settings(Settings()).labels == LabelConfig()
+
+
+def test_label_section_of_the_config_file_is_validated(tmp_path: Path) -> None:
+    path = tmp_path / "aitrader.yaml"
+    path.write_text("labels:\n  kind: triple_barrier\n  horizon: 12\n  take_profit: 3.0\n")
+    assert load_settings(path).labels == LabelConfig(
+        kind="triple_barrier", horizon=12, take_profit=3.0
+    )
+    path.write_text("labels:\n  kind: binary\n  take_profit: 3.0\n")
+    with pytest.raises(ConfigError, match=r"labels\.take_profit"):
+        load_settings(path)
