@@ -1,0 +1,121 @@
+"""Opening the ledger database: SQLite in WAL mode by default, any SQLAlchemy URL accepted,
+schema migrations applied in order on open."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from aitrader.live.records import LedgerError, utc_now
+from aitrader.live.schema import CURRENT_VERSION, MIGRATIONS, schema_version
+
+log = logging.getLogger(__name__)
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def database_url(target: str | Path) -> str:
+    """A SQLAlchemy URL: given as is when it has a scheme, else a SQLite file path."""
+    text = str(target)
+    if "://" in text:
+        return text
+    path = Path(text).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def create_ledger_engine(target: str | Path) -> sa.Engine:
+    """An engine for ``target``; on SQLite: WAL, ``synchronous=FULL``, foreign keys, a busy
+    timeout, and ``BEGIN IMMEDIATE`` for write transactions (no lock upgrade deadlocks)."""
+    url = sa.make_url(database_url(target))
+    if url.get_backend_name() != "sqlite":
+        return sa.create_engine(url, pool_pre_ping=True)
+    if url.database in (None, "", ":memory:"):
+        raise LedgerError("the ledger needs a file (or a server URL), not an in-memory database")
+    engine = sa.create_engine(
+        url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+    )
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        mode = cursor.fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise LedgerError(f"could not switch the ledger to WAL mode (got {mode!r})")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+    finally:
+        cursor.close()
+
+
+def _sqlite_on_begin(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("ledger_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One write transaction: all of it is stored, or none of it."""
+    with engine.connect() as conn:
+        conn.execution_options(ledger_write=True)
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """One consistent snapshot for reads."""
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+def current_version(conn: sa.Connection) -> int:
+    """The highest applied migration (0 for a new database)."""
+    if not sa.inspect(conn).has_table(schema_version.name):
+        return 0
+    found = conn.execute(sa.select(sa.func.max(schema_version.c.version))).scalar()
+    return int(found or 0)
+
+
+def migrate(engine: sa.Engine, target: int = CURRENT_VERSION) -> int:
+    """Apply the migrations above the database's version up to ``target``; returns the version.
+
+    Each migration and its ``schema_version`` row commit together, so a crash mid-way leaves
+    the database at the last completed version.
+    """
+    with write_transaction(engine) as conn:
+        schema_version.create(conn, checkfirst=True)
+    with read_transaction(engine) as conn:
+        version = current_version(conn)
+    if version > CURRENT_VERSION:
+        raise LedgerError(
+            f"ledger schema version {version} is newer than this aitrader ({CURRENT_VERSION}); "
+            "upgrade aitrader"
+        )
+    for migration in MIGRATIONS:
+        if version < migration.version <= target:
+            with write_transaction(engine) as conn:
+                migration.apply(conn)
+                conn.execute(
+                    schema_version.insert().values(
+                        version=migration.version,
+                        description=migration.description,
+                        applied_at=utc_now(),
+                    )
+                )
+            log.info("ledger migrated", extra={"version": migration.version})
+            version = migration.version
+    return version

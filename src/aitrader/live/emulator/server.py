@@ -1,0 +1,267 @@
+"""The emulator's HTTP server (aiohttp, in a background thread on 127.0.0.1) and its controls:
+the replay clock, fault injection, and a real ccxt client pointed at it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import ccxt
+import pandas as pd
+from aiohttp import web
+
+from aitrader.data.samples import get_sample, load_sample
+from aitrader.live.emulator.auth import verify
+from aitrader.live.emulator.routes import ROUTES
+from aitrader.live.emulator.venue import MarketSpec, Venue, VenueError
+
+log = logging.getLogger(__name__)
+
+HTML_503 = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected answer. ``status`` 0 answers normally after ``delay`` seconds; otherwise
+    the status with Binance's ``{"code", "msg"}`` body (when ``code`` is set) or an HTML page,
+    and ``Retry-After`` when given. ``path``/``method`` restrict which requests it hits."""
+
+    status: int = 0
+    delay: float = 0.0
+    code: int | None = None
+    msg: str = ""
+    retry_after: str | None = None
+    path: str | None = None
+    method: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.path is None or self.path == path) and (
+            self.method is None or self.method == method
+        )
+
+
+def rate_limited(retry_after: int = 1, path: str | None = None) -> Fault:
+    msg = "Too much request weight used; current limit is 6000 request weight per 1 MINUTE."
+    return Fault(429, code=-1003, msg=msg, retry_after=str(retry_after), path=path)
+
+
+def unavailable(status: int = 503, path: str | None = None) -> Fault:
+    return Fault(status, path=path)
+
+
+def slow(delay: float, path: str | None = None) -> Fault:
+    return Fault(0, delay=delay, path=path)
+
+
+def order_rejected(msg: str = "Account has insufficient balance for requested action.") -> Fault:
+    return Fault(400, code=-2010, msg=msg, path="/api/v3/order", method="POST")
+
+
+@dataclass(frozen=True)
+class EmulatorConfig:
+    """Which real candles to replay as which markets, the account, and the keys it accepts."""
+
+    markets: Mapping[str, str] = field(
+        default_factory=lambda: {"BTCUSDT": "BTC-USD-1h", "ETHUSDT": "ETH-USD-1h"}
+    )
+    balances: Mapping[str, float] = field(default_factory=lambda: {"USDT": 100_000.0})
+    history_bars: int = 1000  # bars already closed when the replay starts
+    fee_rate: float = 0.001
+    participation: float = 1.0  # share of a bar's volume resting orders may take
+    api_key: str = "emulator-key"
+    secret: str = "emulator-secret"
+
+
+def build_venue(config: EmulatorConfig) -> Venue:
+    """Markets from bundled samples (``BTCUSDT`` → BTC/USDT with real BTC/USD candles)."""
+    specs, timeframes = [], set()
+    for symbol, sample_name in config.markets.items():
+        sample = get_sample(sample_name)
+        base, quote = symbol[:-4], symbol[-4:]
+        specs.append(MarketSpec(symbol, base, quote, load_sample(sample_name)))
+        timeframes.add(sample.timeframe)
+    if len(timeframes) != 1:
+        raise VenueError(-1000, f"markets must share one timeframe, got {sorted(timeframes)}")
+    start = max(s.candles.index[min(config.history_bars, len(s.candles) - 1)] for s in specs)
+    return Venue(
+        specs,
+        timeframes.pop(),
+        dict(config.balances),
+        start,
+        config.fee_rate,
+        config.participation,
+    )
+
+
+class ExchangeEmulator:
+    """A Binance-spot-speaking exchange on 127.0.0.1 replaying real candles.
+
+    Use as a context manager; ``url`` is the base, ``client()`` a real ``ccxt.binance`` pointed
+    at it, ``advance()`` moves the replay clock, ``inject()``/``delay_fills()`` add faults.
+    """
+
+    def __init__(self, config: EmulatorConfig | None = None, venue: Venue | None = None) -> None:
+        self.config = config or EmulatorConfig()
+        self.venue = venue or build_venue(self.config)
+        self.keys = {self.config.api_key: self.config.secret}
+        self.faults: deque[Fault] = deque()
+        self.requests: list[tuple[str, str]] = []
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._port = 0
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> ExchangeEmulator:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        self._port = sock.getsockname()[1]
+        ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._serve, args=(sock, ready), name="exchange-emulator", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(10):
+            raise RuntimeError("the exchange emulator did not start within 10 s")
+        return self
+
+    def stop(self) -> None:
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+        self._loop = self._thread = None
+
+    def __enter__(self) -> ExchangeEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        loop.run_until_complete(runner.setup())
+        loop.run_until_complete(web.SockSite(runner, sock).start())
+        ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+    # -- controls -------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._port}"
+
+    def urls(self) -> dict[str, str]:
+        """``exchange.urls['api']`` overrides for ccxt's binance spot endpoints."""
+        base = self.url
+        return {
+            "public": f"{base}/api/v3",
+            "private": f"{base}/api/v3",
+            "v1": f"{base}/api/v1",
+            "sapi": f"{base}/sapi/v1",
+        }
+
+    def client(
+        self, api_key: str | None = None, secret: str | None = None, timeout_ms: int = 5000
+    ) -> Any:
+        """A real ``ccxt.binance`` (spot markets only) signed with the given (default) keys."""
+        exchange = ccxt.binance(
+            {
+                "apiKey": self.config.api_key if api_key is None else api_key,
+                "secret": self.config.secret if secret is None else secret,
+                "timeout": timeout_ms,
+                "enableRateLimit": False,
+            }
+        )
+        exchange.urls["api"] = {**exchange.urls["api"], **self.urls()}
+        exchange.options["fetchMarkets"] = ["spot"]
+        exchange.options["fetchMargins"] = False  # spot only: no /sapi/v1/margin/allPairs
+        return exchange
+
+    @property
+    def now(self) -> pd.Timestamp:
+        return self.venue.now
+
+    def advance(self, bars: int = 1) -> pd.Timestamp:
+        """Complete the bar in progress (resting orders may fill) and move to the next."""
+        return self.venue.advance(bars)
+
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        """Answer the next ``times`` matching requests with ``fault``."""
+        with self._lock:
+            self.faults.extend([fault] * times)
+
+    def delay_fills(self, orders: int = 1) -> None:
+        """The next ``orders`` market orders are accepted (NEW) and fill at the next bar's open."""
+        with self.venue.lock:
+            self.venue.delayed_market_fills += orders
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            self.requests.append((method, path))
+            for i, fault in enumerate(self.faults):
+                if fault.matches(method, path):
+                    del self.faults[i]
+                    return fault
+        return None
+
+    # -- HTTP -----------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.Response:
+        path = request.path
+        fault = self._take_fault(request.method, path)
+        if fault is not None:
+            if fault.delay:
+                await asyncio.sleep(fault.delay)
+            if fault.status:
+                return _fault_response(fault)
+        route = ROUTES.get((request.method, path))
+        if route is None:
+            return web.Response(status=404, text="<html><body>404 Not Found</body></html>")
+        body = await request.text()
+        try:
+            params = _params(request.rel_url.raw_query_string, body)
+            if route.signed:
+                key = request.headers.get("X-MBX-APIKEY")
+                verify(key, request.rel_url.raw_query_string, body, params, self.keys)
+            result = route.handle(self.venue, params)
+        except VenueError as exc:
+            return _error(exc.status, exc.code, exc.msg)
+        return web.Response(text=json.dumps(result), content_type="application/json")
+
+
+def _params(raw_query: str, body: str) -> dict[str, str]:
+    params = dict(parse_qsl(raw_query, keep_blank_values=True))
+    params.update(parse_qsl(body, keep_blank_values=True))
+    return params
+
+
+def _error(status: int, code: int, msg: str, headers: dict[str, str] | None = None) -> web.Response:
+    text = json.dumps({"code": code, "msg": msg})
+    return web.Response(status=status, text=text, content_type="application/json", headers=headers)
+
+
+def _fault_response(fault: Fault) -> web.Response:
+    headers = {"Retry-After": fault.retry_after} if fault.retry_after else None
+    if fault.code is not None:
+        return _error(fault.status, fault.code, fault.msg, headers)
+    return web.Response(
+        status=fault.status, text=HTML_503, content_type="text/html", headers=headers
+    )

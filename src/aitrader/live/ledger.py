@@ -1,0 +1,499 @@
+"""The ledger: every order, fill, position change, signal, risk decision and control action,
+written before it is acted on (invariant 3), in one transaction per call.
+
+Synchronous on purpose: each call is a short transaction on a local SQLite file (WAL), cheap
+enough to call from the event loop thread, and safe to share between threads. Secret values
+given to the ledger (and any ``SecretStr``) are masked in every text it writes (invariant 5).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from aitrader.engine.types import Fill, Order, Position
+from aitrader.live import schema as t
+from aitrader.live.db import create_ledger_engine, migrate, read_transaction, write_transaction
+from aitrader.live.records import (
+    TRANSITIONS,
+    Event,
+    Flag,
+    LedgerError,
+    LedgerOrder,
+    OrderStatus,
+    Redactor,
+    to_datetime,
+    to_timestamp,
+    utc_now,
+)
+from aitrader.risk.intents import RiskDecision
+from aitrader.risk.state import RiskState
+
+log = logging.getLogger(__name__)
+
+QTY_TOLERANCE = 1e-9
+"""Relative tolerance when comparing filled and ordered quantities."""
+
+PAUSE = "pause"
+KILL = "kill"
+
+
+class Ledger:
+    """The trading ledger on one database (a SQLite path or any SQLAlchemy URL)."""
+
+    def __init__(self, target: str | Path, secrets: Iterable[str] = ()) -> None:
+        self.engine = create_ledger_engine(target)
+        self.redact = Redactor(secrets)
+        self.version = migrate(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- orders ---------------------------------------------------------------------------
+
+    def record_intent(
+        self, order: Order, intent_key: str | None = None, time: pd.Timestamp | None = None
+    ) -> str:
+        """Store an order intent before anything is sent; returns its client order id.
+
+        Idempotent: an ``intent_key`` seen before (default: the client order id) returns the
+        order already stored and creates nothing.
+        """
+        key = intent_key or order.client_order_id
+        if order.qty == 0 or not math.isfinite(order.qty):
+            raise LedgerError(f"intent {key}: the ledger records concrete quantities, got qty=0")
+        with write_transaction(self.engine) as conn:
+            existing = conn.execute(
+                sa.select(t.orders.c.client_order_id).where(t.orders.c.intent_key == key)
+            ).scalar()
+            if existing is not None:
+                return str(existing)
+            clash = conn.execute(
+                sa.select(t.orders.c.intent_key).where(
+                    t.orders.c.client_order_id == order.client_order_id
+                )
+            ).scalar()
+            if clash is not None:
+                raise LedgerError(
+                    f"client order id {order.client_order_id} already belongs to intent {clash}"
+                )
+            conn.execute(t.orders.insert().values(**_intent_row(order, key, time)))
+        return order.client_order_id
+
+    def mark_submitted(self, client_order_id: str) -> LedgerOrder:
+        """Record that the order is about to be sent (idempotent)."""
+        with write_transaction(self.engine) as conn:
+            order = self._order(conn, client_order_id)
+            if order.status is OrderStatus.INTENT:
+                self._set_status(conn, order, OrderStatus.SUBMITTED, submitted_at=utc_now())
+            return self._order(conn, client_order_id)
+
+    def mark_acknowledged(self, client_order_id: str, exchange_order_id: str) -> LedgerOrder:
+        """Record the exchange's order id; idempotent, also after fills were recorded."""
+        with write_transaction(self.engine) as conn:
+            order = self._order(conn, client_order_id)
+            if order.status is OrderStatus.INTENT:
+                raise LedgerError(f"order {client_order_id} acknowledged but never submitted")
+            known = order.exchange_order_id
+            if known is not None and known != str(exchange_order_id):
+                raise LedgerError(
+                    f"order {client_order_id}: exchange id {exchange_order_id} != stored {known}"
+                )
+            values: dict[str, Any] = {"exchange_order_id": str(exchange_order_id)}
+            if order.acknowledged_at is None:
+                values["acknowledged_at"] = utc_now()
+            if order.status is OrderStatus.SUBMITTED:
+                self._set_status(conn, order, OrderStatus.ACKNOWLEDGED, **values)
+            else:
+                self._update(conn, client_order_id, **values)
+            return self._order(conn, client_order_id)
+
+    def mark_cancelled(self, client_order_id: str, reason: str = "") -> LedgerOrder:
+        """The order is closed without (further) fills; idempotent."""
+        return self._close(client_order_id, OrderStatus.CANCELLED, reason)
+
+    def mark_rejected(self, client_order_id: str, reason: str) -> LedgerOrder:
+        """The exchange (or a pre-trade check) refused the order; idempotent."""
+        return self._close(client_order_id, OrderStatus.REJECTED, reason)
+
+    def _close(self, client_order_id: str, status: OrderStatus, reason: str) -> LedgerOrder:
+        with write_transaction(self.engine) as conn:
+            order = self._order(conn, client_order_id)
+            if order.status is not status:
+                self._set_status(
+                    conn, order, status, closed_at=utc_now(), error=self.redact.text(reason)
+                )
+            return self._order(conn, client_order_id)
+
+    def get_order(self, client_order_id: str) -> LedgerOrder:
+        with read_transaction(self.engine) as conn:
+            return self._order(conn, client_order_id)
+
+    def find_order(self, client_order_id: str) -> LedgerOrder | None:
+        with read_transaction(self.engine) as conn:
+            row = conn.execute(
+                sa.select(t.orders).where(t.orders.c.client_order_id == client_order_id)
+            ).first()
+        return None if row is None else LedgerOrder.from_row(row._mapping)
+
+    def open_orders(self, symbol: str | None = None) -> list[LedgerOrder]:
+        """Orders not yet filled, cancelled or rejected (intents included), oldest first."""
+        open_states = [s.value for s in OrderStatus if s.is_open]
+        return self.orders(symbol, statuses=open_states)
+
+    def orders(
+        self, symbol: str | None = None, statuses: Iterable[str] | None = None
+    ) -> list[LedgerOrder]:
+        query = sa.select(t.orders).order_by(t.orders.c.id)
+        if symbol is not None:
+            query = query.where(t.orders.c.symbol == symbol)
+        if statuses is not None:
+            query = query.where(t.orders.c.status.in_(list(statuses)))
+        with read_transaction(self.engine) as conn:
+            return [LedgerOrder.from_row(r._mapping) for r in conn.execute(query)]
+
+    # -- fills and positions --------------------------------------------------------------
+
+    def record_fill(self, fill: Fill, trade_id: str) -> bool:
+        """Store an execution of a known, submitted order and update the order and the
+        position in the same transaction. A ``trade_id`` seen before is ignored (returns False).
+        """
+        with write_transaction(self.engine) as conn:
+            seen = conn.execute(
+                sa.select(t.fills.c.id).where(t.fills.c.trade_id == str(trade_id))
+            ).first()
+            if seen is not None:
+                return False
+            order = self._order(conn, fill.client_order_id)
+            _check_fill(order, fill, trade_id)
+            conn.execute(t.fills.insert().values(**_fill_row(fill, trade_id)))
+            self._apply_to_order(conn, order, fill)
+            self._apply_to_position(conn, fill)
+        return True
+
+    def fills(self, client_order_id: str | None = None) -> pd.DataFrame:
+        """Recorded fills, oldest first (``trade_id`` plus the engine's FILL_COLUMNS)."""
+        query = sa.select(t.fills).order_by(t.fills.c.id)
+        if client_order_id is not None:
+            query = query.where(t.fills.c.client_order_id == client_order_id)
+        with read_transaction(self.engine) as conn:
+            frame = pd.DataFrame([dict(r._mapping) for r in conn.execute(query)])
+        columns = ["trade_id", "time", "symbol", "side", "qty", "price", "fee", "slippage"]
+        columns += ["liquidity", "client_order_id", "reason"]
+        if frame.empty:
+            return pd.DataFrame(columns=columns)
+        frame["time"] = [to_timestamp(v) for v in frame["time"]]
+        frame["side"] = [1 if q > 0 else -1 for q in frame["qty"]]
+        frame["qty"] = frame["qty"].abs()
+        return frame[columns].reset_index(drop=True)
+
+    def positions(self) -> dict[str, Position]:
+        """Net positions built from the recorded fills (flat ones included)."""
+        with read_transaction(self.engine) as conn:
+            rows = conn.execute(sa.select(t.positions).order_by(t.positions.c.symbol))
+            return {r.symbol: Position(r.symbol, r.qty, r.avg_price, r.realised_pnl) for r in rows}
+
+    def _apply_to_order(self, conn: sa.Connection, order: LedgerOrder, fill: Fill) -> None:
+        filled = order.filled_qty + fill.qty
+        notional = order.avg_fill_price * abs(order.filled_qty) + fill.price * abs(fill.qty)
+        values: dict[str, Any] = {
+            "filled_qty": filled,
+            "avg_fill_price": notional / abs(filled) if filled else 0.0,
+        }
+        if order.status is OrderStatus.CANCELLED:
+            self._update(conn, order.client_order_id, **values)
+            return
+        complete = abs(filled) >= abs(order.qty) * (1 - QTY_TOLERANCE)
+        if complete:
+            self._set_status(conn, order, OrderStatus.FILLED, closed_at=utc_now(), **values)
+        else:
+            self._set_status(conn, order, OrderStatus.PARTIALLY_FILLED, **values)
+
+    def _apply_to_position(self, conn: sa.Connection, fill: Fill) -> None:
+        row = conn.execute(
+            sa.select(t.positions).where(t.positions.c.symbol == fill.symbol)
+        ).first()
+        before = (
+            Position(fill.symbol)
+            if row is None
+            else Position(fill.symbol, row.qty, row.avg_price, row.realised_pnl)
+        )
+        after = apply_fill(before, fill.qty, fill.price)
+        values = {
+            "qty": after.qty,
+            "avg_price": after.avg_price,
+            "realised_pnl": after.realised_pnl,
+            "updated_at": utc_now(),
+        }
+        if row is None:
+            conn.execute(t.positions.insert().values(symbol=fill.symbol, **values))
+        else:
+            conn.execute(
+                t.positions.update().where(t.positions.c.symbol == fill.symbol).values(**values)
+            )
+
+    # -- order helpers --------------------------------------------------------------------
+
+    def _order(self, conn: sa.Connection, client_order_id: str) -> LedgerOrder:
+        row = conn.execute(
+            sa.select(t.orders).where(t.orders.c.client_order_id == client_order_id)
+        ).first()
+        if row is None:
+            raise LedgerError(f"no order with client order id {client_order_id!r} in the ledger")
+        return LedgerOrder.from_row(row._mapping)
+
+    def _set_status(
+        self, conn: sa.Connection, order: LedgerOrder, status: OrderStatus, **values: Any
+    ) -> None:
+        if status is not order.status and status not in TRANSITIONS[order.status]:
+            raise LedgerError(
+                f"order {order.client_order_id}: {order.status.value} -> {status.value} "
+                "is not a valid transition"
+            )
+        self._update(conn, order.client_order_id, status=status.value, **values)
+
+    def _update(self, conn: sa.Connection, client_order_id: str, **values: Any) -> None:
+        conn.execute(
+            t.orders.update()
+            .where(t.orders.c.client_order_id == client_order_id)
+            .values(updated_at=utc_now(), **values)
+        )
+
+    # -- control flags, events, accounting ------------------------------------------------
+
+    def set_flag(self, name: str, on: bool, reason: str = "") -> Flag:
+        """Set a control flag (``pause``, ``kill`` ...) and log it as a ``control`` event."""
+        now = utc_now()
+        text = self.redact.text(reason)
+        with write_transaction(self.engine) as conn:
+            updated = conn.execute(
+                t.flags.update()
+                .where(t.flags.c.name == name)
+                .values(on=on, reason=text, updated_at=now)
+            ).rowcount
+            if not updated:
+                conn.execute(t.flags.insert().values(name=name, on=on, reason=text, updated_at=now))
+            state = "on" if on else "off"
+            self._event(conn, "control", f"flag {name} {state}", "warning", {"reason": text})
+        return Flag(name, on, text, pd.Timestamp(now))
+
+    def get_flag(self, name: str) -> Flag:
+        with read_transaction(self.engine) as conn:
+            row = conn.execute(sa.select(t.flags).where(t.flags.c.name == name)).first()
+        if row is None:
+            return Flag(name)
+        return Flag(name, bool(row.on), row.reason, to_timestamp(row.updated_at))
+
+    def log_event(
+        self,
+        kind: str,
+        message: str,
+        level: str = "info",
+        payload: Mapping[str, Any] | None = None,
+        time: pd.Timestamp | datetime | None = None,
+    ) -> None:
+        """A runtime event (start, reconnect, reconciliation, error ...) with details."""
+        with write_transaction(self.engine) as conn:
+            self._event(conn, kind, message, level, payload, time)
+
+    def _event(
+        self,
+        conn: sa.Connection,
+        kind: str,
+        message: str,
+        level: str,
+        payload: Mapping[str, Any] | None,
+        time: pd.Timestamp | datetime | None = None,
+    ) -> None:
+        conn.execute(
+            t.events.insert().values(
+                time=to_datetime(time) if time is not None else utc_now(),
+                level=level,
+                kind=kind,
+                message=self.redact.text(message),
+                payload=self.redact.json(payload),
+            )
+        )
+
+    def events(self, kind: str | None = None, limit: int = 1000) -> list[Event]:
+        """The latest ``limit`` events (of one ``kind``), oldest first."""
+        query = sa.select(t.events).order_by(t.events.c.id.desc()).limit(limit)
+        if kind is not None:
+            query = query.where(t.events.c.kind == kind)
+        with read_transaction(self.engine) as conn:
+            rows = list(conn.execute(query))
+        return [
+            Event(_stamp(r.time), r.level, r.kind, r.message, _loads(r.payload))
+            for r in reversed(rows)
+        ]
+
+    def record_signal(
+        self,
+        time: pd.Timestamp,
+        symbol: str,
+        target: float,
+        payload: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The policy's target position (and e.g. probabilities) for one closed bar."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                t.signals.insert().values(
+                    time=to_datetime(time),
+                    symbol=symbol,
+                    target=float(target),
+                    payload=self.redact.json(payload),
+                )
+            )
+
+    def record_risk_decision(self, decision: RiskDecision) -> None:
+        """What the risk manager said about one intent."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                t.risk_decisions.insert().values(
+                    time=to_datetime(decision.time),
+                    symbol=decision.symbol,
+                    action=decision.action,
+                    requested_qty=float(decision.requested),
+                    approved_qty=float(decision.approved),
+                    reason=self.redact.text(decision.reason),
+                )
+            )
+
+    def record_equity(
+        self, time: pd.Timestamp, equity: float, cash: float, margin_used: float = 0.0
+    ) -> None:
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                t.equity.insert().values(
+                    time=to_datetime(time), equity=equity, cash=cash, margin_used=margin_used
+                )
+            )
+
+    def equity_curve(self) -> pd.DataFrame:
+        """Equity snapshots indexed by time: ``equity, cash, margin_used``."""
+        with read_transaction(self.engine) as conn:
+            rows = [dict(r._mapping) for r in conn.execute(sa.select(t.equity))]
+        frame = pd.DataFrame(rows, columns=["id", "time", "equity", "cash", "margin_used"])
+        frame.index = pd.DatetimeIndex([to_timestamp(v) for v in frame["time"]], name="time")
+        return frame.drop(columns=["id", "time"])
+
+    def save_state(self, name: str, value: Mapping[str, Any]) -> None:
+        """Persist a small JSON document (e.g. the risk state) under ``name``."""
+        text = self.redact.json(value)
+        now = utc_now()
+        with write_transaction(self.engine) as conn:
+            updated = conn.execute(
+                t.state.update().where(t.state.c.name == name).values(value=text, updated_at=now)
+            ).rowcount
+            if not updated:
+                conn.execute(t.state.insert().values(name=name, value=text, updated_at=now))
+
+    def load_state(self, name: str) -> dict[str, Any] | None:
+        with read_transaction(self.engine) as conn:
+            text = conn.execute(sa.select(t.state.c.value).where(t.state.c.name == name)).scalar()
+        return None if text is None else _loads(text)
+
+
+def apply_fill(position: Position, qty: float, price: float) -> Position:
+    """``Position.apply`` that also handles a fill crossing zero (close, then open the rest)."""
+    if position.qty != 0 and (qty > 0) != (position.qty > 0) and abs(qty) > abs(position.qty):
+        closed = position.apply(-position.qty, price)
+        return closed.apply(qty + position.qty, price)
+    return position.apply(qty, price)
+
+
+def _check_fill(order: LedgerOrder, fill: Fill, trade_id: str) -> None:
+    where = f"fill {trade_id} of order {order.client_order_id}"
+    if order.status in (OrderStatus.INTENT, OrderStatus.REJECTED):
+        raise LedgerError(f"{where}: the order is {order.status.value}, it cannot fill")
+    if fill.symbol != order.symbol:
+        raise LedgerError(f"{where}: symbol {fill.symbol} != order symbol {order.symbol}")
+    if fill.qty == 0 or (fill.qty > 0) != (order.qty > 0):
+        raise LedgerError(f"{where}: qty {fill.qty} has the wrong side for qty {order.qty}")
+    if abs(order.filled_qty + fill.qty) > abs(order.qty) * (1 + QTY_TOLERANCE):
+        raise LedgerError(
+            f"{where}: overfill ({order.filled_qty} + {fill.qty} exceeds {order.qty})"
+        )
+
+
+def _intent_row(order: Order, key: str, time: pd.Timestamp | None) -> dict[str, Any]:
+    now = utc_now()
+    return {
+        "client_order_id": order.client_order_id,
+        "intent_key": key,
+        "symbol": order.symbol,
+        "qty": float(order.qty),
+        "type": order.type.value,
+        "limit_price": order.limit_price,
+        "stop_price": order.stop_price,
+        "time_in_force": order.time_in_force.value,
+        "reduce_only": order.reduce_only,
+        "target_fraction": order.target_fraction,
+        "stop_loss": order.stop_loss,
+        "take_profit": order.take_profit,
+        "reason": order.reason,
+        "status": OrderStatus.INTENT.value,
+        "filled_qty": 0.0,
+        "avg_fill_price": 0.0,
+        "intent_at": to_datetime(time) if time is not None else now,
+        "updated_at": now,
+    }
+
+
+def _fill_row(fill: Fill, trade_id: str) -> dict[str, Any]:
+    return {
+        "trade_id": str(trade_id),
+        "client_order_id": fill.client_order_id,
+        "time": to_datetime(fill.time),
+        "symbol": fill.symbol,
+        "qty": float(fill.qty),
+        "price": float(fill.price),
+        "fee": float(fill.fee),
+        "slippage": float(fill.slippage),
+        "liquidity": fill.liquidity.value,
+        "reason": fill.reason,
+        "recorded_at": utc_now(),
+    }
+
+
+def _stamp(value: datetime) -> pd.Timestamp:
+    stamp = to_timestamp(value)
+    if stamp is None:
+        raise LedgerError("a required timestamp is missing in the ledger")
+    return stamp
+
+
+def _loads(text: str) -> dict[str, Any]:
+    loaded = json.loads(text)
+    return loaded if isinstance(loaded, dict) else {"value": loaded}
+
+
+class LedgerRiskStateStore:
+    """The risk state (kill switch, peaks, day counters) kept in the ledger: implements
+    :class:`aitrader.risk.state.RiskStateStore`."""
+
+    NAME = "risk"
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def load(self) -> RiskState | None:
+        data = self.ledger.load_state(self.NAME)
+        return None if data is None else RiskState.from_json(data)
+
+    def save(self, state: RiskState) -> None:
+        self.ledger.save_state(self.NAME, state.to_json())
