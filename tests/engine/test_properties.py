@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aitrader.engine.backtest import RunOptions, market, run_backtest, simulate_arrays
+from aitrader.engine.baselines import crossover_targets, sma, sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
 
 
@@ -64,3 +65,19 @@ def test_no_trades_leaves_equity_unchanged(case: tuple[list, np.ndarray]) -> Non
     result = run_backtest(candles(rows), np.full(len(rows), np.nan), BrokerConfig(), OPTS)
     assert len(result.fills) == 0 and len(result.trades) == 0
     assert np.all(result.equity.to_numpy() == 10_000.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.floats(1.0, 1e5), st.just(np.nan)), min_size=1, max_size=80),
+    st.integers(1, 20),
+    st.integers(1, 30),
+    st.booleans(),
+)
+def test_one_pass_crossover_equals_sma_then_crossover(
+    closes: list[float], fast: int, extra: int, short: bool
+) -> None:
+    close = np.array(closes)
+    slow = fast + extra
+    expected = crossover_targets(sma(close, fast), sma(close, slow), short)
+    assert sma_crossover_targets(close, fast, slow, short).tobytes() == expected.tobytes()

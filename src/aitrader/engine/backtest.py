@@ -8,11 +8,12 @@ from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
+from numba import njit
 
 from aitrader.data.schema import COLUMNS
 from aitrader.engine.baselines import buy_and_hold_targets, sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
-from aitrader.engine.kernel import simulate
+from aitrader.engine.kernel import N_FILL, N_TRADE, simulate_into
 from aitrader.engine.records import fills_frame, trades_frame
 from aitrader.engine.result import BacktestResult
 from aitrader.errors import ConfigError, DataError
@@ -57,8 +58,18 @@ def market(data: Candles, symbol: str = "asset") -> Market:
             raise DataError(f"{name}: candles must share the index of {symbols[0]}; align them")
     if len(index) == 0:
         raise DataError(f"{symbols[0]}: no candles")
-    bars = np.stack([frames[s].loc[:, list(COLUMNS)].to_numpy(np.float64) for s in symbols], 1)
-    return Market(symbols, index, np.ascontiguousarray(bars), frames[symbols[0]])
+    return Market(symbols, index, _stack_columns(frames, symbols), frames[symbols[0]])
+
+
+def _stack_columns(frames: Mapping[str, pd.DataFrame], symbols: tuple[str, ...]) -> np.ndarray:
+    """(bars, symbols, OHLCV) as a view of one column-major buffer: copying whole columns is
+    several times cheaper than interleaving them, and the kernel reads any strides."""
+    columns = np.empty((len(COLUMNS), len(symbols), len(frames[symbols[0]])))
+    for j, symbol in enumerate(symbols):
+        frame = frames[symbol]
+        for c, name in enumerate(COLUMNS):
+            columns[c, j] = frame[name].to_numpy(np.float64)
+    return columns.transpose(2, 1, 0)
 
 
 def as_matrix(values: Inputs | None, mkt: Market, what: str) -> np.ndarray:
@@ -75,7 +86,7 @@ def as_matrix(values: Inputs | None, mkt: Market, what: str) -> np.ndarray:
         values = _on_bars(values, mkt).to_numpy(np.float64)
     array = np.asarray(values, dtype=np.float64)
     if array.ndim == 1:
-        array = np.repeat(array[:, None], k, axis=1)
+        array = array[:, None] if k == 1 else np.repeat(array[:, None], k, axis=1)
     if array.shape != (n, k):
         raise ConfigError(f"{what}: expected shape ({n}, {k}), got {array.shape}")
     return np.ascontiguousarray(array)
@@ -135,18 +146,32 @@ def seconds_to_timeframe(seconds: int) -> str:
     return f"{seconds}s"
 
 
+@njit(cache=True)
+def _target_changes(targets: np.ndarray) -> int:
+    """Bars where a symbol's forward-filled target differs from the bar before (NaN counting
+    as different from anything), plus symbols with a target on the first bar."""
+    count = 0
+    for j in range(targets.shape[1]):
+        previous = targets[0, j]
+        count += previous == previous
+        for i in range(1, targets.shape[0]):
+            value = targets[i, j] if targets[i, j] == targets[i, j] else previous
+            count += value != previous
+            previous = value
+    return count
+
+
 def _capacity(targets: np.ndarray) -> np.ndarray:
     """A first guess of the fill and trade buffer sizes from the number of target changes."""
-    filled = pd.DataFrame(targets).ffill().to_numpy()
-    changes = int(np.count_nonzero(filled[1:] != filled[:-1])) + int(np.sum(~np.isnan(filled[0])))
-    k = targets.shape[1]
+    changes, k = int(_target_changes(targets)), targets.shape[1]
     return np.array([4 * changes + 8 * k + 64, 2 * changes + 2 * k + 16], dtype=np.int64)
 
 
 def simulate_arrays(
     mkt: Market, targets: np.ndarray, config: BrokerConfig, options: RunOptions
 ) -> tuple[Any, ...]:
-    """Run the kernel, growing the record buffers until nothing overflows."""
+    """Run the kernel, growing the record buffers until nothing overflows: equity, cash, gross
+    notional, positions, fills, trades, overflow (as ``kernel.simulate``)."""
     brackets = np.ascontiguousarray(
         np.stack(
             np.broadcast_arrays(
@@ -159,10 +184,14 @@ def simulate_arrays(
     funding = funding_matrix(options.funding, mkt)
     sub, starts = sub_bar_arrays(options.sub_bars, mkt)
     capacity, params = _capacity(targets), config.params()
+    n, k = mkt.bars.shape[:2]
+    marks = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, k)))
+    inputs = (targets, brackets, funding, sub, starts)
     while True:
-        out = simulate(mkt.bars, targets, brackets, funding, sub, starts, params, capacity)
-        if not out[-1]:
-            return tuple(out)
+        records = (np.empty((capacity[0], N_FILL)), np.empty((capacity[1], N_TRADE)))
+        fills, trades, overflow = simulate_into(mkt.bars, inputs, params, records, marks)
+        if not overflow:
+            return (*marks, fills, trades, overflow)
         capacity = capacity * 2
 
 

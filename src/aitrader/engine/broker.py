@@ -79,8 +79,14 @@ class SimBroker:
         return True
 
     def cancel(self, client_order_id: str) -> bool:
-        """Cancel a resting order; False when it is not (or no longer) open."""
-        return self.resting.pop(client_order_id, None) is not None
+        """Cancel a resting or pending target order; False when it is not (or no longer) open."""
+        if self.resting.pop(client_order_id, None) is not None:
+            return True
+        for symbol, pending in list(self.targets.items()):
+            if pending.order.client_order_id == client_order_id:
+                del self.targets[symbol]
+                return True
+        return False
 
     def position_array(self) -> np.ndarray:
         return np.array([self.positions[s].qty for s in self.symbols])
@@ -100,6 +106,7 @@ class SimBroker:
     ) -> None:
         """Everything that happens from a bar's open to its close, before the decision."""
         arr = self._start(i, bars)
+        self._vol = np.array([volume_cap(v, self.p) for v in arr[:, V]])
         self._funding(arr, funding or {})
         if self.config.fill_at == "open":
             self._fill_targets(arr, O)
@@ -119,15 +126,18 @@ class SimBroker:
     def _ordered(self, bars: Mapping[str, Bar]) -> list[Bar]:
         return [bars[s] for s in self.symbols]
 
-    def _execute(self, symbol: str, leg: tuple[float, float, float], taker: bool, oid: str) -> None:
-        """Apply one fill (never crossing zero) of signed qty at price versus a reference."""
+    def _execute(
+        self, symbol: str, leg: tuple[float, float, float], taker: bool, why: tuple[str, str]
+    ) -> None:
+        """Apply one fill (never crossing zero) of signed qty at price versus a reference;
+        ``why`` is the client order id and the reason."""
         qty, price, ref = leg
+        oid, reason = why
         fee = abs(qty) * price * (self.p[P_TAKER] if taker else self.p[P_MAKER])
         self.cash = self.cash - qty * price - fee
         position = self.positions[symbol].apply(qty, price)
         self.positions[symbol] = position
         liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
-        reason = oid.rsplit("|", 1)[-1]
         slip = abs(qty) * abs(price - ref)
         self.fills.append(Fill(self._time, symbol, qty, price, fee, slip, liquidity, oid, reason))
         if position.qty == 0.0:
@@ -182,7 +192,7 @@ class SimBroker:
         price = market_price(ref, side, qty, arr[j, V], p)
         signed = -pos if not grow and qty == abs(pos) else side * qty
         self._vol[j] = vol_before - qty
-        self._execute(s, (signed, price, ref), True, pending.order.client_order_id)
+        self._execute(s, (signed, price, ref), True, _why(pending.order))
         if grow:
             self._set_bracket(s, pending.order)
         return by_volume
@@ -205,9 +215,9 @@ class SimBroker:
                 continue
             if code == STOP_HIT:
                 price = market_price(ref, -side, abs(pos), arr[j, V], self.p)
-                self._execute(s, (-pos, price, ref), True, order_id(s, self._i, "stop_loss"))
+                self._execute(s, (-pos, price, ref), True, _bracket_why(s, self._i, "stop_loss"))
             else:
-                self._execute(s, (-pos, ref, ref), False, order_id(s, self._i, "take_profit"))
+                self._execute(s, (-pos, ref, ref), False, _bracket_why(s, self._i, "take_profit"))
             self.targets.pop(s, None)
 
     def _liquidate(self, arr: np.ndarray) -> None:
@@ -223,7 +233,7 @@ class SimBroker:
                 o = arr[j, O]
                 adverse = arr[j, L] if q > 0 else arr[j, H]
                 price = o + t * (adverse - o)
-                self._execute(s, (-q, price, price), True, order_id(s, self._i, "liquidation"))
+                self._execute(s, (-q, price, price), True, _bracket_why(s, self._i, "liquidation"))
                 self.targets.pop(s, None)
 
     def _fill_resting(self, arr: np.ndarray) -> None:
@@ -231,32 +241,32 @@ class SimBroker:
         for oid, order in list(self.resting.items()):
             j = self.symbols.index(order.symbol)
             qty = _reduce_only_qty(order, self.positions[order.symbol].qty)
-            if qty <= 0.0 or _quote(order, arr[j]) is None:
+            quote = _quote(order, arr[j])
+            if qty <= 0.0 or quote is None:
                 if qty <= 0.0 or order.time_in_force is not TimeInForce.GTC:
                     del self.resting[oid]
+                elif order.type is OrderType.STOP_LIMIT and _triggered(order, arr[j]):
+                    self.resting[oid] = replace(order, type=OrderType.LIMIT, stop_price=None)
                 continue
             if order.time_in_force is TimeInForce.FOK and qty > self._vol[j]:
                 del self.resting[oid]
                 continue
-            filled = self._fill_order(j, order, min(qty, float(self._vol[j])), arr)
+            filled = self._fill_order(j, order, (min(qty, float(self._vol[j])), *quote), arr)
             self._vol[j] -= filled
             left = abs(order.qty) - filled
-            if left <= 1e-12 * abs(order.qty) or order.time_in_force is not TimeInForce.GTC:
+            flat = order.reduce_only and self.positions[order.symbol].qty == 0.0
+            if left <= 1e-12 * abs(order.qty) or flat or order.time_in_force is not TimeInForce.GTC:
                 del self.resting[oid]
             else:
-                kind = OrderType.MARKET if order.type is OrderType.STOP else order.type
-                rest = replace(order, qty=order.side * left, type=kind)
-                self.resting[oid] = (
-                    replace(rest, stop_price=None) if kind is not order.type else rest
-                )
+                self.resting[oid] = _remainder(order, left)
 
-    def _fill_order(self, j: int, order: Order, qty: float, arr: np.ndarray) -> float:
-        """Fill up to ``qty`` of an order at its quoted reference; returns the quantity filled."""
+    def _fill_order(
+        self, j: int, order: Order, fill: tuple[float, float, bool], arr: np.ndarray
+    ) -> float:
+        """Fill up to ``qty`` of an order at its quote (``fill``: qty, reference, taker);
+        returns the quantity filled. A taker fill never goes past the order's limit price."""
         s, side, p = self.symbols[j], float(order.side), self.p
-        quote = _quote(order, arr[j])
-        if quote is None:
-            return 0.0
-        ref, taker = quote
+        qty, ref, taker = fill
         done = 0.0
         for grow in (False, True):
             pos = self.positions[s].qty
@@ -267,10 +277,33 @@ class SimBroker:
             if part <= 0.0:
                 continue
             price = market_price(ref, side, part, arr[j, V], p) if taker else ref
+            if taker and order.limit_price is not None:
+                limit = order.limit_price
+                price = min(price, limit) if side > 0 else max(price, limit)
             signed = -pos if not grow and part == abs(pos) else side * part
-            self._execute(s, (signed, price, ref), taker, order.client_order_id)
+            self._execute(s, (signed, price, ref), taker, _why(order))
             done += part
         return done
+
+
+def _why(order: Order) -> tuple[str, str]:
+    return order.client_order_id, order.reason
+
+
+def _bracket_why(symbol: str, bar: int, reason: str) -> tuple[str, str]:
+    """Client order id and reason of a broker-generated exit (stop, target, liquidation)."""
+    return order_id(symbol, bar, reason), reason
+
+
+def _remainder(order: Order, left: float) -> Order:
+    """What rests after a partial fill: a triggered stop is a market order now, a triggered
+    stop-limit a limit order."""
+    rest = replace(order, qty=order.side * left)
+    if order.type is OrderType.STOP:
+        return replace(rest, type=OrderType.MARKET, stop_price=None)
+    if order.type is OrderType.STOP_LIMIT:
+        return replace(rest, type=OrderType.LIMIT, stop_price=None)
+    return rest
 
 
 def _leg_size(pos: float, goal: float, grow: bool) -> float:
@@ -293,6 +326,14 @@ def _reduce_only_qty(order: Order, pos: float) -> float:
     return min(abs(order.qty), abs(pos))
 
 
+def _triggered(order: Order, bar: np.ndarray) -> bool:
+    """Whether the bar reaches the order's stop price (buy: high ≥ stop, sell: low ≤ stop)."""
+    stop = order.stop_price
+    if stop is None:
+        return True
+    return bool(bar[H] >= stop) if order.qty > 0 else bool(bar[L] <= stop)
+
+
 def _quote(order: Order, bar: np.ndarray) -> tuple[float, bool] | None:
     """Reference price and whether it is a taker fill, or None if the bar does not reach it."""
     o, h, lo = float(bar[O]), float(bar[H]), float(bar[L])
@@ -302,7 +343,7 @@ def _quote(order: Order, bar: np.ndarray) -> tuple[float, bool] | None:
     trigger = o
     if order.stop_price is not None:
         stop = order.stop_price
-        if (buy and h < stop) or (not buy and lo > stop):
+        if not _triggered(order, bar):
             return None
         trigger = max(o, stop) if buy else min(o, stop)
         if order.type is OrderType.STOP:

@@ -122,6 +122,28 @@ def resolve_bracket(
 
 
 @njit(cache=True, inline="always")
+def liquidation_terms(
+    qty: float, bar: tuple[float, float, float], mm: float
+) -> tuple[float, float]:
+    """A position's equity over maintenance at the bar's open (``bar``: open, high, low) and
+    its change on the way to the position's adverse extreme (low for longs, high for shorts)."""
+    o, h, lo = bar
+    adverse = lo if qty > 0 else h
+    weight = qty - mm * abs(qty)
+    return weight * o, weight * (adverse - o)
+
+
+@njit(cache=True, inline="always")
+def liquidation_fraction(at_open: float, change: float) -> float:
+    """Where equity over maintenance ``at_open + t * change`` reaches zero; -1 if never."""
+    if at_open <= 0.0:
+        return 0.0
+    if at_open + change >= 0.0:
+        return -1.0
+    return -at_open / change
+
+
+@njit(cache=True, inline="always")
 def liquidation_point(cash: float, pos: np.ndarray, bar: np.ndarray, p: np.ndarray) -> float:
     """Where in the bar (0 = open, 1 = adverse extremes) equity meets maintenance; -1 if never.
 
@@ -131,13 +153,7 @@ def liquidation_point(cash: float, pos: np.ndarray, bar: np.ndarray, p: np.ndarr
     a, b = cash, 0.0
     for j in range(pos.shape[0]):
         if pos[j] != 0.0:
-            o = bar[j, 0]
-            adverse = bar[j, 2] if pos[j] > 0 else bar[j, 1]
-            weight = pos[j] - p[P_MM] * abs(pos[j])
-            a += weight * o
-            b += weight * (adverse - o)
-    if a <= 0.0:
-        return 0.0
-    if a + b >= 0.0:
-        return -1.0
-    return -a / b
+            da, db = liquidation_terms(pos[j], (bar[j, 0], bar[j, 1], bar[j, 2]), p[P_MM])
+            a += da
+            b += db
+    return liquidation_fraction(a, b)

@@ -1,7 +1,8 @@
 """The decision path shared by backtest, paper and live: per-bar targets → order intents.
 
-``decide`` is compiled once and called both by the vectorised kernel (over whole arrays) and by
-``TargetPolicy.on_bar`` (one bar at a time, for the event-driven engine and live runner).
+The rule ``target_changed`` is compiled once: the vectorised kernel applies it per symbol inside
+its bar loop, and ``decide`` applies it to one bar's row for ``TargetPolicy.on_bar`` (one bar at a
+time, for the event-driven engine and live runner).
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ from aitrader.engine.types import Bar, Order
 
 
 @njit(cache=True, inline="always")
+def target_changed(target: float, last: float) -> bool:
+    """The decision rule: a target (NaN: no decision) that differs from the last one is new."""
+    return target == target and target != last
+
+
+@njit(cache=True, inline="always")
 def decide(targets: np.ndarray, i: int, last: np.ndarray, changed: np.ndarray) -> bool:
     """Flag symbols whose target changed at bar i (NaN: no decision); updates ``last``."""
     any_change = False
     for j in range(targets.shape[1]):
         t = targets[i, j]
-        changed[j] = t == t and t != last[j]
+        changed[j] = target_changed(t, last[j])
         if changed[j]:
             last[j] = t
             any_change = True

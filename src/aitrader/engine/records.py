@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from aitrader.engine.result import FILL_COLUMNS, TRADE_COLUMNS
 from aitrader.engine.types import REASONS
@@ -14,29 +19,44 @@ def order_id(symbol: str, bar: int, reason: str) -> str:
     return f"{symbol}|{bar}|{reason}"
 
 
+def _strings(values: pa.Array) -> Any:
+    """Arrow strings as the column pandas infers from Python strings (``str``; ``object`` when
+    there are none, as before this was vectorised)."""
+    return pd.array(values, dtype="str") if len(values) else np.array([], dtype=object)
+
+
+def _labels(names: Sequence[str], codes: np.ndarray) -> Any:
+    """``names[codes]`` as a pandas string array, gathered in Arrow rather than per row."""
+    return _strings(pa.array(list(names), pa.string()).take(codes))
+
+
+def order_ids(symbols: Sequence[str], rows: np.ndarray) -> Any:
+    """``order_id`` of every kernel fill record (symbol, order bar, reason), built in Arrow."""
+    parts = (
+        pa.array(list(symbols), pa.string()).take(rows[:, 1].astype(np.int64)),
+        pc.cast(pa.array(rows[:, 8].astype(np.int64)), pa.string()),
+        pa.array(list(REASONS), pa.string()).take(rows[:, 7].astype(np.int64)),
+    )
+    return _strings(pc.binary_join_element_wise(*parts, "|"))
+
+
 def fills_frame(
     rows: np.ndarray, symbols: tuple[str, ...], index: pd.DatetimeIndex
 ) -> pd.DataFrame:
     """Fills as FILL_COLUMNS; ``rows`` are kernel fill records."""
-    bar, sym = rows[:, 0].astype(np.int64), rows[:, 1].astype(np.int64)
-    reason, order_bar = rows[:, 7].astype(np.int64), rows[:, 8].astype(np.int64)
-    names, why = np.asarray(symbols, dtype=object), np.asarray(REASONS, dtype=object)
-    ids = [
-        order_id(s, b, r)
-        for s, b, r in zip(names[sym], order_bar.tolist(), why[reason], strict=True)
-    ]
+    bar, reason = rows[:, 0].astype(np.int64), rows[:, 7].astype(np.int64)
     frame = pd.DataFrame(
         {
             "time": index[bar],
-            "symbol": names[sym],
+            "symbol": _labels(symbols, rows[:, 1].astype(np.int64)),
             "side": np.sign(rows[:, 2]).astype(np.int64),
             "qty": np.abs(rows[:, 2]),
             "price": rows[:, 3],
             "fee": rows[:, 4],
             "slippage": rows[:, 5],
-            "liquidity": np.where(rows[:, 6] == 1.0, "taker", "maker").astype(object),
-            "client_order_id": np.asarray(ids, dtype=object),
-            "reason": why[reason],
+            "liquidity": _labels(("maker", "taker"), (rows[:, 6] == 1.0).astype(np.int64)),
+            "client_order_id": order_ids(symbols, rows),
+            "reason": _labels(REASONS, reason),
         }
     )
     return frame.loc[:, list(FILL_COLUMNS)]
@@ -46,13 +66,12 @@ def trades_frame(
     rows: np.ndarray, symbols: tuple[str, ...], index: pd.DatetimeIndex
 ) -> pd.DataFrame:
     """Round trips (flat → flat) as TRADE_COLUMNS; ``rows`` are kernel trade records."""
-    names, why = np.asarray(symbols, dtype=object), np.asarray(REASONS, dtype=object)
     entry, exit_ = rows[:, 3].astype(np.int64), rows[:, 5].astype(np.int64)
     is_open = rows[:, 11] == 1.0
     exit_time = index[exit_].where(~is_open)
     frame = pd.DataFrame(
         {
-            "symbol": names[rows[:, 0].astype(np.int64)],
+            "symbol": _labels(symbols, rows[:, 0].astype(np.int64)),
             "side": rows[:, 1].astype(np.int64),
             "qty": rows[:, 2],
             "entry_time": index[entry],
@@ -64,7 +83,7 @@ def trades_frame(
             "fees": rows[:, 8],
             "slippage": rows[:, 9],
             "bars_held": exit_ - entry,
-            "exit_reason": why[rows[:, 10].astype(np.int64)],
+            "exit_reason": _labels(REASONS, rows[:, 10].astype(np.int64)),
             "is_open": is_open,
         }
     )

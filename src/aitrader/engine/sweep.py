@@ -1,18 +1,22 @@
 """Vectorised parameter sweeps: many SMA-crossover / bracket settings over one dataset at once.
 
-Every combination runs the same compiled kernel as ``run_backtest`` (in parallel threads), so a
-sweep row equals the corresponding single backtest exactly.
+Every combination runs the same compiled kernel as ``run_backtest`` (one thread per core, over
+moving averages computed once per window), so a sweep row equals the single backtest exactly.
+Threads rather than ``prange``: numba's parallel transform has known wrong-result bugs with array
+slices of strided arrays (numba#7676), and the kernel takes such slices.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
+from numba import njit
 
 from aitrader.engine.backtest import market
 from aitrader.engine.baselines import crossover_targets, sma
@@ -61,22 +65,51 @@ def _stats(equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, cash0: flo
     return out
 
 
-@njit(parallel=True, cache=True)
-def _sweep(bars: np.ndarray, combos: np.ndarray, p: np.ndarray, short: bool) -> np.ndarray:
-    n, m = bars.shape[0], combos.shape[0]
-    close = np.ascontiguousarray(bars[:, 0, 3])
-    out = np.full((m, 7), np.nan)
+@njit(cache=True, nogil=True)
+def _averages(close: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """SMA of ``close`` for each window, computed once and shared by every combination."""
+    out = np.empty((windows.shape[0], close.shape[0]))
+    for w in range(windows.shape[0]):
+        out[w] = sma(close, windows[w])
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _sweep_part(bars, combos, averages, p, short, part):  # type: ignore[no-untyped-def]
+    """Simulate the combinations ``part[0]``, ``part[0] + part[1]``, ... (one worker's share).
+
+    ``combos`` rows hold row numbers into ``averages`` for the fast and slow SMA.
+    """
+    n = bars.shape[0]
+    out = np.full((combos.shape[0], 7), np.nan)
     capacity = np.array([n + 64, n // 2 + 16], dtype=np.int64)
     funding, sub, starts = np.zeros((1, 1)), np.zeros((0, 1, 3)), np.zeros(0, dtype=np.int64)
-    for c in prange(m):
-        fast, slow = sma(close, int(combos[c, 0])), sma(close, int(combos[c, 1]))
+    brackets = np.empty((1, 1, 2))
+    for c in range(part[0], combos.shape[0], part[1]):
+        fast, slow = averages[int(combos[c, 0])], averages[int(combos[c, 1])]
         targets = crossover_targets(fast, slow, short).reshape(n, 1)
-        brackets = np.empty((1, 1, 2))
         brackets[0, 0, 0], brackets[0, 0, 1] = combos[c, 2], combos[c, 3]
         result = simulate(bars, targets, brackets, funding, sub, starts, p, capacity)
         out[c, 6] = 1.0 if result[6] else 0.0
         if not result[6]:
             out[c, :6] = _stats(result[0], result[5], result[4], p[10])
+    return out
+
+
+def _run_sweep(bars: np.ndarray, combos: np.ndarray, p: np.ndarray, short: bool) -> np.ndarray:
+    """Every combination in compiled code, the combinations split over one thread per core
+    (the compiled code releases the GIL); each row is computed exactly as a single run."""
+    windows = np.unique(combos[:, :2]).astype(np.int64)
+    averages = _averages(np.ascontiguousarray(bars[:, 0, 3]), windows)
+    rows = combos.copy()
+    rows[:, :2] = np.searchsorted(windows, combos[:, :2])
+    workers = max(1, min(os.cpu_count() or 1, len(combos)))
+    parts = [np.array([w, workers], dtype=np.int64) for w in range(workers)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = list(pool.map(lambda part: _sweep_part(bars, rows, averages, p, short, part), parts))
+    out = done[0]
+    for w, result in enumerate(done[1:], start=1):
+        out[w::workers] = result[w::workers]
     return out
 
 
@@ -87,7 +120,7 @@ def sweep(
     config = config or BrokerConfig()
     mkt = market(candles)
     combos = grid.combinations()
-    out = _sweep(mkt.bars, combos, config.params(), grid.short)
+    out = _run_sweep(mkt.bars, combos, config.params(), grid.short)
     frame = pd.DataFrame(combos, columns=["fast", "slow", "stop_loss", "take_profit"])
     frame[["fast", "slow"]] = frame[["fast", "slow"]].astype(np.int64)
     for col, name in enumerate(STAT_COLUMNS):
