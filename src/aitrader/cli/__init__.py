@@ -18,6 +18,7 @@ from aitrader import __version__
 from aitrader.cli import backtest as backtest_cli
 from aitrader.cli import data as data_cli
 from aitrader.cli import features as features_cli
+from aitrader.cli import live as live_cli
 from aitrader.cli import models as models_cli
 from aitrader.cli import risk as risk_cli
 from aitrader.cli import scan as scan_cli
@@ -148,6 +149,8 @@ app.command("train")(models_cli.train_command)
 app.command("tune")(models_cli.tune_command)
 app.command("backtest")(backtest_cli.backtest_command)
 app.command("scan")(scan_cli.scan_command)
+app.command("paper")(live_cli.paper_command)
+app.command("live")(live_cli.live_command)
 app.add_typer(risk_cli.app, name="risk")
 
 
