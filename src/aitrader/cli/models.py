@@ -35,7 +35,7 @@ def _source(cfg: Settings, dataset: str) -> Source:
     from aitrader.data.store import Store
 
     loaded = load_dataset(dataset, Store(cfg.data.dir))
-    return Source(loaded.name, loaded.candles, loaded.timeframe, loaded.symbol)
+    return Source(loaded.name, loaded.candles, loaded.timeframe, loaded.symbol, loaded.calendar)
 
 
 def _override(section: BaseModel, origin: str, **changes: Any) -> Any:

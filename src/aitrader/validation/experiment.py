@@ -82,6 +82,7 @@ class Source:
     candles: pd.DataFrame
     timeframe: str | None = None
     symbol: str | None = None
+    calendar: str = "crypto"  # "equity" annualises with 252 sessions
 
 
 def overfitting_stats(evaluation: Evaluation, splits: int = 10) -> dict[str, float]:
@@ -119,7 +120,12 @@ def run_evaluate(
 ) -> tuple[Evaluation, dict[str, float], str | None]:
     """Walk-forward evaluation with overfitting statistics; returns the MLflow run id."""
     prepared = prepare(
-        source.candles, config.features, config.labels, config.costs, source.timeframe
+        source.candles,
+        config.features,
+        config.labels,
+        config.costs,
+        source.timeframe,
+        calendar=source.calendar,
     )
     evaluation = evaluate(prepared, config.models, config.validation, config.costs, progress)
     stats = overfitting_stats(evaluation)
@@ -227,7 +233,13 @@ def run_train(
 ) -> tuple[ModelBundle, Path, str | None]:
     """Train a bundle, save it (default ``<data dir>/models/<kind>-<spec hash>``), track it."""
     prepared = prepare(
-        source.candles, config.features, config.labels, config.costs, source.timeframe, progress
+        source.candles,
+        config.features,
+        config.labels,
+        config.costs,
+        source.timeframe,
+        progress,
+        source.calendar,
     )
     bundle = train_bundle(prepared, config, source.symbol, source.timeframe)
     default = Path(data_dir) / "models" / f"{config.models.kind}-{prepared.spec_hash[:12]}"

@@ -284,7 +284,12 @@ def run_tune(
 ) -> tuple[TuneResult, str | None]:
     """Tune on ``source`` and record the study's outcome in MLflow; returns the run id."""
     prepared = prepare(
-        source.candles, config.features, config.labels, config.costs, source.timeframe
+        source.candles,
+        config.features,
+        config.labels,
+        config.costs,
+        source.timeframe,
+        calendar=source.calendar,
     )
     result = tune(prepared, config, data_dir, progress)
     run = start_run(config.tracking, data_dir, f"tune {config.models.kind} {source.name}")

@@ -67,6 +67,7 @@ def prepare(
     costs: CostsConfig,
     timeframe: str | None = None,
     progress: Progress | None = None,
+    calendar: str = "crypto",
 ) -> Prepared:
     """Build features and labels and keep the rows where both exist (nothing is filled in)."""
     if labels.kind not in CATEGORICAL:
@@ -93,7 +94,7 @@ def prepare(
         horizon=made.horizon,
         spec_hash=matrix.spec_hash,
         label_name=made.name,
-        periods_per_year=periods_per_year(pd.DatetimeIndex(candles.index)),
+        periods_per_year=periods_per_year(pd.DatetimeIndex(candles.index), calendar),
         data_checksum=checksum(candles),
     )
 
