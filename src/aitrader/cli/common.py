@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,3 @@ def progress(transient: bool = False) -> Progress:
         console=err_console,
         transient=transient,
     )
-
-
-ProgressCallback = Callable[[int, int], None]

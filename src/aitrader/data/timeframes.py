@@ -28,11 +28,6 @@ def timeframe_delta(timeframe: str) -> pd.Timedelta:
     return pd.Timedelta(seconds=timeframe_seconds(timeframe))
 
 
-def timeframe_ms(timeframe: str) -> int:
-    """Length of one bar in milliseconds (ccxt's unit)."""
-    return timeframe_seconds(timeframe) * 1000
-
-
 def bars_per_year(timeframe: str, calendar: str = "crypto") -> float:
     """Bars in a year: 365 days around the clock for crypto, 252 sessions for equities."""
     seconds = timeframe_seconds(timeframe)

@@ -18,6 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from aitrader.config import CostsConfig
 from aitrader.data.store import checksum
+from aitrader.data.timeframes import bars_per_year
 from aitrader.errors import ConfigError, DataError
 from aitrader.features.featureset import build_features
 from aitrader.features.scaling import FeatureScaler
@@ -54,10 +55,8 @@ class Prepared:
 
 def periods_per_year(index: pd.DatetimeIndex, calendar: str = "crypto") -> float:
     """Bars per year from the median bar spacing (crypto: 365 days; equity: 252 sessions)."""
-    step = float(np.median(np.diff(index.as_unit("ns").asi8))) / 1e9
-    if calendar == "equity":
-        return 252.0 * max(1.0, 6.5 * 3600 / step) if step < 86_400 else 252.0 * 86_400 / step
-    return 365.0 * 86_400 / step
+    step = round(float(np.median(np.diff(index.as_unit("ns").asi8))) / 1e9)
+    return bars_per_year(f"{max(step, 1)}s", calendar)
 
 
 def prepare(
