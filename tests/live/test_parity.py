@@ -16,7 +16,6 @@ from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed import ManagedResult, run_managed_backtest
 from aitrader.engine.managed_policy import ArrayFeed
-from aitrader.errors import ConfigError
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
@@ -90,14 +89,3 @@ def test_paper_replay_reproduces_managed_backtest(
         assert set(managed.decisions["action"]) >= {"accept", "resize", "reject"}
         _check_ledger(ledger, managed)
         assert set(ledger.fills()["reason"]) >= {"signal", "stop_loss", "take_profit"}
-
-
-def test_runner_refuses_a_ledger_that_already_holds_a_run(
-    pair: dict[str, pd.DataFrame], tmp_path: Path
-) -> None:
-    frames = {"BTC/USD": pair["BTC/USD"].iloc[:200]}
-    targets = _targets(frames)
-    with Ledger(tmp_path / "ledger.db") as ledger:
-        _paper(frames, targets, ledger)
-        with pytest.raises(ConfigError, match="resuming from a ledger is not supported"):
-            _paper(frames, targets, ledger)

@@ -67,7 +67,9 @@ def paper_command(
     ctx: typer.Context,
     replay: str = typer.Option(..., "--replay", help="Stored bars: sample:NAME or EX:SYM:TF."),
     speed: float = typer.Option(0.0, "--speed", help="Bar durations per second (0: max)."),
-    ledger: Path | None = typer.Option(None, "--ledger", help="SQLite ledger file (new)."),  # noqa: B008
+    ledger: Path | None = typer.Option(  # noqa: B008
+        None, "--ledger", help="SQLite ledger file (an interrupted run of the same replay resumes)."
+    ),
     strategy: str = typer.Option("sma-cross", "--strategy", help="Strategy: sma-cross."),
     fast: int = typer.Option(10, "--fast", help="Fast SMA window (bars)."),
     slow: int = typer.Option(30, "--slow", help="Slow SMA window (bars)."),
@@ -77,7 +79,9 @@ def paper_command(
     as_json: bool = JsonOption,
 ) -> None:
     """Paper-trade stored bars through the live runtime: risk-checked orders, simulated fills,
-    every intent and fill in a SQLite ledger.
+    every intent and fill in a SQLite ledger. Given the ledger of an interrupted run of the same
+    replay and settings, it resumes after the last bar processed; a ledger of another run is
+    refused.
 
     Example: aitrader paper --replay sample:BTC-USD-1h --speed 0 --ledger paper.db
     """
@@ -95,9 +99,17 @@ def paper_command(
     )
     path = ledger or _default_ledger()
     config = BrokerConfig.from_costs(cfg.costs)
+    run: dict[str, object] = {
+        "replay": replay,
+        "bars": bars,
+        "strategy": strategy,
+        "fast": fast,
+        "slow": slow,
+    }
+    run |= {"stop_loss": stop_loss, "take_profit": take_profit}
     with Ledger(path, secret_values(cfg.secrets)) as book:
         runner = paper_runner(
-            [ReplayFeed(loaded.symbol, candles, speed)], feed, book, config, cfg.risk
+            [ReplayFeed(loaded.symbol, candles, speed)], feed, book, config, cfg.risk, run
         )
         summary = asyncio.run(runner.run())
     if as_json:
@@ -105,9 +117,22 @@ def paper_command(
             {
                 **{"symbol": loaded.symbol, "bars": summary.bars, "orders": summary.orders},
                 **{"fills": summary.fills, "equity": summary.equity, "ledger": str(path)},
+                **{"resumed_from": summary.resumed_from},
             }
         )
         return
+    if summary.resumed_from >= len(candles):
+        message = (
+            f"the ledger's run was already complete ({summary.resumed_from} bars): resumed nothing"
+        )
+        console.print(message, highlight=False, soft_wrap=True)
+    elif summary.resumed_from:
+        console.print(
+            f"resumed from bar {summary.resumed_from + 1} of {len(candles)} "
+            f"(after {summary.resumed_after})",
+            highlight=False,
+            soft_wrap=True,
+        )
     _print_paper(summary, path, loaded.symbol)
 
 

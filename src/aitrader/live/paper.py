@@ -13,22 +13,32 @@ backtest); it only records, before each step acts:
   their fill is observed;
 * a target order the broker drops unfinished (margin or volume cap, FOK, bracket exit) as
   cancelled.
+
+Every write is idempotent (intent keys, trade ids, a signal once per bar and symbol), so a bar
+redone after a crash records nothing twice. :meth:`LedgerSimBroker.checkpoint` is the broker's
+state after a bar as a JSON document and :meth:`LedgerSimBroker.restore` puts it back, with the
+fills re-read from the ledger: the runner resumes from them (see :mod:`aitrader.live.runner`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import sqlalchemy as sa
 
-from aitrader.engine.broker import SimBroker
+from aitrader.engine.broker import SimBroker, _Target
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.fillmath import account_marks, target_qty
-from aitrader.engine.types import Bar, Order
+from aitrader.engine.types import Bar, Fill, Liquidity, Order, OrderType, Position, TimeInForce
 from aitrader.errors import BrokerError
+from aitrader.live import schema as t
+from aitrader.live.db import read_transaction
 from aitrader.live.ledger import Ledger
+from aitrader.live.records import LedgerError, to_datetime
 
 
 class LedgerSimBroker(SimBroker):
@@ -48,7 +58,10 @@ class LedgerSimBroker(SimBroker):
                     **{"client_order_id": order.client_order_id, "reason": order.reason},
                     **{"stop_loss": order.stop_loss, "take_profit": order.take_profit},
                 }
-                self.ledger.record_signal(self.now, order.symbol, order.target_fraction, payload)
+                if not self._signalled(order.symbol):  # once, also when a bar is redone
+                    self.ledger.record_signal(
+                        self.now, order.symbol, order.target_fraction, payload
+                    )
             else:
                 self.ledger.record_intent(order, time=self.now)
                 self.ledger.mark_submitted(order.client_order_id)
@@ -120,3 +133,87 @@ class LedgerSimBroker(SimBroker):
             self.working.discard(oid)
             if self.ledger.get_order(oid).status.is_open:
                 self.ledger.mark_cancelled(oid, "target order closed unfinished by the broker")
+
+    def _signalled(self, symbol: str) -> bool:
+        """Whether this bar's signal for ``symbol`` is on record (a bar redone after a crash)."""
+        query = sa.select(t.signals.c.id).where(
+            t.signals.c.time == to_datetime(self.now), t.signals.c.symbol == symbol
+        )
+        with read_transaction(self.ledger.engine) as conn:
+            return conn.execute(query.limit(1)).scalar() is not None
+
+    # -- checkpoint and restore -----------------------------------------------------------
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The broker's state after a bar (JSON; floats round-trip exactly, NaN as None)."""
+        return {
+            "cash": self.cash,
+            "positions": {
+                s: [p.qty, p.avg_price, p.realised_pnl] for s, p in self.positions.items()
+            },
+            "brackets": {s: [_num(v) for v in levels] for s, levels in self.brackets.items()},
+            "targets": {
+                s: {"order": _order_json(p.order), "goal": p.goal} for s, p in self.targets.items()
+            },
+            "resting": [_order_json(o) for o in self.resting.values()],
+            "working": sorted(self.working),
+            "fills": len(self.fills),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put back a :meth:`checkpoint`; the fills are the ledger's first ``fills`` ones."""
+        self.cash = float(state["cash"])
+        for s, (qty, avg, realised) in state["positions"].items():
+            self.positions[s] = Position(s, float(qty), float(avg), float(realised))
+        self.brackets = {s: (_nan(a), _nan(b)) for s, (a, b) in state["brackets"].items()}
+        self.targets = {
+            s: _Target(_order_from(v["order"]), None if v["goal"] is None else float(v["goal"]))
+            for s, v in state["targets"].items()
+        }
+        self.resting = {o["client_order_id"]: _order_from(o) for o in state["resting"]}
+        self.seen = {p.order.client_order_id for p in self.targets.values()} | set(self.resting)
+        self.working = set(state["working"])
+        self.fills = ledger_fills(self.ledger, int(state["fills"]))
+        self.recorded = len(self.fills)
+
+
+def ledger_fills(ledger: Ledger, count: int) -> list[Fill]:
+    """The ledger's first ``count`` fills as engine fills (signed quantities)."""
+    frame = ledger.fills().iloc[:count]
+    if len(frame) < count:
+        raise LedgerError(f"the ledger holds {len(frame)} fills, the checkpoint {count}")
+    return [
+        Fill(
+            r.time,
+            r.symbol,
+            float(r.side * r.qty),
+            float(r.price),
+            float(r.fee),
+            float(r.slippage),
+            Liquidity(r.liquidity),
+            r.client_order_id,
+            r.reason,
+        )
+        for r in frame.itertuples(index=False)
+    ]
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def _nan(value: float | None) -> float:
+    return np.nan if value is None else float(value)
+
+
+def _order_json(order: Order) -> dict[str, Any]:
+    out = asdict(order)
+    out["type"], out["time_in_force"] = order.type.value, order.time_in_force.value
+    return out
+
+
+def _order_from(data: dict[str, Any]) -> Order:
+    values = dict(data)
+    values["type"] = OrderType(values["type"])
+    values["time_in_force"] = TimeInForce(values["time_in_force"])
+    return Order(**values)
