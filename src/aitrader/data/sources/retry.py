@@ -80,7 +80,11 @@ class Backoff:
                     ) from exc
                 wait = self.delay(attempt, exc.retry_after)
                 log.warning(
-                    "transient error, retrying",
+                    "%s: transient error (attempt %d), retrying in %.1fs: %s",
+                    what,
+                    attempt + 1,
+                    wait,
+                    _short(str(exc)),
                     extra={
                         "what": what,
                         "attempt": attempt + 1,
@@ -91,3 +95,9 @@ class Backoff:
                 )
                 self.sleep(wait)
         raise AssertionError("unreachable: the loop returns or raises")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """First line of an error message, cut to ``limit`` characters for the log line."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
