@@ -162,6 +162,19 @@ def _forward_simple(close: np.ndarray, horizon: int) -> np.ndarray:
     return out
 
 
+def _fixed_horizon(
+    values: np.ndarray, index: pd.DatetimeIndex, horizon: int, name: str, kind: LabelKind
+) -> Labels:
+    """Labels whose every row looks exactly ``horizon`` bars ahead."""
+    return Labels(
+        values=pd.Series(values, index=index, name=name),
+        horizon=horizon,
+        end_times=_fixed_end_times(index, horizon),
+        name=name,
+        kind=kind,
+    )
+
+
 def _fixed_end_times(index: pd.DatetimeIndex, horizon: int) -> pd.Series:
     return pd.Series(index, index=index, name="end_time").shift(-horizon)
 
@@ -178,12 +191,8 @@ def forward_returns(candles: pd.DataFrame, horizon: int = 1, log: bool = False) 
     simple = _forward_simple(close, horizon)
     values = np.log1p(simple) if log else simple
     name = f"fwd_{'log' if log else 'simple'}_ret_h{horizon}"
-    return Labels(
-        values=pd.Series(values, index=index, name=name),
-        horizon=horizon,
-        end_times=_fixed_end_times(index, horizon),
-        name=name,
-        kind="log_forward_return" if log else "forward_return",
+    return _fixed_horizon(
+        values, index, horizon, name, "log_forward_return" if log else "forward_return"
     )
 
 
@@ -205,13 +214,7 @@ def direction_labels(
     values = np.where(ret > band, 1.0, np.where(ret < -band, -1.0, 0.0))
     values[np.isnan(ret)] = np.nan
     name = f"direction3_h{horizon}_band{band:g}"
-    return Labels(
-        values=pd.Series(values, index=index, name=name),
-        horizon=horizon,
-        end_times=_fixed_end_times(index, horizon),
-        name=name,
-        kind="direction3",
-    )
+    return _fixed_horizon(values, index, horizon, name, "direction3")
 
 
 def binary_labels(candles: pd.DataFrame, horizon: int = 1) -> Labels:
@@ -222,13 +225,7 @@ def binary_labels(candles: pd.DataFrame, horizon: int = 1) -> Labels:
     values = np.where(ret > 0, 1.0, 0.0)
     values[np.isnan(ret)] = np.nan
     name = f"binary_h{horizon}"
-    return Labels(
-        values=pd.Series(values, index=index, name=name),
-        horizon=horizon,
-        end_times=_fixed_end_times(index, horizon),
-        name=name,
-        kind="binary",
-    )
+    return _fixed_horizon(values, index, horizon, name, "binary")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,24 +37,6 @@ def rolling_vwap(
     return out
 
 
-@njit(cache=True)
-def _session_vwap(tp: np.ndarray, v: np.ndarray, session: np.ndarray) -> np.ndarray:
-    n = tp.shape[0]
-    out = np.empty(n)
-    pv = vol = tps = 0.0
-    count = 0
-    for i in range(n):
-        if i == 0 or session[i] != session[i - 1]:
-            pv = vol = tps = 0.0
-            count = 0
-        pv += tp[i] * v[i]
-        vol += v[i]
-        tps += tp[i]
-        count += 1
-        out[i] = pv / vol if vol > 0 else tps / count
-    return out
-
-
 def session_vwap(
     high: np.ndarray,
     low: np.ndarray,
@@ -67,7 +49,10 @@ def session_vwap(
     ``ts`` in nanoseconds). Warm-up: 0.
     """
     session = np.asarray(ts, dtype=np.int64) // np.int64(session_seconds * 1_000_000_000)
-    return np.asarray(_session_vwap(typical_price(high, low, close), as_f64(volume), session))
+    starts = np.r_[True, session[1:] != session[:-1]] if session.size else session.astype(bool)
+    anchor = np.maximum.accumulate(np.where(starts, np.arange(session.size), 0))
+    tp = typical_price(high, low, close)
+    return np.asarray(_anchored_vwap(tp, as_f64(volume), anchor.astype(np.int64)))
 
 
 def obv(close: np.ndarray, volume: np.ndarray) -> np.ndarray:

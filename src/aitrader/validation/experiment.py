@@ -85,6 +85,21 @@ class Source:
     calendar: str = "crypto"  # "equity" annualises with 252 sessions
 
 
+def prepare_source(
+    source: Source, config: ExperimentConfig, progress: Progress | None = None
+) -> Prepared:
+    """Features and labels of ``source`` as the experiment's config declares them."""
+    return prepare(
+        source.candles,
+        config.features,
+        config.labels,
+        config.costs,
+        source.timeframe,
+        progress,
+        source.calendar,
+    )
+
+
 def overfitting_stats(evaluation: Evaluation, splits: int = 10) -> dict[str, float]:
     """DSR over the decision-threshold grid (the trials evaluate tries) and PBO via CSCV."""
     grid = evaluation.threshold_returns.to_numpy()
@@ -119,14 +134,7 @@ def run_evaluate(
     source: Source, config: ExperimentConfig, data_dir: Path, progress: Progress | None = None
 ) -> tuple[Evaluation, dict[str, float], str | None]:
     """Walk-forward evaluation with overfitting statistics; returns the MLflow run id."""
-    prepared = prepare(
-        source.candles,
-        config.features,
-        config.labels,
-        config.costs,
-        source.timeframe,
-        calendar=source.calendar,
-    )
+    prepared = prepare_source(source, config)
     evaluation = evaluate(prepared, config.models, config.validation, config.costs, progress)
     stats = overfitting_stats(evaluation)
     run = start_run(config.tracking, data_dir, f"evaluate {config.models.kind} {source.name}")
@@ -232,15 +240,7 @@ def run_train(
     progress: Progress | None = None,
 ) -> tuple[ModelBundle, Path, str | None]:
     """Train a bundle, save it (default ``<data dir>/models/<kind>-<spec hash>``), track it."""
-    prepared = prepare(
-        source.candles,
-        config.features,
-        config.labels,
-        config.costs,
-        source.timeframe,
-        progress,
-        source.calendar,
-    )
+    prepared = prepare_source(source, config, progress)
     bundle = train_bundle(prepared, config, source.symbol, source.timeframe)
     default = Path(data_dir) / "models" / f"{config.models.kind}-{prepared.spec_hash[:12]}"
     path = save_bundle(bundle, output or default)

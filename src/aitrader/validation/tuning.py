@@ -27,10 +27,10 @@ from aitrader.errors import ConfigError
 from aitrader.models.config import ModelConfig
 from aitrader.validation.config import TuningConfig, ValidationConfig
 from aitrader.validation.evaluation import evaluate
-from aitrader.validation.experiment import ExperimentConfig, Source, record
+from aitrader.validation.experiment import ExperimentConfig, Source, prepare_source, record
 from aitrader.validation.overfitting import deflated_sharpe, pbo_cscv
 from aitrader.validation.tracking import start_run
-from aitrader.validation.walkforward import Prepared, Progress, prepare
+from aitrader.validation.walkforward import Prepared, Progress
 
 log = logging.getLogger(__name__)
 Submit = Callable[[ModelConfig], "Future[TrialResult]"]
@@ -283,14 +283,7 @@ def run_tune(
     source: Source, config: ExperimentConfig, data_dir: Path, progress: Progress | None = None
 ) -> tuple[TuneResult, str | None]:
     """Tune on ``source`` and record the study's outcome in MLflow; returns the run id."""
-    prepared = prepare(
-        source.candles,
-        config.features,
-        config.labels,
-        config.costs,
-        source.timeframe,
-        calendar=source.calendar,
-    )
+    prepared = prepare_source(source, config)
     result = tune(prepared, config, data_dir, progress)
     run = start_run(config.tracking, data_dir, f"tune {config.models.kind} {source.name}")
     if run is None:
