@@ -15,12 +15,14 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import ccxt
+import ccxt.pro
 import pandas as pd
 from aiohttp import web
 
 from aitrader.data.samples import get_sample, load_sample
 from aitrader.live.emulator.auth import verify
 from aitrader.live.emulator.routes import ROUTES
+from aitrader.live.emulator.streams import StreamHub, run_on
 from aitrader.live.emulator.venue import MarketSpec, Venue, VenueError
 
 log = logging.getLogger(__name__)
@@ -105,13 +107,16 @@ class ExchangeEmulator:
     """A Binance-spot-speaking exchange on 127.0.0.1 replaying real candles.
 
     Use as a context manager; ``url`` is the base, ``client()`` a real ``ccxt.binance`` pointed
-    at it, ``advance()`` moves the replay clock, ``inject()``/``delay_fills()`` add faults.
+    at it and ``pro_client()`` a real ``ccxt.pro.binance`` (REST and websocket streams),
+    ``advance()`` moves the replay clock (pushing kline events to stream subscribers),
+    ``inject()``/``delay_fills()``/``drop_websockets()``/``refuse_websockets()`` add faults.
     """
 
     def __init__(self, config: EmulatorConfig | None = None, venue: Venue | None = None) -> None:
         self.config = config or EmulatorConfig()
         self.venue = venue or build_venue(self.config)
         self.keys = {self.config.api_key: self.config.secret}
+        self.streams = StreamHub(self.venue)
         self.faults: deque[Fault] = deque()
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -136,6 +141,10 @@ class ExchangeEmulator:
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
+            try:
+                run_on(self._loop, self.streams.close_all())
+            except Exception:  # shutting down regardless
+                log.debug("closing websockets on stop failed", exc_info=True)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
         self._loop = self._thread = None
@@ -151,6 +160,8 @@ class ExchangeEmulator:
         self._loop = loop
         asyncio.set_event_loop(loop)
         app = web.Application()
+        app.router.add_get("/ws", self.streams.handle)
+        app.router.add_get("/ws/{streams:.*}", self.streams.handle)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         loop.run_until_complete(runner.setup())
@@ -168,29 +179,48 @@ class ExchangeEmulator:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._port}"
 
-    def urls(self) -> dict[str, str]:
-        """``exchange.urls['api']`` overrides for ccxt's binance spot endpoints."""
+    @property
+    def ws_url(self) -> str:
+        """Binance spot's market-stream base (ccxt appends ``/<stream index>``)."""
+        return f"ws://127.0.0.1:{self._port}/ws"
+
+    def urls(self) -> dict[str, Any]:
+        """``exchange.urls['api']`` overrides for ccxt's binance spot endpoints (REST and ws)."""
         base = self.url
         return {
             "public": f"{base}/api/v3",
             "private": f"{base}/api/v3",
             "v1": f"{base}/api/v1",
             "sapi": f"{base}/sapi/v1",
+            "ws": {"spot": self.ws_url, "margin": self.ws_url},
         }
 
     def client(
         self, api_key: str | None = None, secret: str | None = None, timeout_ms: int = 5000
     ) -> Any:
         """A real ``ccxt.binance`` (spot markets only) signed with the given (default) keys."""
-        exchange = ccxt.binance(
-            {
-                "apiKey": self.config.api_key if api_key is None else api_key,
-                "secret": self.config.secret if secret is None else secret,
-                "timeout": timeout_ms,
-                "enableRateLimit": False,
-            }
-        )
-        exchange.urls["api"] = {**exchange.urls["api"], **self.urls()}
+        return self._point(ccxt.binance(self._settings(api_key, secret, timeout_ms)))
+
+    def pro_client(
+        self, api_key: str | None = None, secret: str | None = None, timeout_ms: int = 5000
+    ) -> Any:
+        """A real ``ccxt.pro.binance`` (asyncio; REST and websocket streams) pointed here.
+
+        Create it inside the event loop that uses it and ``await client.close()`` when done.
+        """
+        return self._point(ccxt.pro.binance(self._settings(api_key, secret, timeout_ms)))
+
+    def _settings(self, api_key: str | None, secret: str | None, timeout_ms: int) -> dict[str, Any]:
+        return {
+            "apiKey": self.config.api_key if api_key is None else api_key,
+            "secret": self.config.secret if secret is None else secret,
+            "timeout": timeout_ms,
+            "enableRateLimit": False,
+        }
+
+    def _point(self, exchange: Any) -> Any:
+        ws = {**exchange.urls["api"].get("ws", {}), **self.urls()["ws"]}
+        exchange.urls["api"] = {**exchange.urls["api"], **self.urls(), "ws": ws}
         exchange.options["fetchMarkets"] = ["spot"]
         exchange.options["fetchMargins"] = False  # spot only: no /sapi/v1/margin/allPairs
         return exchange
@@ -200,8 +230,26 @@ class ExchangeEmulator:
         return self.venue.now
 
     def advance(self, bars: int = 1) -> pd.Timestamp:
-        """Complete the bar in progress (resting orders may fill) and move to the next."""
-        return self.venue.advance(bars)
+        """Complete the bar in progress (resting orders may fill) and move to the next; kline
+        stream subscribers get each closed bar and each new one as the clock passes it."""
+        now = self.venue.now
+        for _ in range(bars):
+            with self.venue.lock:
+                closed = self.venue.now
+                now = self.venue.advance(1)
+                listening = bool(self.streams.connections)
+                messages = self.streams.kline_messages(closed, now) if listening else []
+            if messages:
+                run_on(self._loop, self.streams.broadcast(messages))
+        return now
+
+    def drop_websockets(self) -> int:
+        """Cut every open websocket abruptly (no close frame); how many were open."""
+        return int(run_on(self._loop, self.streams.drop_all()) or 0)
+
+    def refuse_websockets(self, attempts: int) -> None:
+        """Answer the next ``attempts`` websocket handshakes with HTTP 503 (0: accept again)."""
+        self.streams.refuse(attempts)
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Answer the next ``times`` matching requests with ``fault``."""

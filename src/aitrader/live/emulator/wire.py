@@ -96,6 +96,14 @@ def klines(venue: Venue, symbol: str, start: int | None, end: int | None, limit:
     return [_kline(ts, row, venue.now, step) for ts, row in chosen.iterrows()]
 
 
+def kline(venue: Venue, symbol: str, ts: pd.Timestamp) -> list[Any] | None:
+    """One bar in the REST layout as of the clock (None where the market has no bar at ``ts``)."""
+    candles = venue.market(symbol).candles
+    if ts not in candles.index:
+        return None
+    return _kline(ts, candles.loc[ts], venue.now, int(venue.step.value // 1_000_000))
+
+
 def _kline(ts: pd.Timestamp, row: pd.Series, now: pd.Timestamp, step: int) -> list[Any]:
     ms = int(ts.value // 1_000_000)
     o, h, low, c, v = (float(row[k]) for k in ("open", "high", "low", "close", "volume"))
