@@ -16,13 +16,18 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aitrader.config import Settings
+from aitrader.config import CostsConfig, Settings
 from aitrader.engine.backtest import RunOptions
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed import AtrStop, ManagedResult, run_managed_backtest
 from aitrader.errors import DataError
+from aitrader.features.featureset import build_features
+from aitrader.features.indicators import atr
+from aitrader.features.spec import FeatureSpec, spec_hash
 from aitrader.labels import LabelConfig
 from aitrader.models.config import LightGBMParams, ModelConfig
+from aitrader.models.registry import BundleError, ModelBundle, apply_thresholds
+from aitrader.strategy.config import SignalConfig
 from aitrader.strategy.modes import (
     ModeChoice,
     candles_for_modes,
@@ -31,7 +36,12 @@ from aitrader.strategy.modes import (
     regime_labels,
     select_mode,
 )
-from aitrader.strategy.signals import SignalInputs, Signals, generate
+from aitrader.strategy.signals import (
+    SignalInputs,
+    Signals,
+    direction_probabilities,
+    generate,
+)
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import Evaluation, evaluate
 from aitrader.validation.walkforward import prepare
@@ -96,10 +106,7 @@ def research(
         settings.modes,
         settings.costs,
     )
-    chosen = settings.modes.modes.get(mode.mode)
-    signal_cfg = (
-        settings.signals if chosen is None else mode_signal_config(settings.signals, chosen)
-    )
+    signal_cfg = signal_config(settings, mode.mode)
     oos = evaluation.predictions.reindex(candles.index)
     win, loss = _win_loss(candles["close"], settings.costs.round_trip)
     inputs = SignalInputs(
@@ -109,10 +116,10 @@ def research(
         avg_loss=loss,
         regimes=regime_labels(candles, settings.modes.regime),
     )
-    signals = generate(inputs, signal_cfg, settings.costs, symbol, options.timeframe)
-    top = max(band.multiple for band in signal_cfg.bands)
-    target = pd.Series(signals.target / top, index=candles.index)
-    target[oos["p_1"].isna().to_numpy()] = np.nan
+    signals, fraction = signal_targets(
+        inputs, signal_cfg, settings.costs, symbol, options.timeframe
+    )
+    target = pd.Series(fraction, index=candles.index)
     return SymbolRun(symbol, candles, evaluation, mode, signals, target)
 
 
@@ -126,6 +133,108 @@ def _win_loss(close: pd.Series, band: float) -> tuple[np.ndarray, np.ndarray]:
     return (
         wins.rolling(**rolling).mean().to_numpy(),
         losses.rolling(**rolling).mean().to_numpy(),
+    )
+
+
+def signal_config(settings: Settings, mode: str | None = None) -> SignalConfig:
+    """The signal settings a run trades with: ``settings.signals`` with the chosen mode's
+    thresholds, EV margin and bands applied (none when ``mode`` is None or not configured)."""
+    chosen = None if mode is None else settings.modes.modes.get(mode)
+    return settings.signals if chosen is None else mode_signal_config(settings.signals, chosen)
+
+
+def signal_targets(
+    inputs: SignalInputs,
+    config: SignalConfig,
+    costs: CostsConfig,
+    symbol: str | None,
+    timeframe: str | None,
+) -> tuple[Signals, np.ndarray]:
+    """Signals and target fractions (signed; 1 is the top conviction band), NaN where P(up) is
+    missing: the decision rule batch research and the live target feed share."""
+    signals = generate(inputs, config, costs, symbol, timeframe)
+    top = max(band.multiple for band in config.bands)
+    target = np.asarray(signals.target / top, dtype=np.float64)
+    target[np.isnan(np.asarray(inputs.p_up, dtype=np.float64))] = np.nan
+    return signals, target
+
+
+def pipeline_stop(settings: Settings) -> AtrStop:
+    """The protective stop every pipeline position carries (``plans.stop_atr`` × ATR)."""
+    return AtrStop(period=settings.plans.atr_period, multiple=settings.plans.stop_atr)
+
+
+def atr_stop_loss(
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, stop: AtrStop
+) -> np.ndarray:
+    """Stop distances as fractions of the close (how the managed backtest applies an AtrStop)."""
+    return np.asarray(stop.multiple * atr(high, low, close, stop.period) / close)
+
+
+def win_loss_at(close: np.ndarray, band: float) -> tuple[float, float]:
+    """The EV gate's average win / loss at the last of ``close`` (the batch rolling statistic on
+    the trailing ``STATS_WINDOW + 1`` closes; equal to the batch value up to rounding)."""
+    tail = pd.Series(np.asarray(close, dtype=np.float64)[-(STATS_WINDOW + 1) :])
+    win, loss = _win_loss(tail, band)
+    return float(win[-1]), float(loss[-1])
+
+
+def bundle_specs(bundle: ModelBundle) -> list[FeatureSpec]:
+    """The feature specs a model bundle was trained on (BundleError when it does not list them,
+    or when they do not hash to the bundle's feature-spec hash)."""
+    specs = bundle.info.model.get("features")
+    if not specs:
+        raise BundleError("the model bundle does not list its feature specs")
+    features = [FeatureSpec(**spec) for spec in specs]
+    bundle.check_features(spec_hash(features))
+    return features
+
+
+def bundle_signal_config(
+    bundle: ModelBundle, settings: Settings, symbol: str, timeframe: str, mode: str | None = None
+) -> SignalConfig:
+    """:func:`signal_config` with the bundle's tuned thresholds when they are for this market."""
+    return apply_thresholds(bundle.info, signal_config(settings, mode), symbol, timeframe)[0]
+
+
+@dataclass(frozen=True)
+class BundleTargets:
+    """A model bundle's targets over a whole candle series (the batch reference of live)."""
+
+    fraction: pd.Series  # NaN where the model has no probability (warm-up, undefined features)
+    stop_loss: pd.Series  # AtrStop distance, fraction of the close
+    signals: Signals
+
+
+def bundle_targets(
+    symbol: str,
+    candles: pd.DataFrame,
+    bundle: ModelBundle,
+    settings: Settings,
+    timeframe: str,
+    mode: str | None = None,
+) -> BundleTargets:
+    """Target fractions and stops of a trained bundle on ``candles`` in one batch: features →
+    calibrated probabilities → :func:`signal_targets` (EV gate on the rolling win / loss) →
+    :func:`atr_stop_loss`. ``aitrader.live.targets.ModelTargets`` gives the same bar by bar."""
+    matrix = build_features(candles, bundle_specs(bundle), timeframe=timeframe)
+    rows = matrix.frame[np.isfinite(matrix.frame.to_numpy()).all(axis=1)]
+    proba = bundle.predictor.predict_proba(rows)
+    p_up, p_down = direction_probabilities(proba, bundle.predictor.classes)
+    up = pd.Series(p_up, index=rows.index).reindex(candles.index).to_numpy()
+    down = None
+    if p_down is not None:
+        down = pd.Series(p_down, index=rows.index).reindex(candles.index).to_numpy()
+    win, loss = _win_loss(candles["close"], settings.costs.round_trip)
+    inputs = SignalInputs(up, win, loss, down, regime_labels(candles, settings.modes.regime))
+    config = bundle_signal_config(bundle, settings, symbol, timeframe, mode)
+    signals, fraction = signal_targets(inputs, config, settings.costs, symbol, timeframe)
+    h, lo, c = (candles[k].to_numpy(np.float64) for k in ("high", "low", "close"))
+    stop = atr_stop_loss(h, lo, c, pipeline_stop(settings))
+    return BundleTargets(
+        pd.Series(fraction, index=candles.index, name="fraction"),
+        pd.Series(stop, index=candles.index, name="stop_loss"),
+        signals,
     )
 
 
@@ -152,7 +261,7 @@ def portfolio_backtest(
     backtest = run_managed_backtest(
         data,
         targets,
-        stops=AtrStop(period=settings.plans.atr_period, multiple=settings.plans.stop_atr),
+        stops=pipeline_stop(settings),
         broker_config=BrokerConfig.from_costs(settings.costs),
         risk=risk,
         options=RunOptions(timeframe=options.timeframe, name=options.name),

@@ -3,12 +3,19 @@
 All values are per-bar (not annualised). The GARCH forecast is refitted with the ``arch`` package
 on a fixed schedule anchored on the first bar, each fit using only a trailing window of past
 returns; between refits the variance recursion runs forward with the fitted parameters.
+
+:func:`garch_vol` computes the whole series at once; :class:`GarchFilter` produces the same
+values one bar at a time (O(1) per bar between refits, the same fits on the same bars), so a
+live process that keeps the filter between bars sees exactly the values the model was trained on
+— recomputing ``garch_vol`` on a trailing window would move the refit schedule and the variance
+seed, and give different numbers.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 from arch import arch_model
@@ -76,6 +83,20 @@ def _garch_filter(
     return out
 
 
+@njit(cache=True)
+def _garch_seed(r: np.ndarray, omega: float, alpha: float, beta: float) -> float:
+    """The variance after a refit on ``r`` (the trailing window, NaN already 0): the same seed
+    and recursion :func:`_garch_filter` runs at the start of a segment."""
+    window = r.shape[0]
+    var = 0.0
+    for i in range(window):
+        var += r[i] * r[i]
+    var /= window
+    for i in range(window):
+        var = omega + alpha * r[i] * r[i] + beta * var
+    return var
+
+
 def _fit_garch(window_returns: np.ndarray) -> tuple[float, float, float]:
     """Fit a zero-mean GARCH(1,1) on standardised returns; ω rescaled back to return units."""
     scale = float(np.sqrt(np.mean(window_returns * window_returns)))
@@ -114,3 +135,78 @@ def garch_vol(close: np.ndarray, window: int = 1000, refit_every: int = 10_000) 
         params[j] = last
     r_filled = np.where(np.isnan(r), 0.0, r)
     return np.asarray(_garch_filter(r_filled, fits, params, window, refit_every))
+
+
+class GarchFilter:
+    """:func:`garch_vol` one bar at a time, with identical values.
+
+    Bars are counted from the first close given (the series origin, as in the batch function):
+    a refit happens at bars ``window, window + refit_every, ...`` on the trailing ``window``
+    returns; between refits each bar costs one variance update
+    ``σ²_t = ω + α r_t² + β σ²_{t-1}``. Returns are computed with the batch code
+    (:func:`log_returns` on the last two closes) so they match it bit for bit.
+    """
+
+    def __init__(self, window: int = 1000, refit_every: int = 10_000) -> None:
+        if window < 2 or refit_every < 1:
+            raise ValueError(
+                f"GarchFilter: window ≥ 2 and refit_every ≥ 1, got {window}, {refit_every}"
+            )
+        self.window, self.refit_every = window, refit_every
+        self.bars = 0  # closes seen since the origin
+        self.value = math.nan  # the forecast known at the close of the last bar
+        self._returns = np.full(window, np.nan)  # ring of the last ``window`` log returns
+        self._prev = math.nan
+        self._params = (math.nan, math.nan, math.nan)
+        self._var = math.nan
+
+    @classmethod
+    def from_closes(
+        cls, close: np.ndarray, window: int = 1000, refit_every: int = 10_000
+    ) -> GarchFilter:
+        """A filter that has seen ``close`` (its first value is the origin)."""
+        out = cls(window, refit_every)
+        values = as_f64(close)
+        out.extend_returns(log_returns(values))
+        if values.size:
+            out._prev = float(values[-1])
+        return out
+
+    def update(self, close: float) -> float:
+        """Take the next close; the forecast at this bar (NaN before the first good fit)."""
+        r = math.nan
+        if self.bars:
+            r = float(log_returns(np.array([self._prev, close], dtype=np.float64))[1])
+        self._prev = float(close)
+        self.extend_returns((r,))
+        return self.value
+
+    def extend_returns(self, returns: Iterable[float]) -> None:
+        """Advance over log returns (the first bar's is NaN), as :meth:`update` does."""
+        window, every = self.window, self.refit_every
+        for value in returns:
+            r = float(value)
+            t = self.bars
+            self._returns[t % window] = r
+            self.bars = t + 1
+            if t >= window and (t - window) % every == 0:
+                self._refit(t)
+            elif self._var == self._var:
+                rf = 0.0 if r != r else r
+                omega, alpha, beta = self._params
+                self._var = omega + alpha * rf * rf + beta * self._var
+                self.value = math.sqrt(self._var)
+
+    def _refit(self, t: int) -> None:
+        """Fit on the returns of bars ``t - window + 1 .. t`` and restart the recursion."""
+        pos = (t + 1) % self.window
+        ordered = np.concatenate((self._returns[pos:], self._returns[:pos]))
+        fitted = _fit_garch(ordered)
+        self._params = fitted if np.isfinite(fitted[0]) else self._params
+        omega, alpha, beta = self._params
+        if not np.isfinite(omega):
+            self._var = self.value = math.nan
+            return
+        filled = np.where(np.isnan(ordered), 0.0, ordered)
+        self._var = float(_garch_seed(filled, omega, alpha, beta))
+        self.value = math.sqrt(self._var)
