@@ -43,7 +43,9 @@ _NO_SUB = np.zeros((0, 3))
 
 
 @dataclass
-class _Target:
+class Target:
+    """A pending target order and, once sized at its first fill attempt, the goal position."""
+
     order: Order
     goal: float | None = None  # target position once sized at the first fill attempt
 
@@ -57,7 +59,7 @@ class SimBroker:
         self.cash = config.initial_cash
         self.positions = {s: Position(s) for s in self.symbols}
         self.brackets: dict[str, tuple[float, float]] = {}
-        self.targets: dict[str, _Target] = {}
+        self.targets: dict[str, Target] = {}
         self.resting: dict[str, Order] = {}
         self.seen: set[str] = set()
         self.fills: list[Fill] = []
@@ -73,7 +75,7 @@ class SimBroker:
             return False
         self.seen.add(order.client_order_id)
         if order.target_fraction is not None:
-            self.targets[order.symbol] = _Target(order)
+            self.targets[order.symbol] = Target(order)
         else:
             self.resting[order.client_order_id] = order
         return True

@@ -7,16 +7,16 @@ Backtest replay, paper and live trading differ only in what is passed in; the de
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from aitrader.data.schema import COLUMNS
-from aitrader.engine.broker import SimBroker
 from aitrader.engine.policy import Strategy
-from aitrader.engine.types import Bar, Fill
+from aitrader.engine.types import Account, Bar, Fill, Order
 
 BarEvent = Mapping[str, Bar]
 Clock = Callable[[], float]
@@ -42,25 +42,88 @@ class EngineResult:
     wall_seconds: float = 0.0
 
 
+class Broker(Protocol):
+    """What the engine drives: the simulated broker, its ledger-writing subclass, or a live
+    exchange broker with the same bar-driven interface."""
+
+    @property
+    def symbols(self) -> Sequence[str]: ...
+
+    @property
+    def cash(self) -> float: ...
+
+    @property
+    def fills(self) -> Sequence[Fill]: ...
+
+    def submit(self, order: Order) -> bool: ...
+
+    def open_bar(
+        self,
+        i: int,
+        bars: BarEvent,
+        funding: Mapping[str, float] | None = None,
+        sub_bars: Mapping[str, np.ndarray] | None = None,
+    ) -> None: ...
+
+    def close_bar(self, bars: BarEvent) -> None: ...
+
+    def account(self, bars: BarEvent) -> Account: ...
+
+
 class Engine:
     """Feeds bars to the broker and the strategy in the kernel's order of events."""
 
-    def __init__(self, strategy: Strategy, broker: SimBroker, clock: Clock = time.monotonic):
+    def __init__(self, strategy: Strategy, broker: Broker, clock: Clock = time.monotonic):
         self.strategy, self.broker, self.clock = strategy, broker, clock
         self.result = EngineResult()
         self._i = 0
+
+    @property
+    def bars_done(self) -> int:
+        """Bars processed so far (the index the next bar gets)."""
+        return self._i
+
+    def restore(
+        self,
+        bars_done: int,
+        equity: Iterable[float],
+        cash: Iterable[float],
+        times: Iterable[pd.Timestamp],
+    ) -> None:
+        """Continue after ``bars_done`` bars whose closing equity, cash and times are given
+        (a run resumed from a checkpoint); the broker and strategy are restored separately."""
+        result = EngineResult(
+            fills=self.result.fills,
+            equity=[float(v) for v in equity],
+            cash=[float(v) for v in cash],
+            times=list(times),
+            wall_seconds=self.result.wall_seconds,
+        )
+        if not len(result.equity) == len(result.cash) == len(result.times) == bars_done:
+            raise ValueError(
+                f"restore: {bars_done} bars but {len(result.equity)} equity, "
+                f"{len(result.cash)} cash and {len(result.times)} time values"
+            )
+        self.result, self._i = result, bars_done
 
     def on_bar(
         self,
         bars: BarEvent,
         funding: Mapping[str, float] | None = None,
         sub_bars: Mapping[str, np.ndarray] | None = None,
+        *,
+        decide: bool = True,
     ) -> None:
-        """One bar: open-to-close broker events, the decision at the close, close fills, marks."""
+        """One bar: open-to-close broker events, the decision at the close, close fills, marks.
+
+        ``decide=False`` only monitors: the broker's own events (resting orders, brackets,
+        liquidation) and the marks run, the strategy is not asked and nothing is submitted.
+        """
         i = self._i
         self.broker.open_bar(i, bars, funding, sub_bars)
-        for order in self.strategy.on_bar(i, bars):
-            self.broker.submit(order)
+        if decide:
+            for order in self.strategy.on_bar(i, bars):
+                self.broker.submit(order)
         self.broker.close_bar(bars)
         account = self.broker.account(bars)
         self.result.equity.append(account.equity)

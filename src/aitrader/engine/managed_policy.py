@@ -15,7 +15,7 @@ price. A rejected entry is not retried until the target changes again.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -137,6 +137,10 @@ def _with_holding(
     return PortfolioSnapshot(snapshot.equity, holdings)
 
 
+DecisionListener = Callable[[RiskDecision, Mapping[str, Any]], None]
+"""Called with each RiskManager verdict and its decision-log row, before any order is made."""
+
+
 class ManagedPolicy:
     """Targets → intents → RiskManager → orders, one bar at a time (see the module docstring)."""
 
@@ -146,14 +150,49 @@ class ManagedPolicy:
         feed: TargetFeed,
         risk: RiskManager,
         portfolio: Portfolio,
+        on_decision: DecisionListener | None = None,
     ) -> None:
         self.symbols = tuple(symbols)
         self.feed, self.risk, self.portfolio = feed, risk, portfolio
+        self.on_decision = on_decision
         self.book = TradeBook()
         self.log: list[dict[str, Any]] = []
         self.last = np.full(len(self.symbols), np.nan)
         self._changed = np.zeros(len(self.symbols), dtype=np.bool_)
         self._booked = 0
+
+    @property
+    def booked(self) -> int:
+        """Fills already booked into the trade book (and the RiskManager's trade record)."""
+        return self._booked
+
+    def checkpoint(self) -> dict[str, Any]:
+        """The policy's state after a bar as JSON: its last targets (NaN as None) and the
+        number of fills booked."""
+        last = [None if math.isnan(v) else float(v) for v in self.last]
+        return {"last": last, "booked": self._booked}
+
+    def restore(self, state: Mapping[str, Any], fills: Sequence[Fill]) -> None:
+        """Put back a :meth:`checkpoint`; the trade book is rebuilt from the first ``booked``
+        of ``fills`` (the risk state is restored with the RiskManager, not here)."""
+        booked = int(state["booked"])
+        if booked > len(fills):
+            raise ValueError(f"restore: {booked} fills booked but only {len(fills)} given")
+        last = [math.nan if v is None else float(v) for v in state["last"]]
+        if len(last) != len(self.symbols):
+            raise ValueError(f"restore: {len(last)} targets for {len(self.symbols)} symbols")
+        self.last = np.array(last, dtype=np.float64)
+        self.book = TradeBook()
+        for fill in fills[:booked]:
+            self.book.add(fill)
+        self._booked = booked
+
+    def observe(self, bars: Mapping[str, Bar]) -> None:
+        """A bar seen without deciding (paused): book its fills and mark equity for the
+        RiskManager (day roll, peak, the max-drawdown kill switch); no intents, no orders."""
+        self._book_fills()
+        account = self.portfolio.account(bars)
+        self.risk.update_equity(bars[self.symbols[0]].time, account.equity)
 
     def on_bar(self, i: int, bars: Mapping[str, Bar]) -> Sequence[Order]:
         self._book_fills()
@@ -237,22 +276,31 @@ class ManagedPolicy:
             self._log(i, decision, 0.0, approved_fraction(decision, snapshot, intent.price))
             if decision.approved != 0:
                 oid = order_id(intent.symbol, i, "kill_switch")
-                orders.append(Order(intent.symbol, oid, target_fraction=0.0, reason="kill_switch"))
+                orders.append(
+                    Order(
+                        intent.symbol,
+                        oid,
+                        reduce_only=True,
+                        target_fraction=0.0,
+                        reason="kill_switch",
+                    )
+                )
         return orders
 
     def _log(self, i: int, decision: RiskDecision, target: float, goal: float) -> None:
         intent = decision.intent
         stop = intent.stop if intent is not None and intent.stop is not None else math.nan
-        self.log.append(
-            {
-                **{"time": decision.time, "bar": i, "symbol": decision.symbol},
-                **{"action": decision.action, "reason": decision.reason},
-                "intent": intent.reason if intent is not None else "",
-                **{"requested": decision.requested, "approved": decision.approved},
-                "price": intent.price if intent is not None else math.nan,
-                **{"stop": stop, "target": target, "approved_target": goal},
-            }
-        )
+        row = {
+            **{"time": decision.time, "bar": i, "symbol": decision.symbol},
+            **{"action": decision.action, "reason": decision.reason},
+            "intent": intent.reason if intent is not None else "",
+            **{"requested": decision.requested, "approved": decision.approved},
+            "price": intent.price if intent is not None else math.nan,
+            **{"stop": stop, "target": target, "approved_target": goal},
+        }
+        self.log.append(row)
+        if self.on_decision is not None:
+            self.on_decision(decision, row)
 
 
 def decisions_frame(log: list[dict[str, Any]]) -> pd.DataFrame:

@@ -130,6 +130,15 @@ class Ledger:
         """The exchange (or a pre-trade check) refused the order; idempotent."""
         return self._close(client_order_id, OrderStatus.REJECTED, reason)
 
+    def mark_filled(self, client_order_id: str, reason: str = "") -> LedgerOrder:
+        """The exchange reports the order complete although the recorded fills fall short of
+        its quantity (fills recorded net of a commission taken in the asset bought); needs at
+        least one fill; idempotent."""
+        order = self.get_order(client_order_id)
+        if order.filled_qty == 0:
+            raise LedgerError(f"order {client_order_id} marked filled without any fill")
+        return self._close(client_order_id, OrderStatus.FILLED, reason)
+
     def _close(self, client_order_id: str, status: OrderStatus, reason: str) -> LedgerOrder:
         with write_transaction(self.engine) as conn:
             order = self._order(conn, client_order_id)
@@ -291,6 +300,14 @@ class Ledger:
             self._event(conn, "control", f"flag {name} {state}", "warning", {"reason": text})
         return Flag(name, on, text, pd.Timestamp(now))
 
+    def flags(self) -> dict[str, Flag]:
+        """Every control flag ever set, by name (one read: cheap enough for every bar)."""
+        with read_transaction(self.engine) as conn:
+            rows = list(conn.execute(sa.select(t.flags)))
+        return {
+            r.name: Flag(r.name, bool(r.on), r.reason, to_timestamp(r.updated_at)) for r in rows
+        }
+
     def get_flag(self, name: str) -> Flag:
         with read_transaction(self.engine) as conn:
             row = conn.execute(sa.select(t.flags).where(t.flags.c.name == name)).first()
@@ -359,9 +376,18 @@ class Ledger:
                 )
             )
 
-    def record_risk_decision(self, decision: RiskDecision) -> None:
-        """What the risk manager said about one intent."""
+    def record_risk_decision(self, decision: RiskDecision, key: str | None = None) -> bool:
+        """What the risk manager said about one intent.
+
+        Idempotent under a ``key`` (e.g. bar time, symbol and intent): a key seen before stores
+        nothing and returns False. Without a key every call stores a row.
+        """
+        intent = decision.intent.reason if decision.intent is not None else None
         with write_transaction(self.engine) as conn:
+            if key is not None:
+                where = t.risk_decisions.c.key == key
+                if conn.execute(sa.select(t.risk_decisions.c.id).where(where)).first():
+                    return False
             conn.execute(
                 t.risk_decisions.insert().values(
                     time=to_datetime(decision.time),
@@ -370,8 +396,22 @@ class Ledger:
                     requested_qty=float(decision.requested),
                     approved_qty=float(decision.approved),
                     reason=self.redact.text(decision.reason),
+                    intent=intent,
+                    key=key,
                 )
             )
+        return True
+
+    def risk_decisions(self) -> pd.DataFrame:
+        """Recorded risk verdicts, oldest first: ``time, symbol, action, requested_qty,
+        approved_qty, reason, intent, key``."""
+        columns = ["time", "symbol", "action", "requested_qty", "approved_qty", "reason"]
+        columns += ["intent", "key"]
+        query = sa.select(*[t.risk_decisions.c[c] for c in columns]).order_by(t.risk_decisions.c.id)
+        with read_transaction(self.engine) as conn:
+            frame = pd.DataFrame([dict(r._mapping) for r in conn.execute(query)], columns=columns)
+        frame["time"] = [to_timestamp(v) for v in frame["time"]]
+        return frame
 
     def record_equity(
         self, time: pd.Timestamp, equity: float, cash: float, margin_used: float = 0.0

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from aitrader.engine.broker import SimBroker, _Target
+from aitrader.engine.broker import SimBroker, Target
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.fillmath import account_marks, target_qty
 from aitrader.engine.types import Bar, Fill, Liquidity, Order, OrderType, Position, TimeInForce
@@ -167,7 +167,7 @@ class LedgerSimBroker(SimBroker):
             self.positions[s] = Position(s, float(qty), float(avg), float(realised))
         self.brackets = {s: (_nan(a), _nan(b)) for s, (a, b) in state["brackets"].items()}
         self.targets = {
-            s: _Target(_order_from(v["order"]), None if v["goal"] is None else float(v["goal"]))
+            s: Target(_order_from(v["order"]), None if v["goal"] is None else float(v["goal"]))
             for s, v in state["targets"].items()
         }
         self.resting = {o["client_order_id"]: _order_from(o) for o in state["resting"]}

@@ -15,6 +15,13 @@ same run resumes after that bar: it restores the state, skips the bars already p
 goes on; a bar interrupted half-way is redone (its intents are found by their keys and fills by
 their trade ids, so nothing is recorded twice) and the result equals an uninterrupted run. A
 ledger of another run (different fingerprint) is refused.
+
+Operations: before each bar the runner reads the ledger's ``pause`` and ``kill`` flags (another
+process sets them); every RiskManager verdict goes to the ledger before its order; transient
+errors are retried from the last checkpoint with backoff until a circuit breaker trips and pauses
+trading (:mod:`aitrader.live.guard`); a watchdog saves the feeds' health as the ``status`` state
+document. The broker is anything implementing :class:`LedgerBroker` (checkpoint / restore), so a
+live exchange broker plugs in like the paper one.
 """
 
 from __future__ import annotations
@@ -23,27 +30,29 @@ import asyncio
 import hashlib
 import json
 import logging
-import math
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+import ccxt
 import numpy as np
 import pandas as pd
 
 from aitrader.engine.config import BrokerConfig
-from aitrader.engine.loop import Engine
+from aitrader.engine.loop import Broker, Engine
 from aitrader.engine.managed_policy import ArrayFeed, ManagedPolicy, TargetFeed
-from aitrader.engine.tradebook import TradeBook
 from aitrader.engine.types import Bar
-from aitrader.errors import ConfigError
+from aitrader.errors import ConfigError, TransientBrokerError
 from aitrader.live import schema
 from aitrader.live.db import write_transaction
 from aitrader.live.feeds import BarFeed, ReplayFeed
-from aitrader.live.ledger import Ledger, LedgerRiskStateStore
+from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay
+from aitrader.live.ledger import KILL, PAUSE, Ledger, LedgerRiskStateStore
 from aitrader.live.paper import LedgerSimBroker
 from aitrader.live.records import to_datetime, utc_now
 from aitrader.risk.config import RiskConfig
+from aitrader.risk.intents import RiskDecision
 from aitrader.risk.limits import RiskManager
 from aitrader.risk.state import RiskState
 
@@ -52,12 +61,53 @@ log = logging.getLogger(__name__)
 PROGRESS = "runner"
 """Ledger state document holding the checkpoint after the last processed bar."""
 
+STATUS = "status"
+"""Ledger state document for monitoring: ``{"status", "since", "stalled", "paused"}``."""
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ccxt.NetworkError,
+    ccxt.ExchangeNotAvailable,
+    ccxt.RateLimitExceeded,
+    TimeoutError,
+    ConnectionError,
+    TransientBrokerError,
+)
+"""Errors of a bar that a retry may fix; anything else stops the runner (fail closed)."""
+
 _END = object()
+
+
+@runtime_checkable
+class LedgerBroker(Broker, Protocol):
+    """A broker the runner can checkpoint and resume: the paper broker, or a live exchange
+    broker whose ``restore`` reloads its state from the ledger and reconciles with the
+    exchange. Both must be idempotent on client order ids and trade ids (see :class:`Runner`).
+    """
+
+    def checkpoint(self) -> dict[str, Any]: ...
+
+    def restore(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class GuardConfig:
+    """How the runner survives failures: which errors are retried, the circuit breaker, the
+    retry backoff and the feed watchdog."""
+
+    errors: tuple[type[BaseException], ...] = TRANSIENT_ERRORS
+    max_errors: int = 5  # failures within ``window`` seconds (no success between) trip it
+    window: float = 300.0
+    backoff_base: float = 0.5  # seconds before the first retry (doubling, with jitter)
+    backoff_cap: float = 60.0
+    stall_after: float | None = None  # None: 3 × the bar duration when known, else no watchdog
+    check_every: float = 5.0  # seconds between watchdog checks
+    rng: Callable[[], float] = random.random  # backoff jitter
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    """What one run did: bars decided, orders and fills recorded, the final account."""
+    """What one run did: bars decided, orders and fills recorded, the final account, and the
+    health a user checks (paused, feed status, transient errors, circuit breaker, kill switch)."""
 
     bars: int
     orders: int
@@ -68,10 +118,29 @@ class RunSummary:
     dropped: int  # bar times seen for only some symbols (never decided)
     resumed_from: int = 0  # bars already processed when this run resumed (0: a fresh run)
     resumed_after: pd.Timestamp | None = None  # the last bar processed before resuming
+    paused: bool = False  # trading paused at the end (PAUSE flag, or the breaker tripped)
+    status: str = "ok"  # feeds: ok, or degraded while one is stalled
+    errors: int = 0  # transient errors retried (or given up on) during this run
+    tripped: bool = False  # the circuit breaker tripped during this run
+    kill_switch: bool = False  # the RiskManager's kill switch is engaged
+    skipped: int = 0  # bars given up after the breaker tripped (not processed)
 
 
 class Runner:
-    """Drives an :class:`Engine` from closed-bar feeds (one task per symbol)."""
+    """Drives an :class:`Engine` from closed-bar feeds (one task per symbol).
+
+    Before each bar it reads the ledger's control flags (set by the CLI or the API from another
+    process): ``pause`` keeps monitoring (broker events, marks, equity, checkpoint) but asks the
+    policy nothing; ``kill`` engages the RiskManager's kill switch, so the policy flattens with
+    reduce-only orders and opens nothing (a kill switch with open positions overrides a pause).
+
+    A transient error of a bar (``GuardConfig.errors``) rolls the engine back to the last
+    checkpoint and redoes the bar after a backoff. That is only safe because brokers are
+    idempotent on client order ids and trade ids: an order or fill already sent or recorded in
+    the failed attempt is recognised, not repeated. Once the circuit breaker trips, the runner
+    sets the ``pause`` flag with the errors as its reason and goes on monitoring; any other
+    error propagates (fail closed). A watchdog marks the run ``degraded`` while a feed is quiet.
+    """
 
     def __init__(
         self,
@@ -80,36 +149,62 @@ class Runner:
         ledger: Ledger,
         fingerprint: str = "",
         config: Mapping[str, Any] | None = None,
+        guard: GuardConfig | None = None,
     ) -> None:
         symbols = tuple(engine.broker.symbols)
         if sorted(f.symbol for f in feeds) != sorted(symbols):
             raise ConfigError(f"one feed per symbol is required: {symbols}")
+        broker, policy = engine.broker, engine.strategy
+        if not isinstance(broker, LedgerBroker):
+            raise ConfigError("the runner needs a broker with checkpoint() and restore(state)")
+        if not isinstance(policy, ManagedPolicy):
+            raise ConfigError("the runner needs the managed (risk-checked) policy")
         self.engine, self.feeds, self.ledger = engine, list(feeds), ledger
+        self.broker: LedgerBroker = broker
+        self.policy: ManagedPolicy = policy
+        if policy.on_decision is None:
+            policy.on_decision = self._record_decision
         self.symbols = symbols
-        self.bars = 0
-        self.dropped = 0
+        self.bars = self.dropped = self.errors = self.skipped = 0
         self.last_bar: pd.Timestamp | None = None
         self.fingerprint, self.config = fingerprint, dict(config or {})
         self.resumed_from = 0
         self.resume_after: pd.Timestamp | None = None
+        self.guard = guard or GuardConfig()
+        self.breaker = CircuitBreaker(self.guard.max_errors, self.guard.window)
+        self.tripped = False
+        self.paused = False
+        self.status, self.stalled = "ok", list[str]()
+        stall_after = self.guard.stall_after or _stall_after(self.feeds)
+        self.watchdog = None if stall_after is None else Watchdog(stall_after)
+        self._base: dict[str, Any] = {}
 
     async def run(self, max_bars: int | None = None) -> RunSummary:
         """Decide every complete closed bar until the feeds end (or ``max_bars`` are done)."""
         self._resume()
+        self._base = _copy(self._checkpoint(self.last_bar))
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1024)
         tasks = [
             asyncio.create_task(self._pump(f, queue), name=f"feed:{f.symbol}") for f in self.feeds
         ]
+        if self.watchdog is not None:
+            for feed in self.feeds:
+                self.watchdog.watch(feed.symbol)
+            tasks.append(asyncio.create_task(self._watch(), name="watchdog"))
         self.ledger.log_event("runner", "start", payload={"symbols": list(self.symbols)})
+        self._save_status()
         try:
-            await self._decide(queue, len(tasks), max_bars)
+            await self._decide(queue, len(self.feeds), max_bars)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         summary = self.summary()
+        self._save_status("stopped")
         self.ledger.log_event("runner", "stop", payload={"bars": summary.bars})
         return summary
+
+    # -- resume and roll back ---------------------------------------------------------------
 
     def _resume(self) -> None:
         """Restore the checkpoint of an interrupted run of the same configuration, if any."""
@@ -139,10 +234,7 @@ class Runner:
         log.info("runner resumed", extra={"bars": done, "last_bar": str(last)})
 
     def _restore(self, state: Mapping[str, Any], done: int) -> None:
-        broker, policy = self.engine.broker, self.engine.strategy
-        if not isinstance(broker, LedgerSimBroker) or not isinstance(policy, ManagedPolicy):
-            raise ConfigError("resuming needs the ledger paper broker and the managed policy")
-        if policy.risk.state != RiskState.from_json(state["risk"]):
+        if self.policy.risk.state != RiskState.from_json(state["risk"]):
             raise ConfigError(
                 "the risk manager's state differs from the checkpoint: build the runner with "
                 "paper_runner, which restores it from the ledger"
@@ -152,39 +244,88 @@ class Runner:
             raise ConfigError(
                 f"the ledger holds {len(curve)} equity snapshots, its checkpoint {done} bars"
             )
-        broker.restore(state["broker"])
-        booked = int(state["policy"]["booked"])
-        policy.last = np.array([math.nan if v is None else v for v in state["policy"]["last"]])
-        policy.book = TradeBook()
-        for fill in broker.fills[:booked]:
-            policy.book.add(fill)
-        policy._booked = booked
+        self.broker.restore(dict(state["broker"]))
+        self.policy.restore(state["policy"], self.broker.fills)
+        self.engine.restore(done, curve["equity"], curve["cash"], curve.index)
+
+    def _rollback(self, logged: int, decided: int) -> None:
+        """Back to the last checkpoint (kept in memory) after a failed attempt at a bar.
+
+        The risk state goes back too: the runner keeps it in the ledger (as ``paper_runner``
+        sets it up), so a manager holding another state is rebuilt on the ledger's store.
+        """
+        state, risk = self._base, self.policy.risk
+        del self.policy.log[logged:]
+        del risk.decisions[decided:]
+        saved = RiskState.from_json(state["risk"])
+        if risk.state != saved:
+            store = LedgerRiskStateStore(self.ledger)
+            store.save(saved)
+            rebuilt = RiskManager(risk.config, store, risk.correlations)
+            rebuilt.decisions = risk.decisions
+            self.policy.risk = rebuilt
+        self.broker.restore(_copy(state["broker"]))
+        self.policy.restore(state["policy"], self.broker.fills)
         result = self.engine.result
-        result.equity = [float(v) for v in curve["equity"]]
-        result.cash = [float(v) for v in curve["cash"]]
-        result.times = list(curve.index)
-        self.engine._i = done
+        done = self.bars
+        self.engine.restore(done, result.equity[:done], result.cash[:done], result.times[:done])
 
-    def _checkpoint(self, time: pd.Timestamp) -> dict[str, Any]:
-        state: dict[str, Any] = {
-            **{"last_bar": time.isoformat(), "bars": self.bars},
+    def _checkpoint(self, time: pd.Timestamp | None) -> dict[str, Any]:
+        return {
+            **{"last_bar": None if time is None else time.isoformat(), "bars": self.bars},
             **{"fingerprint": self.fingerprint, "config": self.config},
+            "broker": self.broker.checkpoint(),
+            "policy": self.policy.checkpoint(),
+            "risk": self.policy.risk.state.to_json(),
         }
-        broker, policy = self.engine.broker, self.engine.strategy
-        if isinstance(broker, LedgerSimBroker) and isinstance(policy, ManagedPolicy):
-            state["broker"] = broker.checkpoint()
-            last = [None if math.isnan(v) else float(v) for v in policy.last]
-            state["policy"] = {"last": last, "booked": policy._booked}
-            state["risk"] = policy.risk.state.to_json()
-        return state
 
-    @staticmethod
-    async def _pump(feed: BarFeed, queue: asyncio.Queue[object]) -> None:
+    # -- feeds ------------------------------------------------------------------------------
+
+    async def _pump(self, feed: BarFeed, queue: asyncio.Queue[object]) -> None:
         try:
             async for bar in feed.bars():
+                if self.watchdog is not None:
+                    self.watchdog.beat(feed.symbol)
                 await queue.put(bar)
         finally:
+            if self.watchdog is not None:
+                self.watchdog.forget(feed.symbol)
             await queue.put(_END)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.guard.check_every)
+            self.check_feeds()
+
+    def check_feeds(self) -> list[str]:
+        """The watchdog's check: log newly stalled (and recovered) feeds, set ``status``
+        (``degraded`` while any feed is stalled) and save it for monitoring; the stalled names."""
+        if self.watchdog is None:
+            return []
+        stalled = self.watchdog.stalled()
+        limit = self.watchdog.stall_after
+        for name in sorted(set(stalled) - set(self.stalled)):
+            message = f"feed {name} stalled: no bar for more than {limit:g}s"
+            self.ledger.log_event("feed", message, "warning", {"feed": name, "stall_after": limit})
+            log.warning("feed stalled", extra={"feed": name, "stall_after": limit})
+        for name in sorted(set(self.stalled) - set(stalled)):
+            self.ledger.log_event("feed", f"feed {name} flowing again", payload={"feed": name})
+        changed = stalled != self.stalled
+        self.stalled = stalled
+        if changed:
+            self.status = "degraded" if stalled else "ok"
+            self._save_status()
+        return stalled
+
+    def _save_status(self, status: str | None = None) -> None:
+        """The ``status`` document a monitoring API reads from the ledger."""
+        document = {
+            **{"status": status or self.status, "since": utc_now().isoformat()},
+            **{"stalled": list(self.stalled), "paused": self.paused},
+        }
+        self.ledger.save_state(STATUS, document)
+
+    # -- the decision loop ------------------------------------------------------------------
 
     async def _decide(self, queue: asyncio.Queue[object], feeds: int, max_bars: int | None) -> None:
         pending: dict[pd.Timestamp, dict[str, Bar]] = {}
@@ -202,7 +343,7 @@ class Runner:
                 if len(pending[time]) < len(self.symbols):
                     continue
                 self._drop_before(pending, time)
-                self.on_bar(pending.pop(time))
+                await self.process(pending.pop(time))
                 if max_bars is not None and self.bars >= max_bars:
                     break
         self.dropped += len(pending)
@@ -216,15 +357,96 @@ class Runner:
                 "feed", f"bar {old} dropped: missing {missing}", "warning", time=old
             )
 
-    def on_bar(self, bars: Mapping[str, Bar]) -> None:
-        """One complete closed bar through the decision path, then the equity snapshot and the
-        checkpoint in one transaction."""
+    async def process(self, bars: Mapping[str, Bar]) -> bool:
+        """One complete closed bar: the control flags, the decision path (retried on transient
+        errors), then the equity snapshot and the checkpoint in one transaction. False when the
+        bar was given up (the breaker had tripped and even monitoring failed)."""
         time = bars[self.symbols[0]].time
-        self.engine.on_bar(bars)
+        attempt = 0
+        while True:
+            decide = self._controls(time)
+            logged, decided = len(self.policy.log), len(self.policy.risk.decisions)
+            try:
+                self._attempt(bars, decide)
+            except self.guard.errors as exc:
+                attempt += 1
+                self._rollback(logged, decided)
+                if not self._failed(exc, time, attempt, decide):
+                    self.skipped += 1
+                    return False
+                g = self.guard
+                await asyncio.sleep(backoff_delay(attempt, g.backoff_base, g.backoff_cap, g.rng))
+                continue
+            self.breaker.success()
+            self._commit(time)
+            return True
+
+    def _attempt(self, bars: Mapping[str, Bar], decide: bool) -> None:
+        if decide:
+            self.engine.on_bar(bars)
+        else:
+            self.engine.on_bar(bars, decide=False)
+            self.policy.observe(bars)
+
+    def _failed(self, exc: BaseException, time: pd.Timestamp, attempt: int, decide: bool) -> bool:
+        """Record a transient error; True to retry the bar (monitoring only once tripped)."""
+        self.errors += 1
+        already = self.breaker.tripped
+        trips = self.breaker.failure(exc)
+        text = f"{type(exc).__name__}: {exc}"
+        self.ledger.log_event(
+            "error",
+            f"bar {time}: transient error (attempt {attempt}): {text}",
+            "warning",
+            {"bar": time.isoformat(), "attempt": attempt, "error": text},
+        )
+        log.warning("transient error", extra={"bar": str(time), "attempt": attempt})
+        if trips:
+            self.tripped = True
+            reason = f"circuit breaker tripped: {self.breaker.reason}"
+            self.ledger.set_flag(PAUSE, True, reason)
+            self.ledger.log_event("error", reason, "error", {"bar": time.isoformat()})
+            log.error("circuit breaker tripped", extra={"reason": self.breaker.reason})
+            return True
+        return not (already and not decide)
+
+    def _controls(self, time: pd.Timestamp) -> bool:
+        """Read the control flags; whether the policy decides this bar."""
+        flags = self.ledger.flags()
+        kill, pause = flags.get(KILL), flags.get(PAUSE)
+        risk = self.policy.risk
+        if kill is not None and kill.on and not risk.kill_switch_engaged:
+            reason = f"kill flag: {kill.reason}" if kill.reason else "kill flag"
+            risk.engage_kill_switch(time, reason)
+            self.ledger.log_event("control", f"kill switch engaged ({reason})", "warning")
+        paused = pause is not None and pause.on
+        if paused != self.paused:
+            self.paused = paused
+            if paused:
+                why = pause.reason if pause is not None else ""
+                self.ledger.log_event("control", f"trading paused at bar {time} ({why})", "warning")
+            else:
+                self.breaker.reset()
+                self.ledger.log_event("control", f"trading resumed at bar {time}")
+            self._save_status()
+        if not paused:
+            return True
+        held = any(p.qty != 0 for p in self.policy.portfolio.positions.values())
+        return risk.kill_switch_engaged and held  # a kill switch still flattens while paused
+
+    def _record_decision(self, decision: RiskDecision, row: Mapping[str, Any]) -> None:
+        """Each RiskManager verdict to the ledger before it is acted on, keyed by bar time,
+        symbol and intent so a redone bar records it once."""
+        key = f"{pd.Timestamp(decision.time).isoformat()}|{decision.symbol}|{row['intent']}"
+        self.ledger.record_risk_decision(decision, key=key)
+
+    def _commit(self, time: pd.Timestamp) -> None:
+        """The equity snapshot and the checkpoint in one transaction."""
         result = self.engine.result
         self.bars += 1
         self.last_bar = time
-        text = self.ledger.redact.json(self._checkpoint(time))
+        state = self._checkpoint(time)
+        text = self.ledger.redact.json(state)
         snapshot = {"equity": result.equity[-1], "cash": result.cash[-1], "margin_used": 0.0}
         with write_transaction(self.ledger.engine) as conn:
             conn.execute(schema.equity.insert().values(time=to_datetime(time), **snapshot))
@@ -232,19 +454,26 @@ class Runner:
             where = schema.state.c.name == PROGRESS
             if not conn.execute(schema.state.update().where(where).values(**row)).rowcount:
                 conn.execute(schema.state.insert().values(name=PROGRESS, **row))
+        self._base = _copy(state)
 
     def summary(self) -> RunSummary:
         result = self.engine.result
         return RunSummary(
             bars=self.bars,
             orders=len(self.ledger.orders()),
-            fills=len(self.engine.broker.fills),
-            equity=result.equity[-1] if result.equity else self.engine.broker.cash,
-            cash=result.cash[-1] if result.cash else self.engine.broker.cash,
+            fills=len(self.broker.fills),
+            equity=result.equity[-1] if result.equity else self.broker.cash,
+            cash=result.cash[-1] if result.cash else self.broker.cash,
             last_bar=self.last_bar,
             dropped=self.dropped,
             resumed_from=self.resumed_from,
             resumed_after=self.resume_after,
+            paused=self.paused,
+            status=self.status,
+            errors=self.errors,
+            tripped=self.tripped,
+            kill_switch=self.policy.risk.kill_switch_engaged,
+            skipped=self.skipped,
         )
 
 
@@ -255,6 +484,7 @@ def paper_runner(
     broker_config: BrokerConfig | None = None,
     risk: RiskConfig | None = None,
     config: Mapping[str, Any] | None = None,
+    guard: GuardConfig | None = None,
 ) -> Runner:
     """A paper-trading Runner built like ``run_managed_backtest``: SimBroker (here writing to
     the ledger), a RiskManager (its state in the ledger), ManagedPolicy, Engine.
@@ -272,7 +502,7 @@ def paper_runner(
     broker = LedgerSimBroker(symbols, broker_config, ledger)
     manager = RiskManager(risk, store=LedgerRiskStateStore(ledger))
     policy = ManagedPolicy(symbols, targets, manager, broker)
-    return Runner(Engine(policy, broker), feeds, ledger, fingerprint, config)
+    return Runner(Engine(policy, broker), feeds, ledger, fingerprint, config, guard)
 
 
 def run_fingerprint(
@@ -301,3 +531,33 @@ def run_fingerprint(
 
 def _describe(config: Mapping[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in config.items()) or "no description"
+
+
+def _copy(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep, JSON-shaped copy of a checkpoint (what a restore reads back from the ledger)."""
+    copied: dict[str, Any] = json.loads(json.dumps(state))
+    return copied
+
+
+def _stall_after(feeds: Sequence[BarFeed]) -> float | None:
+    """3 × the longest bar duration (wall seconds) among the feeds, None when none is known."""
+    known = [s for s in (_bar_seconds(f) for f in feeds) if s is not None and s > 0]
+    return 3.0 * max(known) if known else None
+
+
+def _bar_seconds(feed: BarFeed) -> float | None:
+    if isinstance(feed, ReplayFeed):
+        index = feed.candles.index
+        if feed.speed == 0 or len(index) < 2:
+            return None  # as fast as possible: no wall-clock rhythm to watch
+        return pd.Timedelta(index[1] - index[0]).total_seconds() / feed.speed
+    step_ms = getattr(feed, "step_ms", None)  # the polling and websocket feeds
+    if isinstance(step_ms, int | float) and step_ms > 0:
+        return float(step_ms) / 1000.0
+    timeframe = getattr(feed, "timeframe", None)
+    if isinstance(timeframe, str):
+        try:
+            return float(ccxt.Exchange.parse_timeframe(timeframe))
+        except Exception:  # an unknown timeframe string: no default
+            return None
+    return None

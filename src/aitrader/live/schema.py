@@ -140,6 +140,8 @@ risk_decisions = sa.Table(
     sa.Column("requested_qty", sa.Float, nullable=False),
     sa.Column("approved_qty", sa.Float, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("intent", sa.String(40)),  # why the intent was made: signal, kill_switch ...
+    sa.Column("key", sa.String(200), unique=True),  # idempotency key (a bar redone: no repeat)
 )
 
 state = sa.Table(
@@ -174,13 +176,30 @@ def _v1_core(conn: sa.Connection) -> None:
     frozen.create_all(conn)
 
 
+_V3_RISK_COLUMNS = ("intent", "key")
+
+
 def _v2_accounting(conn: sa.Connection) -> None:
-    """Equity snapshots, signals, risk decisions, persisted state; ``orders.error``."""
+    """Equity snapshots, signals, risk decisions (without ``intent`` and ``key``), persisted
+    state; ``orders.error``."""
     frozen = sa.MetaData()
     for table in (equity, signals, risk_decisions, state):
-        sa.Table(table.name, frozen, *[_column(c) for c in table.columns])
+        columns = [
+            _column(c)
+            for c in table.columns
+            if not (table is risk_decisions and c.name in _V3_RISK_COLUMNS)
+        ]
+        sa.Table(table.name, frozen, *columns)
     frozen.create_all(conn)
     conn.execute(sa.text("ALTER TABLE orders ADD COLUMN error TEXT"))
+
+
+def _v3_risk_decision_keys(conn: sa.Connection) -> None:
+    """``risk_decisions.intent`` and a unique ``risk_decisions.key``: a verdict recorded under
+    a key is stored once, also when its bar is redone after a crash."""
+    conn.execute(sa.text("ALTER TABLE risk_decisions ADD COLUMN intent VARCHAR(40)"))
+    conn.execute(sa.text("ALTER TABLE risk_decisions ADD COLUMN key VARCHAR(200)"))
+    conn.execute(sa.text("CREATE UNIQUE INDEX ix_risk_decisions_key ON risk_decisions (key)"))
 
 
 @dataclass(frozen=True)
@@ -193,5 +212,6 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "orders, fills, positions, flags, events", _v1_core),
     Migration(2, "equity, signals, risk decisions, state; orders.error", _v2_accounting),
+    Migration(3, "risk decisions: intent, unique key", _v3_risk_decision_keys),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version
