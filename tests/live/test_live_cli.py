@@ -1,15 +1,17 @@
-"""``paper --replay`` end to end into a real SQLite ledger; ``live`` refuses and never trades."""
+"""``paper`` end to end into a real SQLite ledger (stored and live bars); ``live`` refuses
+without keys or ``--confirm-live`` and then never trades."""
 
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from aitrader.cli.live import LIVE_UNAVAILABLE, live_command, paper_command
+from aitrader.cli.live import live_command, paper_command
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator
 from aitrader.live.ledger import Ledger
 
@@ -78,13 +80,32 @@ def test_live_without_keys_is_refused(env: dict[str, str]) -> None:
     assert "no API keys for binance" in result.output
 
 
-def test_live_with_keys_and_confirmation_says_routing_is_unavailable(
-    keyed: dict[str, str],
+def test_paper_on_live_exchange_bars_uses_public_data_only(
+    tmp_path: Path, keyed: dict[str, str]
 ) -> None:
+    """``paper --exchange``: the emulator's closed bars, simulated fills, no signed request."""
     with ExchangeEmulator(EmulatorConfig(api_key=KEY, secret=SECRET)) as emu:
-        result = runner.invoke(app, [*LIVE, "--confirm-live"], env=keyed)
-        assert result.exit_code == 2
-        assert "not available in this version" in result.output
-        assert LIVE_UNAVAILABLE.split(":")[0] in " ".join(result.output.split())
-        assert emu.requests == []
-        assert KEY not in result.output and SECRET not in result.output
+        stop = threading.Event()
+
+        def clock() -> None:
+            while not stop.wait(0.1):
+                emu.advance()
+
+        ticking = threading.Thread(target=clock, daemon=True)
+        ticking.start()
+        path = tmp_path / "paper-live.db"
+        args = ["paper", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"]
+        args += ["--api-url", emu.url, "--feed", "rest", "--max-bars", "5", "--poll", "0.05"]
+        args += ["--fast", "2"]
+        args += ["--slow", "4", "--ledger", str(path), "--json"]
+        try:
+            result = runner.invoke(app, args, env=keyed)
+        finally:
+            stop.set()
+            ticking.join(5)
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["bars"] == 5
+        assert not [r for r in emu.requests if r[1].startswith(("/api/v3/order", "/api/v3/acc"))]
+        with Ledger(path) as ledger:
+            times = ledger.equity_curve().index
+            assert len(times) == 5 and (times.to_series().diff().dropna() == "1h").all()

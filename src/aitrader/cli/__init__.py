@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from aitrader import __version__
 from aitrader.cli import backtest as backtest_cli
+from aitrader.cli import control as control_cli
 from aitrader.cli import data as data_cli
 from aitrader.cli import features as features_cli
 from aitrader.cli import live as live_cli
@@ -151,6 +152,7 @@ app.command("backtest")(backtest_cli.backtest_command)
 app.command("scan")(scan_cli.scan_command)
 app.command("paper")(live_cli.paper_command)
 app.command("live")(live_cli.live_command)
+app.add_typer(control_cli.app, name="control")
 app.add_typer(risk_cli.app, name="risk")
 
 

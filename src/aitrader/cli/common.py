@@ -23,6 +23,8 @@ from rich.progress import (
 from rich.table import Table
 
 from aitrader.config import Settings, load_settings
+from aitrader.live.records import secret_values
+from aitrader.logsafe import install_redaction
 
 console = Console()
 err_console = Console(stderr=True)
@@ -44,6 +46,7 @@ class State:
             self._settings = load_settings(self.config_path)
             level = self.log_level or self._settings.logging.level
             logging.getLogger().setLevel(level.upper())
+            install_redaction(secret_values(self._settings.secrets))
         return self._settings
 
 

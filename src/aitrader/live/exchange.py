@@ -1,0 +1,579 @@
+"""Live orders on a real exchange through ccxt: the Engine's broker for spot markets.
+
+:class:`ExchangeBroker` takes the same calls as the simulated broker (``open_bar``, ``submit``,
+``cancel``, ``close_bar``, ``account``, ``positions``, ``fills``), so the decision path of a
+backtest — :class:`~aitrader.engine.managed_policy.ManagedPolicy` under the risk manager — runs
+unchanged on an exchange. What it adds is everything a real venue needs:
+
+* **Sizing to the market's rules.** A target fraction becomes a quantity at the decision bar's
+  close, floored to the market's amount precision (``amount_to_precision``), capped by the quote
+  balance (with a small buffer for the move to the fill) and checked against the market's minimum
+  amount and notional; an order below the minimum is not sent and the ledger says why. Spot is
+  long only: a negative target means flat.
+* **Write-ahead, idempotent orders.** Each order is written to the ledger as an intent before it
+  is sent, keyed by the run and the policy's deterministic order id, and carries a client order
+  id derived from that key (``newClientOrderId``). A bar redone after a crash finds its intent:
+  an order the exchange already has is adopted, never sent twice.
+* **Network faults.** Every exchange call is retried on network errors (timeouts, 5xx, 429) with
+  exponential backoff and jitter, waiting at least the ``Retry-After`` the exchange asked for;
+  after a failed *create* the order is looked up by its client order id before it is sent again
+  (the request may have reached the exchange). Errors feed a circuit breaker when one is given.
+* **Fills.** Executions are read from the exchange's trades (ids make them idempotent) and
+  recorded net of a commission charged in the base asset (Binance's default for buys), so the
+  ledger's position equals the account's holding; the fee is recorded at its quote value.
+  Orders still working at the next bar are polled; a new target for a symbol cancels its working
+  order first (partial fills stay booked).
+* **Stops.** Stop-loss / take-profit brackets are managed locally on closed bars: when a closed
+  bar trades through a level, a market exit is sent at once (it fills at the next price, not at
+  the level — the backtest's intrabar assumption is not available to a closed-bar runtime).
+
+:meth:`checkpoint` / :meth:`restore` let the runner resume it: the state comes back from the
+ledger, and :func:`aitrader.live.reconcile.reconcile` then squares it with the exchange.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import ccxt
+import numpy as np
+import pandas as pd
+
+from aitrader.engine.types import Account, Bar, Fill, Liquidity, Order, Position
+from aitrader.errors import BrokerError, ConfigError, TransientBrokerError
+from aitrader.live.guard import CircuitBreaker, backoff_delay
+from aitrader.live.ledger import Ledger, apply_fill
+from aitrader.live.paper import ledger_fills
+from aitrader.live.reconcile import ReconcileReport, reconcile
+from aitrader.live.records import OrderStatus
+
+log = logging.getLogger(__name__)
+
+REJECTIONS: tuple[type[Exception], ...] = (
+    ccxt.InvalidOrder,
+    ccxt.InsufficientFunds,
+    ccxt.BadSymbol,
+    ccxt.PermissionDenied,
+)
+"""Errors meaning the exchange refused this order (recorded as rejected, not retried)."""
+
+
+class TransientExchangeError(TransientBrokerError):
+    """An exchange call still failed after its retries (network, 5xx, rate limit)."""
+
+
+@dataclass(frozen=True)
+class MarketRules:
+    """A spot market's trading rules as ccxt reports them."""
+
+    symbol: str
+    base: str
+    quote: str
+    min_amount: float
+    min_cost: float
+
+    @classmethod
+    def of(cls, exchange: Any, symbol: str) -> MarketRules:
+        try:
+            market = exchange.market(symbol)
+        except ccxt.BadSymbol as exc:
+            raise ConfigError(f"{exchange.id} has no market {symbol}") from exc
+        if not market.get("spot", False):
+            raise ConfigError(f"{symbol} on {exchange.id} is not a spot market")
+        limits = market.get("limits") or {}
+        return cls(
+            symbol,
+            market["base"],
+            market["quote"],
+            float((limits.get("amount") or {}).get("min") or 0.0),
+            float((limits.get("cost") or {}).get("min") or 0.0),
+        )
+
+
+class ExchangeCalls:
+    """Exchange calls with retries on network errors, ``Retry-After`` and a circuit breaker."""
+
+    def __init__(
+        self,
+        exchange: Any,
+        breaker: CircuitBreaker | None = None,
+        attempts: int = 5,
+        max_wait: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if attempts < 1:
+            raise ConfigError(f"attempts must be ≥ 1, got {attempts}")
+        self.exchange, self.breaker = exchange, breaker
+        self.attempts, self.max_wait, self.sleep = attempts, max_wait, sleep
+        self.retries = 0  # calls retried so far (for reports)
+
+    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """``exchange.<method>(...)``, retried on network errors (safe for reads and cancels;
+        an order is created with :meth:`ExchangeBroker.send`, which never repeats one blindly)."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                result = getattr(self.exchange, method)(*args, **kwargs)
+            except ccxt.NetworkError as exc:
+                self.wait_after(method, exc, attempt)
+                continue
+            self.succeeded()
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def succeeded(self) -> None:
+        if self.breaker is not None:
+            self.breaker.success()
+
+    def wait_after(self, method: str, exc: Exception, attempt: int) -> None:
+        """Count a failed call; raise after the last attempt, else sleep the backoff (at least
+        what ``Retry-After`` asked for)."""
+        if self.breaker is not None:
+            self.breaker.failure(f"{method}: {type(exc).__name__}")
+        if attempt >= self.attempts:
+            raise TransientExchangeError(
+                f"{self.exchange.id} {method} failed {attempt} times: {type(exc).__name__}: "
+                f"{_short(exc)}"
+            ) from exc
+        wait = max(backoff_delay(attempt, base=0.25, cap=self.max_wait), self.retry_after())
+        self.retries += 1
+        log.warning(
+            "exchange call failed; retrying",
+            extra={"call": method, "attempt": attempt, "wait": round(wait, 3),
+                   "error": type(exc).__name__},
+        )  # fmt: skip
+        self.sleep(wait)
+
+    def retry_after(self) -> float:
+        """Seconds the last response's ``Retry-After`` header asked for (0: none)."""
+        headers = getattr(self.exchange, "last_response_headers", None) or {}
+        value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
+        try:
+            return min(self.max_wait, float(value)) if value is not None else 0.0
+        except ValueError:
+            return 0.0
+
+
+class ExchangeBroker:
+    """The Engine's broker on a ccxt spot exchange (see the module docstring)."""
+
+    def __init__(
+        self,
+        exchange: Any,
+        symbols: Sequence[str],
+        ledger: Ledger,
+        run_id: str,
+        calls: ExchangeCalls | None = None,
+        max_position: float = 1.0,
+        buy_buffer: float = 0.005,
+    ) -> None:
+        if not run_id or len(run_id) < 6:
+            raise ConfigError("run_id must have at least 6 characters")
+        self.exchange, self.ledger, self.run_id = exchange, ledger, run_id
+        self.calls = calls or ExchangeCalls(exchange)
+        self.symbols = list(symbols)
+        self.rules = {s: MarketRules.of(exchange, s) for s in self.symbols}
+        quotes = {r.quote for r in self.rules.values()}
+        if len(quotes) != 1:
+            raise ConfigError(f"all symbols must share one quote currency, got {sorted(quotes)}")
+        self.quote = quotes.pop()
+        self.max_position, self.buy_buffer = max_position, buy_buffer
+        self.recv_window_ms = int(exchange.options.get("recvWindow", 10_000))
+        self.positions: dict[str, Position] = {s: Position(s) for s in self.symbols}
+        self.fills: list[Fill] = []
+        self.cash = 0.0
+        self.opening: dict[str, float] = {}  # account balances when the run first started
+        self.brackets: dict[str, tuple[float, float]] = {s: (math.nan, math.nan) for s in symbols}
+        self.pending_brackets: dict[str, tuple[float | None, float | None]] = {}
+        self.working: dict[str, str] = {}  # symbol -> client order id of an order still open
+        self.marks: dict[str, float] = {}
+        self.now = pd.Timestamp(0, tz="UTC")
+        self.bar = 0
+        self.started = False
+        self.reconciled: ReconcileReport | None = None  # what the last restart changed
+
+    # -- start, checkpoint, restore --------------------------------------------------------
+
+    def start(self) -> None:
+        """A fresh run: the account's balances now are the opening balances (the run trades
+        the quote balance; base assets already held are left alone)."""
+        if self.ledger.orders():
+            raise ConfigError("the ledger already holds orders: resume that run or use a new file")
+        totals = self.balances()
+        self.opening = {a: totals.get(a, 0.0) for a in self._assets()}
+        self.cash = self.opening[self.quote]
+        if self.cash <= 0:
+            raise ConfigError(f"no {self.quote} to trade with on {self.exchange.id}")
+        self.ledger.log_event(
+            "broker", f"live run {self.run_id} started", payload={"opening": self.opening}
+        )
+        self.started = True
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "opening": self.opening,
+            "brackets": {s: [_num(a), _num(b)] for s, (a, b) in self.brackets.items()},
+            "pending_brackets": {s: list(v) for s, v in self.pending_brackets.items()},
+            "working": dict(self.working),
+            "fills": len(self.fills),
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """State after a restart: the checkpoint and every fill in the ledger (fills recorded
+        after the checkpoint included), then :func:`~aitrader.live.reconcile.reconcile` with
+        the exchange — which raises, so nothing is traded, when they cannot be squared."""
+        if state.get("run_id") != self.run_id:
+            raise ConfigError(f"checkpoint of run {state.get('run_id')}, not {self.run_id}")
+        self.opening = {a: float(v) for a, v in state["opening"].items()}
+        self.pending_brackets = {s: (a, b) for s, (a, b) in state["pending_brackets"].items()}
+        self.working = dict(state["working"])
+        self.fills, self.cash = [], self.opening[self.quote]
+        self.positions = {s: Position(s) for s in self.symbols}
+        done = int(state["fills"])
+        for n, fill in enumerate(ledger_fills(self.ledger, len(self.ledger.fills()))):
+            if n == done:
+                self.brackets = {s: (_nan(a), _nan(b)) for s, (a, b) in state["brackets"].items()}
+            self._book(fill)
+        if len(self.fills) <= done:
+            self.brackets = {s: (_nan(a), _nan(b)) for s, (a, b) in state["brackets"].items()}
+        self.started = True
+        self.reconciled = reconcile(self)
+
+    # -- the Engine's broker calls ---------------------------------------------------------
+
+    def account(self, bars: Mapping[str, Bar]) -> Account:
+        equity = self.cash + sum(
+            self.positions[s].qty * bars[s].close for s in self.symbols if s in bars
+        )
+        return Account(self.cash, equity, 0.0)
+
+    def open_bar(
+        self,
+        i: int,
+        bars: Mapping[str, Bar],
+        funding: Mapping[str, float] | None = None,
+        sub_bars: Mapping[str, np.ndarray] | None = None,
+    ) -> None:
+        """A closed bar arrived: poll working orders, then act on stops / targets it crossed."""
+        if not self.started:
+            raise BrokerError("ExchangeBroker.start() or restore() must run before the first bar")
+        self.bar, self.now = i, bars[self.symbols[0]].time
+        self.marks = {s: bars[s].close for s in self.symbols}
+        self.sync()
+        for symbol in self.symbols:
+            self._check_bracket(symbol, bars[symbol])
+
+    def close_bar(self, bars: Mapping[str, Bar]) -> None:
+        self.sync()
+
+    def submit(self, order: Order) -> bool:
+        """Size, record and send one order; False when it is not sent (below the market's
+        minimum, nothing to do, or refused by the exchange — each logged in the ledger)."""
+        symbol = order.symbol
+        if symbol not in self.rules:
+            raise BrokerError(f"order {order.client_order_id}: unknown symbol {symbol}")
+        key = f"{self.run_id}:{order.client_order_id}"
+        cid = self.client_order_id(key)
+        known = self.ledger.find_order(cid)
+        if known is not None:
+            return self._resume_order(known.client_order_id, known.status)
+        if symbol in self.working:
+            self.cancel_working(symbol, "a new target for the symbol")
+        qty = self._size(order)
+        if qty == 0.0:
+            return False
+        if order.target_fraction is not None and order.target_fraction > 0:
+            self.pending_brackets[symbol] = (order.stop_loss, order.take_profit)
+        record = Order(symbol, cid, qty=qty, reduce_only=qty < 0, reason=order.reason)
+        self.ledger.record_intent(record, intent_key=key, time=self.now)
+        return self._send(cid)
+
+    def cancel(self, client_order_id: str) -> bool:
+        cid = self.client_order_id(f"{self.run_id}:{client_order_id}")
+        symbol = next((s for s, c in self.working.items() if c == cid), None)
+        if symbol is None:
+            return False
+        return self.cancel_working(symbol, "cancelled by the strategy")
+
+    # -- identifiers and balances ----------------------------------------------------------
+
+    def client_order_id(self, key: str) -> str:
+        """The exchange's client order id for an intent key: deterministic, 26 characters of
+        ``[a-z0-9]`` (valid on Binance and most venues), unique per run and order."""
+        digest = hashlib.blake2b(key.encode(), digest_size=9).hexdigest()
+        return f"at{self.run_id[:6].lower()}{digest}"
+
+    def owns(self, client_order_id: str | None) -> bool:
+        """Whether an exchange order was placed by this run."""
+        return bool(client_order_id) and str(client_order_id).startswith(
+            f"at{self.run_id[:6].lower()}"
+        )
+
+    def balances(self) -> dict[str, float]:
+        """The account's total balance per asset."""
+        balance = self.calls("fetch_balance")
+        totals = balance.get("total") or {}
+        return {str(a): float(v or 0.0) for a, v in totals.items()}
+
+    def _assets(self) -> list[str]:
+        return sorted({self.quote} | {r.base for r in self.rules.values()})
+
+    # -- sizing ----------------------------------------------------------------------------
+
+    def _size(self, order: Order) -> float:
+        """Signed quantity to send, on the market's grid and above its minimums (0: none)."""
+        symbol, rules = order.symbol, self.rules[order.symbol]
+        price = self.marks.get(symbol)
+        if price is None or not price > 0:
+            raise BrokerError(f"order {order.client_order_id}: no price for {symbol} yet")
+        held = self.positions[symbol].qty
+        if order.target_fraction is not None:
+            fraction = min(max(order.target_fraction, 0.0), self.max_position)
+            if order.target_fraction < 0:
+                self._note(order, "spot market: a short target means flat")
+            equity = self.account({s: _mark(s, p) for s, p in self.marks.items()}).equity
+            qty = fraction * equity / price - held
+        else:
+            qty = order.qty
+        affordable = self.cash * (1.0 - self.buy_buffer) / price
+        qty = min(qty, affordable) if qty > 0 else -min(-qty, held)
+        amount = self._floor(symbol, abs(qty))
+        if amount <= 0.0:
+            return 0.0
+        if amount < rules.min_amount or amount * price < rules.min_cost:
+            self._note(
+                order,
+                f"{amount} {rules.base} (≈{amount * price:.2f} {rules.quote}) is below the "
+                f"market minimum (amount {rules.min_amount}, notional {rules.min_cost}): not sent",
+            )
+            return 0.0
+        return math.copysign(amount, qty)
+
+    def _floor(self, symbol: str, amount: float) -> float:
+        try:
+            return float(self.exchange.amount_to_precision(symbol, amount))
+        except ccxt.InvalidOrder:  # below the precision step
+            return 0.0
+
+    def _note(self, order: Order, message: str) -> None:
+        self.ledger.log_event(
+            "broker", f"{order.symbol} {order.client_order_id}: {message}", "warning", time=self.now
+        )
+
+    # -- sending, polling, cancelling ------------------------------------------------------
+
+    def _send(self, cid: str) -> bool:
+        """Send a recorded intent; after an answer that leaves its fate unknown (timeout, 5xx)
+        look it up by client order id until the request can no longer execute (its
+        ``recvWindow`` has passed) before sending it again."""
+        order = self.ledger.get_order(cid)
+        symbol = order.symbol
+        self.ledger.mark_submitted(cid)
+        side = "buy" if order.qty > 0 else "sell"
+        amount = self.exchange.amount_to_precision(symbol, abs(order.qty))
+        params = {"newClientOrderId": cid, "recvWindow": self.recv_window_ms}
+        for attempt in range(1, self.calls.attempts + 1):
+            sent = time.monotonic()
+            try:
+                placed = self.exchange.create_order(symbol, "market", side, amount, None, params)
+                self.calls.succeeded()
+            except REJECTIONS as exc:
+                found = self.lookup(symbol, cid) if attempt > 1 else None
+                if found is None:
+                    return self._rejected(cid, symbol, exc)
+                placed = found
+            except ccxt.NetworkError as exc:
+                found = None if _refused(exc) else self._settle(symbol, cid, sent)
+                if found is None:
+                    self.calls.wait_after("create_order", exc, attempt)
+                    continue
+                placed = found
+            self.absorb(placed)
+            return True
+        return False  # pragma: no cover
+
+    def _settle(self, symbol: str, cid: str, sent: float) -> dict[str, Any] | None:
+        """Look an order of unknown fate up until its request expired on the exchange."""
+        deadline = sent + self.recv_window_ms / 1000 + 0.5
+        while True:
+            found = self.lookup(symbol, cid)
+            left = deadline - time.monotonic()
+            if found is not None or left <= 0:
+                return found
+            self.calls.sleep(min(0.25, left))
+
+    def _rejected(self, cid: str, symbol: str, exc: Exception) -> bool:
+        self.ledger.mark_rejected(cid, f"{type(exc).__name__}: {_short(exc)}")
+        self.ledger.log_event(
+            "broker", f"{symbol} order {cid} rejected: {_short(exc)}", "error", time=self.now
+        )
+        self.pending_brackets.pop(symbol, None)
+        return False
+
+    def _resume_order(self, cid: str, status: OrderStatus) -> bool:
+        """An intent already in the ledger (a bar redone after a restart)."""
+        if status is OrderStatus.INTENT:
+            return self._send(cid)
+        if status is OrderStatus.SUBMITTED:
+            order = self.ledger.get_order(cid)
+            found = self.lookup(order.symbol, cid)
+            if found is None:
+                return self._send(cid)
+            self.absorb(found)
+        return status is not OrderStatus.REJECTED
+
+    def lookup(self, symbol: str, cid: str) -> dict[str, Any] | None:
+        """The exchange's order with this client order id, or None if it has none."""
+        try:
+            found: dict[str, Any] = self.calls(
+                "fetch_order", None, symbol, {"origClientOrderId": cid}
+            )
+        except ccxt.OrderNotFound:
+            return None
+        return found
+
+    def absorb(self, order: Mapping[str, Any]) -> None:
+        """Book what the exchange says about one of our orders: its id, new fills, its end."""
+        cid = str(order.get("clientOrderId") or "")
+        symbol = str(order["symbol"])
+        ledger_order = self.ledger.get_order(cid)
+        if ledger_order.status is OrderStatus.INTENT:
+            self.ledger.mark_submitted(cid)
+        self.ledger.mark_acknowledged(cid, str(order["id"]))
+        filled = float(order.get("filled") or 0.0)
+        if filled > 0:
+            trades = [t for t in order.get("trades") or [] if t.get("id") is not None]
+            if sum(float(t["amount"]) for t in trades) < filled * (1 - 1e-9):
+                trades = self.calls("fetch_order_trades", order["id"], symbol)
+            for trade in trades:
+                self._record_trade(cid, trade, order.get("timestamp"))
+        status = order.get("status")
+        if status == "open":
+            self.working[symbol] = cid
+            return
+        if self.working.get(symbol) == cid:
+            del self.working[symbol]
+        if status == "closed" and filled > 0:
+            self.ledger.mark_filled(cid, "the exchange reports the order filled")
+        elif status in ("canceled", "cancelled", "expired", "rejected", "closed"):
+            reason = f"the exchange reports the order {status}"
+            self.ledger.mark_cancelled(cid, reason)
+            if filled == 0:
+                self.pending_brackets.pop(symbol, None)
+
+    def _record_trade(self, cid: str, trade: Mapping[str, Any], fallback_ms: Any) -> None:
+        symbol = str(trade["symbol"])
+        rules = self.rules[symbol]
+        amount, price = float(trade["amount"]), float(trade["price"])
+        recorded = self.ledger.get_order(cid)
+        side = 1.0 if recorded.qty > 0 else -1.0  # a create response's fills carry no side
+        fee = trade.get("fee") or {}
+        fee_cost, fee_ccy = float(fee.get("cost") or 0.0), fee.get("currency")
+        qty, fee_quote = amount, 0.0
+        if fee_ccy == rules.base:
+            qty, fee_quote = (amount - fee_cost if side > 0 else amount), fee_cost * price
+        elif fee_ccy == rules.quote:
+            fee_quote = fee_cost
+        elif fee_cost:
+            self.ledger.log_event(
+                "broker", f"fee of trade {trade['id']} in {fee_ccy}: not in the account's "
+                f"equity (pay fees in {rules.base} or {rules.quote})", "warning",
+            )  # fmt: skip
+        stamp_ms = trade.get("timestamp") or fallback_ms  # a create response's fills have none
+        stamp = pd.Timestamp(int(stamp_ms or 0), unit="ms", tz="UTC")
+        reference = self.marks.get(symbol, price)
+        liquidity = Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER
+        fill = Fill(
+            stamp, symbol, side * qty, price, fee_quote, abs(price - reference), liquidity, cid,
+            recorded.reason,
+        )  # fmt: skip
+        if self.ledger.record_fill(fill, trade_id=f"{self.exchange.id}:{trade['id']}"):
+            self._book(fill)
+
+    def _book(self, fill: Fill) -> None:
+        """A recorded fill into the in-memory account (cash, position, stops)."""
+        symbol = fill.symbol
+        before = self.positions[symbol]
+        after = apply_fill(before, fill.qty, fill.price)
+        self.positions[symbol] = after
+        self.cash -= fill.qty * fill.price + fill.fee
+        self.fills.append(fill)
+        if after.qty <= 0 or self._dust(symbol, after.qty):
+            self.brackets[symbol] = (math.nan, math.nan)
+        elif before.qty <= 0 or fill.qty > 0:
+            stop_loss, take_profit = self.pending_brackets.get(symbol, (None, None))
+            avg = after.avg_price
+            self.brackets[symbol] = (
+                math.nan if stop_loss is None else avg * (1.0 - stop_loss),
+                math.nan if take_profit is None else avg * (1.0 + take_profit),
+            )
+
+    def _dust(self, symbol: str, qty: float) -> bool:
+        """A holding too small to sell (below the market's minimum amount or notional)."""
+        rules, price = self.rules[symbol], self.marks.get(symbol, 0.0)
+        return qty < rules.min_amount or (price > 0 and qty * price < rules.min_cost)
+
+    def sync(self) -> None:
+        """Poll every working order and book its new fills."""
+        for symbol, cid in list(self.working.items()):
+            found = self.lookup(symbol, cid)
+            if found is None:
+                raise BrokerError(f"working order {cid} on {symbol} is unknown to the exchange")
+            self.absorb(found)
+
+    def cancel_working(self, symbol: str, why: str) -> bool:
+        cid = self.working[symbol]
+        order = self.ledger.get_order(cid)
+        with contextlib.suppress(ccxt.OrderNotFound):  # closed meanwhile: the lookup books how
+            self.calls("cancel_order", order.exchange_order_id, symbol)
+        found = self.lookup(symbol, cid)
+        if found is not None:
+            self.absorb(found)
+        self.working.pop(symbol, None)
+        if self.ledger.get_order(cid).status.is_open:
+            self.ledger.mark_cancelled(cid, why)
+        return True
+
+    def _check_bracket(self, symbol: str, bar: Bar) -> None:
+        """Exit at market when the closed bar traded through the stop or the target."""
+        held = self.positions[symbol].qty
+        stop, target = self.brackets[symbol]
+        if held <= 0 or self._dust(symbol, held) or symbol in self.working:
+            return
+        reason = None
+        if not math.isnan(stop) and bar.low <= stop:
+            reason = "stop_loss"
+        elif not math.isnan(target) and bar.high >= target:
+            reason = "take_profit"
+        if reason is not None:
+            exit_order = Order(symbol, f"{symbol}|{self.bar}|{reason}", qty=-held, reason=reason)
+            self.submit(exit_order)
+
+
+def _refused(exc: Exception) -> bool:
+    """A rate-limit answer: the request was refused, not executed (its fate is known)."""
+    return isinstance(exc, ccxt.DDoSProtection)
+
+
+def _mark(symbol: str, price: float) -> Bar:
+    return Bar(symbol, pd.Timestamp(0, tz="UTC"), price, price, price, price, 0.0)
+
+
+def _num(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"

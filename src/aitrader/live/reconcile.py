@@ -1,0 +1,124 @@
+"""Reconciliation after a restart: square the ledger with the exchange before trading again.
+
+The ledger says what this run intended and what it saw; the exchange says what happened. On a
+restart :func:`reconcile`:
+
+1. looks up every order the ledger holds open (intents included) by its client order id:
+   fills that happened while the runtime was down are adopted (recorded once, by trade id); an
+   order the exchange closed is closed in the ledger; one still working is cancelled — the
+   decision it came from is stale, the next bar decides afresh; an intent the exchange never
+   received is closed as *not sent* and never re-sent;
+2. cancels open orders on the run's markets that carry this run's client-order-id prefix but are
+   unknown to the ledger (orphans), and leaves other orders alone (reported as foreign);
+3. compares the account's balances with what the ledger implies (opening balances + fills) and
+   **fails closed** — raises :class:`ReconcileError`, nothing is traded — when they disagree.
+
+What changed is returned as a :class:`ReconcileReport` and written to the ledger's events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from aitrader.errors import BrokerError
+
+if TYPE_CHECKING:
+    from aitrader.live.exchange import ExchangeBroker
+
+
+class ReconcileError(BrokerError):
+    """The ledger and the exchange disagree in a way that cannot be repaired automatically."""
+
+
+@dataclass
+class ReconcileReport:
+    """What reconciliation found and changed."""
+
+    adopted: list[str] = field(default_factory=list)  # trade ids booked while down
+    closed: list[str] = field(default_factory=list)  # orders the exchange closed while down
+    cancelled: list[str] = field(default_factory=list)  # our orders still working: cancelled
+    unsent: list[str] = field(default_factory=list)  # intents the exchange never received
+    foreign: list[str] = field(default_factory=list)  # open orders not placed by this run
+    balances: dict[str, tuple[float, float]] = field(default_factory=dict)  # expected, actual
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.adopted or self.closed or self.cancelled or self.unsent)
+
+    def lines(self) -> list[str]:
+        """One line per kind of change, for the CLI and the ledger's events."""
+        kinds = (
+            ("fills adopted", self.adopted),
+            ("orders closed by the exchange while down", self.closed),
+            ("working orders cancelled", self.cancelled),
+            ("intents never sent (closed, not re-sent)", self.unsent),
+            ("foreign open orders left alone", self.foreign),
+        )
+        out = [f"{name}: {len(items)} ({', '.join(items[:5])})" for name, items in kinds if items]
+        return out or ["nothing to change: the ledger matches the exchange"]
+
+
+def reconcile(broker: ExchangeBroker, tolerance: float = 1e-6) -> ReconcileReport:
+    """Square ``broker``'s ledger with its exchange (see the module docstring)."""
+    ledger, report = broker.ledger, ReconcileReport()
+    fills_before = len(broker.fills)
+    for order in ledger.open_orders():
+        cid, symbol = order.client_order_id, order.symbol
+        if symbol not in broker.rules:
+            raise ReconcileError(f"the ledger holds open order {cid} on {symbol}, not traded")
+        found = broker.lookup(symbol, cid)
+        if found is None:
+            ledger.mark_cancelled(cid, "not on the exchange at restart: never sent, not re-sent")
+            broker.working.pop(symbol, None)
+            report.unsent.append(cid)
+            continue
+        broker.absorb(found)
+        if found.get("status") == "open":
+            broker.working[symbol] = cid
+            broker.cancel_working(symbol, "still working at restart: cancelled (stale decision)")
+            report.cancelled.append(cid)
+        else:
+            report.closed.append(cid)
+    for symbol in broker.symbols:
+        for order in broker.calls("fetch_open_orders", symbol):
+            cid = order.get("clientOrderId")
+            if ledger.find_order(str(cid)) is not None:
+                continue
+            if broker.owns(cid):
+                broker.calls("cancel_order", order["id"], symbol)
+                report.cancelled.append(str(cid))
+            else:
+                report.foreign.append(f"{symbol}:{order['id']}")
+    report.adopted = [f"{f.symbol} {f.qty:+g}@{f.price:g}" for f in broker.fills[fills_before:]]
+    _check_balances(broker, report, tolerance)
+    level = "warning" if report.changed else "info"
+    ledger.log_event(
+        "reconcile",
+        "; ".join(report.lines()),
+        level,
+        payload={"balances": {a: list(v) for a, v in report.balances.items()}},
+    )
+    return report
+
+
+def _check_balances(broker: ExchangeBroker, report: ReconcileReport, tolerance: float) -> None:
+    """The account must hold what the ledger implies, or nothing is traded (fail closed)."""
+    actual = broker.balances()
+    expected = {broker.quote: broker.cash}
+    for symbol, rules in broker.rules.items():
+        held = broker.positions[symbol].qty
+        expected[rules.base] = expected.get(rules.base, broker.opening.get(rules.base, 0.0)) + held
+    wrong = []
+    for asset, want in sorted(expected.items()):
+        have = actual.get(asset, 0.0)
+        report.balances[asset] = (want, have)
+        if abs(have - want) > tolerance * max(1.0, abs(want)):
+            wrong.append(f"{asset}: ledger {want:.8f}, exchange {have:.8f}")
+    if wrong:
+        message = (
+            "the account does not match the ledger (" + "; ".join(wrong) + "): not trading. "
+            "Check for trades made outside this run, then start a new ledger or fix the account"
+        )
+        broker.ledger.log_event("reconcile", message, "error")
+        raise ReconcileError(message)

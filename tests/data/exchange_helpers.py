@@ -1,0 +1,49 @@
+"""Helpers for live runs against the local exchange emulator: a feed that steps its clock."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+
+from aitrader.engine.managed_policy import ArrayFeed
+from aitrader.engine.types import Bar
+from aitrader.live.emulator import ExchangeEmulator
+
+SYMBOL = "BTC/USDT"
+
+
+class SteppingFeed:
+    """Closed bars of one emulator market: each step completes the bar in progress
+    (``emu.advance()``) and yields it, as a live feed would see it close."""
+
+    def __init__(self, emu: ExchangeEmulator, bars: int, symbol: str = SYMBOL) -> None:
+        self.emu, self.count, self.symbol = emu, bars, symbol
+        self.market = emu.venue.market(symbol.replace("/", ""))
+
+    async def bars(self) -> AsyncIterator[Bar]:
+        for _ in range(self.count):
+            closed = self.emu.now
+            self.emu.advance()
+            row = self.market.candles.loc[closed]
+            values = (float(row[k]) for k in ("open", "high", "low", "close", "volume"))
+            yield Bar(self.symbol, closed, *values)
+
+
+def script(fractions: list[float], stop_loss: float | None = None) -> ArrayFeed:
+    """Targets for one symbol, bar by bar (NaN: no decision)."""
+    return ArrayFeed(
+        np.array(fractions, dtype=np.float64).reshape(-1, 1),
+        np.full((1, 1), math.nan),
+        np.full((1, 1), math.nan if stop_loss is None else stop_loss),
+        np.full((1, 1), math.nan),
+    )
+
+
+def account(emu: ExchangeEmulator) -> dict[str, float]:
+    """The emulator's balances (free + locked)."""
+    venue: Any = emu.venue
+    with venue.lock:
+        return {a: venue.free[a] + venue.locked[a] for a in venue.free}

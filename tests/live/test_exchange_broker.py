@@ -1,0 +1,183 @@
+"""The live exchange broker through the real ccxt client against the local exchange emulator:
+the same decision path as the backtest sends real orders, and the ledger equals the exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from exchange_helpers import SYMBOL, SteppingFeed, account, script
+
+from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
+from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
+from aitrader.live.ledger import Ledger
+from aitrader.live.reconcile import ReconcileError
+from aitrader.live.records import OrderStatus
+from aitrader.live.runner import RunSummary
+from aitrader.live.trading import live_runner
+from aitrader.risk.config import LimitsConfig, RiskConfig
+
+RISK = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
+TARGETS = [math.nan, 0.5, 0.5, 0.5, 0.0, 0.0, 0.3, 0.3, 0.0, 0.0]
+
+
+@pytest.fixture
+def emu() -> Iterator[ExchangeEmulator]:
+    config = EmulatorConfig(markets={"BTCUSDT": "BTC-USD-1h"}, balances={"USDT": 10_000.0})
+    with ExchangeEmulator(config) as running:
+        yield running
+
+
+def client(emu: ExchangeEmulator, timeout_ms: int = 5000) -> Any:
+    exchange = emu.client(timeout_ms=timeout_ms)
+    exchange.options["recvWindow"] = 1500  # ambiguous orders settle within 2 s
+    return exchange
+
+
+def quick_calls(exchange: Any, sleeps: list[float] | None = None) -> ExchangeCalls:
+    def sleep(seconds: float) -> None:
+        if sleeps is not None:
+            sleeps.append(seconds)
+        import time
+
+        time.sleep(min(seconds, 0.05))
+
+    return ExchangeCalls(exchange, attempts=4, max_wait=2.0, sleep=sleep)
+
+
+def run(
+    emu: ExchangeEmulator,
+    ledger: Ledger,
+    targets: list[float],
+    bars: int,
+    exchange: Any | None = None,
+    calls: ExchangeCalls | None = None,
+    stop_loss: float | None = None,
+) -> tuple[RunSummary, ExchangeBroker]:
+    exchange = exchange or client(emu)
+    runner = live_runner(
+        exchange,
+        [SYMBOL],
+        script(targets, stop_loss),
+        [SteppingFeed(emu, bars)],
+        ledger,
+        RISK,
+        {"test": "broker"},
+        calls=calls or quick_calls(exchange),
+    )
+    summary = asyncio.run(asyncio.wait_for(runner.run(), 60))
+    broker = runner.engine.broker
+    assert isinstance(broker, ExchangeBroker)
+    return summary, broker
+
+
+def assert_ledger_equals_exchange(emu: ExchangeEmulator, ledger: Ledger) -> None:
+    trades = emu.venue.trades
+    fills = ledger.fills()
+    assert sorted(fills["trade_id"]) == sorted(f"binance:{t.trade_id}" for t in trades)
+    held = ledger.positions().get(SYMBOL)
+    balances = account(emu)
+    assert math.isclose(held.qty if held else 0.0, balances["BTC"], abs_tol=1e-12)
+    ids = [o.client_order_id for o in emu.venue.orders.values()]
+    assert len(ids) == len(set(ids)), "an order was sent twice"
+
+
+def test_round_trips_book_exactly_what_the_exchange_did(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    with Ledger(tmp_path / "live.db") as ledger:
+        summary, broker = run(emu, ledger, TARGETS, len(TARGETS))
+        assert summary.bars == len(TARGETS)
+        assert_ledger_equals_exchange(emu, ledger)
+        orders = ledger.orders()
+        assert len(orders) == 4  # buy, sell, buy, sell
+        assert all(o.status is OrderStatus.FILLED and o.exchange_order_id for o in orders)
+        for order in orders:  # on the market's 0.00001 grid
+            assert abs(round(abs(order.qty) / 1e-5) * 1e-5 - abs(order.qty)) < 1e-12
+        balances = account(emu)
+        assert math.isclose(broker.cash, balances["USDT"], rel_tol=1e-12)
+        # the first entry is half the equity at the decision bar's close, less than the cash
+        first = orders[0]
+        bar = emu.venue.market("BTCUSDT").candles.loc[ledger.fills()["time"].iloc[0]]
+        assert 0.49 * 10_000 < first.qty * bar["open"] < 0.51 * 10_000
+        fees = ledger.fills()["fee"]
+        assert (fees > 0).all()  # costs are real: 0.1 % per fill, quote value
+        assert len(ledger.equity_curve()) == len(TARGETS)
+
+
+def test_an_order_below_the_market_minimum_is_not_sent(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    with Ledger(tmp_path / "live.db") as ledger:
+        run(emu, ledger, [math.nan, 0.0002, 0.0002], 3)  # ≈ 2 USDT < 5 USDT minimum
+        assert ("POST", "/api/v3/order") not in emu.requests
+        assert ledger.orders() == []
+        assert any("below the market minimum" in e.message for e in ledger.events("broker"))
+
+
+def test_rate_limits_are_respected_and_5xx_bursts_end_in_the_same_state(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    sleeps: list[float] = []
+    emu.inject(rate_limited(retry_after=1, path="/api/v3/order"), times=2)
+    emu.inject(Fault(503, path="/api/v3/account"), times=2)
+    exchange = client(emu)
+    with Ledger(tmp_path / "live.db") as ledger:
+        run(emu, ledger, TARGETS, len(TARGETS), exchange, quick_calls(exchange, sleeps))
+        assert_ledger_equals_exchange(emu, ledger)
+        assert len(ledger.orders()) == 4
+        assert sum(1 for s in sleeps if s >= 1.0) >= 2  # waited the Retry-After twice
+        assert all(o.status is OrderStatus.FILLED for o in ledger.orders())
+
+
+def test_an_order_whose_answer_timed_out_is_adopted_not_sent_twice(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    # the exchange takes 0.8 s to answer the first order; the client gives up after 0.4 s
+    emu.inject(Fault(0, delay=0.8, path="/api/v3/order", method="POST"))
+    exchange = client(emu, timeout_ms=400)
+    with Ledger(tmp_path / "live.db") as ledger:
+        run(emu, ledger, TARGETS[:4], 4, exchange)
+        assert len(emu.venue.orders) == 1
+        assert_ledger_equals_exchange(emu, ledger)
+        assert ledger.orders()[0].status is OrderStatus.FILLED
+
+
+def test_an_order_that_expired_on_the_way_is_sent_again(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    # answered after its 1.5 s recvWindow: the exchange refuses it, so it is safe to resend
+    emu.inject(Fault(0, delay=1.7, path="/api/v3/order", method="POST"))
+    exchange = client(emu, timeout_ms=400)
+    with Ledger(tmp_path / "live.db") as ledger:
+        run(emu, ledger, TARGETS[:4], 4, exchange)
+        assert len(emu.venue.orders) == 1
+        assert_ledger_equals_exchange(emu, ledger)
+
+
+def test_restart_adopts_fills_made_while_down_and_fails_closed_on_a_mismatch(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "live.db"
+    emu.delay_fills(1)  # the entry is accepted now and fills at the next bar's open
+    with Ledger(path) as ledger:
+        run(emu, ledger, TARGETS[:2], 2)
+        working = ledger.open_orders()
+        assert len(working) == 1 and working[0].status is OrderStatus.ACKNOWLEDGED
+    emu.advance()  # the runtime is down while the order fills
+    with Ledger(path) as ledger:
+        summary, broker = run(emu, ledger, TARGETS, 3)
+        report = broker.reconciled
+        assert report is not None and report.closed == [working[0].client_order_id]
+        assert len(report.adopted) == 1
+        assert summary.resumed_from == 2
+        assert ledger.open_orders() == []
+        assert_ledger_equals_exchange(emu, ledger)
+    # someone trades the account outside the run: the next restart refuses to trade
+    emu.client().create_order(SYMBOL, "market", "buy", 0.01)
+    with Ledger(path) as ledger, pytest.raises(ReconcileError, match="does not match"):
+        run(emu, ledger, TARGETS, 1)
