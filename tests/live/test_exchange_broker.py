@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,10 @@ from exchange_helpers import SYMBOL, SteppingFeed, account, script
 
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
 from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
-from aitrader.live.ledger import Ledger
+from aitrader.live.ledger import PAUSE, Ledger
 from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import OrderStatus
-from aitrader.live.runner import RunSummary
+from aitrader.live.runner import GuardConfig, RunSummary
 from aitrader.live.trading import live_runner
 from aitrader.risk.config import LimitsConfig, RiskConfig
 
@@ -57,6 +58,7 @@ def run(
     exchange: Any | None = None,
     calls: ExchangeCalls | None = None,
     stop_loss: float | None = None,
+    guard: GuardConfig | None = None,
 ) -> tuple[RunSummary, ExchangeBroker]:
     exchange = exchange or client(emu)
     runner = live_runner(
@@ -68,6 +70,7 @@ def run(
         RISK,
         {"test": "broker"},
         calls=calls or quick_calls(exchange),
+        guard=guard or GuardConfig(backoff_base=0.01, backoff_cap=0.05),
     )
     summary = asyncio.run(asyncio.wait_for(runner.run(), 60))
     broker = runner.engine.broker
@@ -181,3 +184,77 @@ def test_restart_adopts_fills_made_while_down_and_fails_closed_on_a_mismatch(
     emu.client().create_order(SYMBOL, "market", "buy", 0.01)
     with Ledger(path) as ledger, pytest.raises(ReconcileError, match="does not match"):
         run(emu, ledger, TARGETS, 1)
+
+
+def _trading_record(ledger: Ledger) -> dict[str, Any]:
+    """What a fault must not change: the orders, the fills and the equity curve."""
+    return {
+        "orders": [(o.symbol, o.qty, o.status.value, o.filled_qty) for o in ledger.orders()],
+        "fills": ledger.fills().drop(columns=["trade_id", "client_order_id"]).to_dict("records"),
+        "equity": ledger.equity_curve()["equity"].tolist(),
+    }
+
+
+def test_faults_end_in_the_same_state_as_a_fault_free_run(tmp_path: Path) -> None:
+    """429s with Retry-After, a 5xx burst on order placement (fate unknown: looked up, then
+    sent once), 5xx on reads and a timeout: the same orders, fills and equity as without."""
+    config = EmulatorConfig(markets={"BTCUSDT": "BTC-USD-1h"}, balances={"USDT": 10_000.0})
+    records = []
+    for faulty in (False, True):
+        with ExchangeEmulator(config) as emu, Ledger(tmp_path / f"{faulty}.db") as ledger:
+            if faulty:
+                emu.inject(rate_limited(retry_after=1, path="/api/v3/order"), times=2)
+                emu.inject(Fault(503, path="/api/v3/order", method="POST"), times=2)
+                emu.inject(Fault(502, path="/api/v3/account"), times=3)
+                emu.inject(Fault(0, delay=0.8, path="/api/v3/order", method="POST"))
+            exchange = client(emu, timeout_ms=600)
+            summary, _ = run(emu, ledger, TARGETS, len(TARGETS), exchange)
+            assert summary.bars == len(TARGETS) and not summary.paused
+            assert_ledger_equals_exchange(emu, ledger)
+            if faulty:
+                assert not emu.faults, "every injected fault was hit"
+            records.append(_trading_record(ledger))
+    assert records[0] == records[1]
+
+
+def test_persistent_errors_trip_the_breaker_and_pause_with_the_reason(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    refused = replace(rate_limited(retry_after=1, path="/api/v3/order"), method="POST")
+    emu.inject(refused, times=1000)  # every order refused; reads still work
+    guard = GuardConfig(max_errors=3, backoff_base=0.01, backoff_cap=0.02)
+    with Ledger(tmp_path / "live.db") as ledger:
+        summary, _ = run(emu, ledger, TARGETS, len(TARGETS), guard=guard)
+        assert summary.bars == len(TARGETS) and summary.paused and summary.tripped
+        flag = ledger.get_flag(PAUSE)
+        assert flag.on and "create_order" in flag.reason
+        assert len(ledger.equity_curve()) == len(TARGETS)  # monitoring went on
+        assert emu.venue.orders == {} and ledger.fills().empty
+
+
+class Died(BaseException):
+    """The process dying between recording an order and sending it."""
+
+
+def test_an_order_recorded_but_never_sent_is_sent_once_by_the_redone_bar(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "live.db"
+    exchange = client(emu)
+
+    def die(*args: Any, **kwargs: Any) -> Any:
+        raise Died
+
+    exchange.create_order = die
+    with Ledger(path) as ledger, pytest.raises(Died):
+        run(emu, ledger, TARGETS[:3], 3, exchange)
+    with Ledger(path) as ledger:
+        (order,) = ledger.open_orders()
+        assert order.status is OrderStatus.SUBMITTED and not emu.venue.orders
+    with Ledger(path) as ledger:
+        summary, broker = run(emu, ledger, TARGETS[:3], 2)
+        assert broker.reconciled is not None and broker.reconciled.redo == [order.client_order_id]
+        assert summary.resumed_from == 1
+        assert [o.client_order_id for o in emu.venue.orders.values()] == [order.client_order_id]
+        assert ledger.get_order(order.client_order_id).status is OrderStatus.FILLED
+        assert_ledger_equals_exchange(emu, ledger)

@@ -25,6 +25,7 @@ from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.paper import LedgerSimBroker
 from aitrader.live.runner import STATUS, GuardConfig, Runner, RunSummary, paper_runner
+from aitrader.live.targets import SmaCrossTargets
 from aitrader.risk.config import LimitsConfig, RiskConfig
 
 RISK = RiskConfig(
@@ -390,3 +391,39 @@ def test_no_watchdog_without_a_known_bar_duration(tmp_path: Path) -> None:
             [ReplayFeed("BTC/USD", candles(50), speed=3600.0)], runner.policy.feed, ledger
         )
         assert paced.watchdog is not None and paced.watchdog.stall_after == pytest.approx(3.0)
+
+
+class Recorder:
+    """A stateful target feed (SMA crossover) that records every bar it was given."""
+
+    def __init__(self) -> None:
+        self.inner = SmaCrossTargets(["BTC/USD"], 10, 30, stop_loss=0.03)
+        self.seen: list[pd.Timestamp] = []
+        self.decided: list[pd.Timestamp] = []
+
+    def observe(self, bars: Mapping[str, Bar]) -> None:
+        self.seen.append(bars["BTC/USD"].time)
+        self.inner.observe(bars)
+
+    def at(self, i: int, bars: Mapping[str, Bar]) -> Any:
+        self.seen.append(bars["BTC/USD"].time)
+        self.decided.append(bars["BTC/USD"].time)
+        return self.inner.at(i, bars)
+
+
+def test_a_stateful_target_feed_sees_the_bars_of_a_pause(tmp_path: Path) -> None:
+    """Bars seen while paused still reach a feed that keeps state (``observe``), so its
+    history has no gap when trading resumes."""
+    data = candles()
+    targets = Recorder()
+    with Ledger(tmp_path / "ledger.db") as ledger, Ledger(tmp_path / "ledger.db") as operator:
+        feeds = [ReplayFeed("BTC/USD", data, speed=0)]
+        runner = paper_runner(feeds, targets, ledger, BROKER, RISK, {"test": "observe"}, GUARD)
+
+        def control(runner: Runner, bars: Mapping[str, Bar]) -> None:
+            if runner.bars in (150, 300):
+                operator.set_flag(PAUSE, runner.bars == 150, "operator")
+
+        assert run(runner, control).bars == BARS
+    assert targets.seen == list(data.index)  # every bar once, paused ones included
+    assert targets.decided == list(data.index[:150]) + list(data.index[300:])

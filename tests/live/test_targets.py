@@ -9,13 +9,17 @@ equals the batch row exactly in the GARCH column and to 1e-8 relative elsewhere.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from typer.testing import CliRunner
 
+from aitrader.cli import app
 from aitrader.config import Settings
 from aitrader.data.samples import load_sample
 from aitrader.engine.backtest import RunOptions
@@ -31,7 +35,7 @@ from aitrader.live.ledger import Ledger
 from aitrader.live.runner import paper_runner
 from aitrader.live.targets import ModelTargets, SmaCrossTargets
 from aitrader.models.config import LightGBMParams, ModelConfig
-from aitrader.models.registry import ModelBundle
+from aitrader.models.registry import ModelBundle, save_bundle
 from aitrader.pipeline import bundle_targets
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.strategy.config import Band, SignalConfig, SignalOverride
@@ -236,3 +240,25 @@ def test_observed_bars_keep_the_state_whole(
         assert np.array_equal(paused.at(i, bars).fraction, want.fraction, equal_nan=True)
         assert np.array_equal(sma_paused.at(i, bars).fraction, sma_want.fraction, equal_nan=True)
     assert paused._filters[SYMBOL][0].value == always._filters[SYMBOL][0].value
+
+
+def test_paper_cli_trades_a_model_bundle_bar_by_bar(bundle: ModelBundle, tmp_path: Path) -> None:
+    """``aitrader paper --replay ... --model DIR``: the bundle decides each replayed bar from
+    the bars before it (out of sample: the replay starts where the bundle's training ended)."""
+    directory = save_bundle(bundle, tmp_path / "bundle")
+    path = tmp_path / "paper.db"
+    config = tmp_path / "aitrader.yaml"
+    config.write_text(yaml.safe_dump({"signals": SIGNALS.model_dump(mode="json")}))
+    env = {"AITRADER__DATA__DIR": str(tmp_path / "store")}
+    args = ["--config", str(config), "paper", "--replay", "sample:BTC-USD-1h", "--model"]
+    args += [str(directory), "--bars", str(REPLAY + 1000), "--max-bars", str(REPLAY)]
+    result = CliRunner().invoke(app, [*args, "--ledger", str(path), "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["bars"] == REPLAY and summary["orders"] > 0
+    with Ledger(path) as ledger:
+        assert len(ledger.equity_curve()) == REPLAY
+        assert len(ledger.risk_decisions()) > 0
+    args = ["paper", "--replay", "sample:BTC-USD-1h", "--bars", "50000", "--model", str(directory)]
+    too_long = CliRunner().invoke(app, args, env=env)
+    assert too_long.exit_code == 2 and "bars of history" in too_long.output

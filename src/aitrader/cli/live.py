@@ -1,16 +1,19 @@
 """``aitrader paper`` (stored or live bars through the live runtime, simulated fills, a real
-ledger) and ``aitrader live`` (real orders through ccxt; needs API keys and ``--confirm-live``)."""
+ledger) and ``aitrader live`` (real orders through ccxt; needs API keys and ``--confirm-live``).
+
+Both take their targets bar by bar from a causal target feed: the SMA-crossover baseline, or a
+trained model bundle (``--model``) through the same features → probabilities → signal → ATR stop
+rule as the batch pipeline.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import typer
 
@@ -18,9 +21,8 @@ from aitrader.cli.common import JsonOption, console, emit_json, err_console, set
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
 from aitrader.data.store import Store
-from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
-from aitrader.engine.managed_policy import ArrayFeed
+from aitrader.engine.managed_policy import TargetFeed
 from aitrader.errors import ConfigError
 from aitrader.live.feeds import (
     BarFeed,
@@ -33,7 +35,7 @@ from aitrader.live.feeds import (
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
 from aitrader.live.runner import PROGRESS, Runner, RunSummary, paper_runner, run_fingerprint
-from aitrader.live.targets import SmaCrossTargets
+from aitrader.live.targets import SETTLED_WINDOW, ModelTargets, SmaCrossTargets
 from aitrader.live.trading import (
     exchange_client,
     history,
@@ -44,40 +46,79 @@ from aitrader.live.trading import (
     server_clock,
 )
 
-STRATEGIES = ("sma-cross",)
 FEEDS = ("ws", "rest")
+MODEL_HISTORY = SETTLED_WINDOW + 1000
+"""Bars of history a model bundle's feed is seeded with (the trailing feature window, the
+rolling win/loss and regime statistics, and a GARCH fit)."""
 
-FeedOption = typer.Option(
-    "ws", "--feed", help="Live bars: ws (websocket klines) or rest (polling)."
-)
+FeedOption = typer.Option("ws", "--feed", help="Live bars: ws (websocket klines) or rest.")
 PollOption = typer.Option(5.0, "--poll", help="Seconds between REST polls (rest feed, fallback).")
 ApiUrlOption = typer.Option(
     None, "--api-url", help="Another Binance-compatible REST endpoint (a testnet, the emulator)."
 )
 WsUrlOption = typer.Option(None, "--ws-url", help="Its websocket endpoint (with --api-url).")
+ModelOption = typer.Option(
+    None, "--model", help="Trade a model bundle (from aitrader train) instead of the SMA baseline."
+)
+FastOption = typer.Option(10, "--fast", help="Fast SMA window (bars), SMA baseline.")
+SlowOption = typer.Option(30, "--slow", help="Slow SMA window (bars), SMA baseline.")
+StopOption = typer.Option(0.03, "--stop-loss", help="SMA baseline: stop, fraction of entry.")
+TargetOption = typer.Option(None, "--take-profit", help="SMA baseline: target, fraction.")
+MaxBarsOption = typer.Option(None, "--max-bars", help="Stop after N bars (in all, resumes too).")
 
 
-def _targets(strategy: str, candles: pd.DataFrame, fast: int, slow: int) -> np.ndarray:
-    """The strategy's target fractions; SMA crossover values at bar t use closes ≤ t only."""
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"--strategy {strategy!r}: available: {', '.join(STRATEGIES)}")
-    return sma_crossover_targets(candles["close"].to_numpy(np.float64), fast, slow)
+@dataclass(frozen=True)
+class StrategyChoice:
+    """What decides: the SMA-crossover baseline (NOT a model) or a trained model bundle."""
+
+    fast: int = 10
+    slow: int = 30
+    stop_loss: float | None = 0.03
+    take_profit: float | None = None
+    model: Path | None = None
+
+    def __post_init__(self) -> None:
+        for name, value in (("--stop-loss", self.stop_loss), ("--take-profit", self.take_profit)):
+            if value is not None and not 0 < value < 1:
+                raise ConfigError(f"{name} must be a fraction in (0, 1), got {value}")
+        if self.model is None and not 0 < self.fast < self.slow:
+            raise ConfigError(f"--fast {self.fast} must be below --slow {self.slow} (both > 0)")
+        if self.model is not None and not self.model.is_dir():
+            raise ConfigError(f"--model {self.model}: no such bundle directory")
+
+    @property
+    def history(self) -> int:
+        """Bars of history the feed needs before the first decision."""
+        return MODEL_HISTORY if self.model is not None else self.slow + 1
+
+    def describe(self) -> dict[str, object]:
+        if self.model is not None:
+            from aitrader.models.registry import load_bundle
+
+            info = load_bundle(self.model).info
+            return {"strategy": "model", "model": str(self.model), "bundle": info.created}
+        return {
+            **{"strategy": "sma-cross", "fast": self.fast, "slow": self.slow},
+            **{"stop_loss": self.stop_loss, "take_profit": self.take_profit},
+        }
+
+    def feed(self, cfg: Settings, symbol: str, timeframe: str, candles: pd.DataFrame) -> TargetFeed:
+        """The causal target feed, seeded with ``candles`` (the bars before the first one)."""
+        if self.model is None:
+            brackets = (self.stop_loss, self.take_profit)
+            return SmaCrossTargets([symbol], self.fast, self.slow, *brackets, {symbol: candles})
+        from aitrader.models.registry import load_bundle
+
+        bundle = load_bundle(self.model)
+        return ModelTargets([symbol], bundle, cfg, {symbol: candles}, timeframe)
 
 
-def _bracket(value: float | None, name: str) -> np.ndarray:
-    if value is not None and not 0 < value < 1:
-        raise ConfigError(f"{name} must be a fraction in (0, 1), got {value}")
-    return np.full((1, 1), math.nan if value is None else value)
-
-
-def _default_ledger() -> Path:
+def _default_ledger(kind: str = "paper") -> Path:
     stamp = pd.Timestamp.now(tz="UTC").strftime("%Y%m%dT%H%M%S")
-    return Path(f"paper-{stamp}.db")
+    return Path(f"{kind}-{stamp}.db")
 
 
-def _print_paper(
-    summary: RunSummary, ledger: Path, symbol: str, title: str = "Paper run (simulated fills)"
-) -> None:
+def _report(summary: RunSummary, ledger: Path, symbol: str, title: str) -> None:
     rows: list[list[object]] = [
         ["symbol", symbol],
         ["bars", summary.bars],
@@ -85,9 +126,24 @@ def _print_paper(
         ["fills", summary.fills],
         ["final equity", f"{summary.equity:.2f}"],
         ["last bar", str(summary.last_bar)],
+        ["status", summary.status + (" (paused)" if summary.paused else "")],
     ]
+    if summary.errors:
+        rows.append(["exchange errors", summary.errors])
     console.print(table(title, ["", "value"], rows))
     console.print(f"ledger: {ledger}", highlight=False, soft_wrap=True)
+
+
+def _emit(summary: RunSummary, ledger: Path, symbol: str, extra: dict[str, object]) -> None:
+    emit_json(
+        {
+            **{"symbol": symbol, "bars": summary.bars, "orders": summary.orders},
+            **{"fills": summary.fills, "equity": summary.equity, "ledger": str(ledger)},
+            **{"resumed_from": summary.resumed_from, "paused": summary.paused},
+            **{"status": summary.status, "errors": summary.errors},
+            **extra,
+        }
+    )
 
 
 def paper_command(
@@ -95,39 +151,40 @@ def paper_command(
     replay: str | None = typer.Option(
         None, "--replay", help="Stored bars: sample:NAME or EX:SYM:TF (offline)."
     ),
+    speed: float = typer.Option(0.0, "--speed", help="Replay: bar durations per second (0: max)."),
+    bars: int | None = typer.Option(None, "--bars", help="Replay only the last N bars."),
     exchange: str | None = typer.Option(
         None, "--exchange", help="Live bars from this ccxt exchange instead (public data)."
     ),
     symbol: str | None = typer.Option(None, "--symbol", help="With --exchange: e.g. BTC/USDT."),
     timeframe: str = typer.Option("1m", "--timeframe", help="With --exchange: bar timeframe."),
-    max_bars: int | None = typer.Option(None, "--max-bars", help="Stop after N live bars."),
     bars_feed: str = FeedOption,
     poll: float = PollOption,
     api_url: str | None = ApiUrlOption,
     ws_url: str | None = WsUrlOption,
-    speed: float = typer.Option(0.0, "--speed", help="Bar durations per second (0: max)."),
     ledger: Path | None = typer.Option(  # noqa: B008
-        None, "--ledger", help="SQLite ledger file (an interrupted run of the same replay resumes)."
+        None, "--ledger", help="SQLite ledger file (the same run on it resumes)."
     ),
-    strategy: str = typer.Option("sma-cross", "--strategy", help="Strategy: sma-cross."),
-    fast: int = typer.Option(10, "--fast", help="Fast SMA window (bars)."),
-    slow: int = typer.Option(30, "--slow", help="Slow SMA window (bars)."),
-    stop_loss: float | None = typer.Option(0.03, "--stop-loss", help="Stop, fraction of entry."),
-    take_profit: float | None = typer.Option(None, "--take-profit", help="Target, fraction."),
-    bars: int | None = typer.Option(None, "--bars", help="Replay only the last N bars."),
+    model: Path | None = ModelOption,
+    fast: int = FastOption,
+    slow: int = SlowOption,
+    stop_loss: float | None = StopOption,
+    take_profit: float | None = TargetOption,
+    max_bars: int | None = MaxBarsOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Paper-trade stored bars through the live runtime: risk-checked orders, simulated fills,
-    every intent and fill in a SQLite ledger. Given the ledger of an interrupted run of the same
-    replay and settings, it resumes after the last bar processed; a ledger of another run is
-    refused.
+    """Paper-trade through the live runtime: risk-checked orders, simulated fills (the
+    backtest's broker), every intent and fill in a SQLite ledger.
 
-    With --exchange/--symbol/--timeframe instead of --replay it trades live bars of that market
-    (closed bars only, missed bars back-filled) with the same simulated fills.
+    --replay plays stored bars (offline); --exchange/--symbol/--timeframe trades an exchange's
+    live closed bars (websocket or REST, missed bars back-filled). Given the ledger of an
+    interrupted run of the same settings it resumes after the last bar processed; a ledger of
+    another run is refused. Without --model the SMA-crossover baseline decides (NOT a model).
 
     Example: aitrader paper --replay sample:BTC-USD-1h --speed 0 --ledger paper.db
     """
     cfg = settings(ctx)
+    strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model)
     if (replay is None) == (exchange is None):
         raise ConfigError("give either --replay (stored bars) or --exchange and --symbol")
     if exchange is not None:
@@ -135,44 +192,49 @@ def paper_command(
             raise ConfigError("--exchange needs --symbol (e.g. BTC/USDT)")
         name = exchange.strip().lower()
         source = LiveBars(name, symbol, timeframe, bars_feed, poll, api_url, ws_url)
-        brackets = (stop_loss, take_profit)
-        _paper_live(cfg, source, ledger, (fast, slow), brackets, max_bars, as_json)
+        _paper_live(cfg, source, ledger, strategy, max_bars, as_json)
         return
     assert replay is not None
+    _paper_replay(cfg, replay, bars, speed, ledger, strategy, max_bars, as_json)
+
+
+def _paper_replay(
+    cfg: Settings,
+    replay: str,
+    bars: int | None,
+    speed: float,
+    ledger: Path | None,
+    strategy: StrategyChoice,
+    max_bars: int | None,
+    as_json: bool,
+) -> None:
     loaded = load_dataset(replay, Store(cfg.data.dir))
-    candles = loaded.candles if bars is None else loaded.candles.iloc[-bars:]
+    frame = loaded.candles
+    if bars is not None:
+        candles, before = frame.iloc[-bars:], frame.iloc[:-bars]
+    elif strategy.model is not None:  # the first bars seed the model's features
+        candles, before = frame.iloc[strategy.history :], frame.iloc[: strategy.history]
+    else:
+        candles, before = frame, frame.iloc[:0]
     if candles.empty:
         raise ConfigError(f"--replay {replay}: no bars to replay")
-    fraction = _targets(strategy, candles, fast, slow).reshape(-1, 1)
-    feed = ArrayFeed(
-        fraction,
-        np.full((1, 1), math.nan),
-        _bracket(stop_loss, "--stop-loss"),
-        _bracket(take_profit, "--take-profit"),
-    )
+    if strategy.model is None:
+        before = before.iloc[:0]  # the baseline warms up in the replay, as its backtest does
+    elif len(before) < strategy.history:
+        raise ConfigError(
+            f"--replay {replay}: a model needs {strategy.history} bars of history before the "
+            f"replayed ones, {len(before)} are left: use a smaller --bars"
+        )
+    targets = strategy.feed(cfg, loaded.symbol, loaded.timeframe, before)
     path = ledger or _default_ledger()
-    config = BrokerConfig.from_costs(cfg.costs)
-    run: dict[str, object] = {
-        "replay": replay,
-        "bars": bars,
-        "strategy": strategy,
-        "fast": fast,
-        "slow": slow,
-    }
-    run |= {"stop_loss": stop_loss, "take_profit": take_profit}
+    run: dict[str, object] = {"replay": replay, "bars": bars, **strategy.describe()}
     with Ledger(path, secret_values(cfg.secrets)) as book:
-        runner = paper_runner(
-            [ReplayFeed(loaded.symbol, candles, speed)], feed, book, config, cfg.risk, run
-        )
-        summary = asyncio.run(runner.run())
+        feeds = [ReplayFeed(loaded.symbol, candles, speed)]
+        config = BrokerConfig.from_costs(cfg.costs)
+        runner = paper_runner(feeds, targets, book, config, cfg.risk, run)
+        summary = asyncio.run(runner.run(max_bars))
     if as_json:
-        emit_json(
-            {
-                **{"symbol": loaded.symbol, "bars": summary.bars, "orders": summary.orders},
-                **{"fills": summary.fills, "equity": summary.equity, "ledger": str(path)},
-                **{"resumed_from": summary.resumed_from},
-            }
-        )
+        _emit(summary, path, loaded.symbol, {})
         return
     if summary.resumed_from >= len(candles):
         message = (
@@ -186,7 +248,7 @@ def paper_command(
             highlight=False,
             soft_wrap=True,
         )
-    _print_paper(summary, path, loaded.symbol)
+    _report(summary, path, loaded.symbol, "Paper run (simulated fills)")
 
 
 @dataclass(frozen=True)
@@ -221,7 +283,7 @@ def _start(
         raise ConfigError(f"--symbol {bars.symbol}: {client.id} has no such market")
     if start is None:
         start = latest_closed_bar(client, bars.symbol, bars.timeframe)
-    return start, history(client, bars.symbol, bars.timeframe, start, warmup + 1)
+    return start, history(client, bars.symbol, bars.timeframe, start, warmup)
 
 
 def _feed(cfg: Settings, client: Any, bars: LiveBars, start: pd.Timestamp) -> BarFeed:
@@ -265,42 +327,34 @@ def _paper_live(
     cfg: Settings,
     bars: LiveBars,
     ledger: Path | None,
-    windows: tuple[int, int],
-    brackets: tuple[float | None, float | None],
+    strategy: StrategyChoice,
     max_bars: int | None,
     as_json: bool,
 ) -> None:
     """Paper trading on an exchange's live bars: its market data, the simulated broker."""
     client = exchange_client(bars.exchange, cfg, bars.api_url, keys=False)
     path = ledger or _default_ledger()
-    run = bars.describe() | {"strategy": "sma-cross", "fast": windows[0], "slow": windows[1]}
-    run |= {"stop_loss": brackets[0], "take_profit": brackets[1]}
+    run = bars.describe() | strategy.describe()
     config = BrokerConfig.from_costs(cfg.costs)
     symbol = bars.symbol
     with Ledger(path, secret_values(cfg.secrets)) as book:
         state = book.load_state(PROGRESS)
-        probe = ([ReplayFeed(symbol, pd.DataFrame())], SmaCrossTargets([symbol], *windows))
+        probe = ([ReplayFeed(symbol, pd.DataFrame())], SmaCrossTargets([symbol], 1, 2))
         same = state is not None and state.get("fingerprint") == run_fingerprint(
             *probe, config, cfg.risk, run
         )
         start = pd.Timestamp(state["last_bar"]) if same and state is not None else None
-        start, candles = _start(client, bars, start, windows[1])
-        targets = SmaCrossTargets([symbol], *windows, *brackets, history={symbol: candles})
+        start, candles = _start(client, bars, start, strategy.history)
+        targets = strategy.feed(cfg, symbol, bars.timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
             return paper_runner(feeds, targets, book, config, cfg.risk, run)
 
         _, summary = _drive(cfg, client, bars, start, build, max_bars)
     if as_json:
-        emit_json(
-            {
-                **{"symbol": symbol, "bars": summary.bars, "orders": summary.orders},
-                **{"fills": summary.fills, "equity": summary.equity, "ledger": str(path)},
-                **{"resumed_from": summary.resumed_from},
-            }
-        )
+        _emit(summary, path, symbol, {})
         return
-    _print_paper(summary, path, symbol)
+    _report(summary, path, symbol, "Paper run on live bars (simulated fills)")
 
 
 def _has_keys(cfg: Settings, exchange: str) -> bool:
@@ -327,12 +381,12 @@ def live_command(
     ledger: Path | None = typer.Option(  # noqa: B008
         None, "--ledger", help="SQLite ledger (the same file resumes and reconciles the run)."
     ),
-    strategy: str = typer.Option("sma-cross", "--strategy", help="Strategy: sma-cross."),
-    fast: int = typer.Option(10, "--fast", help="Fast SMA window (bars)."),
-    slow: int = typer.Option(30, "--slow", help="Slow SMA window (bars)."),
-    stop_loss: float | None = typer.Option(0.03, "--stop-loss", help="Stop, fraction of entry."),
-    take_profit: float | None = typer.Option(None, "--take-profit", help="Target, fraction."),
-    max_bars: int | None = typer.Option(None, "--max-bars", help="Stop after N bars."),
+    model: Path | None = ModelOption,
+    fast: int = FastOption,
+    slow: int = SlowOption,
+    stop_loss: float | None = StopOption,
+    take_profit: float | None = TargetOption,
+    max_bars: int | None = MaxBarsOption,
     bars_feed: str = FeedOption,
     poll: float = PollOption,
     api_url: str | None = ApiUrlOption,
@@ -345,6 +399,7 @@ def live_command(
     file) and --confirm-live. Every order is written to the ledger before it is sent; run the
     same command on the same ledger to resume: the run reconciles with the exchange first
     (adopts fills made while down, cancels stale orders) and refuses to trade on a mismatch.
+    Steer a running run with `aitrader control pause|resume|kill --ledger FILE`.
 
     Example: aitrader live --exchange binance --symbol BTC/USDT --timeframe 1h --confirm-live
     """
@@ -358,20 +413,15 @@ def live_command(
             f"live trading of {symbol} ({timeframe}) on {name} places real orders with real "
             "money; add --confirm-live to confirm"
         )
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"--strategy {strategy!r}: available: {', '.join(STRATEGIES)}")
+    strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model)
     bars = LiveBars(name, symbol, timeframe, bars_feed, poll, api_url, ws_url)
     client = exchange_client(name, cfg, api_url)
     path = ledger or Path(f"live-{name}-{symbol.replace('/', '')}-{timeframe}.db")
-    run = bars.describe() | {"strategy": strategy, "fast": fast, "slow": slow}
-    run |= {"stop_loss": stop_loss, "take_profit": take_profit}
+    run = bars.describe() | strategy.describe()
     with Ledger(path, secret_values(cfg.secrets)) as book:
-        start, candles = _start(
-            client, bars, resume_point(book, live_fingerprint([symbol], cfg.risk, run)), slow
-        )
-        targets = SmaCrossTargets(
-            [symbol], fast, slow, stop_loss, take_profit, history={symbol: candles}
-        )
+        resume = resume_point(book, live_fingerprint([symbol], cfg.risk, run))
+        start, candles = _start(client, bars, resume, strategy.history)
+        targets = strategy.feed(cfg, symbol, timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
             return live_runner(client, [symbol], targets, feeds, book, cfg.risk, run)
@@ -380,14 +430,8 @@ def live_command(
         report = getattr(runner.engine.broker, "reconciled", None)
     changes = report.lines() if report is not None else []
     if as_json:
-        emit_json(
-            {
-                **{"symbol": symbol, "bars": summary.bars, "orders": summary.orders},
-                **{"fills": summary.fills, "equity": summary.equity, "ledger": str(path)},
-                **{"resumed_from": summary.resumed_from, "reconciled": changes},
-            }
-        )
+        _emit(summary, path, symbol, {"reconciled": changes})
         return
     for line in changes:
         console.print(f"reconciled: {line}", highlight=False, soft_wrap=True)
-    _print_paper(summary, path, symbol, "Live run (exchange fills)")
+    _report(summary, path, symbol, "Live run (exchange fills)")

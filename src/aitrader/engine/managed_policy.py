@@ -189,7 +189,12 @@ class ManagedPolicy:
 
     def observe(self, bars: Mapping[str, Bar]) -> None:
         """A bar seen without deciding (paused): book its fills and mark equity for the
-        RiskManager (day roll, peak, the max-drawdown kill switch); no intents, no orders."""
+        RiskManager (day roll, peak, the max-drawdown kill switch); no intents, no orders. A
+        target feed that keeps state between bars (``observe``) takes the bar too, so its
+        history has no gap when trading resumes."""
+        observe = getattr(self.feed, "observe", None)
+        if observe is not None:
+            observe(bars)
         self._book_fills()
         account = self.portfolio.account(bars)
         self.risk.update_equity(bars[self.symbols[0]].time, account.equity)

@@ -223,6 +223,7 @@ class ExchangeBroker:
             "pending_brackets": {s: list(v) for s, v in self.pending_brackets.items()},
             "working": dict(self.working),
             "fills": len(self.fills),
+            "bar": self.now.isoformat(),
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -244,7 +245,8 @@ class ExchangeBroker:
         if len(self.fills) <= done:
             self.brackets = {s: (_nan(a), _nan(b)) for s, (a, b) in state["brackets"].items()}
         self.started = True
-        self.reconciled = reconcile(self)
+        self.now = pd.Timestamp(state["bar"])
+        self.reconciled = reconcile(self, redo_after=self.now)
 
     # -- the Engine's broker calls ---------------------------------------------------------
 

@@ -5,9 +5,11 @@ restart :func:`reconcile`:
 
 1. looks up every order the ledger holds open (intents included) by its client order id:
    fills that happened while the runtime was down are adopted (recorded once, by trade id); an
-   order the exchange closed is closed in the ledger; one still working is cancelled — the
-   decision it came from is stale, the next bar decides afresh; an intent the exchange never
-   received is closed as *not sent* and never re-sent;
+   order the exchange closed is closed in the ledger. An order of an earlier bar still working is
+   cancelled — the decision it came from is stale — and an intent of an earlier bar the exchange
+   never received is closed as *not sent*, never re-sent. The orders of the bar that was being
+   decided when the runtime stopped (after ``redo_after``) are left to that bar, which the runner
+   redoes: it adopts what reached the exchange and sends the rest once;
 2. cancels open orders on the run's markets that carry this run's client-order-id prefix but are
    unknown to the ledger (orphans), and leaves other orders alone (reported as foreign);
 3. compares the account's balances with what the ledger implies (opening balances + fills) and
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from aitrader.errors import BrokerError
 
@@ -39,12 +43,13 @@ class ReconcileReport:
     closed: list[str] = field(default_factory=list)  # orders the exchange closed while down
     cancelled: list[str] = field(default_factory=list)  # our orders still working: cancelled
     unsent: list[str] = field(default_factory=list)  # intents the exchange never received
+    redo: list[str] = field(default_factory=list)  # orders left to the bar being redone
     foreign: list[str] = field(default_factory=list)  # open orders not placed by this run
     balances: dict[str, tuple[float, float]] = field(default_factory=dict)  # expected, actual
 
     @property
     def changed(self) -> bool:
-        return bool(self.adopted or self.closed or self.cancelled or self.unsent)
+        return bool(self.adopted or self.closed or self.cancelled or self.unsent or self.redo)
 
     def lines(self) -> list[str]:
         """One line per kind of change, for the CLI and the ledger's events."""
@@ -53,14 +58,18 @@ class ReconcileReport:
             ("orders closed by the exchange while down", self.closed),
             ("working orders cancelled", self.cancelled),
             ("intents never sent (closed, not re-sent)", self.unsent),
+            ("orders of the interrupted bar (left to its redo)", self.redo),
             ("foreign open orders left alone", self.foreign),
         )
         out = [f"{name}: {len(items)} ({', '.join(items[:5])})" for name, items in kinds if items]
         return out or ["nothing to change: the ledger matches the exchange"]
 
 
-def reconcile(broker: ExchangeBroker, tolerance: float = 1e-6) -> ReconcileReport:
-    """Square ``broker``'s ledger with its exchange (see the module docstring)."""
+def reconcile(
+    broker: ExchangeBroker, tolerance: float = 1e-6, redo_after: pd.Timestamp | None = None
+) -> ReconcileReport:
+    """Square ``broker``'s ledger with its exchange (see the module docstring); orders decided
+    after ``redo_after`` (the last bar completed) belong to the bar the runner redoes."""
     ledger, report = broker.ledger, ReconcileReport()
     fills_before = len(broker.fills)
     for order in ledger.open_orders():
@@ -68,13 +77,19 @@ def reconcile(broker: ExchangeBroker, tolerance: float = 1e-6) -> ReconcileRepor
         if symbol not in broker.rules:
             raise ReconcileError(f"the ledger holds open order {cid} on {symbol}, not traded")
         found = broker.lookup(symbol, cid)
+        redo = redo_after is not None and order.intent_at > redo_after
+        if found is None and redo:
+            report.redo.append(cid)
+            continue
         if found is None:
             ledger.mark_cancelled(cid, "not on the exchange at restart: never sent, not re-sent")
             broker.working.pop(symbol, None)
             report.unsent.append(cid)
             continue
         broker.absorb(found)
-        if found.get("status") == "open":
+        if found.get("status") == "open" and redo:
+            report.redo.append(cid)  # absorb() tracks it as working
+        elif found.get("status") == "open":
             broker.working[symbol] = cid
             broker.cancel_working(symbol, "still working at restart: cancelled (stale decision)")
             report.cancelled.append(cid)

@@ -337,7 +337,8 @@ class Runner:
                 continue
             assert isinstance(item, Bar)
             if self.resume_after is not None and item.time <= self.resume_after:
-                continue  # processed before the restart
+                self._replayed(item)  # processed before the restart
+                continue
             pending.setdefault(item.time, {})[item.symbol] = item
             for time in sorted(pending):
                 if len(pending[time]) < len(self.symbols):
@@ -347,6 +348,14 @@ class Runner:
                 if max_bars is not None and self.bars >= max_bars:
                     break
         self.dropped += len(pending)
+
+    def _replayed(self, bar: Bar) -> None:
+        """A bar processed before the restart, replayed by the feed: a target feed that keeps
+        state between bars (``observe``) takes it, so its state equals an uninterrupted run's
+        (a feed seeded with the history up to the restart ignores it as already seen)."""
+        observe = getattr(getattr(self.engine.strategy, "feed", None), "observe", None)
+        if observe is not None:
+            observe({bar.symbol: bar})
 
     def _drop_before(self, pending: dict[pd.Timestamp, dict[str, Bar]], time: pd.Timestamp) -> None:
         """Older incomplete bar times can no longer be decided in order: drop them, logged."""

@@ -31,7 +31,7 @@ from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
 from aitrader.live.feeds import BarFeed
 from aitrader.live.guard import CircuitBreaker
 from aitrader.live.ledger import Ledger, LedgerRiskStateStore
-from aitrader.live.runner import PROGRESS, Runner
+from aitrader.live.runner import PROGRESS, GuardConfig, Runner
 from aitrader.risk.config import RiskConfig
 from aitrader.risk.limits import RiskManager
 from aitrader.risk.state import RiskState
@@ -173,6 +173,7 @@ def live_runner(
     config: Mapping[str, Any] | None = None,
     breaker: CircuitBreaker | None = None,
     calls: ExchangeCalls | None = None,
+    guard: GuardConfig | None = None,
 ) -> Runner:
     """A Runner trading ``symbols`` on ``exchange`` (see the module docstring).
 
@@ -199,4 +200,4 @@ def live_runner(
     manager = RiskManager(risk, store=LedgerRiskStateStore(ledger))
     policy = ManagedPolicy(symbols, targets, manager, broker)
     engine = Engine(policy, broker)
-    return Runner(engine, feeds, ledger, fingerprint, config)
+    return Runner(engine, feeds, ledger, fingerprint, config, guard)

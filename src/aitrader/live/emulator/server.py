@@ -274,6 +274,7 @@ class ExchangeEmulator:
 
     async def _dispatch(self, request: web.Request) -> web.Response:
         path = request.path
+        body = await request.text()  # received in full: a slow answer still executes it
         fault = self._take_fault(request.method, path)
         if fault is not None:
             if fault.delay:
@@ -283,7 +284,6 @@ class ExchangeEmulator:
         route = ROUTES.get((request.method, path))
         if route is None:
             return web.Response(status=404, text="<html><body>404 Not Found</body></html>")
-        body = await request.text()
         try:
             params = _params(request.rel_url.raw_query_string, body)
             if route.signed:
