@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from exchange_helpers import SYMBOL, SteppingFeed, account, script
+from live_helpers import SYMBOL, SteppingFeed, account, script
 
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
 from aitrader.live.exchange import ExchangeBroker, ExchangeCalls

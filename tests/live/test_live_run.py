@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from exchange_helpers import SYMBOL, account
+from live_helpers import SYMBOL, account
 
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator
 from aitrader.live.ledger import Ledger

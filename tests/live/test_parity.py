@@ -9,31 +9,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from live_helpers import BROKER, RISK
 
 from aitrader.data.samples import load_sample
 from aitrader.engine.backtest import RunOptions
 from aitrader.engine.baselines import sma_crossover_targets
-from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed import ManagedResult, run_managed_backtest
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
 from aitrader.live.runner import RunSummary, paper_runner
-from aitrader.risk.config import LimitsConfig, RiskConfig
 
-RISK = RiskConfig(
-    limits=LimitsConfig(
-        risk_per_trade=0.04,
-        require_stop=False,
-        drawdown_reduce_from=0.05,
-        max_trades_per_day=3,
-        cooldown_after_losses=2,
-        cooldown_minutes=120,
-    )
-)
 OPTIONS = RunOptions(stop_loss=0.03, take_profit=0.06, benchmarks=False)
-BROKER = BrokerConfig(spread_bps=4)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import os
 import random
 import signal
 import sqlite3
@@ -20,31 +21,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
+from live_helpers import BROKER, RISK
 from typer.testing import CliRunner
 
 from aitrader.cli import live as live_cli
 from aitrader.cli.live import paper_command
 from aitrader.data.samples import load_sample
 from aitrader.engine.baselines import sma_crossover_targets
-from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.errors import ConfigError
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.runner import RunSummary, paper_runner
-from aitrader.risk.config import LimitsConfig, RiskConfig
 
-RISK = RiskConfig(
-    limits=LimitsConfig(
-        risk_per_trade=0.04,
-        require_stop=False,
-        drawdown_reduce_from=0.05,
-        max_trades_per_day=3,
-        cooldown_after_losses=2,
-        cooldown_minutes=120,
-    )
-)
-BROKER = BrokerConfig(spread_bps=4)
 BARS = 2000
 SHORT = 700
 
@@ -201,10 +190,13 @@ def _progress(path: Path) -> int:
 
 
 def _run(path: Path) -> subprocess.Popen[bytes]:
+    shared = str(Path(__file__).parents[1] / "data")  # live_helpers, as pytest's pythonpath
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([shared, os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen(
         [sys.executable, __file__, str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        env=env,
     )
 
 

@@ -14,10 +14,10 @@ import ccxt
 import numpy as np
 import pandas as pd
 import pytest
+from live_helpers import BROKER, RISK
 
 from aitrader.data.samples import load_sample
 from aitrader.engine.baselines import sma_crossover_targets
-from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed_policy import ArrayFeed, decisions_frame
 from aitrader.engine.types import Bar, Order
 from aitrader.live import runner as runner_module
@@ -26,19 +26,7 @@ from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.paper import LedgerSimBroker
 from aitrader.live.runner import STATUS, GuardConfig, Runner, RunSummary, paper_runner
 from aitrader.live.targets import SmaCrossTargets
-from aitrader.risk.config import LimitsConfig, RiskConfig
 
-RISK = RiskConfig(
-    limits=LimitsConfig(
-        risk_per_trade=0.04,
-        require_stop=False,
-        drawdown_reduce_from=0.05,
-        max_trades_per_day=3,
-        cooldown_after_losses=2,
-        cooldown_minutes=120,
-    )
-)
-BROKER = BrokerConfig(spread_bps=4)
 GUARD = GuardConfig(max_errors=3, backoff_base=0.001, backoff_cap=0.005)
 BARS = 400
 

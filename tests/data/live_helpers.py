@@ -1,4 +1,5 @@
-"""Helpers for live runs against the local exchange emulator: a feed that steps its clock."""
+"""Shared pieces of the live tests: the risk and broker settings of the paper runs, and for
+runs against the local exchange emulator a feed that steps its clock."""
 
 from __future__ import annotations
 
@@ -8,11 +9,25 @@ from typing import Any
 
 import numpy as np
 
+from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.engine.types import Bar
 from aitrader.live.emulator import ExchangeEmulator
+from aitrader.risk.config import LimitsConfig, RiskConfig
 
 SYMBOL = "BTC/USDT"
+
+RISK = RiskConfig(  # binding limits: cool-downs, trades per day and drawdown sizing all act
+    limits=LimitsConfig(
+        risk_per_trade=0.04,
+        require_stop=False,
+        drawdown_reduce_from=0.05,
+        max_trades_per_day=3,
+        cooldown_after_losses=2,
+        cooldown_minutes=120,
+    )
+)
+BROKER = BrokerConfig(spread_bps=4)
 
 
 class SteppingFeed:
