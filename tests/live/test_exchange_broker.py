@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from live_helpers import SYMBOL, SteppingFeed, account, script
 
@@ -71,6 +72,7 @@ def run(
         {"test": "broker"},
         calls=calls or quick_calls(exchange),
         guard=guard or GuardConfig(backoff_base=0.01, backoff_cap=0.05),
+        start=emu.now - pd.Timedelta(hours=1),  # the bar before the first one fed
     )
     summary = asyncio.run(asyncio.wait_for(runner.run(), 60))
     broker = runner.engine.broker
@@ -257,4 +259,20 @@ def test_an_order_recorded_but_never_sent_is_sent_once_by_the_redone_bar(
         assert summary.resumed_from == 1
         assert [o.client_order_id for o in emu.venue.orders.values()] == [order.client_order_id]
         assert ledger.get_order(order.client_order_id).status is OrderStatus.FILLED
+        assert_ledger_equals_exchange(emu, ledger)
+
+
+def test_a_crash_during_the_first_bar_resumes_and_sends_its_order_once(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "live.db"
+    exchange = client(emu)
+    exchange.create_order = lambda *args, **kwargs: (_ for _ in ()).throw(Died())
+    with Ledger(path) as ledger, pytest.raises(Died):
+        run(emu, ledger, [0.5, 0.5], 2, exchange)
+    with Ledger(path) as ledger:
+        summary, broker = run(emu, ledger, [0.5, 0.5], 2)
+        assert summary.resumed_from == 0 and summary.bars == 2
+        assert broker.reconciled is not None and len(broker.reconciled.redo) == 1
+        assert len(emu.venue.orders) == 1
         assert_ledger_equals_exchange(emu, ledger)

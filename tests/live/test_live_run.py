@@ -93,6 +93,7 @@ def step(emu: ExchangeEmulator, path: Path, proc: subprocess.Popen[str]) -> bool
             if proc.poll() is not None:
                 return False
             time.sleep(0.01)
+    proc.kill()
     raise AssertionError("the runtime processed no bar within 60 s")
 
 
@@ -101,29 +102,35 @@ def test_sigkill_at_several_points_loses_nothing_and_sends_nothing_twice(
     emu: ExchangeEmulator, tmp_path: Path
 ) -> None:
     path, env = tmp_path / "live.db", environment(tmp_path)
-    outputs: list[str] = []
-    for delay in (0.0, 0.02, 0.05):  # killed at different points of a bar's decision
-        proc = subprocess.Popen(
-            command(emu, path, TOTAL_BARS), env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+    logs = [tmp_path / f"run{n}.log" for n in range(4)]
+
+    def start(n: int) -> subprocess.Popen[str]:
+        # output to a file, never an unread pipe: a full pipe would block the process
+        with logs[n].open("w") as out:
+            return subprocess.Popen(
+                command(emu, path, TOTAL_BARS), env=env, stdout=out, stderr=subprocess.STDOUT,
+                text=True,
+            )  # fmt: skip
+
+    for n, delay in enumerate((0.0, 0.02, 0.05)):  # killed at different points of a decision
+        proc = start(n)
         for _ in range(4):
-            assert step(emu, path, proc), proc.communicate()[0]
+            assert step(emu, path, proc), logs[n].read_text()[-3000:]
         emu.advance()  # a bar closes and the runtime starts deciding it ...
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)  # ... and dies somewhere in it
-        outputs.append(proc.communicate(timeout=10)[0])
+        proc.wait(10)
         emu.advance(2)  # two more bars close while it is down: back-filled on restart
-    final = subprocess.Popen(
-        command(emu, path, TOTAL_BARS), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
-    while step(emu, path, final):
-        pass
-    stdout, stderr = final.communicate(timeout=30)
-    outputs += [stdout, stderr]
-    assert final.returncode == 0, stdout + stderr
-    assert "reconciled:" in stdout
+    final = start(3)
+    try:
+        while step(emu, path, final):
+            pass
+        final.wait(30)
+    finally:
+        final.kill()
+    outputs = [log.read_text() for log in logs]
+    assert final.returncode == 0, outputs[-1][-3000:]
+    assert "reconciled:" in outputs[-1]
     with Ledger(path) as ledger:
         assert_ledger_equals_exchange(emu, ledger)
         curve = ledger.equity_curve()

@@ -424,7 +424,7 @@ def live_command(
         targets = strategy.feed(cfg, symbol, timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
-            return live_runner(client, [symbol], targets, feeds, book, cfg.risk, run)
+            return live_runner(client, [symbol], targets, feeds, book, cfg.risk, run, start=start)
 
         runner, summary = _drive(cfg, client, bars, start, build, max_bars)
         report = getattr(runner.engine.broker, "reconciled", None)

@@ -238,12 +238,12 @@ class ExchangeBroker:
         self.fills, self.cash = [], self.opening[self.quote]
         self.positions = {s: Position(s) for s in self.symbols}
         done = int(state["fills"])
-        for n, fill in enumerate(ledger_fills(self.ledger, len(self.ledger.fills()))):
-            if n == done:
-                self.brackets = {s: (_nan(a), _nan(b)) for s, (a, b) in state["brackets"].items()}
+        fills = ledger_fills(self.ledger, len(self.ledger.fills()))
+        for fill in fills[:done]:
             self._book(fill)
-        if len(self.fills) <= done:
-            self.brackets = {s: (_nan(a), _nan(b)) for s, (a, b) in state["brackets"].items()}
+        self.brackets = {s: (_nan(a), _nan(b)) for s, (a, b) in state["brackets"].items()}
+        for fill in fills[done:]:  # recorded after the checkpoint: they move the brackets
+            self._book(fill)
         self.started = True
         self.now = pd.Timestamp(state["bar"])
         self.reconciled = reconcile(self, redo_after=self.now)
@@ -251,10 +251,11 @@ class ExchangeBroker:
     # -- the Engine's broker calls ---------------------------------------------------------
 
     def account(self, bars: Mapping[str, Bar]) -> Account:
-        equity = self.cash + sum(
-            self.positions[s].qty * bars[s].close for s in self.symbols if s in bars
-        )
-        return Account(self.cash, equity, 0.0)
+        return Account(self.cash, self._equity({s: b.close for s, b in bars.items()}), 0.0)
+
+    def _equity(self, marks: Mapping[str, float]) -> float:
+        """Cash plus the positions marked at ``marks`` (spot: no margin)."""
+        return self.cash + sum(self.positions[s].qty * marks[s] for s in self.symbols if s in marks)
 
     def open_bar(
         self,
@@ -340,8 +341,7 @@ class ExchangeBroker:
             fraction = min(max(order.target_fraction, 0.0), self.max_position)
             if order.target_fraction < 0:
                 self._note(order, "spot market: a short target means flat")
-            equity = self.account({s: _mark(s, p) for s, p in self.marks.items()}).equity
-            qty = fraction * equity / price - held
+            qty = fraction * self._equity(self.marks) / price - held
         else:
             qty = order.qty
         affordable = self.cash * (1.0 - self.buy_buffer) / price
@@ -562,10 +562,6 @@ class ExchangeBroker:
 def _refused(exc: Exception) -> bool:
     """A rate-limit answer: the request was refused, not executed (its fate is known)."""
     return isinstance(exc, ccxt.DDoSProtection)
-
-
-def _mark(symbol: str, price: float) -> Bar:
-    return Bar(symbol, pd.Timestamp(0, tz="UTC"), price, price, price, price, 0.0)
 
 
 def _num(value: float) -> float | None:

@@ -206,6 +206,13 @@ class Runner:
 
     # -- resume and roll back ---------------------------------------------------------------
 
+    def begin(self, start: pd.Timestamp) -> None:
+        """Write the checkpoint of a fresh run before its first bar (``start``: the last bar
+        before it), so that a crash during the first bar resumes like any other; a ledger
+        already holding a checkpoint is left as it is."""
+        if self.ledger.load_state(PROGRESS) is None:
+            self.ledger.save_state(PROGRESS, self._checkpoint(start))
+
     def _resume(self) -> None:
         """Restore the checkpoint of an interrupted run of the same configuration, if any."""
         state = self.ledger.load_state(PROGRESS)
@@ -224,10 +231,11 @@ class Runner:
             )
         done = int(state["bars"])
         last = pd.Timestamp(state["last_bar"])
-        if done != self.bars:
-            self._restore(state, done)
+        self._restore(state, done)
         self.bars, self.last_bar = done, last
         self.resumed_from, self.resume_after = done, last
+        if done == 0 and not self.ledger.orders():
+            return  # the checkpoint written by begin() of a run that has not started yet
         self.ledger.log_event(
             "runner", f"resumed after bar {done} ({last})", payload={"bars": done}, time=last
         )

@@ -174,11 +174,14 @@ def live_runner(
     breaker: CircuitBreaker | None = None,
     calls: ExchangeCalls | None = None,
     guard: GuardConfig | None = None,
+    start: pd.Timestamp | None = None,
 ) -> Runner:
     """A Runner trading ``symbols`` on ``exchange`` (see the module docstring).
 
-    ``feeds`` must start after :func:`resume_point` (or the latest closed bar on a fresh run);
-    ``targets`` must be seeded with the history up to that bar.
+    ``feeds`` must start after :func:`resume_point` (or the latest closed bar on a fresh run,
+    ``start``: then the run's first checkpoint is written before its first bar, so even a crash
+    during that bar resumes and reconciles); ``targets`` must be seeded with the history up to
+    that bar.
     """
     risk = risk or RiskConfig()
     fingerprint = live_fingerprint(symbols, risk, config)
@@ -200,4 +203,7 @@ def live_runner(
     manager = RiskManager(risk, store=LedgerRiskStateStore(ledger))
     policy = ManagedPolicy(symbols, targets, manager, broker)
     engine = Engine(policy, broker)
-    return Runner(engine, feeds, ledger, fingerprint, config, guard)
+    runner = Runner(engine, feeds, ledger, fingerprint, config, guard)
+    if state is None and start is not None:
+        runner.begin(start)
+    return runner
