@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from live_helpers import SYMBOL, SteppingFeed, account, script
 
+from aitrader.engine.types import Bar, Order
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
 from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
 from aitrader.live.ledger import PAUSE, Ledger
@@ -275,4 +276,35 @@ def test_a_crash_during_the_first_bar_resumes_and_sends_its_order_once(
         assert summary.resumed_from == 0 and summary.bars == 2
         assert broker.reconciled is not None and len(broker.reconciled.redo) == 1
         assert len(emu.venue.orders) == 1
+        assert_ledger_equals_exchange(emu, ledger)
+
+
+def test_a_new_target_cancels_the_working_order_first(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    """Open-order tracking: an order the exchange has not filled yet is working; a changed
+    target cancels it on the exchange before the new order is sized and sent."""
+    with Ledger(tmp_path / "live.db") as ledger:
+        exchange = client(emu)
+        runner = live_runner(
+            exchange, [SYMBOL], script([math.nan]), [SteppingFeed(emu, 0)], ledger, RISK,
+            calls=quick_calls(exchange),
+        )  # fmt: skip
+        broker = runner.engine.broker
+        assert isinstance(broker, ExchangeBroker)
+        row = emu.venue.market("BTCUSDT").candles.loc[emu.now - pd.Timedelta(hours=1)]
+        values = (float(row[k]) for k in ("open", "high", "low", "close", "volume"))
+        bars = {SYMBOL: Bar(SYMBOL, emu.now - pd.Timedelta(hours=1), *values)}
+        broker.open_bar(0, bars)
+        emu.delay_fills(1)
+        assert broker.submit(Order(SYMBOL, "BTC/USDT|0|signal", target_fraction=0.5))
+        first = ledger.orders()[0]
+        assert broker.working == {SYMBOL: first.client_order_id}
+        assert first.status is OrderStatus.ACKNOWLEDGED
+        assert broker.submit(Order(SYMBOL, "BTC/USDT|0|again", target_fraction=0.2))
+        first, second = ledger.orders()
+        assert first.status is OrderStatus.CANCELLED and first.filled_qty == 0
+        assert second.status is OrderStatus.FILLED and broker.working == {}
+        statuses = [o.status for o in emu.venue.orders.values()]
+        assert statuses == ["CANCELED", "FILLED"]
         assert_ledger_equals_exchange(emu, ledger)
