@@ -101,10 +101,10 @@ def research(
     labels = LabelConfig(kind="direction3", horizon=1)
     prepared = prepare(candles, settings.features, labels, settings.costs, options.timeframe)
     evaluation = evaluate(prepared, options.model(), options.validation(), settings.costs, progress)
+    # the mode is chosen on the bars before the first out-of-sample one: never on traded bars
+    seen = candles.loc[candles.index < evaluation.predictions.index.min()]
     mode = select_mode(
-        candles_for_modes(candles, options.timeframe, settings.modes),
-        settings.modes,
-        settings.costs,
+        candles_for_modes(seen, options.timeframe, settings.modes), settings.modes, settings.costs
     )
     signal_cfg = signal_config(settings, mode.mode)
     oos = evaluation.predictions.reindex(candles.index)

@@ -9,11 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aitrader.config import CostsConfig
+from aitrader.config import CostsConfig, FeaturesConfig, Settings
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeatureSpec
 from aitrader.labels import LabelConfig
 from aitrader.models.config import LightGBMParams, ModelConfig
+from aitrader.pipeline import PipelineOptions, research
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate
 from aitrader.validation.splits import walk_forward
@@ -96,3 +97,17 @@ def test_parallel_folds_match_serial(prepared: Prepared) -> None:
     two = evaluate(prepared, MODEL, serial.model_copy(update={"n_jobs": 2}), CostsConfig())
     assert one.metrics == two.metrics
     pd.testing.assert_frame_equal(one.predictions, two.predictions)
+
+
+def test_the_demo_chooses_its_mode_without_the_bars_it_trades(make_candles: Factory) -> None:
+    """A different future (every bar from the first out-of-sample one on) leaves the mode
+    choice and its scores unchanged: they are computed on the bars before it."""
+    candles = make_candles(8600, seed=3)
+    settings = Settings(features=FeaturesConfig(preset="none", extra=tuple(SPECS)))
+    options = PipelineOptions(quick=True)
+    run = research("SYN", candles, settings, options)
+    later = candles.index >= run.evaluation.predictions.index.min()
+    changed = candles.copy()
+    trend = np.linspace(1.0, 3.0, int(later.sum()))[:, None]
+    changed.loc[later, ["open", "high", "low", "close"]] *= trend
+    assert research("SYN", changed, settings, options).mode == run.mode
