@@ -155,7 +155,7 @@ class ManagedPolicy:
         self.symbols = tuple(symbols)
         self.feed, self.risk, self.portfolio = feed, risk, portfolio
         self.on_decision = on_decision
-        self.book = TradeBook()
+        self.book = TradeBook(getattr(portfolio, "dust", None))
         self.log: list[dict[str, Any]] = []
         self.last = np.full(len(self.symbols), np.nan)
         self._changed = np.zeros(len(self.symbols), dtype=np.bool_)
@@ -182,7 +182,7 @@ class ManagedPolicy:
         if len(last) != len(self.symbols):
             raise ValueError(f"restore: {len(last)} targets for {len(self.symbols)} symbols")
         self.last = np.array(last, dtype=np.float64)
-        self.book = TradeBook()
+        self.book = TradeBook(getattr(self.portfolio, "dust", None))
         for fill in fills[:booked]:
             self.book.add(fill)
         self._booked = booked

@@ -54,11 +54,17 @@ class BookTrade:
 
 
 class TradeBook:
-    """Feeds on fills in order; :meth:`add` returns the trade a fill closed, if any."""
+    """Feeds on fills in order; :meth:`add` returns the trade a fill closed, if any.
 
-    def __init__(self) -> None:
+    ``dust`` (base units per symbol) closes a trade when a reducing fill leaves at most that
+    much: a spot exchange leaves a remainder below its minimum order amount that cannot be sold
+    (the fee on a buy is taken from the asset bought, sells are floored to the amount step).
+    """
+
+    def __init__(self, dust: Mapping[str, float] | None = None) -> None:
         self.open: dict[str, BookTrade] = {}
         self.closed: list[BookTrade] = []
+        self.dust = dict(dust or {})
 
     def add(self, fill: Fill) -> BookTrade | None:
         qty, price = fill.qty, fill.price
@@ -96,7 +102,7 @@ class TradeBook:
             fees=fees,
             slippage=slip,
         )
-        if position != 0.0:
+        if abs(position) > self.dust.get(fill.symbol, 0.0):
             self.open[fill.symbol] = trade
             return None
         del self.open[fill.symbol]

@@ -517,6 +517,12 @@ class ExchangeBroker:
                 math.nan if take_profit is None else avg * (1.0 + take_profit),
             )
 
+    @property
+    def dust(self) -> dict[str, float]:
+        """The most a position may hold and count as flat: below the market's minimum amount it
+        cannot be sold (the policy's trade book closes a round trip at it)."""
+        return {s: r.min_amount for s, r in self.rules.items()}
+
     def _dust(self, symbol: str, qty: float) -> bool:
         """A holding too small to sell (below the market's minimum amount or notional)."""
         rules, price = self.rules[symbol], self.marks.get(symbol, 0.0)
