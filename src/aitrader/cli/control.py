@@ -65,7 +65,8 @@ def status_command(
     if as_json:
         emit_json(payload)
         return
-    rows = [[k, str(v)] for k, v in payload.items() if k != "events"]
+    rows = [[k, f"{v:,.2f}" if isinstance(v, float) else str(v)] for k, v in payload.items()]
+    rows = [r for r in rows if r[0] != "events"]
     console.print(table(f"Run {ledger}", ["", "value"], rows))
     for line in payload["events"]:
         console.print(line, highlight=False, soft_wrap=True)
