@@ -162,3 +162,36 @@ def test_a_wrong_secret_is_refused_by_the_exchange_and_never_printed(
     assert "Signature" in text or "signature" in text
     assert "wrong-1234" not in text and KEY not in text
     assert ("POST", "/api/v3/order") not in emu.requests
+
+
+@pytest.mark.timeout(120)
+def test_two_symbols_trade_as_one_portfolio(tmp_path: Path) -> None:
+    """``--symbol`` twice: one runner, one account, both markets' bars decided together."""
+    config = EmulatorConfig(
+        markets={"BTCUSDT": "BTC-USD-1h", "ETHUSDT": "ETH-USD-1h"},
+        balances={"USDT": 10_000.0},
+        api_key=KEY,
+        secret=SECRET,
+    )
+    path, log = tmp_path / "pair.db", tmp_path / "pair.log"
+    with ExchangeEmulator(config) as emu:
+        args = command(emu, path, 12)
+        i = args.index("--symbol")
+        args[i : i + 2] = ["--symbol", "BTC/USDT", "--symbol", "ETH/USDT"]
+        with log.open("w") as out:
+            proc = subprocess.Popen(args, env=environment(tmp_path), stdout=out, stderr=out)
+        try:
+            while step(emu, path, proc):
+                pass
+            proc.wait(30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 0, log.read_text()[-3000:]
+        with Ledger(path) as ledger:
+            assert len(ledger.equity_curve()) == 12
+            traded = {o.symbol for o in ledger.orders()}
+            assert traded == {"BTC/USDT", "ETH/USDT"}
+            balances = account(emu)
+            for symbol, asset in (("BTC/USDT", "BTC"), ("ETH/USDT", "ETH")):
+                held = ledger.positions().get(symbol)
+                assert math.isclose(held.qty if held else 0.0, balances[asset], abs_tol=1e-12)

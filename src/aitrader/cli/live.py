@@ -102,15 +102,18 @@ class StrategyChoice:
             **{"stop_loss": self.stop_loss, "take_profit": self.take_profit},
         }
 
-    def feed(self, cfg: Settings, symbol: str, timeframe: str, candles: pd.DataFrame) -> TargetFeed:
-        """The causal target feed, seeded with ``candles`` (the bars before the first one)."""
+    def feed(
+        self, cfg: Settings, symbols: list[str], timeframe: str, history: dict[str, pd.DataFrame]
+    ) -> TargetFeed:
+        """The causal target feed, seeded with each symbol's ``history`` (the bars before the
+        first one it decides)."""
         if self.model is None:
             brackets = (self.stop_loss, self.take_profit)
-            return SmaCrossTargets([symbol], self.fast, self.slow, *brackets, {symbol: candles})
+            return SmaCrossTargets(symbols, self.fast, self.slow, *brackets, history)
         from aitrader.models.registry import load_bundle
 
         bundle = load_bundle(self.model)
-        return ModelTargets([symbol], bundle, cfg, {symbol: candles}, timeframe)
+        return ModelTargets(symbols, bundle, cfg, history, timeframe)
 
 
 def _default_ledger(kind: str = "paper") -> Path:
@@ -156,7 +159,9 @@ def paper_command(
     exchange: str | None = typer.Option(
         None, "--exchange", help="Live bars from this ccxt exchange instead (public data)."
     ),
-    symbol: str | None = typer.Option(None, "--symbol", help="With --exchange: e.g. BTC/USDT."),
+    symbols: list[str] | None = typer.Option(  # noqa: B008
+        None, "--symbol", help="With --exchange: e.g. BTC/USDT (repeat for more)."
+    ),
     timeframe: str = typer.Option("1m", "--timeframe", help="With --exchange: bar timeframe."),
     bars_feed: str = FeedOption,
     poll: float = PollOption,
@@ -188,10 +193,10 @@ def paper_command(
     if (replay is None) == (exchange is None):
         raise ConfigError("give either --replay (stored bars) or --exchange and --symbol")
     if exchange is not None:
-        if symbol is None:
+        if not symbols:
             raise ConfigError("--exchange needs --symbol (e.g. BTC/USDT)")
         name = exchange.strip().lower()
-        source = LiveBars(name, symbol, timeframe, bars_feed, poll, api_url, ws_url)
+        source = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
         _paper_live(cfg, source, ledger, strategy, max_bars, as_json)
         return
     assert replay is not None
@@ -225,7 +230,7 @@ def _paper_replay(
             f"--replay {replay}: a model needs {strategy.history} bars of history before the "
             f"replayed ones, {len(before)} are left: use a smaller --bars"
         )
-    targets = strategy.feed(cfg, loaded.symbol, loaded.timeframe, before)
+    targets = strategy.feed(cfg, [loaded.symbol], loaded.timeframe, {loaded.symbol: before})
     path = ledger or _default_ledger()
     run: dict[str, object] = {"replay": replay, "bars": bars, **strategy.describe()}
     with Ledger(path, secret_values(cfg.secrets)) as book:
@@ -256,7 +261,7 @@ class LiveBars:
     """Where live bars come from: the exchange, the market, and websocket or REST."""
 
     exchange: str
-    symbol: str
+    symbols: tuple[str, ...]
     timeframe: str
     feed: str = "ws"
     poll: float = 5.0
@@ -268,36 +273,46 @@ class LiveBars:
             raise ConfigError(f"--feed {self.feed!r}: use {' or '.join(FEEDS)}")
         if self.poll <= 0:
             raise ConfigError(f"--poll must be > 0 seconds, got {self.poll}")
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ConfigError(f"--symbol given twice: {', '.join(self.symbols)}")
 
     def describe(self) -> dict[str, object]:
-        return {"exchange": self.exchange, "symbol": self.symbol, "timeframe": self.timeframe}
+        return {
+            **{"exchange": self.exchange, "symbols": list(self.symbols)},
+            "timeframe": self.timeframe,
+        }
+
+    @property
+    def label(self) -> str:
+        return ", ".join(self.symbols)
 
 
 def _start(
     client: Any, bars: LiveBars, start: pd.Timestamp | None, warmup: int
-) -> tuple[pd.Timestamp, pd.DataFrame]:
-    """Where the run starts (the last bar processed, or the latest closed bar) and the
-    history up to it for the strategy's warm-up."""
+) -> tuple[pd.Timestamp, dict[str, pd.DataFrame]]:
+    """Where the run starts (the last bar processed, or the latest bar closed on every market)
+    and each symbol's history up to it for the strategy's warm-up."""
     client.load_markets()
-    if bars.symbol not in client.markets:
-        raise ConfigError(f"--symbol {bars.symbol}: {client.id} has no such market")
+    missing = [s for s in bars.symbols if s not in client.markets]
+    if missing:
+        raise ConfigError(f"--symbol {', '.join(missing)}: {client.id} has no such market")
     if start is None:
-        start = latest_closed_bar(client, bars.symbol, bars.timeframe)
-    return start, history(client, bars.symbol, bars.timeframe, start, warmup)
+        start = min(latest_closed_bar(client, s, bars.timeframe) for s in bars.symbols)
+    return start, {s: history(client, s, bars.timeframe, start, warmup) for s in bars.symbols}
 
 
-def _feed(cfg: Settings, client: Any, bars: LiveBars, start: pd.Timestamp) -> BarFeed:
-    """The closed bars after ``start``: websocket klines (REST back-fill and fallback), or
-    REST polling. Call inside the event loop that consumes it."""
+def _feeds(cfg: Settings, client: Any, bars: LiveBars, start: pd.Timestamp) -> list[BarFeed]:
+    """Each symbol's closed bars after ``start``: websocket klines (one ccxt.pro client; REST
+    back-fill and fallback), or REST polling. Call inside the event loop that consumes them."""
     polling = PollingConfig(interval=bars.poll)
     if bars.feed == "rest":
         clock = server_clock(client)
-        return PollingFeed(client, bars.symbol, bars.timeframe, start, polling, clock)
+        return [PollingFeed(client, s, bars.timeframe, start, polling, clock) for s in bars.symbols]
     stream = exchange_client(
         bars.exchange, cfg, bars.api_url, keys=False, pro=True, ws_url=bars.ws_url
     )
     config = WebsocketConfig(polling=polling)
-    return WebsocketFeed(stream, bars.symbol, bars.timeframe, start, config)
+    return [WebsocketFeed(stream, s, bars.timeframe, start, config) for s in bars.symbols]
 
 
 def _drive(
@@ -308,19 +323,29 @@ def _drive(
     build: Callable[[list[BarFeed]], Runner],
     max_bars: int | None,
 ) -> tuple[Runner, RunSummary]:
-    """Build the runner on a live feed and run it until ``max_bars`` (or Ctrl-C)."""
+    """Build the runner on live feeds and run it until ``max_bars`` (or Ctrl-C: the ledger is
+    consistent after every bar, so the same command resumes)."""
 
     async def main() -> tuple[Runner, RunSummary]:
-        feed = _feed(cfg, client, bars, start)
+        feeds = _feeds(cfg, client, bars, start)
         try:
-            runner = build([feed])
+            runner = build(feeds)
             return runner, await runner.run(max_bars)
         finally:
-            close = getattr(feed, "close", None)
+            close = getattr(feeds[0], "close", None)  # the feeds share one client
             if close is not None:
                 await close()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
+        err_console.print(
+            "stopped (Ctrl-C): the ledger holds every completed bar; run the same command to "
+            "resume",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
 
 
 def _paper_live(
@@ -336,25 +361,25 @@ def _paper_live(
     path = ledger or _default_ledger()
     run = bars.describe() | strategy.describe()
     config = BrokerConfig.from_costs(cfg.costs)
-    symbol = bars.symbol
+    symbols = list(bars.symbols)
     with Ledger(path, secret_values(cfg.secrets)) as book:
         state = book.load_state(PROGRESS)
-        probe = ([ReplayFeed(symbol, pd.DataFrame())], SmaCrossTargets([symbol], 1, 2))
+        probe = ([ReplayFeed(s, pd.DataFrame()) for s in symbols], SmaCrossTargets(symbols, 1, 2))
         same = state is not None and state.get("fingerprint") == run_fingerprint(
             *probe, config, cfg.risk, run
         )
         start = pd.Timestamp(state["last_bar"]) if same and state is not None else None
         start, candles = _start(client, bars, start, strategy.history)
-        targets = strategy.feed(cfg, symbol, bars.timeframe, candles)
+        targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
             return paper_runner(feeds, targets, book, config, cfg.risk, run)
 
         _, summary = _drive(cfg, client, bars, start, build, max_bars)
     if as_json:
-        _emit(summary, path, symbol, {})
+        _emit(summary, path, bars.label, {})
         return
-    _report(summary, path, symbol, "Paper run on live bars (simulated fills)")
+    _report(summary, path, bars.label, "Paper run on live bars (simulated fills)")
 
 
 def _has_keys(cfg: Settings, exchange: str) -> bool:
@@ -373,7 +398,9 @@ def _refuse(message: str) -> None:
 def live_command(
     ctx: typer.Context,
     exchange: str = typer.Option(..., "--exchange", help="ccxt exchange id, e.g. binance."),
-    symbol: str = typer.Option(..., "--symbol", help="Unified spot symbol, e.g. BTC/USDT."),
+    symbols: list[str] = typer.Option(  # noqa: B008
+        ..., "--symbol", help="Unified spot symbol, e.g. BTC/USDT (repeat for more)."
+    ),
     timeframe: str = typer.Option("1m", "--timeframe", help="Bar timeframe."),
     confirm_live: bool = typer.Option(
         False, "--confirm-live", help="Confirm trading real money (required)."
@@ -410,28 +437,30 @@ def live_command(
         _refuse(f"no API keys for {name}: set {variable} or a secrets file (mode 0600)")
     if not confirm_live:
         _refuse(
-            f"live trading of {symbol} ({timeframe}) on {name} places real orders with real "
+            f"live trading of {', '.join(symbols)} ({timeframe}) on {name} places real orders "
+            "with real "
             "money; add --confirm-live to confirm"
         )
     strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model)
-    bars = LiveBars(name, symbol, timeframe, bars_feed, poll, api_url, ws_url)
+    bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
     client = exchange_client(name, cfg, api_url)
-    path = ledger or Path(f"live-{name}-{symbol.replace('/', '')}-{timeframe}.db")
+    markets = "-".join(s.replace("/", "") for s in symbols)
+    path = ledger or Path(f"live-{name}-{markets}-{timeframe}.db")
     run = bars.describe() | strategy.describe()
     with Ledger(path, secret_values(cfg.secrets)) as book:
-        resume = resume_point(book, live_fingerprint([symbol], cfg.risk, run))
+        resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run))
         start, candles = _start(client, bars, resume, strategy.history)
-        targets = strategy.feed(cfg, symbol, timeframe, candles)
+        targets = strategy.feed(cfg, symbols, timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
-            return live_runner(client, [symbol], targets, feeds, book, cfg.risk, run, start=start)
+            return live_runner(client, symbols, targets, feeds, book, cfg.risk, run, start=start)
 
         runner, summary = _drive(cfg, client, bars, start, build, max_bars)
         report = getattr(runner.engine.broker, "reconciled", None)
     changes = report.lines() if report is not None else []
     if as_json:
-        _emit(summary, path, symbol, {"reconciled": changes})
+        _emit(summary, path, bars.label, {"reconciled": changes})
         return
     for line in changes:
         console.print(f"reconciled: {line}", highlight=False, soft_wrap=True)
-    _report(summary, path, symbol, "Live run (exchange fills)")
+    _report(summary, path, bars.label, "Live run (exchange fills)")

@@ -136,12 +136,16 @@ def _get_order(venue: Venue, params: Params) -> Any:
 
 def _cancel_order(venue: Venue, params: Params) -> Any:
     with venue.lock:
+        cancel_id = params.get("newClientOrderId") or None
         cancelled = venue.cancel(
-            _required(params, "symbol"), params.get("orderId"), params.get("origClientOrderId")
+            _required(params, "symbol"),
+            params.get("orderId"),
+            params.get("origClientOrderId"),
+            cancel_id,
         )
         body = wire.order(cancelled, venue)
         body["origClientOrderId"] = cancelled.client_order_id
-        body["clientOrderId"] = params.get("newClientOrderId") or f"cancel{cancelled.order_id}"
+        body["clientOrderId"] = cancel_id or f"cancel{cancelled.order_id}"
         body["transactTime"] = venue.now_ms
         return body
 

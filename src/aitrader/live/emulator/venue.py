@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
@@ -100,6 +101,22 @@ class OrderRequest:
     client_order_id: str = ""
 
 
+@dataclass(frozen=True)
+class OrderUpdate:
+    """One order state change, reported to the venue's listeners as it happens (under the lock).
+
+    ``execution`` is Binance's execution type: NEW, TRADE (``trade`` is the execution), CANCELED
+    (``cancel_client_id`` names the cancel request) or EXPIRED.
+    """
+
+    order: VenueOrder
+    execution: str
+    trade: VenueTrade | None = None
+    cancel_client_id: str | None = None
+
+
+OrderListener = Callable[[OrderUpdate], None]
+
 MARKET_RESERVE = 0.05
 """Extra quote locked for a delayed market buy, against the next open being higher."""
 
@@ -129,6 +146,7 @@ class Venue:
         self.trades: list[VenueTrade] = []
         self.lock = threading.RLock()
         self.delayed_market_fills = 0
+        self.listeners: list[OrderListener] = []  # called under the lock on every order change
         self._order_ids = itertools.count(1)
         self._trade_ids = itertools.count(1)
         self._client_ids = itertools.count(1)
@@ -221,6 +239,7 @@ class Venue:
             )
             self._reserve(order, price_now)
             self.orders[order.order_id] = order
+            self._report(OrderUpdate(order, "NEW"))
             self._after_place(order, marketable, price_now)
             return order
 
@@ -288,11 +307,17 @@ class Venue:
         order.status = "FILLED" if order.remaining <= 1e-12 else "PARTIALLY_FILLED"
         if order.status == "FILLED":
             self._release(order)
+        self._report(OrderUpdate(order, "TRADE", trade))
 
-    def _finish(self, order: VenueOrder, status: str) -> None:
+    def _finish(self, order: VenueOrder, status: str, cancel_client_id: str | None = None) -> None:
         order.status = status
         order.update_time = self.now_ms
         self._release(order)
+        self._report(OrderUpdate(order, status, cancel_client_id=cancel_client_id))
+
+    def _report(self, update: OrderUpdate) -> None:
+        for listener in list(self.listeners):
+            listener(update)
 
     def _release(self, order: VenueOrder) -> None:
         market = self.markets[order.symbol]
@@ -320,7 +345,14 @@ class Venue:
                 return order
             raise VenueError(-2013, "Order does not exist.")
 
-    def cancel(self, symbol: str, order_id: str | None, client_order_id: str | None) -> VenueOrder:
+    def cancel(
+        self,
+        symbol: str,
+        order_id: str | None,
+        client_order_id: str | None,
+        cancel_client_id: str | None = None,
+    ) -> VenueOrder:
+        """Cancel an open order; ``cancel_client_id`` is the cancel request's own client id."""
         with self.lock:
             try:
                 order = self.find(symbol, order_id, client_order_id)
@@ -331,7 +363,7 @@ class Venue:
             if not order.is_open:
                 raise VenueError(-2011, "Unknown order sent.")
             order.pending_market = False
-            self._finish(order, "CANCELED")
+            self._finish(order, "CANCELED", cancel_client_id or f"cancel{order.order_id}")
             return order
 
     def open_orders(self, symbol: str | None) -> list[VenueOrder]:
