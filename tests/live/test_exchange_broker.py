@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from live_helpers import SYMBOL, SteppingFeed, account, script
 from aitrader.engine.types import Bar, Order
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
 from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
-from aitrader.live.ledger import PAUSE, Ledger
+from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import OrderStatus
 from aitrader.live.runner import GuardConfig, Runner, RunSummary
@@ -314,4 +314,38 @@ def test_a_new_target_cancels_the_working_order_first(
         assert second.status is OrderStatus.FILLED and broker.working == {}
         statuses = [o.status for o in emu.venue.orders.values()]
         assert statuses == ["CANCELED", "FILLED"]
+        assert_ledger_equals_exchange(emu, ledger)
+
+
+def test_the_kill_flag_flattens_the_account_on_the_exchange(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    """An operator sets KILL (another connection, as ``aitrader control kill``) while the run
+    holds a position: the next bar sells it on the exchange and no entry follows."""
+    path = tmp_path / "live.db"
+
+    class Operator(SteppingFeed):
+        async def bars(self) -> AsyncIterator[Bar]:
+            n = 0
+            async for bar in super().bars():
+                yield bar
+                n += 1
+                if n == 3:  # once the run has processed three bars (and holds a position)
+                    with Ledger(path) as operator:
+                        while len(operator.equity_curve()) < 3:
+                            await asyncio.sleep(0.01)
+                        operator.set_flag(KILL, True, "operator: stop everything")
+
+    with Ledger(path) as ledger:
+        exchange = client(emu)
+        runner = live_runner(
+            exchange, [SYMBOL], script([math.nan] + [0.5] * 7), [Operator(emu, 8)], ledger,
+            RISK, calls=quick_calls(exchange), start=emu.now - pd.Timedelta(hours=1),
+        )  # fmt: skip
+        summary = asyncio.run(asyncio.wait_for(runner.run(), 60))
+        assert summary.kill_switch and summary.bars == 8
+        orders = ledger.orders()
+        assert [o.reason for o in orders] == ["signal", "kill_switch"]
+        assert orders[1].reduce_only and orders[1].status is OrderStatus.FILLED
+        assert account(emu)["BTC"] < 1e-5  # flat but for unsellable dust
         assert_ledger_equals_exchange(emu, ledger)
