@@ -37,11 +37,7 @@ def verify(
     now_ms: int | None = None,
 ) -> None:
     """Raise VenueError with Binance's code when the request is not properly signed."""
-    if not api_key:
-        raise VenueError(-2014, "API-key format invalid.", 401)
-    secret = keys.get(api_key)
-    if secret is None:
-        raise VenueError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+    secret = keys[check_key(api_key, keys)]
     _check_timestamp(params, int(time.time() * 1000) if now_ms is None else now_ms)
     query, from_query = _without_signature(raw_query)
     body, from_body = _without_signature(raw_body)
@@ -53,6 +49,39 @@ def verify(
     expected = hmac.new(secret.encode(), (query + body).encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature.lower()):
         raise VenueError(-1022, "Signature for this request is not valid.")
+
+
+def check_key(api_key: str | None, keys: Mapping[str, str]) -> str:
+    """The API key itself where it is one of ``keys`` (USER_STREAM endpoints need no more)."""
+    if not api_key:
+        raise VenueError(-2014, "API-key format invalid.", 401)
+    if api_key not in keys:
+        raise VenueError(-2015, "Invalid API-key, IP, or permissions for action.", 401)
+    return api_key
+
+
+def verify_ws(
+    params: Mapping[str, object], keys: Mapping[str, str], now_ms: int | None = None
+) -> str:
+    """Check a signed WebSocket API request's ``params``; the API key it was signed for.
+
+    The key is the ``apiKey`` parameter; the signature covers every other parameter sorted by
+    name as ``name=value`` joined with ``&`` (what the WebSocket API specifies).
+    """
+    raw_key = params.get("apiKey")
+    api_key = check_key(raw_key if isinstance(raw_key, str) else None, keys)
+    text = {k: str(v) for k, v in params.items()}
+    _check_timestamp(text, int(time.time() * 1000) if now_ms is None else now_ms)
+    signature = text.get("signature")
+    if not signature:
+        raise VenueError(
+            -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed."
+        )
+    payload = "&".join(f"{k}={v}" for k, v in sorted(text.items()) if k != "signature")
+    expected = hmac.new(keys[api_key].encode(), payload.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, signature.lower()):
+        raise VenueError(-1022, "Signature for this request is not valid.")
+    return api_key
 
 
 def _check_timestamp(params: Mapping[str, str], server_ms: int) -> None:

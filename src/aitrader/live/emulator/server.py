@@ -23,6 +23,7 @@ from aitrader.data.samples import get_sample, load_sample
 from aitrader.live.emulator.auth import verify
 from aitrader.live.emulator.routes import ROUTES
 from aitrader.live.emulator.streams import StreamHub, run_on
+from aitrader.live.emulator.userdata import LISTEN_KEY, LISTEN_KEY_PATH, WS_API_PATH, UserDataHub
 from aitrader.live.emulator.venue import MarketSpec, Venue, VenueError
 
 log = logging.getLogger(__name__)
@@ -107,9 +108,12 @@ class ExchangeEmulator:
     """A Binance-spot-speaking exchange on 127.0.0.1 replaying real candles.
 
     Use as a context manager; ``url`` is the base, ``client()`` a real ``ccxt.binance`` pointed
-    at it and ``pro_client()`` a real ``ccxt.pro.binance`` (REST and websocket streams),
-    ``advance()`` moves the replay clock (pushing kline events to stream subscribers),
-    ``inject()``/``delay_fills()``/``drop_websockets()``/``refuse_websockets()`` add faults.
+    at it and ``pro_client()`` a real ``ccxt.pro.binance`` (REST, websocket market streams and
+    the user-data stream: ``watch_orders``/``watch_my_trades``/``watch_balance``),
+    ``advance()`` moves the replay clock (pushing kline events to stream subscribers, order and
+    balance events to user-data subscribers),
+    ``inject()``/``delay_fills()``/``drop_websockets()``/``refuse_websockets()``/
+    ``expire_listen_keys()`` add faults.
     """
 
     def __init__(self, config: EmulatorConfig | None = None, venue: Venue | None = None) -> None:
@@ -117,6 +121,7 @@ class ExchangeEmulator:
         self.venue = venue or build_venue(self.config)
         self.keys = {self.config.api_key: self.config.secret}
         self.streams = StreamHub(self.venue)
+        self.user = UserDataHub(self.venue, self.keys, self.streams)
         self.faults: deque[Fault] = deque()
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
@@ -143,11 +148,12 @@ class ExchangeEmulator:
         if self._loop is not None and self._thread is not None:
             try:
                 run_on(self._loop, self.streams.close_all())
+                run_on(self._loop, self.user.close_all())
             except Exception:  # shutting down regardless
                 log.debug("closing websockets on stop failed", exc_info=True)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
-        self._loop = self._thread = None
+        self._loop = self._thread = self.user.loop = None
 
     def __enter__(self) -> ExchangeEmulator:
         return self.start()
@@ -157,11 +163,12 @@ class ExchangeEmulator:
 
     def _serve(self, sock: socket.socket, ready: threading.Event) -> None:
         loop = asyncio.new_event_loop()
-        self._loop = loop
+        self._loop = self.user.loop = loop
         asyncio.set_event_loop(loop)
         app = web.Application()
         app.router.add_get("/ws", self.streams.handle)
-        app.router.add_get("/ws/{streams:.*}", self.streams.handle)
+        app.router.add_get("/ws/{streams:.*}", self._stream_handshake)
+        app.router.add_get(WS_API_PATH, self.user.handle_ws_api)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         loop.run_until_complete(runner.setup())
@@ -184,6 +191,11 @@ class ExchangeEmulator:
         """Binance spot's market-stream base (ccxt appends ``/<stream index>``)."""
         return f"ws://127.0.0.1:{self._port}/ws"
 
+    @property
+    def ws_api_url(self) -> str:
+        """Binance spot's WebSocket API (ccxt's spot user-data stream)."""
+        return f"ws://127.0.0.1:{self._port}{WS_API_PATH}"
+
     def urls(self) -> dict[str, Any]:
         """``exchange.urls['api']`` overrides for ccxt's binance spot endpoints (REST and ws)."""
         base = self.url
@@ -192,7 +204,7 @@ class ExchangeEmulator:
             "private": f"{base}/api/v3",
             "v1": f"{base}/api/v1",
             "sapi": f"{base}/sapi/v1",
-            "ws": {"spot": self.ws_url, "margin": self.ws_url},
+            "ws": {"spot": self.ws_url, "margin": self.ws_url, "ws-api": {"spot": self.ws_api_url}},
         }
 
     def client(
@@ -231,7 +243,8 @@ class ExchangeEmulator:
 
     def advance(self, bars: int = 1) -> pd.Timestamp:
         """Complete the bar in progress (resting orders may fill) and move to the next; kline
-        stream subscribers get each closed bar and each new one as the clock passes it."""
+        stream subscribers get each closed bar and each new one as the clock passes it, user-data
+        subscribers the fills (sent asynchronously, in order, right after)."""
         now = self.venue.now
         for _ in range(bars):
             with self.venue.lock:
@@ -244,11 +257,19 @@ class ExchangeEmulator:
         return now
 
     def drop_websockets(self) -> int:
-        """Cut every open websocket abruptly (no close frame); how many were open."""
-        return int(run_on(self._loop, self.streams.drop_all()) or 0)
+        """Cut every open websocket (market and user-data) abruptly, without a close frame;
+        how many were open."""
+        market = int(run_on(self._loop, self.streams.drop_all()) or 0)
+        return market + int(run_on(self._loop, self.user.drop_all()) or 0)
+
+    def expire_listen_keys(self) -> list[str]:
+        """Expire every listenKey now: ``/ws/<listenKey>`` streams get ``listenKeyExpired`` and
+        close, keep-alives answer -1125; which keys expired."""
+        return self.user.expire_listen_keys()
 
     def refuse_websockets(self, attempts: int) -> None:
-        """Answer the next ``attempts`` websocket handshakes with HTTP 503 (0: accept again)."""
+        """Answer the next ``attempts`` websocket handshakes (market streams, WebSocket API,
+        listenKey streams) with HTTP 503 (0: accept again)."""
         self.streams.refuse(attempts)
 
     def inject(self, fault: Fault, times: int = 1) -> None:
@@ -272,6 +293,12 @@ class ExchangeEmulator:
 
     # -- HTTP -----------------------------------------------------------------------------
 
+    async def _stream_handshake(self, request: web.Request) -> web.StreamResponse:
+        tail = request.match_info.get("streams", "")
+        if LISTEN_KEY.fullmatch(tail):
+            return await self.user.handle_listen_key(request, tail)
+        return await self.streams.handle(request)
+
     async def _dispatch(self, request: web.Request) -> web.Response:
         path = request.path
         body = await request.text()  # received in full: a slow answer still executes it
@@ -281,6 +308,14 @@ class ExchangeEmulator:
                 await asyncio.sleep(fault.delay)
             if fault.status:
                 return _fault_response(fault)
+        if path == LISTEN_KEY_PATH and request.method in ("POST", "PUT", "DELETE"):
+            try:
+                params = _params(request.rel_url.raw_query_string, body)
+                key = request.headers.get("X-MBX-APIKEY")
+                result = self.user.listen_key_request(request.method, key, params)
+            except VenueError as exc:
+                return _error(exc.status, exc.code, exc.msg)
+            return web.Response(text=json.dumps(result), content_type="application/json")
         route = ROUTES.get((request.method, path))
         if route is None:
             return web.Response(status=404, text="<html><body>404 Not Found</body></html>")

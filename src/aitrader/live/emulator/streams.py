@@ -93,7 +93,7 @@ class StreamHub:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """A websocket handshake on ``/ws[/<stream>]``, then its command loop."""
-        if self._take_refusal():
+        if self.take_refusal():
             return web.Response(status=503, text=REFUSED_HTML, content_type="text/html")
         ws = web.WebSocketResponse(timeout=1.0, autoping=True, max_msg_size=65536)
         connection = Connection(ws, request)
@@ -141,7 +141,7 @@ class StreamHub:
 
     # -- protocol -------------------------------------------------------------------------
 
-    def _take_refusal(self) -> bool:
+    def take_refusal(self) -> bool:
         with self._lock:
             if self._refusals > 0:
                 self._refusals -= 1

@@ -1,4 +1,4 @@
-"""Binance spot's JSON layouts (exchangeInfo, klines, orders, trades, account) for the venue."""
+"""Binance spot's JSON layouts (exchangeInfo, klines, orders, trades, account, user-data events)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from aitrader.live.emulator.venue import MarketSpec, Venue, VenueOrder, VenueTrade
+from aitrader.live.emulator.venue import MarketSpec, OrderUpdate, Venue, VenueOrder, VenueTrade
 
 MAX_KLINES = 1000
 
@@ -279,4 +279,60 @@ def ticker_24h(venue: Venue, symbol: str) -> dict[str, Any]:
         "firstId": 0,
         "lastId": 0,
         "count": len(day),
+    }
+
+
+def execution_report(update: OrderUpdate, venue: Venue) -> dict[str, Any]:
+    """The user-data stream's ``executionReport`` event for one order state change."""
+    o, t = update.order, update.trade
+    last_qty, last_price = (t.qty, t.price) if t is not None else (0.0, 0.0)
+    when = t.time if t is not None else o.update_time
+    client_id, original = o.client_order_id, ""
+    if update.cancel_client_id is not None:  # a cancel: "c" is the request's id, "C" the order's
+        client_id, original = update.cancel_client_id, o.client_order_id
+    return {
+        "e": "executionReport",
+        "E": max(venue.now_ms, when),
+        "s": o.symbol,
+        "c": client_id,
+        "S": o.side,
+        "o": o.type,
+        "f": o.time_in_force,
+        "q": num(o.qty),
+        "p": num(o.price),
+        "P": num(0.0),
+        "F": num(0.0),
+        "g": -1,
+        "C": original,
+        "x": update.execution,
+        "X": o.status,
+        "r": "NONE",
+        "i": o.order_id,
+        "l": num(last_qty),
+        "z": num(o.executed),
+        "L": num(last_price),
+        "n": num(t.commission) if t is not None else "0",
+        "N": t.commission_asset if t is not None else None,
+        "T": when,
+        "t": t.trade_id if t is not None else -1,
+        "I": 0,
+        "w": o.is_open and o.type != "MARKET",
+        "m": t.is_maker if t is not None else False,
+        "M": t is not None,
+        "O": o.time,
+        "Z": num(o.quote_qty),
+        "Y": num(last_qty * last_price),
+        "Q": num(0.0),
+        "W": o.time,
+        "V": "NONE",
+    }
+
+
+def account_position(venue: Venue, assets: list[str], event_ms: int) -> dict[str, Any]:
+    """The user-data stream's ``outboundAccountPosition`` event: ``assets`` as they are now."""
+    return {
+        "e": "outboundAccountPosition",
+        "E": event_ms,
+        "u": event_ms,
+        "B": [{"a": a, "f": num(venue.free[a]), "l": num(venue.locked[a])} for a in assets],
     }
