@@ -97,6 +97,16 @@ def step(emu: ExchangeEmulator, path: Path, proc: subprocess.Popen[str]) -> bool
     raise AssertionError("the runtime processed no bar within 60 s")
 
 
+def run_to_end(emu: ExchangeEmulator, path: Path, proc: subprocess.Popen[str]) -> None:
+    """Close bars one by one until the runtime stops by itself (``--max-bars``)."""
+    try:
+        while step(emu, path, proc):
+            pass
+        proc.wait(30)
+    finally:
+        proc.kill()
+
+
 @pytest.mark.timeout(300)
 def test_sigkill_at_several_points_loses_nothing_and_sends_nothing_twice(
     emu: ExchangeEmulator, tmp_path: Path
@@ -122,12 +132,7 @@ def test_sigkill_at_several_points_loses_nothing_and_sends_nothing_twice(
         proc.wait(10)
         emu.advance(2)  # two more bars close while it is down: back-filled on restart
     final = start(3)
-    try:
-        while step(emu, path, final):
-            pass
-        final.wait(30)
-    finally:
-        final.kill()
+    run_to_end(emu, path, final)
     outputs = [log.read_text() for log in logs]
     assert final.returncode == 0, outputs[-1][-3000:]
     assert "reconciled:" in outputs[-1]
@@ -180,12 +185,7 @@ def test_two_symbols_trade_as_one_portfolio(tmp_path: Path) -> None:
         args[i : i + 2] = ["--symbol", "BTC/USDT", "--symbol", "ETH/USDT"]
         with log.open("w") as out:
             proc = subprocess.Popen(args, env=environment(tmp_path), stdout=out, stderr=out)
-        try:
-            while step(emu, path, proc):
-                pass
-            proc.wait(30)
-        finally:
-            proc.kill()
+        run_to_end(emu, path, proc)
         assert proc.returncode == 0, log.read_text()[-3000:]
         with Ledger(path) as ledger:
             assert len(ledger.equity_curve()) == 12
