@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -21,7 +22,7 @@ from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import OrderStatus
 from aitrader.live.runner import GuardConfig, Runner, RunSummary
-from aitrader.live.trading import live_runner
+from aitrader.live.trading import live_runner, server_clock
 from aitrader.risk.config import LimitsConfig, RiskConfig
 
 RISK = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
@@ -343,3 +344,12 @@ def test_the_kill_flag_flattens_the_account_on_the_exchange(
         assert orders[1].reduce_only and orders[1].status is OrderStatus.FILLED
         assert account(emu)["BTC"] < 1e-5  # flat but for unsellable dust
         assert_ledger_equals_exchange(emu, ledger)
+
+
+def test_the_clock_is_the_exchange_s_or_this_machine_s_without_fetch_time(
+    emu: ExchangeEmulator,
+) -> None:
+    exchange = client(emu)
+    assert server_clock(exchange)() == emu.venue.now_ms  # the replay's clock, not the wall's
+    exchange.has = {**exchange.has, "fetchTime": False}
+    assert abs(server_clock(exchange)() - time.time() * 1000) < 5_000

@@ -97,8 +97,11 @@ def exchange_client(
 
 def server_clock(exchange: Any) -> Callable[[], int]:
     """The exchange's clock in ms (``fetch_time``), so a bar counts as closed by the venue's
-    time, not this machine's; on a network error, the last reading plus the time since."""
+    time, not this machine's; on a network error, the last reading plus the time since. An
+    exchange without ``fetchTime`` falls back to this machine's clock."""
     last: dict[str, float] = {}
+    if not exchange.has.get("fetchTime"):
+        return exchange.milliseconds
 
     def now_ms() -> int:
         try:
