@@ -3,7 +3,9 @@ runs against the local exchange emulator a feed that steps its clock."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +15,7 @@ from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.engine.types import Bar
 from aitrader.live.emulator import ExchangeEmulator
+from aitrader.live.ledger import Ledger
 from aitrader.risk.config import LimitsConfig, RiskConfig
 
 SYMBOL = "BTC/USDT"
@@ -32,14 +35,30 @@ BROKER = BrokerConfig(spread_bps=4)
 
 class SteppingFeed:
     """Closed bars of one emulator market: each step completes the bar in progress
-    (``emu.advance()``) and yields it, as a live feed would see it close."""
+    (``emu.advance()``) and yields it, as a live feed would see it close. Given the run's
+    ledger it closes the next bar only once the runner has recorded the last one (so an order
+    fills at the next bar's open, as in a backtest, also when a bar is retried)."""
 
-    def __init__(self, emu: ExchangeEmulator, bars: int, symbol: str = SYMBOL) -> None:
-        self.emu, self.count, self.symbol = emu, bars, symbol
+    def __init__(
+        self, emu: ExchangeEmulator, bars: int, symbol: str = SYMBOL, ledger: Ledger | None = None
+    ) -> None:
+        self.emu, self.count, self.symbol, self.ledger = emu, bars, symbol, ledger
         self.market = emu.venue.market(symbol.replace("/", ""))
 
+    def _recorded(self) -> int:
+        return 0 if self.ledger is None else len(self.ledger.equity_curve())
+
+    async def _settled(self, bars: int) -> None:
+        deadline = time.monotonic() + 10  # a bar the runner gives up is never recorded
+        await asyncio.sleep(0)
+        while self.ledger is not None and self._recorded() < bars and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+
     async def bars(self) -> AsyncIterator[Bar]:
-        for _ in range(self.count):
+        base = self._recorded()
+        for n in range(self.count):
+            if n:
+                await self._settled(base + n)
             closed = self.emu.now
             self.emu.advance()
             row = self.market.candles.loc[closed]

@@ -69,7 +69,7 @@ def run(
         exchange,
         [SYMBOL],
         script(targets, stop_loss),
-        [SteppingFeed(emu, bars)],
+        [SteppingFeed(emu, bars, ledger=ledger)],
         ledger,
         RISK,
         {"test": "broker"},
@@ -353,3 +353,54 @@ def test_the_clock_is_the_exchange_s_or_this_machine_s_without_fetch_time(
     assert server_clock(exchange)() == emu.venue.now_ms  # the replay's clock, not the wall's
     exchange.has = {**exchange.has, "fetchTime": False}
     assert abs(server_clock(exchange)() - time.time() * 1000) < 5_000
+
+
+def _stops(emu: ExchangeEmulator) -> list[Any]:
+    return [o for o in emu.venue.orders.values() if o.type == "STOP_LOSS"]
+
+
+def test_a_native_stop_rests_on_the_exchange_and_fires_there(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    with Ledger(tmp_path / "live.db") as ledger:
+        run(emu, ledger, [math.nan] + [0.5] * 59, 60, stop_loss=0.003)
+        entry, stop = ledger.orders()[:2]
+        (native,) = _stops(emu)
+        assert native.client_order_id == stop.client_order_id and native.status == "FILLED"
+        assert abs(native.stop_price - entry.avg_fill_price * 0.997) <= 0.005  # on the tick
+        assert stop.reason == "stop_loss" and stop.status is OrderStatus.FILLED
+        fill = ledger.fills(stop.client_order_id).iloc[0]
+        assert fill["price"] <= native.stop_price  # at the stop, or the open below it
+        assert len(ledger.orders()) == 2  # the target did not change: no re-entry
+        assert_ledger_equals_exchange(emu, ledger)
+
+
+def test_a_signal_exit_cancels_the_native_stop_first(emu: ExchangeEmulator, tmp_path: Path) -> None:
+    with Ledger(tmp_path / "live.db") as ledger:
+        run(emu, ledger, [math.nan, 0.5, 0.5, 0.0, 0.0], 5, stop_loss=0.05)
+        statuses = [(o.type, o.status) for o in emu.venue.orders.values()]
+        assert statuses == [("MARKET", "FILLED"), ("STOP_LOSS", "CANCELED"), ("MARKET", "FILLED")]
+        assert [o.reason for o in ledger.orders()] == ["signal", "stop_loss", "signal"]
+        assert_ledger_equals_exchange(emu, ledger)
+
+
+def test_a_native_stop_that_fires_while_down_is_adopted_at_restart(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "live.db"
+    with Ledger(path) as ledger:
+        run(emu, ledger, [math.nan] + [0.5] * 30, 3, stop_loss=0.01)
+    (native,) = _stops(emu)
+    for _ in range(200):  # the runtime is down; the exchange's stop protects the position
+        if native.status == "FILLED":
+            break
+        emu.advance()
+    assert native.status == "FILLED"
+    with Ledger(path) as ledger:
+        _, broker = run(emu, ledger, [math.nan] + [0.5] * 30, 2, stop_loss=0.01)
+        assert broker.reconciled is not None
+        assert broker.reconciled.closed == [native.client_order_id]
+        assert len(broker.reconciled.adopted) == 1
+        assert ledger.get_order(native.client_order_id).status is OrderStatus.FILLED
+        assert len(_stops(emu)) == 1  # flat now: no new stop
+        assert_ledger_equals_exchange(emu, ledger)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pandas as pd
@@ -63,9 +64,9 @@ def snapshots(path: Path) -> int:
     if not path.exists():
         return 0
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as conn:
+        with closing(sqlite3.connect(path, timeout=5)) as conn:  # reads only; may recover WAL
             return int(conn.execute("select count(*) from equity").fetchone()[0])
-    except sqlite3.OperationalError:
+    except sqlite3.OperationalError:  # not created yet by the first process
         return 0
 
 
@@ -97,12 +98,15 @@ def step(emu: ExchangeEmulator, path: Path, proc: subprocess.Popen[str]) -> bool
     raise AssertionError("the runtime processed no bar within 60 s")
 
 
-def run_to_end(emu: ExchangeEmulator, path: Path, proc: subprocess.Popen[str]) -> None:
+def run_to_end(emu: ExchangeEmulator, path: Path, proc: subprocess.Popen[str], log: Path) -> None:
     """Close bars one by one until the runtime stops by itself (``--max-bars``)."""
     try:
         while step(emu, path, proc):
             pass
         proc.wait(30)
+    except AssertionError as exc:
+        lines = [line for line in log.read_text().splitlines() if " DEBUG " not in line]
+        raise AssertionError(f"{exc}; its log:\n" + "\n".join(lines[-40:])) from None
     finally:
         proc.kill()
 
@@ -132,7 +136,7 @@ def test_sigkill_at_several_points_loses_nothing_and_sends_nothing_twice(
         proc.wait(10)
         emu.advance(2)  # two more bars close while it is down: back-filled on restart
     final = start(3)
-    run_to_end(emu, path, final)
+    run_to_end(emu, path, final, logs[3])
     outputs = [log.read_text() for log in logs]
     assert final.returncode == 0, outputs[-1][-3000:]
     assert "reconciled:" in outputs[-1]
@@ -185,7 +189,7 @@ def test_two_symbols_trade_as_one_portfolio(tmp_path: Path) -> None:
         args[i : i + 2] = ["--symbol", "BTC/USDT", "--symbol", "ETH/USDT"]
         with log.open("w") as out:
             proc = subprocess.Popen(args, env=environment(tmp_path), stdout=out, stderr=out)
-        run_to_end(emu, path, proc)
+        run_to_end(emu, path, proc, log)
         assert proc.returncode == 0, log.read_text()[-3000:]
         with Ledger(path) as ledger:
             assert len(ledger.equity_curve()) == 12

@@ -23,9 +23,12 @@ unchanged on an exchange. What it adds is everything a real venue needs:
   ledger's position equals the account's holding; the fee is recorded at its quote value.
   Orders still working at the next bar are polled; a new target for a symbol cancels its working
   order first (partial fills stay booked).
-* **Stops.** Stop-loss / take-profit brackets are managed locally on closed bars: when a closed
-  bar trades through a level, a market exit is sent at once (it fills at the next price, not at
-  the level — the backtest's intrabar assumption is not available to a closed-bar runtime).
+* **Stops.** Where the market offers ``STOP_LOSS`` orders, a position's stop-loss rests on the
+  exchange as a native stop order for the whole position (so it protects also while the runtime
+  is down): placed once the entry has filled, cancelled before any other order on the symbol
+  (it locks the position) and placed again for what is held afterwards. Elsewhere — and for
+  take-profits — brackets are managed locally on closed bars: when a closed bar trades through a
+  level, a market exit is sent at once (it fills at the next price, not at the level).
 
 :meth:`checkpoint` / :meth:`restore` let the runner resume it: the state comes back from the
 ledger, and :func:`aitrader.live.reconcile.reconcile` then squares it with the exchange.
@@ -46,7 +49,7 @@ import ccxt
 import numpy as np
 import pandas as pd
 
-from aitrader.engine.types import Account, Bar, Fill, Liquidity, Order, Position
+from aitrader.engine.types import Account, Bar, Fill, Liquidity, Order, OrderType, Position
 from aitrader.errors import BrokerError, ConfigError, TransientBrokerError
 from aitrader.live.guard import CircuitBreaker, backoff_delay
 from aitrader.live.ledger import Ledger, apply_fill
@@ -192,6 +195,11 @@ class ExchangeBroker:
         self.brackets: dict[str, tuple[float, float]] = {s: (math.nan, math.nan) for s in symbols}
         self.pending_brackets: dict[str, tuple[float | None, float | None]] = {}
         self.working: dict[str, str] = {}  # symbol -> client order id of an order still open
+        self.stops: dict[str, str] = {}  # symbol -> client order id of its native stop order
+        self.native_stops = {
+            s: "STOP_LOSS" in (exchange.market(s).get("info", {}).get("orderTypes") or [])
+            for s in self.symbols
+        }
         self.marks: dict[str, float] = {}
         self.now = pd.Timestamp(0, tz="UTC")
         self.bar = 0
@@ -222,6 +230,7 @@ class ExchangeBroker:
             "brackets": {s: [_num(a), _num(b)] for s, (a, b) in self.brackets.items()},
             "pending_brackets": {s: list(v) for s, v in self.pending_brackets.items()},
             "working": dict(self.working),
+            "stops": dict(self.stops),
             "fills": len(self.fills),
             "bar": self.now.isoformat(),
         }
@@ -235,6 +244,7 @@ class ExchangeBroker:
         self.opening = {a: float(v) for a, v in state["opening"].items()}
         self.pending_brackets = {s: (a, b) for s, (a, b) in state["pending_brackets"].items()}
         self.working = dict(state["working"])
+        self.stops = dict(state.get("stops", {}))
         self.fills, self.cash = [], self.opening[self.quote]
         self.positions = {s: Position(s) for s in self.symbols}
         done = int(state["fills"])
@@ -272,9 +282,12 @@ class ExchangeBroker:
         self.sync()
         for symbol in self.symbols:
             self._check_bracket(symbol, bars[symbol])
+            self._ensure_stop(symbol)
 
     def close_bar(self, bars: Mapping[str, Bar]) -> None:
         self.sync()
+        for symbol in self.symbols:
+            self._ensure_stop(symbol)
 
     def submit(self, order: Order) -> bool:
         """Size, record and send one order; False when it is not sent (below the market's
@@ -289,6 +302,8 @@ class ExchangeBroker:
             return self._resume_order(known.client_order_id, known.status)
         if symbol in self.working:
             self.cancel_working(symbol, "a new target for the symbol")
+        if symbol in self.stops:  # it locks the position: cancelled, placed again afterwards
+            self.cancel_stop(symbol, "another order on the symbol")
         qty = self._size(order)
         if qty == 0.0:
             return False
@@ -380,7 +395,9 @@ class ExchangeBroker:
         self.ledger.mark_submitted(cid)
         side = "buy" if order.qty > 0 else "sell"
         amount = self.exchange.amount_to_precision(symbol, abs(order.qty))
-        params = {"newClientOrderId": cid, "recvWindow": self.recv_window_ms}
+        params: dict[str, Any] = {"newClientOrderId": cid, "recvWindow": self.recv_window_ms}
+        if order.type is OrderType.STOP:
+            params["stopLossPrice"] = order.stop_price
         for attempt in range(1, self.calls.attempts + 1):
             sent = time.monotonic()
             try:
@@ -412,11 +429,14 @@ class ExchangeBroker:
             self.calls.sleep(min(0.25, left))
 
     def _rejected(self, cid: str, symbol: str, exc: Exception) -> bool:
-        self.ledger.mark_rejected(cid, f"{type(exc).__name__}: {_short(exc)}")
+        order = self.ledger.mark_rejected(cid, f"{type(exc).__name__}: {_short(exc)}")
         self.ledger.log_event(
             "broker", f"{symbol} order {cid} rejected: {_short(exc)}", "error", time=self.now
         )
-        self.pending_brackets.pop(symbol, None)
+        if order.type is OrderType.STOP:
+            self.stops.pop(symbol, None)  # the local check guards the position instead
+        else:
+            self.pending_brackets.pop(symbol, None)
         return False
 
     def _resume_order(self, cid: str, status: OrderStatus) -> bool:
@@ -457,11 +477,12 @@ class ExchangeBroker:
             for trade in trades:
                 self._record_trade(cid, trade, order.get("timestamp"))
         status = order.get("status")
+        book = self.stops if ledger_order.type is OrderType.STOP else self.working
         if status == "open":
-            self.working[symbol] = cid
+            book[symbol] = cid
             return
-        if self.working.get(symbol) == cid:
-            del self.working[symbol]
+        if book.get(symbol) == cid:
+            del book[symbol]
         if status == "closed" and filled > 0:
             self.ledger.mark_filled(cid, "the exchange reports the order filled")
         elif status in ("canceled", "cancelled", "expired", "rejected", "closed"):
@@ -530,24 +551,57 @@ class ExchangeBroker:
 
     def sync(self) -> None:
         """Poll every working order and book its new fills."""
-        for symbol, cid in list(self.working.items()):
+        for symbol, cid in [*self.working.items(), *self.stops.items()]:
             found = self.lookup(symbol, cid)
             if found is None:
                 raise BrokerError(f"working order {cid} on {symbol} is unknown to the exchange")
             self.absorb(found)
 
     def cancel_working(self, symbol: str, why: str) -> bool:
-        cid = self.working[symbol]
+        return self._cancel(self.working, symbol, why)
+
+    def cancel_stop(self, symbol: str, why: str) -> bool:
+        return self._cancel(self.stops, symbol, why)
+
+    def _cancel(self, book: dict[str, str], symbol: str, why: str) -> bool:
+        """Cancel one of our open orders on the exchange; fills it had meanwhile are booked."""
+        cid = book[symbol]
         order = self.ledger.get_order(cid)
         with contextlib.suppress(ccxt.OrderNotFound):  # closed meanwhile: the lookup books how
             self.calls("cancel_order", order.exchange_order_id, symbol)
         found = self.lookup(symbol, cid)
         if found is not None:
             self.absorb(found)
-        self.working.pop(symbol, None)
+        book.pop(symbol, None)
         if self.ledger.get_order(cid).status.is_open:
             self.ledger.mark_cancelled(cid, why)
         return True
+
+    def _ensure_stop(self, symbol: str) -> None:
+        """A position with a stop level gets its native stop order on the exchange (once per
+        position and bar; a bar redone after a restart finds it by its key)."""
+        held, stop = self.positions[symbol].qty, self.brackets[symbol][0]
+        if not self.native_stops[symbol] or symbol in self.stops or symbol in self.working:
+            return
+        if held <= 0 or self._dust(symbol, held) or math.isnan(stop):
+            return
+        amount = self._floor(symbol, held)
+        price = float(self.exchange.price_to_precision(symbol, stop))
+        if (
+            price >= self.marks.get(symbol, math.inf)
+            or amount * price < self.rules[symbol].min_cost
+        ):
+            return  # crossed already, or too small: the local check on closed bars acts
+        key = f"{self.run_id}:{symbol}|{self.bar}|native_stop"
+        cid = self.client_order_id(key)
+        known = self.ledger.find_order(cid)
+        if known is None:
+            record = Order(symbol, cid, qty=-amount, type=OrderType.STOP, stop_price=price,
+                           reduce_only=True, reason="stop_loss")  # fmt: skip
+            self.ledger.record_intent(record, intent_key=key, time=self.now)
+            self._send(cid)
+        elif known.status.is_open:
+            self._resume_order(cid, known.status)
 
     def _check_bracket(self, symbol: str, bar: Bar) -> None:
         """Exit at market when the closed bar traded through the stop or the target."""
@@ -556,6 +610,8 @@ class ExchangeBroker:
         if held <= 0 or self._dust(symbol, held) or symbol in self.working:
             return
         reason = None
+        if symbol in self.stops:
+            stop = math.nan  # the exchange's stop order acts
         if not math.isnan(stop) and bar.low <= stop:
             reason = "stop_loss"
         elif not math.isnan(target) and bar.high >= target:

@@ -5,9 +5,11 @@ restart :func:`reconcile`:
 
 1. looks up every order the ledger holds open (intents included) by its client order id:
    fills that happened while the runtime was down are adopted (recorded once, by trade id); an
-   order the exchange closed is closed in the ledger. An order of an earlier bar still working is
-   cancelled — the decision it came from is stale — and an intent of an earlier bar the exchange
-   never received is closed as *not sent*, never re-sent. The orders of the bar that was being
+   order the exchange closed is closed in the ledger (a native stop that fired while down is
+   booked that way). A native stop order still resting stays: it protects the position. Any
+   other order of an earlier bar still working is cancelled — the decision it came from is
+   stale — and an intent of an earlier bar the exchange never received is closed as *not
+   sent*, never re-sent. The orders of the bar that was being
    decided when the runtime stopped (after ``redo_after``) are left to that bar, which the runner
    redoes: it adopts what reached the exchange and sends the rest once;
 2. cancels open orders on the run's markets that carry this run's client-order-id prefix but are
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from aitrader.engine.types import OrderType
 from aitrader.errors import BrokerError
 
 if TYPE_CHECKING:
@@ -44,6 +47,7 @@ class ReconcileReport:
     cancelled: list[str] = field(default_factory=list)  # our orders still working: cancelled
     unsent: list[str] = field(default_factory=list)  # intents the exchange never received
     redo: list[str] = field(default_factory=list)  # orders left to the bar being redone
+    stops: list[str] = field(default_factory=list)  # native stop orders kept in place
     foreign: list[str] = field(default_factory=list)  # open orders not placed by this run
     balances: dict[str, tuple[float, float]] = field(default_factory=dict)  # expected, actual
 
@@ -59,6 +63,7 @@ class ReconcileReport:
             ("working orders cancelled", self.cancelled),
             ("intents never sent (closed, not re-sent)", self.unsent),
             ("orders of the interrupted bar (left to its redo)", self.redo),
+            ("native stop orders kept", self.stops),
             ("foreign open orders left alone", self.foreign),
         )
         out = [f"{name}: {len(items)} ({', '.join(items[:5])})" for name, items in kinds if items]
@@ -86,9 +91,11 @@ def reconcile(
             broker.working.pop(symbol, None)
             report.unsent.append(cid)
             continue
-        broker.absorb(found)
+        broker.absorb(found)  # tracks it as working, or as the symbol's stop order
         if found.get("status") == "open" and redo:
-            report.redo.append(cid)  # absorb() tracks it as working
+            report.redo.append(cid)
+        elif found.get("status") == "open" and order.type is OrderType.STOP:
+            report.stops.append(cid)  # the position's protective stop: it stays
         elif found.get("status") == "open":
             broker.working[symbol] = cid
             broker.cancel_working(symbol, "still working at restart: cancelled (stale decision)")

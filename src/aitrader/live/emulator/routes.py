@@ -96,9 +96,16 @@ def order_request(venue: Venue, params: Params) -> OrderRequest:
     if side not in ("BUY", "SELL"):
         raise VenueError(-1100, "Illegal characters found in parameter 'side'.")
     kind = _required(params, "type").upper()
-    if kind not in ("MARKET", "LIMIT", "LIMIT_MAKER"):
+    if kind not in ("MARKET", "LIMIT", "LIMIT_MAKER", "STOP_LOSS"):
         raise VenueError(-1116, "Invalid orderType.")
-    raw_price, price = (None, 0.0) if kind == "MARKET" else _decimal(params, "price")
+    if kind == "STOP_LOSS" and side != "SELL":
+        raise VenueError(-1116, "Invalid orderType.")  # this venue has sell stops only
+    raw_price: str | None = None
+    price = stop = 0.0
+    if kind == "STOP_LOSS":
+        raw_price, stop = _decimal(params, "stopPrice")  # checked against the tick grid
+    elif kind != "MARKET":
+        raw_price, price = _decimal(params, "price")
     tif = _required(params, "timeInForce").upper() if kind == "LIMIT" else "GTC"
     if tif not in ("GTC", "IOC", "FOK"):
         raise VenueError(-1115, "Invalid timeInForce.")
@@ -109,7 +116,7 @@ def order_request(venue: Venue, params: Params) -> OrderRequest:
     else:
         raw_qty, qty = _decimal(params, "quantity")
     client_id = params.get("newClientOrderId", "")
-    request = OrderRequest(symbol, side, kind, qty, price, tif, client_id)
+    request = OrderRequest(symbol, side, kind, qty, price, tif, client_id, stop)
     venue.validate(request, raw_qty, raw_price)
     return request
 

@@ -52,7 +52,7 @@ class VenueOrder:
     client_order_id: str
     symbol: str
     side: str  # BUY / SELL
-    type: str  # MARKET / LIMIT / LIMIT_MAKER
+    type: str  # MARKET / LIMIT / LIMIT_MAKER / STOP_LOSS
     time_in_force: str
     price: float  # 0 for market orders
     qty: float
@@ -64,6 +64,7 @@ class VenueOrder:
     update_time: int = 0
     fill_ids: list[int] = field(default_factory=list)
     pending_market: bool = False  # a delayed market fill waits for the next bar's open
+    stop_price: float = 0.0  # STOP_LOSS: a market order once the price trades through it
 
     @property
     def remaining(self) -> float:
@@ -99,6 +100,7 @@ class OrderRequest:
     price: float = 0.0
     time_in_force: str = "GTC"
     client_order_id: str = ""
+    stop_price: float = 0.0  # STOP_LOSS only
 
 
 @dataclass(frozen=True)
@@ -201,6 +203,9 @@ class Venue:
         for order in sorted(self.orders.values(), key=lambda o: o.order_id):
             if order.symbol != symbol or not order.is_open or order.pending_market:
                 continue
+            if order.type == "STOP_LOSS":
+                self._trigger_stop(order, bar, close_ms)
+                continue
             through = (order.side == "BUY" and bar["low"] < order.price) or (
                 order.side == "SELL" and bar["high"] > order.price
             )
@@ -210,6 +215,13 @@ class Venue:
                     budget -= qty
                     self._execute(order, qty, order.price, maker=True, time=close_ms - 1)
 
+    def _trigger_stop(self, order: VenueOrder, bar: pd.Series, close_ms: int) -> None:
+        """A sell STOP_LOSS becomes a market order when the bar trades at or below its stop: it
+        fills at the stop, or at the open when the bar gapped below it."""
+        if bar["low"] <= order.stop_price:
+            price = min(order.stop_price, float(bar["open"]))
+            self._execute(order, order.remaining, price, maker=False, time=close_ms - 1)
+
     # -- orders ---------------------------------------------------------------------------
 
     def place(self, request: OrderRequest) -> VenueOrder:
@@ -218,9 +230,14 @@ class Venue:
             if any(o.client_order_id == client_id and o.is_open for o in self.orders.values()):
                 raise VenueError(-2010, "Duplicate order sent.")
             price_now = self.price(request.symbol)
+            if request.type == "STOP_LOSS" and request.stop_price >= price_now:
+                raise VenueError(-2010, "Stop price would trigger immediately.")
             marketable = request.type == "MARKET" or (
-                (request.side == "BUY" and request.price >= price_now)
-                or (request.side == "SELL" and request.price <= price_now)
+                request.type != "STOP_LOSS"
+                and (
+                    (request.side == "BUY" and request.price >= price_now)
+                    or (request.side == "SELL" and request.price <= price_now)
+                )
             )
             if request.type == "LIMIT_MAKER" and marketable:
                 raise VenueError(-2010, "Order would immediately match and take.")
@@ -236,6 +253,7 @@ class Venue:
                 time=self.now_ms,
                 reserved=0.0,
                 update_time=self.now_ms,
+                stop_price=request.stop_price,
             )
             self._reserve(order, price_now)
             self.orders[order.order_id] = order
@@ -383,7 +401,9 @@ class Venue:
             raise VenueError(-1013, "Filter failure: LOT_SIZE")
         if raw_price is not None and not _on_grid(raw_price, market.tick_size, "0", "1000000"):
             raise VenueError(-1013, "Filter failure: PRICE_FILTER")
-        price = request.price if request.type != "MARKET" else self.price(request.symbol)
+        price = {"MARKET": self.price(request.symbol), "STOP_LOSS": request.stop_price}.get(
+            request.type, request.price
+        )
         if request.qty * price < float(market.min_notional):
             raise VenueError(-1013, "Filter failure: NOTIONAL")
 
