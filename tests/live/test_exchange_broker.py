@@ -16,6 +16,7 @@ import pytest
 from live_helpers import SYMBOL, SteppingFeed, account, script
 
 from aitrader.engine.types import Bar, Order
+from aitrader.errors import ConfigError
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
 from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
 from aitrader.live.ledger import KILL, PAUSE, Ledger
@@ -404,3 +405,32 @@ def test_a_native_stop_that_fires_while_down_is_adopted_at_restart(
         assert ledger.get_order(native.client_order_id).status is OrderStatus.FILLED
         assert len(_stops(emu)) == 1  # flat now: no new stop
         assert_ledger_equals_exchange(emu, ledger)
+
+
+def test_a_run_trades_only_its_capital_and_reconciles_around_the_rest(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "live.db"
+
+    def trade(bars: int) -> ExchangeBroker:
+        with Ledger(path) as ledger:
+            exchange = client(emu)
+            runner = live_runner(
+                exchange, [SYMBOL], script([math.nan, 0.5, 0.5, 0.5]),
+                [SteppingFeed(emu, bars, ledger=ledger)], ledger, RISK,
+                calls=quick_calls(exchange), start=emu.now - pd.Timedelta(hours=1),
+                capital=2_000.0,
+            )  # fmt: skip
+            asyncio.run(asyncio.wait_for(runner.run(), 60))
+            assert isinstance(runner.broker, ExchangeBroker)
+            return runner.broker
+
+    broker = trade(2)
+    (entry,) = emu.venue.orders.values()
+    assert 0.49 * 2_000 < entry.quote_qty < 0.51 * 2_000  # half of the run's 2,000, not of 10,000
+    assert broker.cash + 8_000 == pytest.approx(account(emu)["USDT"], rel=1e-12)
+    restarted = trade(2)  # reconciliation squares the account around the 8,000 left alone
+    assert restarted.reconciled is not None and restarted.capital == 2_000.0
+    with pytest.raises(ConfigError, match="exceeds"), Ledger(tmp_path / "other.db") as ledger:
+        exchange = client(emu)
+        live_runner(exchange, [SYMBOL], script([0.5]), [], ledger, capital=1e9)

@@ -414,6 +414,9 @@ def live_command(
     stop_loss: float | None = StopOption,
     take_profit: float | None = TargetOption,
     max_bars: int | None = MaxBarsOption,
+    capital: float | None = typer.Option(
+        None, "--capital", help="Quote currency the run trades with (default: the whole balance)."
+    ),
     bars_feed: str = FeedOption,
     poll: float = PollOption,
     api_url: str | None = ApiUrlOption,
@@ -453,7 +456,9 @@ def live_command(
         targets = strategy.feed(cfg, symbols, timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
-            return live_runner(client, symbols, targets, feeds, book, cfg.risk, run, start=start)
+            return live_runner(
+                client, symbols, targets, feeds, book, cfg.risk, run, start=start, capital=capital
+            )
 
         runner, summary = _drive(cfg, client, bars, start, build, max_bars)
         report = getattr(runner.engine.broker, "reconciled", None)

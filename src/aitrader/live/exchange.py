@@ -175,6 +175,7 @@ class ExchangeBroker:
         calls: ExchangeCalls | None = None,
         max_position: float = 1.0,
         buy_buffer: float = 0.005,
+        capital: float | None = None,
     ) -> None:
         if not run_id or len(run_id) < 6:
             raise ConfigError("run_id must have at least 6 characters")
@@ -187,6 +188,9 @@ class ExchangeBroker:
             raise ConfigError(f"all symbols must share one quote currency, got {sorted(quotes)}")
         self.quote = quotes.pop()
         self.max_position, self.buy_buffer = max_position, buy_buffer
+        if capital is not None and not capital > 0:
+            raise ConfigError(f"capital must be > 0, got {capital}")
+        self.capital = capital  # the quote this run trades with (None: the whole balance)
         self.recv_window_ms = int(exchange.options.get("recvWindow", 10_000))
         self.positions: dict[str, Position] = {s: Position(s) for s in self.symbols}
         self.fills: list[Fill] = []
@@ -209,15 +213,22 @@ class ExchangeBroker:
     # -- start, checkpoint, restore --------------------------------------------------------
 
     def start(self) -> None:
-        """A fresh run: the account's balances now are the opening balances (the run trades
-        the quote balance; base assets already held are left alone)."""
+        """A fresh run: the account's balances now are the opening balances. The run trades
+        ``capital`` of the quote balance (default: all of it); the rest of the account, base
+        assets already held included, is left alone."""
         if self.ledger.orders():
             raise ConfigError("the ledger already holds orders: resume that run or use a new file")
         totals = self.balances()
         self.opening = {a: totals.get(a, 0.0) for a in self._assets()}
-        self.cash = self.opening[self.quote]
-        if self.cash <= 0:
+        available = self.opening[self.quote]
+        if available <= 0:
             raise ConfigError(f"no {self.quote} to trade with on {self.exchange.id}")
+        if self.capital is not None and self.capital > available:
+            raise ConfigError(
+                f"capital {self.capital:g} {self.quote} exceeds the {available:g} available"
+            )
+        self.capital = available if self.capital is None else self.capital
+        self.cash = self.capital
         self.ledger.log_event(
             "broker", f"live run {self.run_id} started", payload={"opening": self.opening}
         )
@@ -227,6 +238,7 @@ class ExchangeBroker:
         return {
             "run_id": self.run_id,
             "opening": self.opening,
+            "capital": self.capital,
             "brackets": {s: [_num(a), _num(b)] for s, (a, b) in self.brackets.items()},
             "pending_brackets": {s: list(v) for s, v in self.pending_brackets.items()},
             "working": dict(self.working),
@@ -245,7 +257,8 @@ class ExchangeBroker:
         self.pending_brackets = {s: (a, b) for s, (a, b) in state["pending_brackets"].items()}
         self.working = dict(state["working"])
         self.stops = dict(state.get("stops", {}))
-        self.fills, self.cash = [], self.opening[self.quote]
+        self.capital = float(state.get("capital") or self.opening[self.quote])
+        self.fills, self.cash = [], self.capital
         self.positions = {s: Position(s) for s in self.symbols}
         done = int(state["fills"])
         fills = ledger_fills(self.ledger, len(self.ledger.fills()))

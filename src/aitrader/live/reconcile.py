@@ -127,7 +127,8 @@ def reconcile(
 def _check_balances(broker: ExchangeBroker, report: ReconcileReport, tolerance: float) -> None:
     """The account must hold what the ledger implies, or nothing is traded (fail closed)."""
     actual = broker.balances()
-    expected = {broker.quote: broker.cash}
+    outside = broker.opening.get(broker.quote, 0.0) - (broker.capital or 0.0)  # not the run's
+    expected = {broker.quote: broker.cash + outside}
     for symbol, rules in broker.rules.items():
         held = broker.positions[symbol].qty
         expected[rules.base] = expected.get(rules.base, broker.opening.get(rules.base, 0.0)) + held

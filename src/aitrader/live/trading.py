@@ -178,6 +178,7 @@ def live_runner(
     calls: ExchangeCalls | None = None,
     guard: GuardConfig | None = None,
     start: pd.Timestamp | None = None,
+    capital: float | None = None,
 ) -> Runner:
     """A Runner trading ``symbols`` on ``exchange`` (see the module docstring).
 
@@ -200,7 +201,7 @@ def live_runner(
         )
     calls = calls or ExchangeCalls(exchange, breaker)
     calls("load_markets")
-    broker = ExchangeBroker(exchange, symbols, ledger, run_id, calls=calls)
+    broker = ExchangeBroker(exchange, symbols, ledger, run_id, calls=calls, capital=capital)
     if state is None:
         broker.start()
     manager = RiskManager(risk, store=LedgerRiskStateStore(ledger))
