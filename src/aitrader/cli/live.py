@@ -34,7 +34,7 @@ from aitrader.live.feeds import (
 )
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
-from aitrader.live.runner import PROGRESS, Runner, RunSummary, paper_runner, run_fingerprint
+from aitrader.live.runner import Runner, RunSummary, paper_runner
 from aitrader.live.targets import SETTLED_WINDOW, ModelTargets, SmaCrossTargets
 from aitrader.live.trading import (
     exchange_client,
@@ -362,18 +362,13 @@ def _paper_live(
     run = bars.describe() | strategy.describe()
     config = BrokerConfig.from_costs(cfg.costs)
     symbols = list(bars.symbols)
+    fingerprint = live_fingerprint(symbols, cfg.risk, run | {"broker": repr(config)})
     with Ledger(path, secret_values(cfg.secrets)) as book:
-        state = book.load_state(PROGRESS)
-        probe = ([ReplayFeed(s, pd.DataFrame()) for s in symbols], SmaCrossTargets(symbols, 1, 2))
-        same = state is not None and state.get("fingerprint") == run_fingerprint(
-            *probe, config, cfg.risk, run
-        )
-        start = pd.Timestamp(state["last_bar"]) if same and state is not None else None
-        start, candles = _start(client, bars, start, strategy.history)
+        start, candles = _start(client, bars, resume_point(book, fingerprint), strategy.history)
         targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
-            return paper_runner(feeds, targets, book, config, cfg.risk, run)
+            return paper_runner(feeds, targets, book, config, cfg.risk, run, None, fingerprint)
 
         _, summary = _drive(cfg, client, bars, start, build, max_bars)
     if as_json:

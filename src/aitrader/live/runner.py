@@ -502,17 +502,19 @@ def paper_runner(
     risk: RiskConfig | None = None,
     config: Mapping[str, Any] | None = None,
     guard: GuardConfig | None = None,
+    fingerprint: str | None = None,
 ) -> Runner:
     """A paper-trading Runner built like ``run_managed_backtest``: SimBroker (here writing to
     the ledger), a RiskManager (its state in the ledger), ManagedPolicy, Engine.
 
     On a ledger holding a checkpoint of the same run it resumes (the risk state is taken from
     the checkpoint, not from a bar interrupted half-way); ``config`` describes the run in the
-    ledger (e.g. the replay and strategy) and goes into its fingerprint.
+    ledger (e.g. the replay and strategy) and goes into its fingerprint (default:
+    :func:`run_fingerprint`; a run on live bars names itself, as its bars are not known yet).
     """
     symbols = [f.symbol for f in feeds]
     broker_config, risk = broker_config or BrokerConfig(), risk or RiskConfig()
-    fingerprint = run_fingerprint(feeds, targets, broker_config, risk, config)
+    fingerprint = fingerprint or run_fingerprint(feeds, targets, broker_config, risk, config)
     state = ledger.load_state(PROGRESS)
     if state is not None and state.get("fingerprint") == fingerprint and "risk" in state:
         LedgerRiskStateStore(ledger).save(RiskState.from_json(state["risk"]))

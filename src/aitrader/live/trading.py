@@ -85,13 +85,20 @@ def exchange_client(
     exchange.options["defaultType"] = "spot"
     if (api_url is not None or ws_url is not None) and name != "binance":
         raise ConfigError(f"--api-url / --ws-url are supported for binance only, not {name}")
+    ws = None if ws_url is None else {"spot": ws_url, "margin": ws_url}
+    return point_binance(exchange, api_url, ws)
+
+
+def point_binance(exchange: Any, api_url: str | None, ws: Mapping[str, Any] | None = None) -> Any:
+    """Point a ccxt (or ccxt.pro) binance client's spot REST API at ``api_url`` and its
+    websocket endpoints at ``ws`` (entries of ``urls['api']['ws']``), spot markets only."""
     if api_url is not None:
         exchange.urls["api"] = {**exchange.urls["api"], **binance_rest_urls(api_url)}
         exchange.options["fetchMarkets"] = ["spot"]
-        exchange.options["fetchMargins"] = False
-    if ws_url is not None:
-        ws = {**exchange.urls["api"].get("ws", {}), "spot": ws_url, "margin": ws_url}
-        exchange.urls["api"] = {**exchange.urls["api"], "ws": ws}
+        exchange.options["fetchMargins"] = False  # spot only: no /sapi/v1/margin/allPairs
+    if ws is not None:
+        merged = {**exchange.urls["api"].get("ws", {}), **ws}
+        exchange.urls["api"] = {**exchange.urls["api"], "ws": merged}
     return exchange
 
 
@@ -152,7 +159,8 @@ def history(
 def live_fingerprint(
     symbols: Sequence[str], risk: RiskConfig, config: Mapping[str, Any] | None
 ) -> str:
-    """What a resumed live run must match: symbols, risk settings and the run's description."""
+    """What a resumed run on live bars (live, or paper on an exchange's bars) must match:
+    symbols, risk settings and the run's description."""
     described = {"symbols": list(symbols), "risk": repr(risk), "config": dict(config or {})}
     text = json.dumps(described, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

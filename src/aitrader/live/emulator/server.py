@@ -25,6 +25,7 @@ from aitrader.live.emulator.routes import ROUTES
 from aitrader.live.emulator.streams import StreamHub, run_on
 from aitrader.live.emulator.userdata import LISTEN_KEY, LISTEN_KEY_PATH, WS_API_PATH, UserDataHub
 from aitrader.live.emulator.venue import MarketSpec, Venue, VenueError
+from aitrader.live.trading import binance_rest_urls, point_binance
 
 log = logging.getLogger(__name__)
 
@@ -198,14 +199,8 @@ class ExchangeEmulator:
 
     def urls(self) -> dict[str, Any]:
         """``exchange.urls['api']`` overrides for ccxt's binance spot endpoints (REST and ws)."""
-        base = self.url
-        return {
-            "public": f"{base}/api/v3",
-            "private": f"{base}/api/v3",
-            "v1": f"{base}/api/v1",
-            "sapi": f"{base}/sapi/v1",
-            "ws": {"spot": self.ws_url, "margin": self.ws_url, "ws-api": {"spot": self.ws_api_url}},
-        }
+        ws = {"spot": self.ws_url, "margin": self.ws_url, "ws-api": {"spot": self.ws_api_url}}
+        return {**binance_rest_urls(self.url), "ws": ws}
 
     def client(
         self, api_key: str | None = None, secret: str | None = None, timeout_ms: int = 5000
@@ -231,11 +226,7 @@ class ExchangeEmulator:
         }
 
     def _point(self, exchange: Any) -> Any:
-        ws = {**exchange.urls["api"].get("ws", {}), **self.urls()["ws"]}
-        exchange.urls["api"] = {**exchange.urls["api"], **self.urls(), "ws": ws}
-        exchange.options["fetchMarkets"] = ["spot"]
-        exchange.options["fetchMargins"] = False  # spot only: no /sapi/v1/margin/allPairs
-        return exchange
+        return point_binance(exchange, self.url, self.urls()["ws"])
 
     @property
     def now(self) -> pd.Timestamp:
