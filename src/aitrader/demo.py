@@ -18,6 +18,7 @@ from aitrader.analytics.report import write_report
 from aitrader.cli.common import progress, table
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
+from aitrader.data.provenance import OnConflict, Write
 from aitrader.data.quality import apply_policies, run_qc
 from aitrader.data.resample import resample
 from aitrader.data.samples import PREFIX
@@ -62,7 +63,9 @@ def _data_steps(settings: Settings, store: Store, out: Console) -> dict[str, Any
     candles: dict[str, Any] = {}
     for name in SYMBOLS:
         dataset = load_dataset(PREFIX + name, store)
-        report = run_qc(dataset.candles, dataset.timeframe, settings.qc, dataset.name)
+        report = run_qc(
+            dataset.candles, dataset.timeframe, settings.qc, dataset.name, dataset.calendar
+        )
         clean = apply_policies(dataset.candles, report)
         longest = report.longest_gap
         out.print(
@@ -72,9 +75,10 @@ def _data_steps(settings: Settings, store: Store, out: Console) -> dict[str, Any
             + (f" (longest {longest.missing} h from {longest.start:%Y-%m-%d})" if longest else "")
         )
         key = DatasetKey(dataset.exchange, dataset.symbol, dataset.timeframe)
-        store.write(key, clean, source=dataset.name)
+        store.write(key, clean, Write(dataset.name, "demo", OnConflict.REPLACE))
         daily = resample(clean, "1h", "1d")
-        store.write(DatasetKey(key.exchange, key.symbol, "1d"), daily, source=f"resample:{key}")
+        how = Write(f"resample:{key}", "demo", OnConflict.REPLACE)
+        store.write(DatasetKey(key.exchange, key.symbol, "1d"), daily, how)
         candles[dataset.symbol] = clean
     matrix = build_features(candles["BTC/USD"], settings.features, timeframe="1h")
     out.print(

@@ -57,6 +57,7 @@ class PipelineOptions:
     quick: bool = False
     quick_bars: int = 14_000
     timeframe: str = "1h"
+    calendar: str = "crypto"  # "equity" annualises with 252 sessions
     name: str = "LightGBM walk-forward"
 
     def model(self) -> ModelConfig:
@@ -99,7 +100,15 @@ def research(
     if options.quick:
         candles = candles.iloc[-options.quick_bars :]
     labels = LabelConfig(kind="direction3", horizon=1)
-    prepared = prepare(candles, settings.features, labels, settings.costs, options.timeframe)
+    prepared = prepare(
+        candles,
+        settings.features,
+        labels,
+        settings.costs,
+        options.timeframe,
+        None,
+        options.calendar,
+    )
     evaluation = evaluate(prepared, options.model(), options.validation(), settings.costs, progress)
     # the mode is chosen on the bars before the first out-of-sample one: never on traded bars
     seen = candles.loc[candles.index < evaluation.predictions.index.min()]
@@ -264,6 +273,8 @@ def portfolio_backtest(
         stops=pipeline_stop(settings),
         broker_config=BrokerConfig.from_costs(settings.costs),
         risk=risk,
-        options=RunOptions(timeframe=options.timeframe, name=options.name),
+        options=RunOptions(
+            timeframe=options.timeframe, calendar=options.calendar, name=options.name
+        ),
     )
     return PipelineResult(runs, backtest, start)

@@ -280,7 +280,7 @@ def test_cli_errors_exit_non_zero_and_leave_store_unchanged(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     state, store = make_state(300), Store(tmp_path / "store")
-    store.write(KEY, state.candles.iloc[:10], source="ccxt:binance")
+    store.write(KEY, state.candles.iloc[:10], "ccxt:binance")
     before = store.metadata(KEY)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AITRADER__DATA__DIR", str(store.root))
@@ -303,7 +303,7 @@ def test_cli_sync_updates_downloaded_series_and_skips_imported(
     full = load_sample("BTC-PERP-1m").iloc[:700]
     state, store = make_state(400), Store(tmp_path / "store")
     imported = DatasetKey("kraken", "BTC/USD", "1h")
-    store.write(imported, load_sample("BTC-USD-1h").iloc[:50], source="file:/tmp/x.csv")
+    store.write(imported, load_sample("BTC-USD-1h").iloc[:50], "file:/tmp/x.csv")
     monkeypatch.chdir(tmp_path)
     env = {"AITRADER__DATA__DIR": str(store.root), "AITRADER__DATA__DOWNLOAD__BACKOFF_MAX": "0.1"}
     with binance(state) as overrides:
@@ -323,8 +323,8 @@ def test_cli_sync_updates_downloaded_series_and_skips_imported(
 def test_sync_reports_a_failing_series_and_updates_the_others(tmp_path: Path) -> None:
     state, store = make_state(400), Store(tmp_path)
     gone = DatasetKey("binance", "LUNA/USDT", "1m")
-    store.write(gone, state.candles.iloc[:5], source="ccxt:binance")
-    store.write(KEY, state.candles.iloc[:100], source="ccxt:binance")
+    store.write(gone, state.candles.iloc[:5], "ccxt:binance")
+    store.write(KEY, state.candles.iloc[:100], "ccxt:binance")
     with binance(state) as overrides:
         results = sync(store, fast_config(), overrides=overrides)
     by_name = {r.dataset: r for r in results}

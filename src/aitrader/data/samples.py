@@ -75,6 +75,11 @@ SAMPLES: dict[str, Sample] = {
 }
 
 
+def sample_namespace(sample: Sample) -> str:
+    """The store exchange name for a bundled sample (``sample-kraken``): never a user's series."""
+    return "sample-" + sample.venue.lower().replace(" ", "")
+
+
 def get_sample(name: str) -> Sample:
     """Look up a bundled data set by name, with or without the ``sample:`` prefix."""
     key = name.removeprefix(PREFIX)
