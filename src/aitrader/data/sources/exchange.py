@@ -1,8 +1,9 @@
 """OHLCV from any ccxt exchange through the real ccxt client, with typed retries.
 
 Transient failures (``ccxt.NetworkError``: timeouts, 429/418, 5xx, exchange not available) are
-retried with backoff and honour ``Retry-After``; everything else becomes a SourceError naming the
-exchange, symbol and timeframe.
+retried with backoff and honour ``Retry-After``; a host that does not resolve, a refused port, no
+network or a failed TLS handshake stop at once (``sources.network``); everything else becomes a
+SourceError naming the exchange, symbol and timeframe.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 from aitrader.config import DownloadConfig
 from aitrader.data.schema import COLUMNS, empty_candles
 from aitrader.data.sources import Page, close_matches
+from aitrader.data.sources.network import permanent_network_failure
 from aitrader.data.sources.retry import Backoff, RetryableError, parse_retry_after
 from aitrader.data.timeframes import timeframe_delta
 from aitrader.errors import SourceError
@@ -176,6 +178,9 @@ class ExchangeSource:
             try:
                 return fn()
             except ccxt.BaseError as exc:
+                permanent = permanent_network_failure(exc, context)
+                if permanent is not None:
+                    raise SourceError(permanent) from exc
                 if self._is_transient(exc):
                     raise RetryableError(
                         f"{type(exc).__name__}: {exc}", self._retry_after()

@@ -20,6 +20,7 @@ import pandas as pd
 from aitrader.config import DownloadConfig
 from aitrader.data.schema import COLUMNS, empty_candles
 from aitrader.data.sources import Page
+from aitrader.data.sources.network import permanent_network_failure
 from aitrader.data.sources.retry import Backoff, RetryableError, parse_retry_after
 from aitrader.data.timeframes import timeframe_delta
 from aitrader.errors import SourceError
@@ -116,6 +117,10 @@ class YahooSource:
         except httpx.TimeoutException as exc:
             raise RetryableError(f"timed out after {self.config.timeout} s ({exc!r})") from exc
         except httpx.TransportError as exc:
+            host = httpx.URL(url).netloc.decode() or self.base_url
+            permanent = permanent_network_failure(exc, what, host)
+            if permanent is not None:
+                raise SourceError(permanent) from exc
             raise RetryableError(f"network error: {exc!r}") from exc
         self._note_server_date(response)
         if response.status_code == 429 or response.status_code >= 500:
