@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,15 @@ from typer.testing import CliRunner
 from aitrader.cli import app
 
 runner = CliRunner()
+
+
+def clean_env(home: Path) -> dict[str, str]:
+    """A fresh user's environment (keeps PYTHONPATH so a checkout runs its own code)."""
+    exe = Path(sys.executable).with_name("aitrader")
+    env = {"PATH": str(exe.parent), "HOME": str(home)}
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return env
 
 
 @pytest.fixture
@@ -108,7 +118,7 @@ def test_quick_demo_runs_offline_and_writes_a_report(tmp_path: Path) -> None:
         text=True,
         timeout=600,
         check=False,
-        env={"PATH": str(exe.parent), "HOME": str(tmp_path), "COLUMNS": "200"},
+        env={**clean_env(tmp_path), "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
@@ -124,3 +134,21 @@ def test_quick_demo_runs_offline_and_writes_a_report(tmp_path: Path) -> None:
     assert metrics["zero_cost"] is False and metrics["fees_paid"] > 0
     decisions = (report.parent / "risk_decisions.csv").read_text().splitlines()
     assert decisions[0].startswith("time,") and len(decisions) > 1
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_samples_table_fits_the_terminal_and_keeps_names_whole(tmp_path: Path, width: int) -> None:
+    exe = Path(sys.executable).with_name("aitrader")
+    result = subprocess.run(
+        [str(exe), "data", "samples"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+        env={**clean_env(tmp_path), "COLUMNS": str(width)},
+    )
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= width and "…" not in result.stdout
+    for name in ("sample:BTC-USD-1h", "sample:ETH-USD-1h", "sample:SPY-1d", "sample:BTC-PERP-1m"):
+        assert any(name in line.split() for line in lines), name

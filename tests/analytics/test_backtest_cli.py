@@ -57,6 +57,9 @@ def test_table_output(env: dict[str, str]) -> None:
     result = runner.invoke(app, ["sample:SPY-1d", "--fast", "20", "--slow", "50"], env=env)
     assert result.exit_code == 0, result.output
     assert "sma-cross 20/50" in result.stdout and "buy_and_hold" in result.stdout
+    rows = {line.split("│")[1].strip(): line for line in result.stdout.splitlines() if "│" in line}
+    assert "%" in rows["max_drawdown"] and "%" in rows["total_return"]
+    assert "e+" not in rows["fees_paid"] and "," in rows["fees_paid"] + rows["slippage_paid"]
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from aitrader.analytics.metrics import (
     rolling_sharpe,
     rolling_window,
 )
+from aitrader.analytics.units import format_metric
 from aitrader.data.timeframes import bars_per_year
 from aitrader.engine.result import BacktestResult
 
@@ -213,45 +214,32 @@ def build_figures(result: BacktestResult, log_scale: bool = False) -> dict[str, 
     return figures
 
 
-METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("final_equity", "Final equity", "money"),
-    ("total_return", "Total return", "pct"),
-    ("cagr", "CAGR", "pct"),
-    ("volatility", "Volatility (ann.)", "pct"),
-    ("sharpe", "Sharpe (rf = 0)", "ratio"),
-    ("sortino", "Sortino", "ratio"),
-    ("calmar", "Calmar", "ratio"),
-    ("max_drawdown", "Max drawdown", "pct"),
-    ("max_drawdown_duration_bars", "Longest drawdown (bars)", "int"),
-    ("max_drawdown_duration_days", "Longest drawdown (days)", "num"),
-    ("trades", "Closed trades", "int"),
-    ("open_trades", "Open at end", "int"),
-    ("win_rate", "Win rate", "pct"),
-    ("profit_factor", "Profit factor", "ratio"),
-    ("payoff_ratio", "Payoff ratio", "ratio"),
-    ("expectancy", "Expectancy per trade", "money"),
-    ("expectancy_pct", "Expectancy per trade (%)", "pct"),
-    ("avg_holding_hours", "Average holding (hours)", "num"),
-    ("turnover_annual", "Turnover (× equity / year)", "num"),
-    ("avg_exposure", "Average exposure", "pct"),
-    ("time_in_market", "Time in market", "pct"),
-    ("fees_paid", "Fees paid", "money"),
-    ("slippage_paid", "Slippage paid", "money"),
+METRIC_ROWS: tuple[tuple[str, str], ...] = (  # key and label; units in analytics.units
+    ("final_equity", "Final equity"),
+    ("total_return", "Total return"),
+    ("cagr", "CAGR"),
+    ("volatility", "Volatility (ann.)"),
+    ("sharpe", "Sharpe (rf = 0)"),
+    ("sortino", "Sortino"),
+    ("calmar", "Calmar"),
+    ("max_drawdown", "Max drawdown"),
+    ("max_drawdown_duration_bars", "Longest drawdown (bars)"),
+    ("max_drawdown_duration_days", "Longest drawdown (days)"),
+    ("trades", "Closed trades"),
+    ("open_trades", "Open at end"),
+    ("win_rate", "Win rate"),
+    ("profit_factor", "Profit factor"),
+    ("payoff_ratio", "Payoff ratio"),
+    ("expectancy", "Expectancy per trade"),
+    ("expectancy_pct", "Expectancy per trade (%)"),
+    ("avg_holding_hours", "Average holding (hours)"),
+    ("turnover_annual", "Turnover (× equity / year)"),
+    ("avg_exposure", "Average exposure"),
+    ("time_in_market", "Time in market"),
+    ("fees_paid", "Fees paid"),
+    ("slippage_paid", "Slippage paid"),
+    ("costs_pct_of_initial", "Costs (% of initial cash)"),
 )
-
-
-_FORMATS = {
-    "pct": "{:,.2%}",
-    "money": "{:,.2f}",
-    "ratio": "{:,.3f}",
-    "num": "{:,.1f}",
-    "int": "{:,}",
-}
-
-
-def _fmt(value: Any, kind: str) -> str:
-    """One table cell; undefined metrics (null in metrics.json) show as an en dash."""
-    return "–" if value is None else _FORMATS[kind].format(value)
 
 
 def metrics_table(metrics: dict[str, Any]) -> str:
@@ -259,9 +247,9 @@ def metrics_table(metrics: dict[str, Any]) -> str:
     benchmarks: dict[str, dict[str, Any]] = metrics.get("benchmarks", {})
     head = "".join(f"<th>{html.escape(n)}</th>" for n in [metrics["name"], *benchmarks])
     rows = []
-    for key, label, kind in METRIC_ROWS:
-        cells = [_fmt(metrics.get(key), kind)]
-        cells += [_fmt(b[key], kind) if key in b else "" for b in benchmarks.values()]
+    for key, label in METRIC_ROWS:
+        cells = [format_metric(key, metrics.get(key))]
+        cells += [format_metric(key, b[key]) if key in b else "" for b in benchmarks.values()]
         rows.append(f"<tr><th>{label}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f'<table class="metrics"><tr><th>metric</th>{head}</tr>{"".join(rows)}</table>'
 

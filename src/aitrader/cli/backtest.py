@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import typer
 
+from aitrader.analytics.units import format_metric
 from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
 from aitrader.data.datasets import Dataset, load_dataset
 from aitrader.data.store import Store
@@ -74,11 +75,14 @@ def _print_summary(metrics: dict[str, Any], scenarios: pd.DataFrame | None) -> N
     columns = ["metric", metrics["name"], *benchmarks]
     rows = [[key, metrics[key], *(b.get(key) for b in benchmarks.values())] for key in SUMMARY_ROWS]
     rows += [[key, metrics[key]] for key in ("trades", "win_rate", "fees_paid", "slippage_paid")]
-    fmt = [[r[0], *(f"{v:.4g}" if isinstance(v, float) else v for v in r[1:])] for r in rows]
+    fmt = [[r[0], *(format_metric(r[0], v) for v in r[1:])] for r in rows]
     console.print(table(f"Backtest {metrics['name']} ({metrics['timeframe']})", columns, fmt))
     if scenarios is not None:
-        cells = scenarios.T.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)
-        rows = [[key, *values] for key, values in zip(cells.index, cells.to_numpy(), strict=True)]
+        cells = scenarios.T
+        rows = [
+            [key, *(format_metric(str(key), v) for v in values)]
+            for key, values in zip(cells.index, cells.to_numpy(), strict=True)
+        ]
         console.print(table("Stress scenarios", ["", *scenarios.index], rows))
 
 

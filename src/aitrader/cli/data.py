@@ -80,8 +80,13 @@ def samples_command(as_json: bool = JsonOption) -> None:
     if as_json:
         emit_json(rows)
         return
-    columns = ["name", "venue", "timeframe", "first", "last", "rows", "licence"]
-    console.print(table("Bundled samples", columns, ([r[c] for c in columns] for r in rows)))
+    columns = ["name", "venue", "tf", "first", "last", "rows", "licence"]
+    cells = (
+        [r["name"], r["venue"], r["timeframe"], r["first"][:10], r["last"][:10], f"{r['rows']:,}"]
+        + [r["licence"]]
+        for r in rows
+    )
+    console.print(table("Bundled samples", columns, cells))
 
 
 OnConflictOption = typer.Option(
