@@ -17,13 +17,24 @@ from aitrader.cli import app
 runner = CliRunner()
 
 
-def clean_env(home: Path) -> dict[str, str]:
-    """A fresh user's environment (keeps PYTHONPATH so a checkout runs its own code)."""
+def run_cli(
+    home: Path, args: list[str], columns: int, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The installed ``aitrader`` in a fresh user's environment and terminal width (PYTHONPATH
+    is kept so that a checkout runs its own code)."""
     exe = Path(sys.executable).with_name("aitrader")
-    env = {"PATH": str(exe.parent), "HOME": str(home)}
+    env = {"PATH": str(exe.parent), "HOME": str(home), "COLUMNS": str(columns)}
     if "PYTHONPATH" in os.environ:
         env["PYTHONPATH"] = os.environ["PYTHONPATH"]
-    return env
+    return subprocess.run(
+        [str(exe), *args],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -110,16 +121,7 @@ def test_unknown_dataset_and_usage_errors(env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_quick_demo_runs_offline_and_writes_a_report(tmp_path: Path) -> None:
-    exe = Path(sys.executable).with_name("aitrader")
-    result = subprocess.run(
-        [str(exe), "demo", "--quick"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={**clean_env(tmp_path), "COLUMNS": "200"},
-    )
+    result = run_cli(tmp_path, ["demo", "--quick"], 200, timeout=600)
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "63 missing bars" in out and "81 columns" in out
@@ -138,16 +140,8 @@ def test_quick_demo_runs_offline_and_writes_a_report(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("width", [80, 60])
 def test_samples_table_fits_the_terminal_and_keeps_names_whole(tmp_path: Path, width: int) -> None:
-    exe = Path(sys.executable).with_name("aitrader")
-    result = subprocess.run(
-        [str(exe), "data", "samples"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-        env={**clean_env(tmp_path), "COLUMNS": str(width)},
-    )
+    result = run_cli(tmp_path, ["data", "samples"], width)
+    assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert max(len(line) for line in lines) <= width and "…" not in result.stdout
     for name in ("sample:BTC-USD-1h", "sample:ETH-USD-1h", "sample:SPY-1d", "sample:BTC-PERP-1m"):

@@ -82,8 +82,7 @@ def samples_command(as_json: bool = JsonOption) -> None:
         return
     columns = ["name", "venue", "tf", "first", "last", "rows", "licence"]
     cells = (
-        [r["name"], r["venue"], r["timeframe"], r["first"][:10], r["last"][:10], f"{r['rows']:,}"]
-        + [r["licence"]]
+        [r["name"], r["venue"], r["timeframe"], *_dates(r), f"{r['rows']:,}", r["licence"]]
         for r in rows
     )
     console.print(table("Bundled samples", columns, cells))
@@ -98,6 +97,10 @@ OnConflictOption = typer.Option(
 OtherSourceOption = typer.Option(
     False, "--allow-other-source", help="Allow rows from another source into this series."
 )
+
+
+def _dates(row: dict[str, object]) -> list[str]:
+    return [str(row["first"])[:10], str(row["last"])[:10]]
 
 
 @app.command("import")
