@@ -109,10 +109,15 @@ def test_import_list_resample_query(tmp_path: Path, env: dict[str, str]) -> None
 
 
 def test_unknown_dataset_and_usage_errors(env: dict[str, str]) -> None:
+    """One rule: every name or value the user got wrong is a usage error, exit code 2."""
     missing = runner.invoke(app, ["data", "qc", "binance:NOPE/USDT:1h"], env=env)
-    assert missing.exit_code == 1 and "no stored data set binance:NOPE/USDT:1h" in missing.output
+    assert missing.exit_code == 2 and "no stored data set binance:NOPE/USDT:1h" in missing.output
     unknown = runner.invoke(app, ["data", "qc", "sample:DOGE"], env=env)
-    assert unknown.exit_code == 1 and "sample:BTC-USD-1h" in unknown.output
+    assert unknown.exit_code == 2 and "sample:BTC-USD-1h" in unknown.output
+    timeframe = runner.invoke(app, ["data", "resample", "sample:SPY-1d", "--to", "7x"], env=env)
+    assert timeframe.exit_code == 2 and "unknown timeframe '7x'" in timeframe.output
+    bad_name = runner.invoke(app, ["data", "qc", "nonsense"], env=env)
+    assert bad_name.exit_code == 2 and "unknown data set 'nonsense'" in bad_name.output
     usage = runner.invoke(app, ["data", "resample", "sample:SPY-1d"], env=env)
     assert usage.exit_code == 2
     bad_level = runner.invoke(app, ["--log-level", "LOUD", "data", "samples"], env=env)

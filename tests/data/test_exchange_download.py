@@ -292,7 +292,7 @@ def test_cli_errors_exit_non_zero_and_leave_store_unchanged(
         monkeypatch.setattr(sys, "argv", args)
         with pytest.raises(SystemExit) as exited:
             main()
-    assert exited.value.code == 1
+    assert exited.value.code == 2  # a name that does not exist: a usage error
     assert message in " ".join(capsys.readouterr().err.split())
     assert store.list() == [before] and state.klines_requests() == []
 

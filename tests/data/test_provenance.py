@@ -174,7 +174,7 @@ def test_delete_asks_first(tmp_path: Path, env: dict[str, str]) -> None:
     assert runner.invoke(app, ["data", "delete", str(KEY), "--yes"], env=env).exit_code == 0
     assert not store.exists(KEY)
     missing = runner.invoke(app, ["data", "delete", str(KEY), "--yes"], env=env)
-    assert missing.exit_code == 1 and "no stored data set" in missing.output
+    assert missing.exit_code == 2 and "no stored data set" in missing.output
 
 
 def test_calendar_is_fixed_once_stored(tmp_path: Path) -> None:

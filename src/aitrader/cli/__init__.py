@@ -1,6 +1,9 @@
 """Command-line interface: ``aitrader GROUP COMMAND``. Each command is a thin call into the library.
 
-Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
+Exit codes, one rule for every command: 0 ok; 1 the command ran and failed (data rejected by
+the quality checks, a conflict with stored bars, a venue or network failure); 2 usage — a bad
+option, value or configuration, or a name that does not exist (sample, data set, exchange,
+market, timeframe); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from aitrader.cli import live as live_cli
 from aitrader.cli import models as models_cli
 from aitrader.cli import risk as risk_cli
 from aitrader.cli import scan as scan_cli
-from aitrader.cli.common import err_console, state
+from aitrader.cli.common import JsonOption, emit_json, err_console, state
 from aitrader.config import DEFAULT_CONFIG_NAME, template_text
 from aitrader.errors import AitraderError, ConfigError
 
@@ -96,6 +99,7 @@ def root(
 def init(
     path: Path = typer.Argument(Path(DEFAULT_CONFIG_NAME), help="Where to write the template."),  # noqa: B008
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Write a commented configuration template.
 
@@ -104,7 +108,10 @@ def init(
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists (use --force to overwrite)")
     path.write_text(template_text())
-    err_console.print(f"wrote {path}")
+    if as_json:
+        emit_json({"wrote": str(path)})
+    else:
+        err_console.print(f"wrote {path}")
 
 
 @app.command("config")
@@ -131,16 +138,23 @@ def config_command(
 def demo(
     ctx: typer.Context,
     quick: bool = typer.Option(False, "--quick", help="Last ~19 months and a smaller model."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Run the main job offline on the bundled real data and write an HTML report.
 
     Data → features → walk-forward LightGBM → mode → signals → risk → backtest with costs.
+    With --json the steps go to stderr and stdout gets the report path and the metrics.
 
     Example: aitrader demo --quick
     """
+    import json
+
     from aitrader.demo import run_demo
 
-    run_demo(state(ctx).settings, quick=quick)
+    report = run_demo(state(ctx).settings, quick=quick, console=err_console if as_json else None)
+    if as_json:
+        metrics = json.loads((report.parent / "metrics.json").read_text())
+        emit_json({"report": str(report), "metrics": metrics})
 
 
 app.add_typer(data_cli.app, name="data")
@@ -157,7 +171,7 @@ app.add_typer(risk_cli.app, name="risk")
 
 
 def main() -> None:
-    """Console-script entry point (exit codes: 0 ok, 1 runtime error, 2 usage/config error)."""
+    """Console-script entry point (exit codes: see the module docstring)."""
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING
     )

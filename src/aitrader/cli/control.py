@@ -3,6 +3,7 @@ through its ledger, also while the run is going (the runner reads the flags ever
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,40 +73,79 @@ def status_command(
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def _set(ctx: typer.Context, path: Path, name: str, on: bool, reason: str, said: str) -> None:
+@dataclass(frozen=True)
+class _Flag:
+    name: str
+    on: bool
+    said: str
+
+
+def _set(ctx: typer.Context, path: Path, flag: _Flag, reason: str, as_json: bool) -> None:
     with _open(ctx, path) as book:
-        book.set_flag(name, on, reason)
-    console.print(said, highlight=False, soft_wrap=True)
+        book.set_flag(flag.name, flag.on, reason)
+    if as_json:
+        emit_json(
+            {
+                "ledger": str(path),
+                "flag": flag.name,
+                "on": flag.on,
+                "reason": reason,
+                "message": flag.said,
+            }
+        )
+    else:
+        console.print(flag.said, highlight=False, soft_wrap=True)
 
 
 @app.command("pause")
 def pause_command(
-    ctx: typer.Context, ledger: Path = LedgerArgument, reason: str = ReasonOption
+    ctx: typer.Context,
+    ledger: Path = LedgerArgument,
+    reason: str = ReasonOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Pause trading: the run keeps recording bars and equity but sends no new order.
 
     Example: aitrader control pause --ledger live.db --reason "exchange maintenance"
     """
-    _set(ctx, ledger, PAUSE, True, reason, "paused: no new orders from the next bar on")
+    _set(
+        ctx,
+        ledger,
+        _Flag(PAUSE, True, "paused: no new orders from the next bar on"),
+        reason,
+        as_json,
+    )
 
 
 @app.command("resume")
 def resume_command(
-    ctx: typer.Context, ledger: Path = LedgerArgument, reason: str = ReasonOption
+    ctx: typer.Context,
+    ledger: Path = LedgerArgument,
+    reason: str = ReasonOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Resume trading after a pause (also one the circuit breaker set).
 
     Example: aitrader control resume --ledger live.db
     """
-    _set(ctx, ledger, PAUSE, False, reason, "resumed: the next bar decides again")
+    _set(ctx, ledger, _Flag(PAUSE, False, "resumed: the next bar decides again"), reason, as_json)
 
 
 @app.command("kill")
 def kill_command(
-    ctx: typer.Context, ledger: Path = LedgerArgument, reason: str = ReasonOption
+    ctx: typer.Context,
+    ledger: Path = LedgerArgument,
+    reason: str = ReasonOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Engage the kill switch: flatten every position and block new entries.
 
     Example: aitrader control kill --ledger live.db --reason "manual stop"
     """
-    _set(ctx, ledger, KILL, True, reason, "kill switch requested: positions close at the next bar")
+    _set(
+        ctx,
+        ledger,
+        _Flag(KILL, True, "kill switch requested: positions close at the next bar"),
+        reason,
+        as_json,
+    )

@@ -13,7 +13,7 @@ from aitrader.data.provenance import infer_calendar
 from aitrader.data.samples import PREFIX, get_sample, load_sample, sample_namespace
 from aitrader.data.schema import ns_stamps
 from aitrader.data.store import DatasetKey, Store
-from aitrader.errors import DataError
+from aitrader.errors import DataError, UnknownName
 
 _KNOWN_STEPS = {60: "1m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14400: "4h", 86400: "1d"}
 
@@ -56,7 +56,7 @@ def load_dataset(
     try:
         key = DatasetKey.parse(ref)
     except DataError:
-        raise DataError(
+        raise UnknownName(
             f"unknown data set {ref!r}: use sample:NAME (see `aitrader data samples`), "
             "EXCHANGE:SYMBOL:TIMEFRAME (see `aitrader data list`) or a path to a CSV/Parquet file"
         ) from None

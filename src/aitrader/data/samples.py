@@ -11,7 +11,7 @@ from importlib import resources
 
 import pandas as pd
 
-from aitrader.errors import DataError
+from aitrader.errors import UnknownName
 
 PREFIX = "sample:"
 
@@ -86,7 +86,7 @@ def get_sample(name: str) -> Sample:
     try:
         return SAMPLES[key]
     except KeyError:
-        raise DataError(
+        raise UnknownName(
             f"unknown sample {name!r}; bundled samples: " + ", ".join(PREFIX + k for k in SAMPLES)
         ) from None
 

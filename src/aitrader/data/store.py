@@ -38,7 +38,7 @@ from aitrader.data.provenance import (
 )
 from aitrader.data.schema import COLUMNS, empty_candles, normalise, ns_stamps, validate_candles
 from aitrader.data.timeframes import timeframe_seconds
-from aitrader.errors import DataError, StoreError
+from aitrader.errors import DataError, StoreError, UnknownName
 
 META_KEY = b"aitrader"
 FORMAT_VERSION = 2  # 2 added calendar and history; version-1 files read with defaults
@@ -54,7 +54,7 @@ class DatasetKey:
 
     def __post_init__(self) -> None:
         if not self.exchange or not self.symbol:
-            raise DataError(f"data set key needs an exchange and a symbol, got {self}")
+            raise UnknownName(f"data set key needs an exchange and a symbol, got {self}")
         timeframe_seconds(self.timeframe)
 
     def __str__(self) -> str:
@@ -66,7 +66,7 @@ class DatasetKey:
         head, sep, timeframe = text.rpartition(":")
         exchange, sep2, symbol = head.partition(":")
         if not sep or not sep2:
-            raise DataError(
+            raise UnknownName(
                 f"bad data set name {text!r}: expected EXCHANGE:SYMBOL:TIMEFRAME "
                 "(e.g. binance:BTC/USDT:1h) or sample:NAME"
             )
@@ -198,7 +198,7 @@ class Store:
         path = self.path(key)
         if not path.is_file():
             known = ", ".join(str(m.key) for m in self.list()) or "none"
-            raise DataError(f"no stored data set {key} (stored: {known})")
+            raise UnknownName(f"no stored data set {key} (stored: {known})")
         return path
 
     def _read_meta(self, path: Path) -> DatasetMeta:

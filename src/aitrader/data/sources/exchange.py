@@ -22,7 +22,7 @@ from aitrader.data.sources import Page, close_matches
 from aitrader.data.sources.network import permanent_network_failure
 from aitrader.data.sources.retry import Backoff, RetryableError, parse_retry_after
 from aitrader.data.timeframes import timeframe_delta
-from aitrader.errors import SourceError
+from aitrader.errors import SourceError, UnknownName
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def make_exchange(
     """
     exchange_id = name.strip().lower()
     if exchange_id not in ccxt.exchanges:
-        raise SourceError(
+        raise UnknownName(
             f"unknown exchange {name!r}; close matches: "
             f"{close_matches(exchange_id, ccxt.exchanges)} "
             f"({len(ccxt.exchanges)} known: python -c 'import ccxt; print(ccxt.exchanges)')"
@@ -100,14 +100,14 @@ class ExchangeSource:
             raise SourceError(f"{ex.id} does not provide OHLCV candles through ccxt")
         supported = list((ex.timeframes or {}).keys())
         if timeframe not in supported:
-            raise SourceError(
+            raise UnknownName(
                 f"{ex.id} does not support timeframe {timeframe!r}; supported: "
                 f"{', '.join(supported) or 'none listed'}"
             )
         self._load_markets()
         for symbol in symbols:
             if symbol not in ex.markets:
-                raise SourceError(
+                raise UnknownName(
                     f"{ex.id} has no market {symbol!r} (timeframe {timeframe}); symbols use "
                     f"ccxt's unified form BASE/QUOTE; close matches: "
                     f"{close_matches(symbol, list(ex.markets))}"

@@ -23,7 +23,7 @@ from aitrader.data.sources import Page
 from aitrader.data.sources.network import permanent_network_failure
 from aitrader.data.sources.retry import Backoff, RetryableError, parse_retry_after
 from aitrader.data.timeframes import timeframe_delta
-from aitrader.errors import SourceError
+from aitrader.errors import SourceError, UnknownName
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class YahooSource:
     def validate(self, symbols: Sequence[str], timeframe: str) -> None:
         """Check the timeframe, then ask Yahoo for five days of each symbol so typos fail early."""
         if timeframe not in INTERVALS:
-            raise SourceError(
+            raise UnknownName(
                 f"yahoo does not support timeframe {timeframe!r}; supported: {', '.join(INTERVALS)}"
             )
         for symbol in symbols:
