@@ -13,6 +13,8 @@ from factories import candles, write_csv
 from typer.testing import CliRunner
 
 from aitrader.cli import app
+from aitrader.data.provenance import Write
+from aitrader.data.store import DatasetKey, Store
 
 runner = CliRunner()
 
@@ -126,21 +128,32 @@ def test_unknown_dataset_and_usage_errors(env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_quick_demo_runs_offline_and_writes_a_report(tmp_path: Path) -> None:
-    result = run_cli(tmp_path, ["demo", "--quick"], 200, timeout=600)
+    user = DatasetKey("kraken", "BTC/USD", "1h")  # a user's own series: the demo leaves it alone
+    store = Store(tmp_path / "data")
+    store.write(user, candles(30, start="2023-01-01"), Write("ccxt:kraken", "download"))
+    before = store.path(user).read_bytes()
+    result = run_cli(tmp_path, ["demo", "--quick", "--json"], 200, timeout=600)
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = result.stderr  # with --json the steps go to stderr, the result to stdout
     assert "63 missing bars" in out and "81 columns" in out
     assert "Walk-forward LightGBM" in out and "Verdict" in out
+    payload = json.loads(result.stdout)
     report = tmp_path / "data" / "reports" / "demo" / "report.html"
-    assert str(report.relative_to(tmp_path)) in out
+    assert payload["report"] == str(report.relative_to(tmp_path))
     html = report.read_text()
     for name in ("LightGBM walk-forward", "buy_and_hold", "sma_crossover"):
         assert name in html
     metrics = json.loads((report.parent / "metrics.json").read_text())
+    assert payload["metrics"] == metrics
     assert set(metrics["benchmarks"]) == {"buy_and_hold", "sma_crossover"}
     assert metrics["zero_cost"] is False and metrics["fees_paid"] > 0
+    costs = metrics["fees_paid"] + metrics["slippage_paid"]
+    assert metrics["costs_pct_of_initial"] == pytest.approx(100 * costs / metrics["initial_cash"])
     decisions = (report.parent / "risk_decisions.csv").read_text().splitlines()
     assert decisions[0].startswith("time,") and len(decisions) > 1
+    assert store.path(user).read_bytes() == before
+    stored = {str(m.key): m.source for m in store.list()}
+    assert stored["sample-kraken:BTC/USD:1h"] == "sample:BTC-USD-1h"
 
 
 @pytest.mark.parametrize("width", [80, 60])

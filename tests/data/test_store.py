@@ -125,3 +125,24 @@ def test_store_survives_writer_killed_mid_write(tmp_path: Path, delay: float) ->
     store.write(key, original, Write("seed", "after", OnConflict.REPLACE))
     assert not list(store.path(key).parent.glob("*.tmp"))
     pd.testing.assert_frame_equal(store.read(key).loc[original.index], original)
+
+
+def test_version_1_files_read_with_their_old_calendar_and_no_history(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    store = Store(tmp_path)
+    key = DatasetKey("yahoo", "SPY", "1d")
+    days = candles(12, freq="1D")
+    store.write(key, days.iloc[:10], "yahoo")
+    path = store.path(key)
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"aitrader"])
+    old = {k: v for k, v in meta.items() if k not in ("calendar", "history")}
+    old["format_version"] = 1
+    pq.write_table(table.replace_schema_metadata({b"aitrader": json.dumps(old).encode()}), path)
+    back = store.metadata(key)
+    assert back.calendar == "equity" and back.history == [] and back.format_version == 1
+    done = store.write(key, days, "yahoo")
+    assert done.added == 2 and done.meta.calendar == "equity" and len(done.meta.history) == 1

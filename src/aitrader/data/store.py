@@ -204,7 +204,10 @@ class Store:
     def _read_meta(self, path: Path) -> DatasetMeta:
         try:
             raw = pq.read_schema(path).metadata or {}
-            return DatasetMeta(**json.loads(raw[META_KEY]))
+            fields = json.loads(raw[META_KEY])
+            if "calendar" not in fields:  # version 1: the calendar followed the exchange name
+                fields["calendar"] = "equity" if fields.get("exchange") == "yahoo" else "crypto"
+            return DatasetMeta(**fields)
         except (OSError, KeyError, ValueError, TypeError, pa.ArrowException) as exc:
             raise StoreError(f"{path}: not an aitrader data file ({exc})") from exc
 
