@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from aitrader.cli import app
@@ -86,3 +87,23 @@ def test_strategy_cli_errors_are_one_line(workdir: Path) -> None:
     assert result.exit_code == 2 and "strategy name" in result.output
     listed = runner.invoke(app, ["strategy", "list", "--json"])
     assert {"sma-cross", "buy-and-hold", "model"} <= set(json.loads(listed.stdout))
+
+
+@pytest.mark.slow
+def test_one_run_config_is_the_same_run_in_backtest_and_paper(workdir: Path) -> None:
+    config = workdir / "run.yaml"
+    run = {
+        **{"strategy": "sma-cross", "params": {"fast": 8, "slow": 40}},
+        **{"data": ["sample:BTC-USD-1h"], "start": replay_start(), "take_profit": 0.05},
+    }
+    config.write_text(yaml.safe_dump({"run": run}))
+    backtest = invoke("backtest", "--config", str(config), "--json")
+    assert backtest["strategy"]["params"] == {"fast": 8, "slow": 40, "short": False,
+                                               "stop_loss": 0.03}  # fmt: skip
+    assert backtest["strategy"]["take_profit"] == 0.05
+    paper = invoke("paper", "--config", str(config), "--speed", "0", "--ledger", "r.db", "--json")
+    assert paper["bars"] == BARS and paper["fills"] > 10
+    assert round(backtest["metrics"]["final_equity"], 2) == round(paper["equity"], 2)
+    # an option on the command line overrides the file
+    other = invoke("backtest", "--config", str(config), "-p", "fast=5", "--json")
+    assert other["strategy"]["params"]["fast"] == 5

@@ -10,16 +10,18 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
+from aitrader.cli.common import JsonOption, console, emit_json, err_console, table
 from aitrader.cli.strategy import (
     ModelOption,
     ParamOption,
+    RunConfigOption,
     StopOption,
     StrategyChoice,
     StrategyOption,
     TargetOption,
     choice,
     run_inputs,
+    run_settings,
 )
 from aitrader.config import Settings
 from aitrader.engine.config import BrokerConfig
@@ -91,8 +93,10 @@ def _print_summary(metrics: dict[str, Any], scenarios: pd.DataFrame | None) -> N
 
 def backtest_command(
     ctx: typer.Context,
-    datasets: list[str] = typer.Argument(  # noqa: B008
-        ..., help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME (several: one portfolio)."
+    datasets: list[str] | None = typer.Argument(  # noqa: B008
+        None,
+        help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME (several: one portfolio; "
+        "default: run.data of the config).",
     ),
     strategy: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
@@ -112,6 +116,7 @@ def backtest_command(
     calendar: str | None = typer.Option(None, "--calendar", help="crypto or equity."),
     log_scale: bool = typer.Option(False, "--log-scale", help="Log-scale equity chart."),
     zero_cost: bool = typer.Option(False, "--zero-cost", help="Switch costs off (labelled)."),
+    config: Path | None = RunConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Backtest a strategy through the risk manager, with costs, next to buy-and-hold and SMA.
@@ -127,16 +132,17 @@ def backtest_command(
     from aitrader.analytics.scenarios import compare_scenarios
     from aitrader.strategy.run import backtest_strategy
 
-    cfg = _with_costs(settings(ctx), fee, slippage)
-    chosen = choice(strategy, params, model, stop_loss, take_profit)
-    data, spec = run_inputs(cfg, datasets, chosen, (start, end))
+    cfg = _with_costs(run_settings(ctx, config), fee, slippage)
+    chosen = choice(cfg, strategy, params, model, (stop_loss, take_profit))
+    window = (start or cfg.run.start, end or cfg.run.end)
+    data, spec = run_inputs(cfg, datasets or cfg.run.data, chosen, window)
     broker = BrokerConfig.without_costs() if zero_cost else spec.broker
     options = replace(
         spec.options, calendar=_calendar(calendar, spec.options.calendar), name=chosen.name
     )
     spec = replace(
         spec, broker=broker, options=options, per_bar=per_bar,
-        stop_loss=stop_loss, take_profit=take_profit,
+        stop_loss=chosen.stop_loss, take_profit=chosen.take_profit,
     )  # fmt: skip
     strategy_ = chosen.build()
     spec = replace(spec, options=replace(spec.options, name=strategy_.name))

@@ -17,15 +17,17 @@ from typing import Any
 import pandas as pd
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
+from aitrader.cli.common import JsonOption, console, emit_json, err_console, table
 from aitrader.cli.strategy import (
     ModelOption,
     ParamOption,
+    RunConfigOption,
     StopOption,
     StrategyChoice,
     StrategyOption,
     TargetOption,
     choice,
+    run_settings,
 )
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
@@ -110,7 +112,9 @@ def paper_command(
     symbols: list[str] | None = typer.Option(  # noqa: B008
         None, "--symbol", help="With --exchange: e.g. BTC/USDT (repeat for more)."
     ),
-    timeframe: str = typer.Option("1m", "--timeframe", help="With --exchange: bar timeframe."),
+    timeframe: str | None = typer.Option(
+        None, "--timeframe", help="With --exchange: bar timeframe [default: 1m]."
+    ),
     bars_feed: str = FeedOption,
     poll: float = PollOption,
     api_url: str | None = ApiUrlOption,
@@ -124,6 +128,7 @@ def paper_command(
     stop_loss: float | None = StopOption,
     take_profit: float | None = TargetOption,
     max_bars: int | None = MaxBarsOption,
+    config: Path | None = RunConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Paper-trade through the live runtime: risk-checked orders, simulated fills (the
@@ -138,8 +143,13 @@ def paper_command(
 
     Example: aitrader paper --replay sample:BTC-USD-1h --speed 0 --ledger paper.db
     """
-    cfg = settings(ctx)
-    strategy = choice(strategy_spec, params, model, stop_loss, take_profit)
+    cfg = run_settings(ctx, config)
+    run = cfg.run
+    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit))
+    exchange = exchange or (run.exchange if replay is None else None)
+    if replay is None and exchange is None and len(run.data) == 1:
+        replay = run.data[0]
+    symbols, timeframe = symbols or run.symbols, timeframe or run.timeframe or "1m"
     if (replay is None) == (exchange is None):
         raise ConfigError("give either --replay (stored bars) or --exchange and --symbol")
     if exchange is not None:
@@ -164,10 +174,12 @@ def _paper_replay(
     as_json: bool,
 ) -> None:
     loaded = load_dataset(replay, Store(cfg.data.dir))
-    frame = loaded.candles
+    frame, start = _window(loaded.candles, cfg.run.start, cfg.run.end)
     warmup = strategy.history()
+    if bars is not None and start is not None:
+        raise ConfigError("give --bars or run.start, not both")
     # the bars before the replayed ones warm the strategy up, as those before a backtest's start
-    first = len(frame) - bars if bars is not None else warmup
+    first = len(frame) - bars if bars is not None else (warmup if start is None else start)
     candles, before = frame.iloc[max(first, 0) :], frame.iloc[: max(first, 0)]
     if candles.empty:
         raise ConfigError(f"--replay {replay}: no bars to replay")
@@ -200,6 +212,19 @@ def _paper_replay(
             soft_wrap=True,
         )
     _report(summary, path, loaded.symbol, "Paper run (simulated fills)")
+
+
+def _window(
+    frame: pd.DataFrame, start: str | None, end: str | None
+) -> tuple[pd.DataFrame, int | None]:
+    """The candles up to ``end`` and the position of ``start`` (run.start / run.end)."""
+    from aitrader.cli.strategy import parse_date
+
+    if end is not None:
+        frame = frame.loc[: parse_date(end, "run.end")]
+    if start is None:
+        return frame, None
+    return frame, int(frame.index.searchsorted(parse_date(start, "run.start")))
 
 
 @dataclass(frozen=True)
@@ -338,11 +363,13 @@ def _refuse(message: str) -> None:
 
 def live_command(
     ctx: typer.Context,
-    exchange: str = typer.Option(..., "--exchange", help="ccxt exchange id, e.g. binance."),
-    symbols: list[str] = typer.Option(  # noqa: B008
-        ..., "--symbol", help="Unified spot symbol, e.g. BTC/USDT (repeat for more)."
+    exchange: str | None = typer.Option(
+        None, "--exchange", help="ccxt exchange id, e.g. binance (or run.exchange)."
     ),
-    timeframe: str = typer.Option("1m", "--timeframe", help="Bar timeframe."),
+    symbols: list[str] | None = typer.Option(  # noqa: B008
+        None, "--symbol", help="Unified spot symbol, e.g. BTC/USDT (repeat; or run.symbols)."
+    ),
+    timeframe: str | None = typer.Option(None, "--timeframe", help="Bar timeframe [default: 1m]."),
     confirm_live: bool = typer.Option(
         False, "--confirm-live", help="Confirm trading real money (required)."
     ),
@@ -362,6 +389,7 @@ def live_command(
     poll: float = PollOption,
     api_url: str | None = ApiUrlOption,
     ws_url: str | None = WsUrlOption,
+    config: Path | None = RunConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Live trading with real orders: the paper runtime's decision path, orders through ccxt.
@@ -374,7 +402,13 @@ def live_command(
 
     Example: aitrader live --exchange binance --symbol BTC/USDT --timeframe 1h --confirm-live
     """
-    cfg = settings(ctx)
+    cfg = run_settings(ctx, config)
+    given = cfg.run
+    exchange = exchange or given.exchange or ""
+    symbols, timeframe = symbols or given.symbols, timeframe or given.timeframe or "1m"
+    capital = capital if capital is not None else given.capital
+    if not exchange or not symbols:
+        raise ConfigError("live needs --exchange and --symbol (or run.exchange / run.symbols)")
     name = exchange.strip().lower()
     if not _has_keys(cfg, name):
         variable = f"AITRADER__SECRETS__EXCHANGES__{name.upper()}__API_KEY (and __SECRET)"
@@ -385,7 +419,7 @@ def live_command(
             "with real "
             "money; add --confirm-live to confirm"
         )
-    strategy = choice(strategy_spec, params, model, stop_loss, take_profit)
+    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit))
     bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
     client = exchange_client(name, cfg, api_url)
     markets = "-".join(s.replace("/", "") for s in symbols)

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
+from aitrader.cli.common import (
+    JsonOption,
+    console,
+    emit_json,
+    err_console,
+    settings,
+    state,
+    table,
+)
 from aitrader.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -58,8 +66,6 @@ class StrategyChoice:
         for name, value in (("--stop-loss", self.stop_loss), ("--take-profit", self.take_profit)):
             if value is not None and not 0 < value < 1:
                 raise ConfigError(f"{name} must be a fraction in (0, 1), got {value}")
-        if self.model is not None and not self.model.is_dir():
-            raise ConfigError(f"--model {self.model}: no such bundle directory")
 
     @property
     def name(self) -> str:
@@ -79,6 +85,8 @@ class StrategyChoice:
         if self.model is None:
             return None
         if "bundle" not in self._cache:
+            if not self.model.is_dir():
+                raise ConfigError(f"model bundle {self.model}: no such directory")
             from aitrader.models.registry import load_bundle
 
             self._cache["bundle"] = load_bundle(self.model)
@@ -107,14 +115,41 @@ class StrategyChoice:
         return protect(StrategyFeed(self.build(), env), self.stop_loss, self.take_profit)
 
 
+RunConfigOption = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="Config file; its run: section (strategy, params, model, data, stops …) sets this run.",
+)
+
+
+def run_settings(ctx: typer.Context, config: Path | None) -> Settings:
+    """The settings of a command that takes its own ``--config`` (same as the global one)."""
+    if config is not None:
+        current = state(ctx)
+        if current.config_path not in (None, config):
+            raise ConfigError(f"two config files given: {current.config_path} and {config}")
+        current.config_path = config
+    return settings(ctx)
+
+
 def choice(
+    cfg: Settings,
     spec: str | None,
     params: list[str] | None,
     model: Path | None,
-    stop_loss: float | None = None,
-    take_profit: float | None = None,
+    stops: tuple[float | None, float | None] = (None, None),
 ) -> StrategyChoice:
-    return StrategyChoice(spec, tuple(params or ()), model, stop_loss, take_profit)
+    """The strategy of a run: command-line options over the config's ``run:`` section
+    (``--param`` merged key by key over ``run.params``)."""
+    run = cfg.run
+    merged = [f"{k}={'' if v is None else v}" for k, v in run.params.items()]
+    stop_loss = stops[0] if stops[0] is not None else run.stop_loss
+    take_profit = stops[1] if stops[1] is not None else run.take_profit
+    bundle = model if model is not None else (Path(run.model) if run.model else None)
+    return StrategyChoice(
+        spec or run.strategy, (*merged, *(params or ())), bundle, stop_loss, take_profit
+    )
 
 
 @app.command("list")
@@ -181,9 +216,12 @@ def new_command(
 def check_command(
     ctx: typer.Context,
     strategy: str = typer.Argument(..., help="NAME, package.module:Class or file.py:Class."),
-    datasets: list[str] = typer.Argument(..., help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME."),  # noqa: B008
+    datasets: list[str] | None = typer.Argument(  # noqa: B008
+        None, help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME (default: run.data)."
+    ),
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
+    config: Path | None = RunConfigOption,
     rtol: float = typer.Option(1e-9, "--rtol", help="Relative tolerance of equal values."),
     as_json: bool = JsonOption,
 ) -> None:
@@ -194,9 +232,9 @@ def check_command(
     """
     from aitrader.strategy.run import check_strategy
 
-    cfg = settings(ctx)
-    chosen = choice(strategy, params, model)
-    data, spec = run_inputs(cfg, datasets, chosen)
+    cfg = run_settings(ctx, config)
+    chosen = choice(cfg, strategy, params, model)
+    data, spec = run_inputs(cfg, datasets or cfg.run.data, chosen, (cfg.run.start, cfg.run.end))
     report = check_strategy(chosen.build, data, cfg, spec, rtol)
     payload = {
         **{"strategy": chosen.name, "bars": report.bars, "decisions": report.decisions},
@@ -235,7 +273,7 @@ def _print_check(payload: dict[str, Any]) -> None:
 
 def run_inputs(
     cfg: Settings,
-    datasets: list[str],
+    datasets: list[str] | None,
     chosen: StrategyChoice,
     window: tuple[str | None, str | None] = (None, None),
 ) -> tuple[dict[str, Any], Any]:
@@ -247,6 +285,8 @@ def run_inputs(
     from aitrader.engine.config import BrokerConfig
     from aitrader.strategy.run import RunSpec
 
+    if not datasets:
+        raise ConfigError("no data: give DATASET (e.g. sample:BTC-USD-1h) or run.data in a config")
     store = Store(cfg.data.dir)
     loaded = [load_dataset(name, store) for name in datasets]
     symbols = [d.symbol for d in loaded]
@@ -258,7 +298,7 @@ def run_inputs(
     data = {d.symbol: d.candles for d in loaded}
     start, end = window
     if end is not None:
-        data = {s: f.loc[: _date(end, "--end")] for s, f in data.items()}
+        data = {s: f.loc[: parse_date(end, "end")] for s, f in data.items()}
     options = RunOptions(timeframe=loaded[0].timeframe, calendar=loaded[0].calendar)
     spec = RunSpec(BrokerConfig.from_costs(cfg.costs), cfg.risk, options, bundle=chosen.bundle())
     if start is not None:
@@ -266,7 +306,7 @@ def run_inputs(
     return data, spec
 
 
-def _date(text: str, option: str) -> Any:
+def parse_date(text: str, option: str) -> Any:
     import pandas as pd
 
     try:
@@ -282,7 +322,7 @@ def _with_start(spec: Any, data: dict[str, Any], start: str) -> Any:
     from aitrader.strategy.run import align
 
     index = next(iter(align(data).values())).index
-    position = int(index.searchsorted(_date(start, "--start")))
+    position = int(index.searchsorted(parse_date(start, "start")))
     if position >= len(index):
         raise ConfigError(f"--start {start}: after the last bar ({index[-1]})")
     return replace(spec, start=position)
