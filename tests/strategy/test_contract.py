@@ -177,3 +177,17 @@ def test_a_one_value_decision_needs_one_symbol(settings: Settings) -> None:
 
     with pytest.raises(ConfigError, match="return a mapping"):
         backtest_strategy(One(), data, settings, spec(settings))
+
+
+def test_library_backtest_in_a_few_lines(btc: dict[str, pd.DataFrame], settings: Settings) -> None:
+    import aitrader
+
+    run = aitrader.backtest("sma-cross", btc[SYMBOL], settings=settings, fast=5, short=True)
+    same = backtest_strategy(SmaCross(fast=5, short=True), {"asset": btc[SYMBOL]}, settings,
+                             spec(settings))  # fmt: skip
+    assert run.result.equity.equals(same.result.equity)
+    assert run.metrics["trades"] > 10 and run.metrics["final_equity"] == run.result.equity.iloc[-1]
+    later = aitrader.backtest(SmaCross(), btc, settings=settings, start="2022-12-01")
+    assert later.result.equity.index[0] == pd.Timestamp("2022-12-01", tz="UTC")
+    with pytest.raises(TypeError, match="parameters go to the strategy"):
+        aitrader.backtest(SmaCross(), btc, settings=settings, fast=3)

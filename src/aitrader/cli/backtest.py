@@ -164,12 +164,18 @@ def backtest_command(
         return
     _print_summary(metrics, scenarios)
     if actions:
-        err_console.print(
-            "risk manager: " + ", ".join(f"{v} {k}" for k, v in sorted(actions.items())),
-            highlight=False,
-        )
+        err_console.print(_risk_line(managed.decisions, actions), highlight=False, soft_wrap=True)
     if path is not None:
         err_console.print(f"report: {path}")
+
+
+def _risk_line(decisions: pd.DataFrame, actions: dict[str, int]) -> str:
+    """What the risk manager did, with the most common reason of its rejections."""
+    line = "risk manager: " + ", ".join(f"{v} {k}" for k, v in sorted(actions.items()))
+    rejected = decisions.loc[decisions["action"] == "reject", "reason"]
+    if len(rejected):
+        line += f" (most rejections: {rejected.value_counts().index[0]})"
+    return line
 
 
 def _with_costs(cfg: Settings, fee: float | None, slippage: float | None) -> Settings:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,13 @@ class ManagedResult:
     result: BacktestResult
     decisions: pd.DataFrame
     risk_state: RiskState
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Performance metrics of the run (:func:`aitrader.analytics.metrics.compute_metrics`)."""
+        from aitrader.analytics.metrics import compute_metrics
+
+        return compute_metrics(self.result)
 
     @property
     def actions(self) -> pd.Series:
