@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ from aitrader.engine.backtest import (
 from aitrader.engine.broker import SimBroker
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.loop import Engine, replay
-from aitrader.engine.managed_policy import ArrayFeed, ManagedPolicy, decisions_frame
+from aitrader.engine.managed_policy import ArrayFeed, ManagedPolicy, TargetFeed, decisions_frame
 from aitrader.engine.result import BacktestResult
 from aitrader.engine.tradebook import TradeBook, fills_table, trades_table
 from aitrader.errors import ConfigError
@@ -65,6 +65,13 @@ class ManagedResult:
     result: BacktestResult
     decisions: pd.DataFrame
     risk_state: RiskState
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Performance metrics of the run (:func:`aitrader.analytics.metrics.compute_metrics`)."""
+        from aitrader.analytics.metrics import compute_metrics
+
+        return compute_metrics(self.result)
 
     @property
     def actions(self) -> pd.Series:
@@ -164,9 +171,7 @@ def run_managed_backtest(
     (bars, symbols) array). Stops feed the risk-per-trade check and become the stop bracket;
     ``options.take_profit`` is the take-profit bracket. Funding is not simulated here.
     """
-    config, options = broker_config or BrokerConfig(), options or RunOptions()
-    if options.funding is not None:
-        raise ConfigError("run_managed_backtest does not simulate funding; use run_backtest")
+    options = options or RunOptions()
     mkt = market(data)
     frames = _frames(data, mkt)
     fraction = as_matrix(targets, mkt, "targets")
@@ -174,6 +179,23 @@ def run_managed_backtest(
         raise ConfigError("targets: one value per bar is required")
     stop_price, stop_loss = _stop_matrices(stops, mkt, frames, options)
     feed = ArrayFeed(fraction, stop_price, stop_loss, as_matrix(options.take_profit, mkt, "tp"))
+    return run_feed_backtest(data, feed, broker_config, risk, options)
+
+
+def run_feed_backtest(
+    data: Candles,
+    feed: TargetFeed,
+    broker_config: BrokerConfig | None = None,
+    risk: RiskConfig | None = None,
+    options: RunOptions | None = None,
+) -> ManagedResult:
+    """Replay ``data`` through ``feed`` (precomputed arrays or a strategy deciding bar by bar)
+    → ManagedPolicy → RiskManager → SimBroker: the decision path of paper and live runs."""
+    config, options = broker_config or BrokerConfig(), options or RunOptions()
+    if options.funding is not None:
+        raise ConfigError("the risk-managed backtest does not simulate funding; use run_backtest")
+    mkt = market(data)
+    frames = _frames(data, mkt)
     broker = SimBroker(mkt.symbols, config)
     manager = RiskManager(risk or RiskConfig(), store=MemoryRiskStateStore())
     policy = ManagedPolicy(mkt.symbols, feed, manager, broker)
