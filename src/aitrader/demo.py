@@ -40,6 +40,7 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
     """Run the whole pipeline and print what each step found; returns the report path."""
     out = console or Console()
     started = time.perf_counter()
+    settings = long_flat(settings)
     store = Store(settings.data.dir)
     options = PipelineOptions(quick=quick)
     kind = "quick run: last ~19 months, smaller model" if quick else "full history"
@@ -55,6 +56,12 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
         f"risk_decisions.csv; done in {time.perf_counter() - started:.0f}s)"
     )
     return report
+
+
+def long_flat(settings: Settings) -> Settings:
+    """The samples are spot markets, which live trading trades long/flat: no short signals."""
+    signals = settings.signals.model_copy(update={"allow_short": False})
+    return settings.model_copy(update={"signals": signals})
 
 
 def _data_steps(settings: Settings, store: Store, out: Console) -> dict[str, Any]:
@@ -129,7 +136,10 @@ def _research(
             for s in run.mode.scores
         )
         out.print(f"  {run.symbol}: [bold]{run.mode.mode}[/] — {scores}")
-    out.print("[bold]5. Signals[/] (thresholds, conviction bands, EV gate net of costs)")
+    out.print(
+        "[bold]5. Signals[/] (thresholds, conviction bands, EV gate net of costs; spot, so "
+        "long/flat as in live trading)"
+    )
     for run in runs:
         oos = run.target.notna().to_numpy()
         reasons = np.bincount(run.signals.reason[oos].astype(int), minlength=len(REASONS))

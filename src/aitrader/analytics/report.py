@@ -1,4 +1,5 @@
-"""Self-contained HTML report of a backtest (plotly, JS inlined, opens offline) plus CSV/JSON.
+"""HTML report of a backtest plus CSV/JSON; plotly.js sits beside it in the same folder, so the
+page stays small (< 2 MB for the demo) and the folder opens offline.
 
 Charts of long runs are decimated to at most ``MAX_POINTS`` points per trace: each bucket of
 bars keeps its first, last, lowest and highest value, so spikes and drawdown troughs survive.
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.subplots import make_subplots
 
 from aitrader.analytics.metrics import (
     benchmark_returns,
@@ -31,6 +33,7 @@ from aitrader.data.timeframes import bars_per_year
 from aitrader.engine.result import BacktestResult
 
 MAX_POINTS = 5000
+PLOTLY_JS = "plotly.min.js"  # written beside each report, loaded by a relative <script src>
 TRADE_TABLE_ROWS = 500
 HISTOGRAM_BINS = 100
 CHART_HEIGHT = 420
@@ -158,9 +161,15 @@ def exposure_figure(result: BacktestResult) -> go.Figure:
     """Gross exposure (position notional / equity) per bar, and its trailing average."""
     window = rolling_window(bars_per_year(result.timeframe, result.calendar))
     average = result.exposure.abs().rolling(window, min_periods=1).mean()
+    exposure, label = result.exposure, "exposure"
+    if len(exposure) > MAX_POINTS:  # per-bar 0/1 switching over a long run is a solid band
+        size = -(-len(exposure) // (MAX_POINTS // 2))
+        exposure = exposure.groupby(np.arange(len(exposure)) // size).mean()
+        exposure.index = result.exposure.index[::size][: len(exposure)]
+        label = f"exposure, mean of each {size} bars"
     fig = go.Figure(
         [
-            _line(result.exposure, "exposure", "#98df8a", fill="tozeroy", opacity=0.6),
+            _line(exposure, label, "#98df8a", fill="tozeroy", opacity=0.6),
             _line(average, f"average over {window} bars", "#1b5e20"),
         ]
     )
@@ -179,9 +188,36 @@ def _markers(trades: pd.DataFrame, when: str, price: str, **style: Any) -> go.Sc
     )
 
 
-def trades_figure(prices: pd.DataFrame, trades: pd.DataFrame) -> go.Figure:
-    """Close price with entry (▲ long / ▼ short) and exit (✕) markers."""
-    fig = go.Figure([_line(prices["close"], "close", "#555")])
+def trades_figure(
+    prices: pd.DataFrame, trades: pd.DataFrame, closes: pd.DataFrame | None = None
+) -> go.Figure:
+    """One price panel per symbol, each with its own entry (▲ long / ▼ short) and exit (✕)
+    markers; ``closes`` holds every symbol's close (else ``prices`` is the only symbol's)."""
+    panels = closes if closes is not None and len(closes.columns) else None
+    symbols = list(panels.columns) if panels is not None else [None]
+    fig = make_subplots(
+        rows=len(symbols),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        subplot_titles=[str(s) for s in symbols] if panels is not None else None,
+    )
+    for row, symbol in enumerate(symbols, start=1):
+        close = panels[symbol] if panels is not None else prices["close"]
+        mine = trades if symbol is None or not len(trades) else trades[trades["symbol"] == symbol]
+        legend = row == 1
+        fig.add_trace(_line(close, f"{symbol or 'close'}", "#555", showlegend=False), row, 1)
+        for trace in _trade_markers(mine, legend):
+            fig.add_trace(trace, row, 1)
+        fig.update_yaxes(title_text="price", row=row, col=1)
+    _layout(fig, "Trades on price")
+    fig.update_layout(height=max(CHART_HEIGHT, 300 * len(symbols)))
+    return fig
+
+
+def _trade_markers(trades: pd.DataFrame, legend: bool) -> list[go.Scatter]:
+    """Entry and exit markers of one symbol's trades (legend entries only on the first panel)."""
+    traces = []
     for side, symbol, colour, label in (
         (1, "triangle-up", "#2ca02c", "long entry"),
         (-1, "triangle-down", "#d62728", "short entry"),
@@ -189,12 +225,32 @@ def trades_figure(prices: pd.DataFrame, trades: pd.DataFrame) -> go.Figure:
         chosen = trades[trades["side"] == side] if len(trades) else trades
         if len(chosen):
             style = {"symbol": symbol, "color": colour, "size": 8, "opacity": 0.8}
-            fig.add_trace(_markers(chosen, "entry_time", "entry_price", name=label, marker=style))
+            traces.append(
+                _markers(
+                    chosen,
+                    "entry_time",
+                    "entry_price",
+                    name=label,
+                    marker=style,
+                    legendgroup=label,
+                    showlegend=legend,
+                )
+            )
     closed = trades[~trades["is_open"].astype(bool)] if len(trades) else trades
     if len(closed):
         style = {"symbol": "x", "color": "#000", "size": 5, "opacity": 0.6}
-        fig.add_trace(_markers(closed, "exit_time", "exit_price", name="exit", marker=style))
-    return _layout(fig, "Trades on price", {"title": "price"})
+        traces.append(
+            _markers(
+                closed,
+                "exit_time",
+                "exit_price",
+                name="exit",
+                marker=style,
+                legendgroup="exit",
+                showlegend=legend,
+            )
+        )
+    return traces
 
 
 def build_figures(result: BacktestResult, log_scale: bool = False) -> dict[str, go.Figure]:
@@ -210,7 +266,7 @@ def build_figures(result: BacktestResult, log_scale: bool = False) -> dict[str, 
         "exposure": exposure_figure(result),
     }
     if result.prices is not None and len(result.prices):
-        figures["trades"] = trades_figure(result.prices, result.trades)
+        figures["trades"] = trades_figure(result.prices, result.trades, result.closes)
     return figures
 
 
@@ -293,13 +349,13 @@ table.metrics th:first-child { text-align: left; }
 
 
 def _chart_divs(figures: dict[str, go.Figure]) -> str:
-    """Each figure as a div; plotly.js is inlined once, with the first chart."""
+    """Each figure as a div; plotly.js comes from ``PLOTLY_JS`` beside the page."""
     parts = []
-    for i, (key, fig) in enumerate(figures.items()):
+    for key, fig in figures.items():
         div = pio.to_html(
             fig,
             full_html=False,
-            include_plotlyjs=i == 0,
+            include_plotlyjs=False,
             div_id=f"chart-{key}",
             default_height=f"{fig.layout.height}px",
             config={"displaylogo": False, "responsive": True},
@@ -324,6 +380,7 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], log_scale: bool
     )
     return (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
+        f'<script src="{PLOTLY_JS}"></script>'
         f"<style>{STYLE}</style></head><body>\n<h1>{title}</h1><p class='meta'>{meta}</p>"
         f"{banner}\n<h2>Metrics</h2>{metrics_table(metrics)}\n<h2>Charts</h2>"
         f"{_chart_divs(build_figures(result, log_scale))}\n<h2>Trades</h2>"
@@ -358,6 +415,19 @@ def write_report(result: BacktestResult, out_dir: Path | str, log_scale: bool = 
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     result.trades.to_csv(out / "trades.csv", index=False)
     equity_frame(result).to_csv(out / "equity.csv")
+    write_plotly_bundle(out)
     path = out / "report.html"
     path.write_text(render_html(result, metrics, log_scale), encoding="utf-8")
+    return path
+
+
+def write_plotly_bundle(out_dir: Path) -> Path:
+    """``plotly.min.js`` in ``out_dir``, shared by every page there (written when missing or
+    from another plotly version), so each page stays small and still opens offline."""
+    from plotly.offline import get_plotlyjs
+
+    path = out_dir / PLOTLY_JS
+    bundle = get_plotlyjs()
+    if not path.is_file() or path.stat().st_size != len(bundle.encode()):
+        path.write_text(bundle, encoding="utf-8")
     return path
