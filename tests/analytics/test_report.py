@@ -180,3 +180,16 @@ def test_one_price_panel_per_symbol_with_its_own_markers() -> None:
             len(prices) and own["low"].min() <= prices.min() and prices.max() <= own["high"].max()
         )
     assert not [t for t in fig.data if t.name == "short entry"]
+
+
+def test_chromium_renders_the_plot_command_page(chromium: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from aitrader.cli import app
+
+    env = {"AITRADER__DATA__DIR": str(tmp_path / "store")}
+    args = ["plot", "sample:ETH-USD-1h", "-i", "ema:200,rsi:14", "-o", str(tmp_path / "p")]
+    assert CliRunner().invoke(app, args, env=env).exit_code == 0
+    dom = _browse(chromium, tmp_path / "p" / "plot.html", tmp_path, "--dump-dom").stdout
+    assert dom.count('class="plot-container') == 1 and "candlestick" in dom
+    assert dom.count('class="xtick"') > 3 or dom.count('class="main-svg"') >= 2

@@ -58,7 +58,7 @@ def decimate(series: pd.Series, max_points: int = MAX_POINTS) -> pd.Series:
     return series.iloc[np.unique(keep)]
 
 
-def _naive(index: pd.Index) -> pd.DatetimeIndex:
+def naive_utc(index: pd.Index) -> pd.DatetimeIndex:
     """UTC wall-clock times without tz (plotly.js has no time-zone support)."""
     times = pd.DatetimeIndex(index)
     return times.tz_convert("UTC").tz_localize(None) if times.tz is not None else times
@@ -68,7 +68,7 @@ def _line(series: pd.Series, name: str, colour: str, **kwargs: Any) -> go.Scatte
     """A decimated line trace over naive UTC times."""
     small = decimate(series)
     return go.Scatter(
-        x=_naive(small.index),
+        x=naive_utc(small.index),
         y=small.to_numpy(dtype=np.float64),
         name=name,
         mode="lines",
@@ -181,7 +181,7 @@ def _markers(trades: pd.DataFrame, when: str, price: str, **style: Any) -> go.Sc
     step = max(1, -(-len(trades) // MAX_POINTS))
     rows = trades.iloc[::step]
     return go.Scatter(
-        x=_naive(pd.DatetimeIndex(pd.to_datetime(rows[when]))),
+        x=naive_utc(pd.DatetimeIndex(pd.to_datetime(rows[when]))),
         y=rows[price].to_numpy(dtype=np.float64),
         mode="markers",
         **style,
@@ -207,7 +207,7 @@ def trades_figure(
         mine = trades if symbol is None or not len(trades) else trades[trades["symbol"] == symbol]
         legend = row == 1
         fig.add_trace(_line(close, f"{symbol or 'close'}", "#555", showlegend=False), row, 1)
-        for trace in _trade_markers(mine, legend):
+        for trace in trade_markers(mine, legend):
             fig.add_trace(trace, row, 1)
         fig.update_yaxes(title_text="price", row=row, col=1)
     _layout(fig, "Trades on price")
@@ -215,7 +215,7 @@ def trades_figure(
     return fig
 
 
-def _trade_markers(trades: pd.DataFrame, legend: bool) -> list[go.Scatter]:
+def trade_markers(trades: pd.DataFrame, legend: bool) -> list[go.Scatter]:
     """Entry and exit markers of one symbol's trades (legend entries only on the first panel)."""
     traces = []
     for side, symbol, colour, label in (

@@ -24,6 +24,7 @@ from aitrader.cli import data as data_cli
 from aitrader.cli import features as features_cli
 from aitrader.cli import live as live_cli
 from aitrader.cli import models as models_cli
+from aitrader.cli import plot as plot_cli
 from aitrader.cli import risk as risk_cli
 from aitrader.cli import scan as scan_cli
 from aitrader.cli import strategy as strategy_cli
@@ -168,6 +169,7 @@ app.add_typer(strategy_cli.app, name="strategy")
 app.command("scan")(scan_cli.scan_command)
 app.command("paper")(live_cli.paper_command)
 app.command("live")(live_cli.live_command)
+app.command("plot")(plot_cli.plot_command)
 app.add_typer(control_cli.app, name="control")
 app.add_typer(risk_cli.app, name="risk")
 
