@@ -353,3 +353,26 @@ def test_ohlcv_rows_become_schema_frame_with_nulls_kept_for_counting() -> None:
     frame = ohlcv_to_frame(rows)
     assert list(frame.index.asi8 // 1_000_000) == [60_000, 120_000]
     assert frame["volume"].iloc[0] == 9 and pd.isna(frame["volume"].iloc[1])
+
+
+def test_download_into_an_imported_series_is_refused_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, store = make_state(300), Store(tmp_path / "store")
+    store.write(KEY, state.candles.iloc[:10], "file:/tmp/kraken.csv")
+    before = store.path(KEY).read_bytes()
+    monkeypatch.chdir(tmp_path)
+    env = {"AITRADER__DATA__DIR": str(store.root), "COLUMNS": "300"}
+    with binance(state) as overrides:
+        url = overrides.urls["binance"]["public"]
+        args = ["data", "download", "-e", "binance", "-s", "BTC/USDT", "-t", "1m"]
+        args += ["--api-url", f"binance:public={url}", "--market-type", "spot"]
+        refused = CliRunner().invoke(app, args, env=env)
+        assert refused.exit_code == 1
+        assert "holds data from file:/tmp/kraken.csv" in " ".join(refused.output.split())
+        assert store.path(KEY).read_bytes() == before and state.klines_requests() == []
+        allowed = CliRunner().invoke(app, [*args, "--allow-other-source", "--json"], env=env)
+    assert allowed.exit_code == 0, allowed.output
+    meta = store.metadata(KEY)
+    assert meta.source == "file:/tmp/kraken.csv" and meta.rows == 299
+    assert [h["action"] for h in meta.history] == ["write", "download"]

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from aitrader.config import DownloadConfig
-from aitrader.data.provenance import OnConflict, Write
+from aitrader.data.provenance import OnConflict, Write, check_source
 from aitrader.data.sources import CandleSource
 from aitrader.data.store import DatasetKey, DatasetMeta, Store
 from aitrader.data.timeframes import timeframe_delta
@@ -283,6 +283,8 @@ def _download_one(
         OnConflict(config.on_conflict),
         allow_other_source=config.allow_other_source,
     )
+    if store.exists(key):  # refuse before fetching anything, not after the first pages
+        check_source(str(key), store.metadata(key).source, write)
     run = _Run(key, total, progress, config.flush_pages, config.flush_seconds, write)
     run.report()
     for start, stop in ranges:
