@@ -91,6 +91,7 @@ def test_html_is_light_and_loads_plotly_from_its_own_folder(report: Path) -> Non
     assert text.count("Plotly.newPlot") == 7
     assert len(text.encode()) < 2_000_000  # decimated data only (the 52k-bar run)
     assert "ZERO-COST" not in text
+    assert re.search(r"<td>-?\d+\.\d\d%</td>", text)  # trade returns as percents
     for label in ("Sharpe (rf = 0)", "Max drawdown", "buy-and-hold", "Trades on price"):
         assert label in text
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import itertools
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -328,8 +329,14 @@ def trades_table(trades: pd.DataFrame, limit: int = TRADE_TABLE_ROWS) -> str:
     for column in ("entry_time", "exit_time"):
         if column in shown:
             shown = shown.assign(**{column: pd.to_datetime(shown[column]).dt.strftime(TIME_FORMAT)})
+    units = {c: partial(format_metric, c) for c in ("pnl", "return", "fees", "slippage")}
     body = shown.to_html(
-        classes="trades", index=False, float_format=lambda v: f"{v:,.6g}", na_rep="", border=0
+        classes="trades",
+        index=False,
+        float_format=lambda v: f"{v:,.6g}",
+        formatters={c: f for c, f in units.items() if c in shown},
+        na_rep="",
+        border=0,
     )
     return note + body
 

@@ -46,6 +46,10 @@ KINDS: dict[str, str] = {
     "slippage_paid": "money",
     "costs_pct_of_initial": "percent",
     "traded_notional": "money",
+    "pnl": "money",  # trade columns
+    "return": "fraction",
+    "fees": "money",
+    "slippage": "money",
 }
 
 _FORMATS = {
