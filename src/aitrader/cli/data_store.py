@@ -54,7 +54,7 @@ def history_command(
         f"[bold]{meta.key}[/]: {meta.rows:,} rows, {_day(meta.first)} → {_day(meta.last)}, "
         f"source {meta.source}, {meta.calendar} calendar, checksum {meta.checksum[:16]}"
     )
-    columns = ["time", "action", "source", "new rows", "conflicts", "rows after", "checksum"]
+    columns = ["time", "action", "source", "new", "conflicts", "rows", "checksum"]
     rows = (
         [
             _day(h.get("time")),
@@ -63,7 +63,7 @@ def history_command(
             f"{h.get('added', 0):,}",
             _conflicts(h),
             f"{h.get('rows', 0):,}",
-            str(h.get("checksum", ""))[:12],
+            str(h.get("checksum", ""))[:8],
         ]
         for h in meta.history
     )
