@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -29,6 +30,20 @@ class TimeInForce(StrEnum):
 class Liquidity(StrEnum):
     MAKER = "maker"
     TAKER = "taker"
+
+
+T = TypeVar("T")
+_new = object.__new__
+_set = object.__setattr__
+
+
+def built(cls: type[T], fields: dict[str, Any]) -> T:
+    """``cls(**fields)`` for a plain frozen dataclass, without its per-field ``__init__`` (the
+    engine's hot loops): the same object — class, fields, equality, hash and repr. Every field
+    must be given; nothing is validated (only for types without ``__post_init__``)."""
+    obj = _new(cls)
+    _set(obj, "__dict__", fields)
+    return obj
 
 
 REASONS: tuple[str, ...] = ("signal", "stop_loss", "take_profit", "liquidation", "end")
