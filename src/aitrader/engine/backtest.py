@@ -217,10 +217,11 @@ def run_backtest(
     )
     timeframe = options.timeframe or infer_timeframe(mkt.index)
     benchmarks = baseline_curves(data, config, options) if options.benchmarks else {}
+    exposure = np.divide(gross, equity, out=gross)  # the kernel's fresh arrays: no copies
     return BacktestResult(
-        equity=pd.Series(equity, index=mkt.index, name="equity"),
-        cash=pd.Series(cash, index=mkt.index, name="cash"),
-        exposure=pd.Series(np.divide(gross, equity), index=mkt.index, name="exposure"),
+        equity=pd.Series(equity, index=mkt.index, name="equity", copy=False),
+        cash=pd.Series(cash, index=mkt.index, name="cash", copy=False),
+        exposure=pd.Series(exposure, index=mkt.index, name="exposure", copy=False),
         trades=trades_frame(trades, mkt.symbols, mkt.index),
         fills=fills_frame(fills, mkt.symbols, mkt.index),
         initial_cash=config.initial_cash,

@@ -124,12 +124,16 @@ class SimBroker:
             return
         arr = self._start(i, bars)
         self._vol = np.array([volume_cap(v, self.p) for v in arr[:, V]])
-        self._funding(arr, funding or {})
-        if self.config.fill_at == "open":
+        if funding:
+            self._funding(arr, funding)
+        if self.targets and not self._at_close:
             self._fill_targets(arr, O)
-        self._fill_resting(arr)
-        self._brackets(arr, sub_bars or {})
-        self._liquidate(arr)
+        if self.resting:
+            self._fill_resting(arr)
+        if self.brackets:
+            self._brackets(arr, sub_bars or {})
+        if not self._safe(bars, funding):
+            self._liquidate(arr)
 
     def close_bar(self, bars: Mapping[str, Bar]) -> None:
         """At the close, after the decision: target orders fill here with ``fill_at="close"``."""
@@ -138,14 +142,18 @@ class SimBroker:
 
     def _quiet(self, bars: Mapping[str, Bar], funding: Mapping[str, float] | None) -> bool:
         """Whether nothing can happen at this bar's open, so that its steps can be skipped:
-        nothing pending there, resting or bracketed, and every position long, unfunded, with
-        cash ≥ 0 and a positive open and low (equity over maintenance then stays ≥ cash ≥ 0
-        all through the bar: no liquidation)."""
+        nothing pending there, resting or bracketed, and :meth:`_safe` positions."""
         if self.resting or (self.targets and not self._at_close):
             return False
         for sl, tp in self.brackets.values():
             if sl == sl or tp == tp:
                 return False
+        return self._safe(bars, funding)
+
+    def _safe(self, bars: Mapping[str, Bar], funding: Mapping[str, float] | None) -> bool:
+        """Whether no position pays funding or can be liquidated in this bar: every position
+        long, unfunded, with cash ≥ 0 and a positive open and low (equity over maintenance then
+        stays ≥ cash ≥ 0 all through the bar)."""
         cash = self.cash
         for s, position in self.positions.items():
             if position.qty != 0.0:
@@ -176,7 +184,9 @@ class SimBroker:
         self.positions[symbol] = position
         liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
         slip = abs(qty) * abs(price - ref)
-        self.fills.append(Fill(self._time, symbol, qty, price, fee, slip, liquidity, oid, reason))
+        fill = {"time": self._time, "symbol": symbol, "qty": qty, "price": price, "fee": fee}
+        fill |= {"slippage": slip, "liquidity": liquidity, "client_order_id": oid, "reason": reason}
+        self.fills.append(built(Fill, fill))
         if position.qty == 0.0:
             self.brackets.pop(symbol, None)
 

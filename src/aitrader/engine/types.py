@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -142,16 +142,20 @@ class Position:
     def apply(self, qty: float, price: float) -> Position:
         """The position after a fill of signed ``qty`` that never crosses zero."""
         if self.qty == 0:
-            return replace(self, qty=qty, avg_price=price)
+            return self._with(qty=qty, avg_price=price)
         if (qty > 0) == (self.qty > 0):
             size = abs(self.qty) + abs(qty)
             avg = (self.avg_price * abs(self.qty) + price * abs(qty)) / size
-            return replace(self, qty=self.qty + qty, avg_price=avg)
+            return self._with(qty=self.qty + qty, avg_price=avg)
         if abs(qty) > abs(self.qty):
             raise BrokerError(f"{self.symbol}: a fill may not cross zero; split it")
         realised = self.realised_pnl + (price - self.avg_price) * -qty
         remaining = 0.0 if qty == -self.qty else self.qty + qty
-        return replace(self, qty=remaining, realised_pnl=realised)
+        return self._with(qty=remaining, realised_pnl=realised)
+
+    def _with(self, **changes: float) -> Position:
+        """``dataclasses.replace(self, **changes)``, made quickly (see :func:`built`)."""
+        return built(type(self), {**vars(self), **changes})
 
 
 @dataclass(frozen=True)
