@@ -105,9 +105,12 @@ class SimBroker:
     def account(self, bars: Mapping[str, Bar]) -> Account:
         """Cash, equity and margin with positions marked at the bars' closes."""
         cash, equity, margin = self.cash, self.cash, 0.0  # account_marks of no position
-        held = [(p.qty, bars[s].close) for s, p in self.positions.items() if p.qty != 0.0]
-        if held:
-            pos, marks = zip(*held, strict=True)
+        pos, marks = [], []
+        for s, position in self.positions.items():
+            if position.qty != 0.0:
+                pos.append(position.qty)
+                marks.append(bars[s].close)
+        if pos:
             equity, margin, _ = _marks(cash, pos, marks, self._floats)
         return built(Account, {"cash": cash, "equity": equity, "margin_used": margin})
 
