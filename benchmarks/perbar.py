@@ -10,7 +10,9 @@ backtesting.py running it.
 * ``backtesting.py``: ``Backtest`` with the same crossover in ``next`` (SMAs precomputed with
   ``self.I``, as its users write it), buying 1 unit and closing on the opposite cross.
 
-All three: 0.1 % taker fee, no slippage, cash 10M (so 1 unit is always affordable).
+* ``floor``: the strategy over ``replay`` without engine or broker (bars + ``on_bar`` only).
+
+All: 0.1 % taker fee, no slippage, cash 10M (so 1 unit is always affordable).
 """
 
 from __future__ import annotations
@@ -96,6 +98,16 @@ def engine(df: pd.DataFrame) -> dict[str, float]:
     return {"final_equity": result.equity[-1], "fills": len(result.fills)}
 
 
+def floor(df: pd.DataFrame) -> dict[str, float]:
+    """The same strategy over ``replay`` with no engine or broker at all: what building a
+    ``Bar`` (with its ``pd.Timestamp``) per bar and the strategy itself cost, the per-bar
+    path's floor."""
+    strategy, orders = SmaCross("X"), 0
+    for i, bars in enumerate(replay({"X": df})):
+        orders += len(strategy.on_bar(i, bars))
+    return {"final_equity": math.nan, "fills": orders}
+
+
 def managed(df: pd.DataFrame) -> dict[str, float]:
     broker = SimBroker(["X"], CONFIG)
     limits = LimitsConfig(require_stop=False, max_trades_per_day=10_000, max_drawdown=0.99,
@@ -129,4 +141,4 @@ def backtesting_py(df: pd.DataFrame) -> dict[str, float]:
 
 
 RUNNERS = {"engine (user on_bar)": engine, "managed (risk path)": managed,
-           "backtesting.py": backtesting_py}  # fmt: skip
+           "backtesting.py": backtesting_py, "floor (bars + on_bar only)": floor}  # fmt: skip

@@ -89,3 +89,9 @@ def test_root_help_lists_every_command_with_its_summary() -> None:
 def test_lazy_group_inside_a_group_runs_its_command() -> None:
     out = CliRunner().invoke(app, ["data", "download", "--help"], env={"COLUMNS": "120"}).output
     assert "Usage: aitrader data download" in out and "--exchange" in out
+
+
+def test_a_mistyped_command_suggests_a_lazy_one() -> None:
+    result = CliRunner().invoke(app, ["dat"], env={"COLUMNS": "120"})
+    assert result.exit_code == 2
+    assert "No such command 'dat'. Did you mean 'data'?" in result.output

@@ -14,6 +14,7 @@ import ast
 import importlib
 import importlib.util
 from collections.abc import Mapping
+from difflib import get_close_matches
 from functools import cache
 from typing import Any, ClassVar
 
@@ -85,6 +86,19 @@ class LazyGroup(TyperGroup):
             root = getattr(ctx.find_root().command, "app", None)
             self.commands[cmd_name] = load_command(cmd_name, spec, root or typer.Typer())
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Typer's, with the lazy commands among the suggestions for a mistyped name."""
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.UsageError as error:
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if self.suggest_commands and matches and "Did you mean" not in error.message:
+                names = ", ".join(repr(m) for m in matches)
+                error.message = f"{error.message.rstrip('.')}. Did you mean {names}?"
+            raise
 
     def format_help(self, ctx: click.Context, formatter: Any) -> None:
         self._listing = True
