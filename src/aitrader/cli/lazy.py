@@ -49,10 +49,13 @@ def source_help(spec: str) -> str | None:
     """The help text of ``spec`` read from its module's source (None: not a plain literal)."""
     module, attribute = _target(spec)
     found = importlib.util.find_spec(module)
-    if found is None or found.origin is None:
+    if found is None or found.origin is None or not found.origin.endswith(".py"):
+        return None  # no source to read: the command is imported instead
+    try:
+        with open(found.origin, encoding="utf-8") as handle:
+            tree = ast.parse(handle.read())
+    except (OSError, SyntaxError, UnicodeDecodeError):
         return None
-    with open(found.origin, encoding="utf-8") as handle:
-        tree = ast.parse(handle.read())
     for node in tree.body:
         if isinstance(node, ast.FunctionDef) and node.name == attribute:
             return ast.get_docstring(node)
