@@ -202,6 +202,9 @@ def summary(rows: list[dict], vec: str, bar: str) -> dict[str, float]:
         "vectorised_vs_backtesting_py": ratio(rows, vec, "aitrader", "backtesting.py"),
         "per_bar_vs_backtesting_py": ratio(rows, bar, "engine (user on_bar)", "backtesting.py"),
         "managed_vs_backtesting_py": ratio(rows, bar, "managed (risk path)", "backtesting.py"),
+        "contract_vs_backtesting_py": ratio(
+            rows, bar, "strategy contract (user Strategy)", "backtesting.py"
+        ),
         "floor_vs_backtesting_py": ratio(rows, bar, "floor (bars + on_bar only)", "backtesting.py"),
     }
 

@@ -10,6 +10,9 @@ backtesting.py running it.
 * ``backtesting.py``: ``Backtest`` with the same crossover in ``next`` (SMAs precomputed with
   ``self.I``, as its users write it), buying 1 unit and closing on the opposite cross.
 
+* ``strategy contract``: the same rule written as a user writes it, an
+  :class:`aitrader.strategy.Strategy` subclass whose ``on_bar(ctx)`` returns the target, run by
+  ``aitrader.strategy.run.backtest_strategy`` bar by bar (StrategyFeed → the managed path).
 * ``floor``: the strategy over ``replay`` without engine or broker (bars + ``on_bar`` only).
 
 All: 0.1 % taker fee, no slippage, cash 10M (so 1 unit is always affordable).
@@ -24,6 +27,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from aitrader.config import Settings
+from aitrader.engine.backtest import RunOptions
 from aitrader.engine.baselines import sma
 from aitrader.engine.broker import SimBroker
 from aitrader.engine.config import BrokerConfig
@@ -33,6 +38,8 @@ from aitrader.engine.types import Bar, Order
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.risk.limits import RiskManager
 from aitrader.risk.state import MemoryRiskStateStore
+from aitrader.strategy import Context, Environment, Strategy
+from aitrader.strategy.run import RunSpec, backtest_strategy
 
 FAST, SLOW, SIZE, FEE, CASH = 10, 30, 1.0, 0.001, 10_000_000.0
 CONFIG = BrokerConfig(
@@ -110,12 +117,34 @@ def floor(df: pd.DataFrame) -> dict[str, float]:
 
 def managed(df: pd.DataFrame) -> dict[str, float]:
     broker = SimBroker(["X"], CONFIG)
-    limits = LimitsConfig(require_stop=False, max_trades_per_day=10_000, max_drawdown=0.99,
-                          drawdown_reduce_from=0.98, max_daily_loss=1.0)  # fmt: skip
-    risk = RiskManager(RiskConfig(limits=limits), store=MemoryRiskStateStore())
+    risk = RiskManager(RiskConfig(limits=LIMITS), store=MemoryRiskStateStore())
     policy = ManagedPolicy(["X"], SmaFeed("X"), risk, broker)
     result = Engine(policy, broker).run(replay({"X": df}))
     return {"final_equity": result.equity[-1], "fills": len(result.fills)}
+
+
+LIMITS = LimitsConfig(require_stop=False, max_trades_per_day=10_000, max_drawdown=0.99,
+                      drawdown_reduce_from=0.98, max_daily_loss=1.0)  # fmt: skip
+
+
+class ContractSma(Strategy):
+    """The crossover through the Strategy contract: 50 % of equity long, or flat."""
+
+    window = 1
+
+    def setup(self, env: Environment) -> None:
+        self.sma = RunningSma()
+
+    def on_bar(self, ctx: Context) -> float | None:
+        above = self.sma.push(ctx.bars["X"].close)
+        return None if above is None else (0.5 if above else 0.0)
+
+
+def contract(df: pd.DataFrame) -> dict[str, float]:
+    options = RunOptions(timeframe="1m", benchmarks=False)
+    spec = RunSpec(CONFIG, RiskConfig(limits=LIMITS), options, start=0, per_bar=True)
+    run = backtest_strategy(ContractSma(), {"X": df}, Settings(), spec)
+    return {"final_equity": float(run.result.equity.iloc[-1]), "fills": len(run.result.fills)}
 
 
 def backtesting_py(df: pd.DataFrame) -> dict[str, float]:
@@ -141,4 +170,5 @@ def backtesting_py(df: pd.DataFrame) -> dict[str, float]:
 
 
 RUNNERS = {"engine (user on_bar)": engine, "managed (risk path)": managed,
+           "strategy contract (user Strategy)": contract,
            "backtesting.py": backtesting_py, "floor (bars + on_bar only)": floor}  # fmt: skip
