@@ -25,6 +25,7 @@ from aitrader.engine.backtest import (
     RunOptions,
     as_matrix,
     baseline_curves,
+    funding_matrix,
     infer_timeframe,
     market,
     sub_bar_arrays,
@@ -108,14 +109,18 @@ def _drive(
     mkt: Market,
     options: RunOptions,
 ) -> np.ndarray:
-    """Run every bar through the engine; returns the gross notional at each close."""
+    """Run every bar through the engine (funding at the open of the bar each rate falls on, as
+    the kernel charges it); returns the gross notional at each close."""
     sub, starts = sub_bar_arrays(options.sub_bars, mkt)
+    rates = funding_matrix(options.funding, mkt)
+    due = np.flatnonzero(rates.any(axis=1)) if options.funding is not None else ()
+    charged = {int(i): dict(zip(mkt.symbols, map(float, rates[i]), strict=True)) for i in due}
     gross = np.zeros(len(mkt.index))
     for i, bars in enumerate(replay(frames)):
         rows = None
         if starts.shape[0]:
             rows = {s: sub[starts[i] : starts[i + 1], j] for j, s in enumerate(mkt.symbols)}
-        engine.on_bar(bars, sub_bars=rows)
+        engine.on_bar(bars, charged.get(i), sub_bars=rows)
         total = 0.0
         for s in mkt.symbols:
             q = broker.positions[s].qty
@@ -140,11 +145,11 @@ def _result(
     closes = {s: float(mkt.bars[-1, j, 3]) for j, s in enumerate(mkt.symbols)}
     trades = book.snapshot(mkt.index[-1], closes)
     equity = np.asarray(engine.result.equity, dtype=np.float64)
-    benchmarks = baseline_curves(data, config, options) if options.benchmarks else {}
+    benchmarks = baseline_curves(mkt, config, options) if options.benchmarks else {}
     return BacktestResult(
-        equity=pd.Series(equity, index=mkt.index, name="equity"),
-        cash=pd.Series(np.asarray(engine.result.cash), index=mkt.index, name="cash"),
-        exposure=pd.Series(np.divide(gross, equity), index=mkt.index, name="exposure"),
+        equity=pd.Series(equity, index=mkt.index, name="equity", copy=False),
+        cash=pd.Series(np.asarray(engine.result.cash), index=mkt.index, name="cash", copy=False),
+        exposure=pd.Series(np.divide(gross, equity), index=mkt.index, name="exposure", copy=False),
         trades=trades_table(trades, mkt.index),
         fills=fills_table(fills, mkt.index),
         initial_cash=config.initial_cash,
@@ -170,7 +175,8 @@ def run_managed_backtest(
 
     ``targets``/``stops`` take the shapes ``run_backtest`` accepts (per-symbol columns or a
     (bars, symbols) array). Stops feed the risk-per-trade check and become the stop bracket;
-    ``options.take_profit`` is the take-profit bracket. Funding is not simulated here.
+    ``options.take_profit`` is the take-profit bracket; ``options.funding`` is charged as the
+    kernel charges it.
     """
     options = options or RunOptions()
     mkt = market(data)
@@ -193,8 +199,6 @@ def run_feed_backtest(
     """Replay ``data`` through ``feed`` (precomputed arrays or a strategy deciding bar by bar)
     → ManagedPolicy → RiskManager → SimBroker: the decision path of paper and live runs."""
     config, options = broker_config or BrokerConfig(), options or RunOptions()
-    if options.funding is not None:
-        raise ConfigError("the risk-managed backtest does not simulate funding; use run_backtest")
     mkt = market(data)
     frames = _frames(data, mkt)
     broker = SimBroker(mkt.symbols, config)

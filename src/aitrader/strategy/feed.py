@@ -47,7 +47,8 @@ class BarBuffer:
 
     def append(self, bar: Bar) -> bool:
         """Add a bar; False (nothing added) when it is not newer than the last one."""
-        ts = pd.Timestamp(bar.time).value
+        stamp = bar.time
+        ts = stamp.value if isinstance(stamp, pd.Timestamp) else pd.Timestamp(stamp).value
         if self.last_time is not None and ts <= self.last_time:
             return False
         if self.size == self._ts.shape[0]:
@@ -97,7 +98,10 @@ class StrategyFeed:
         self.buffers = {s: BarBuffer(strategy.window, env.history.get(s)) for s in self.symbols}
         self.ctx = Context(self.symbols, env.timeframe, self.buffers)
         self._index = {s: j for j, s in enumerate(self.symbols)}
-        self._row = np.full((4, len(self.symbols)), np.nan)
+        self._none = np.full((4, len(self.symbols)), np.nan)  # rows are never written after
+        self._none.setflags(write=False)  # they are made: answers share them without copies
+        self._row = self._none
+        self._targets = _targets(self._none)
         self.records: list[np.ndarray] | None = [] if record else None
 
     def bind(self, portfolio: Any, risk: Any) -> None:
@@ -124,20 +128,21 @@ class StrategyFeed:
             self.strategy.observe(self.ctx)
 
     def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
-        row = self._row
         if self._push(bars):
             self._enter(i, bars)
-            row = self._decode(self.strategy.on_bar(self.ctx))
-            self._row = row
+            decision = self.strategy.on_bar(self.ctx)
+            if decision is None and self._row is not self._none:
+                self._row, self._targets = self._none, _targets(self._none)
+            elif decision is not None:
+                self._row = self._decode(decision)
+                self._targets = _targets(self._row)
         if self.records is not None:
-            self.records.append(row.copy())
-        return BarTargets(row[0].copy(), row[3].copy(), row[1].copy(), row[2].copy())
+            self.records.append(self._row)
+        return self._targets
 
     def _decode(self, decision: Decision) -> np.ndarray:
         """A decision as rows (fraction, stop_loss, take_profit, stop_price) × symbols."""
         row = np.full((4, len(self.symbols)), np.nan)
-        if decision is None:
-            return row
         if not isinstance(decision, Mapping):
             if len(self.symbols) != 1:
                 raise ConfigError(
@@ -153,7 +158,12 @@ class StrategyFeed:
                 row[:, j] = (value.fraction, value.stop_loss, value.take_profit, value.stop_price)
             elif value is not None:
                 row[0, j] = _number(value, self.strategy.name, symbol)
+        row.setflags(write=False)
         return row
+
+
+def _targets(row: np.ndarray) -> BarTargets:
+    return BarTargets(row[0], row[3], row[1], row[2])
 
 
 def _number(value: Any, name: str, symbol: str) -> float:
