@@ -26,7 +26,8 @@ app = typer.Typer(
             "delete": "aitrader.cli.data_store:delete_command",
         }
     ),
-    help="Market data: samples, import, download, sync, list, qc, resample, query.",
+    help="Market data: samples, import, download, sync, list, history, delete, qc, resample, "
+    "query.",
     no_args_is_help=True,
 )
 

@@ -41,8 +41,10 @@ def list_command(ctx: typer.Context, as_json: bool = JsonOption) -> None:
 def history_command(
     ctx: typer.Context, series: str = SeriesArgument, as_json: bool = JsonOption
 ) -> None:
-    """Show where a stored series came from: every import, download and resample that wrote it,
-    with the rows it added, the conflicts it met and the checksum of the series afterwards.
+    """Show where a stored series came from: every write, its rows, conflicts and checksum.
+
+    Each import, download, sync and resample that wrote the series is listed with the rows it
+    added, the conflicts it met and the checksum of the series afterwards.
 
     Example: aitrader data history binance:BTC/USDT:1h
     """
