@@ -34,7 +34,8 @@ from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.runner import paper_runner
 from aitrader.live.targets import ModelTargets, SmaCrossTargets
-from aitrader.models.config import LightGBMParams, ModelConfig
+from aitrader.models.config import ModelConfig
+from aitrader.models.gbm import LightGBMParams
 from aitrader.models.registry import ModelBundle, save_bundle
 from aitrader.pipeline import bundle_targets
 from aitrader.risk.config import LimitsConfig, RiskConfig

@@ -17,7 +17,15 @@ from typing import Any
 import pandas as pd
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
+from aitrader.cli.common import (
+    JsonOption,
+    TrustBundleOption,
+    console,
+    emit_json,
+    err_console,
+    settings,
+    table,
+)
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
 from aitrader.data.store import Store
@@ -76,6 +84,7 @@ class StrategyChoice:
     stop_loss: float | None = 0.03
     take_profit: float | None = None
     model: Path | None = None
+    trust_bundle: bool = False
 
     def __post_init__(self) -> None:
         for name, value in (("--stop-loss", self.stop_loss), ("--take-profit", self.take_profit)):
@@ -95,7 +104,7 @@ class StrategyChoice:
         if self.model is not None:
             from aitrader.models.registry import load_bundle
 
-            info = load_bundle(self.model).info
+            info = load_bundle(self.model, trust=self.trust_bundle).info
             return {"strategy": "model", "model": str(self.model), "bundle": info.created}
         return {
             **{"strategy": "sma-cross", "fast": self.fast, "slow": self.slow},
@@ -112,7 +121,7 @@ class StrategyChoice:
             return SmaCrossTargets(symbols, self.fast, self.slow, *brackets, history)
         from aitrader.models.registry import load_bundle
 
-        bundle = load_bundle(self.model)
+        bundle = load_bundle(self.model, trust=self.trust_bundle)
         return ModelTargets(symbols, bundle, cfg, history, timeframe)
 
 
@@ -171,6 +180,7 @@ def paper_command(
         None, "--ledger", help="SQLite ledger file (the same run on it resumes)."
     ),
     model: Path | None = ModelOption,
+    trust_bundle: bool = TrustBundleOption,
     fast: int = FastOption,
     slow: int = SlowOption,
     stop_loss: float | None = StopOption,
@@ -189,7 +199,7 @@ def paper_command(
     Example: aitrader paper --replay sample:BTC-USD-1h --speed 0 --ledger paper.db
     """
     cfg = settings(ctx)
-    strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model)
+    strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model, trust_bundle)
     if (replay is None) == (exchange is None):
         raise ConfigError("give either --replay (stored bars) or --exchange and --symbol")
     if exchange is not None:
@@ -404,6 +414,7 @@ def live_command(
         None, "--ledger", help="SQLite ledger (the same file resumes and reconciles the run)."
     ),
     model: Path | None = ModelOption,
+    trust_bundle: bool = TrustBundleOption,
     fast: int = FastOption,
     slow: int = SlowOption,
     stop_loss: float | None = StopOption,
@@ -439,7 +450,7 @@ def live_command(
             "with real "
             "money; add --confirm-live to confirm"
         )
-    strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model)
+    strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model, trust_bundle)
     bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
     client = exchange_client(name, cfg, api_url)
     markets = "-".join(s.replace("/", "") for s in symbols)
