@@ -26,6 +26,7 @@ from aitrader.data.samples import load_sample
 from aitrader.features.spec import FeaturesConfig, FeatureSpec, spec_hash
 from aitrader.labels import LabelConfig
 from aitrader.models import kinds
+from aitrader.models.codecs import PickleCodec
 from aitrader.models.config import ModelConfig
 from aitrader.models.registry import BundleError, ModelBundle, load_bundle, save_bundle
 from aitrader.validation.experiment import ExperimentConfig, train_bundle
@@ -189,6 +190,14 @@ def test_pickle_kind_needs_trust(
     with pytest.raises(BundleError, match="--trust-bundle"):
         choice.describe()
     assert StrategyChoice(model=path, trust_bundle=True).describe()["strategy"] == "model"
+
+
+def test_pickle_codec_refuses_outside_a_trusted_load(tmp_path: Path) -> None:
+    """Also when a composite kind (an ensemble) loads a pickled part through its own codec."""
+    marker = tmp_path / "ran"
+    with pytest.raises(PermissionError, match="not trusted"):
+        PickleCodec().load(object(), {"model.pkl": pickle.dumps(_Marker(marker))})
+    assert not marker.exists()
 
 
 def test_old_joblib_bundle_is_refused_with_the_fix(tmp_path: Path) -> None:

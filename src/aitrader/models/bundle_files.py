@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import re
+from contextlib import nullcontext
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from aitrader.errors import ConfigError, DataError
 from aitrader.features.scaling import FeatureScaler
 from aitrader.models import kinds
 from aitrader.models.calibration import ProbabilityCalibrator
-from aitrader.models.codecs import decode, encode, json_bytes, npz_bytes, read_npz
+from aitrader.models.codecs import decode, encode, json_bytes, npz_bytes, read_npz, trusted
 from aitrader.models.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -152,6 +153,25 @@ def predictor_files(predictor: Predictor) -> dict[str, bytes]:
     return files
 
 
+def _check_trust(kind: kinds.ModelKind[Any], files: list[str], path: Path, trust: bool) -> None:
+    """BundleError unless a bundle holding a pickle is trusted; a warning when it is."""
+    pickles = [name for name in files if name.endswith(".pkl")]
+    if not (kind.codec.executable or pickles):
+        return
+    names = ", ".join(pickles or files)
+    if not trust:
+        safe = [n for n in kinds.names() if not kinds.get(n).codec.executable]
+        raise BundleError(
+            f"{path}: this {kind.name} bundle holds a pickle ({names}); loading a pickle can run "
+            "any code. If you created the bundle yourself, pass --trust-bundle (trust=True in "
+            "Python); otherwise retrain it, or use a kind saved in a safe format "
+            f"({', '.join(safe)})"
+        )
+    log.warning(
+        "%s: loading the pickled %s model (%s), trusted by the user", path, kind.name, names
+    )
+
+
 def _load_model(spec: dict[str, Any], files: dict[str, bytes], path: Path, trust: bool) -> Any:
     try:
         kind = kinds.get(str(spec["kind"]))
@@ -159,21 +179,11 @@ def _load_model(spec: dict[str, Any], files: dict[str, bytes], path: Path, trust
         model = kind.build(params, int(spec["seed"]), int(spec["n_jobs"]))
     except (ConfigError, ValueError) as exc:
         raise BundleError(f"{path}: cannot rebuild the bundle's model: {exc}") from None
-    if kind.codec.executable:
-        names = ", ".join(str(n) for n in spec["files"])
-        if not trust:
-            safe = [n for n in kinds.names() if not kinds.get(n).codec.executable]
-            raise BundleError(
-                f"{path}: this {kind.name} bundle holds a pickle ({names}); loading a pickle can "
-                "run any code. If you created the bundle yourself, pass --trust-bundle "
-                "(trust=True in Python); otherwise retrain it, or use a kind saved in a safe "
-                f"format ({', '.join(safe)})"
-            )
-        log.warning(
-            "%s: loading the pickled %s model (%s), trusted by the user", path, kind.name, names
-        )
+    names = [str(n) for n in spec["files"]]
+    _check_trust(kind, names, path, trust)
     try:
-        return kind.codec.load(model, {n: files[str(n)] for n in spec["files"]})
+        with trusted() if trust else nullcontext():
+            return kind.codec.load(model, {n: files[n] for n in names})
     except Exception as exc:  # a library's own error for a file it cannot parse
         raise BundleError(
             f"{path}: cannot read the {kind.name} model files ({type(exc).__name__}: {exc}); "

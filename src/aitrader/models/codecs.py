@@ -12,7 +12,9 @@ from __future__ import annotations
 import io
 import json
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -115,10 +117,24 @@ class AttributesCodec:
         return model
 
 
+_TRUSTED: ContextVar[bool] = ContextVar("aitrader_trusted_bundle", default=False)
+
+
+@contextmanager
+def trusted() -> Iterator[None]:
+    """Inside this block :class:`PickleCodec` may unpickle (the user trusts the bundle)."""
+    token = _TRUSTED.set(True)
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
 @dataclass(frozen=True)
 class PickleCodec:
-    """The whole fitted model as a pickle (``model.pkl``): loading it can run code, so bundles
-    holding one load only with ``trust=True`` (``--trust-bundle``)."""
+    """The whole fitted model as a pickle (``model.pkl``): loading it can run code, so it loads
+    only inside :func:`trusted` (``trust=True``, ``--trust-bundle``), also when a composite kind
+    (an ensemble of agents) calls it for one of its parts."""
 
     executable: bool = True
 
@@ -126,7 +142,9 @@ class PickleCodec:
         return {"model.pkl": pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)}
 
     def load(self, model: Any, files: Mapping[str, bytes]) -> Any:
-        loaded = pickle.loads(files["model.pkl"])  # only reached with trust=True
+        if not _TRUSTED.get():
+            raise PermissionError("refusing to unpickle model.pkl: the bundle is not trusted")
+        loaded = pickle.loads(files["model.pkl"])
         if type(loaded) is not type(model):
             raise TypeError(
                 f"model.pkl holds a {type(loaded).__name__}, not a {type(model).__name__}"

@@ -11,7 +11,9 @@ module to :data:`BUILTINS`. Another package adds kinds through the ``aitrader.mo
 entry-point group (``name = "package.module"``); tests may :func:`register` one directly.
 
 Kind modules must stay light to import (the configuration validates against the registry):
-import heavy libraries (lightgbm, scikit-learn, torch) inside ``fit`` and the codec.
+import heavy libraries (lightgbm, scikit-learn, torch) inside ``fit`` and the codec. Process pools
+(``validation.n_jobs``, ``tuning.workers`` > 1) start fresh interpreters, which know the built-in
+and entry-point kinds but not one registered by hand in the parent process.
 """
 
 from __future__ import annotations
@@ -68,15 +70,16 @@ class ModelKind(Generic[P]):
     """A registered model kind.
 
     ``estimator(params, seed=..., n_jobs=...)`` builds an unfitted classifier following the
-    scikit-learn estimator rules (see :mod:`aitrader.models.base`). ``space`` maps an Optuna
-    trial to parameter values (None: the kind has nothing to tune). ``raw_features`` kinds get
-    unscaled features. ``extra`` is the ``pip install 'aitrader[extra]'`` that provides the
-    modules in ``requires``.
+    scikit-learn estimator rules; it is a class, usually a
+    :class:`aitrader.models.base.ClassifierBase`, which keeps the three arguments as attributes
+    of those names. ``space`` maps an Optuna trial to parameter values (None: nothing to tune).
+    ``raw_features`` kinds get unscaled features. ``extra`` is the ``pip install
+    'aitrader[extra]'`` that provides the modules in ``requires``.
     """
 
     name: str
     summary: str
-    estimator: Callable[..., Any]
+    estimator: type[Any]
     params: type[P]
     codec: Codec
     space: Callable[[Trial], dict[str, Any]] | None = None
@@ -160,6 +163,12 @@ def register(kind: ModelKind[Any], replace: bool = False) -> ModelKind[Any]:
         )
     if kind.name in _REGISTRY and not replace:
         raise ConfigError(f"model kind {kind.name!r} is already registered")
+    try:
+        kind.params()
+    except ValidationError:
+        raise ConfigError(
+            f"model kind {kind.name!r}: every field of {kind.params.__name__} needs a default"
+        ) from None
     _REGISTRY[kind.name] = kind
     return kind
 
@@ -180,7 +189,12 @@ def find(name: str) -> ModelKind[Any] | None:
 def names() -> list[str]:
     """Every registered kind, built-ins first in :data:`BUILTINS` order."""
     _load_plugins()
-    return list(_REGISTRY)
+
+    def rank(kind: ModelKind[Any]) -> int:
+        module = getattr(kind.estimator, "__module__", "")
+        return BUILTINS.index(module) if module in BUILTINS else len(BUILTINS)
+
+    return [kind.name for kind in sorted(_REGISTRY.values(), key=rank)]
 
 
 def unknown(name: str) -> str:
