@@ -56,7 +56,10 @@ def write_files(path: Path, files: dict[str, bytes]) -> None:
     """Write ``files`` into ``path`` (created), then the manifest of their hashes; files of the
     bundle previously there that are not rewritten are removed."""
     path.mkdir(parents=True, exist_ok=True)
-    stale = set(_listed(path)) | {OLD_PICKLE}
+    try:
+        stale = set(_listed(path)) | {OLD_PICKLE}
+    except BundleError:  # a damaged bundle is being replaced: keep its unknown files
+        stale = {OLD_PICKLE}
     for name, data in files.items():
         (path / name).write_bytes(data)
     for name in stale - set(files):
