@@ -33,6 +33,8 @@ from aitrader.features.scaling import FeatureScaler
 from aitrader.models import kinds
 from aitrader.models.calibration import ProbabilityCalibrator
 from aitrader.models.codecs import decode, encode, json_bytes, npz_bytes, read_npz, trusted
+from aitrader.models.config import ModelConfig
+from aitrader.models.factory import make_model
 from aitrader.models.predictor import Predictor
 
 log = logging.getLogger(__name__)
@@ -177,9 +179,10 @@ def _check_trust(kind: kinds.ModelKind[Any], files: list[str], path: Path, trust
 
 def _load_model(spec: dict[str, Any], files: dict[str, bytes], path: Path, trust: bool) -> Any:
     try:
-        kind = kinds.get(str(spec["kind"]))
-        params = kind.validate_params(spec["params"])
-        model = kind.build(params, int(spec["seed"]), int(spec["n_jobs"]))
+        name = str(spec["kind"])
+        config = {"kind": name, "seed": spec["seed"], "n_jobs": spec["n_jobs"]}
+        model = make_model(ModelConfig.model_validate(config | {name: spec["params"]}))
+        kind = kinds.get(name)
     except (ConfigError, ValueError) as exc:
         raise BundleError(f"{path}: cannot rebuild the bundle's model: {exc}") from None
     names = [str(n) for n in spec["files"]]
