@@ -250,7 +250,7 @@ def list_kinds_command(as_json: bool = JsonOption) -> None:
                     ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-",
                     "yes" if r["raw_features"] else "no",
                     "yes" if r["tunable"] else "no",
-                    r["extra"] or "-",
+                    (r["extra"] or "-") + ("" if r["installed"] else " (not installed)"),
                     r["bundle"],
                     r["summary"],
                 ]

@@ -105,9 +105,13 @@ class ModelKind(Generic[P]):
             )
             raise ValueError(problems) from None
 
+    def missing(self) -> list[str]:
+        """The modules in ``requires`` that are not installed."""
+        return [m for m in self.requires if importlib.util.find_spec(m) is None]
+
     def check_available(self) -> None:
         """ConfigError with the install command when a module in ``requires`` is missing."""
-        missing = [m for m in self.requires if importlib.util.find_spec(m) is None]
+        missing = self.missing()
         if missing:
             hint = f"pip install 'aitrader[{self.extra}]'" if self.extra else "install them"
             raise ConfigError(
@@ -124,6 +128,7 @@ class ModelKind(Generic[P]):
             "tunable": self.space is not None,
             "raw_features": self.raw_features,
             "extra": self.extra,
+            "installed": not self.missing(),
             "bundle": "pickle (needs --trust-bundle)" if self.codec.executable else "safe",
         }
 
