@@ -23,7 +23,7 @@ from aitrader.features.spec import FeaturesConfig
 from aitrader.labelspec import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.risk.config import RiskConfig
-from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
+from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalConfig
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 
 DEFAULT_CONFIG_NAME = "aitrader.yaml"
@@ -145,6 +145,7 @@ class Settings(BaseSettings):
     modes: ModesConfig = ModesConfig()
     plans: PlanConfig = PlanConfig()
     risk: RiskConfig = RiskConfig()
+    run: RunConfig = RunConfig()
     logging: LoggingConfig = LoggingConfig()
     secrets_file: Path | None = Field(None, description="YAML file with secrets (mode 0600)")
     secrets: Secrets = Secrets()

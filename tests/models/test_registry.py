@@ -20,8 +20,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from aitrader.cli.live import StrategyChoice, paper_command
+from aitrader.cli.backtest import backtest_command
 from aitrader.cli.scan import scan_command
+from aitrader.cli.strategy import StrategyChoice
 from aitrader.config import CostsConfig
 from aitrader.data.samples import load_sample
 from aitrader.features.spec import FeaturesConfig, FeatureSpec, spec_hash
@@ -191,7 +192,7 @@ def test_pickle_kind_needs_trust(
     choice = StrategyChoice(model=path)
     with pytest.raises(BundleError, match="--trust-bundle"):
         choice.describe()
-    assert StrategyChoice(model=path, trust_bundle=True).describe()["strategy"] == "model"
+    assert StrategyChoice(model=path, trust_bundle=True).describe()["model"] == str(path)
 
 
 def test_pickle_codec_refuses_outside_a_trusted_load(tmp_path: Path) -> None:
@@ -221,7 +222,7 @@ def test_saving_over_a_bundle_of_another_kind_leaves_no_stale_file(
     assert load_bundle(path).info.model["kind"] == "lightgbm"
 
 
-def test_scan_loads_a_pickle_bundle_only_with_trust_bundle(tmp_path: Path) -> None:
+def test_scan_and_backtest_load_a_pickle_bundle_only_with_trust_bundle(tmp_path: Path) -> None:
     btc = load_sample("BTC-USD-1h")
     features = FeaturesConfig(
         preset="none", extra=(FeatureSpec(name="rsi"), FeatureSpec(name="roc"))
@@ -232,13 +233,19 @@ def test_scan_loads_a_pickle_bundle_only_with_trust_bundle(tmp_path: Path) -> No
     path = save_bundle(train_bundle(prepared, config), tmp_path / "bundle")
     app = typer.Typer()
     app.command("scan")(scan_command)
-    app.command("paper")(paper_command)
+    app.command("backtest")(backtest_command)
     env = {"AITRADER__DATA__DIR": str(tmp_path / "store"), "COLUMNS": "200"}
-    args = ["scan", "sample:BTC-USD-1h", "--model", str(path), "--bars", "1500", "--json"]
-    refused = CliRunner().invoke(app, args, env=env)
-    assert isinstance(refused.exception, BundleError)
-    assert "pass --trust-bundle" in str(refused.exception)
-    trusted = CliRunner().invoke(app, [*args, "--trust-bundle"], env=env)
-    assert trusted.exit_code == 0, trusted.output
-    (result,) = json.loads(trusted.stdout)["results"]
+    commands = (
+        ["scan", "sample:BTC-USD-1h", "--model", str(path), "--bars", "1500", "--json"],
+        ["backtest", "sample:BTC-USD-1h", "--model", str(path), "--start", "2022-10-01", "--json"],
+    )
+    outputs = []
+    for args in commands:
+        refused = CliRunner().invoke(app, args, env=env)
+        assert isinstance(refused.exception, BundleError), refused.output
+        assert "pass --trust-bundle" in str(refused.exception)
+        trusted = CliRunner().invoke(app, [*args, "--trust-bundle"], env=env)
+        assert trusted.exit_code == 0, trusted.output
+        outputs.append(json.loads(trusted.stdout))
+    (result,) = outputs[0]["results"]
     assert result["source"].startswith(f"model bundle {path} (random_forest")

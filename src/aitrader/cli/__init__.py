@@ -21,8 +21,10 @@ from aitrader.cli import data as data_cli
 from aitrader.cli import features as features_cli
 from aitrader.cli import live as live_cli
 from aitrader.cli import models as models_cli
+from aitrader.cli import optimize as optimize_cli
 from aitrader.cli import risk as risk_cli
 from aitrader.cli import scan as scan_cli
+from aitrader.cli import strategy as strategy_cli
 from aitrader.cli.common import err_console, state
 from aitrader.config import DEFAULT_CONFIG_NAME, template_text
 from aitrader.errors import AitraderError, ConfigError
@@ -150,6 +152,8 @@ app.command("train")(models_cli.train_command)
 app.command("tune")(models_cli.tune_command)
 app.add_typer(models_cli.kinds_app, name="models")
 app.command("backtest")(backtest_cli.backtest_command)
+app.add_typer(strategy_cli.app, name="strategy")
+app.command("optimize")(optimize_cli.optimize_command)
 app.command("scan")(scan_cli.scan_command)
 app.command("paper")(live_cli.paper_command)
 app.command("live")(live_cli.live_command)

@@ -160,6 +160,9 @@ class ManagedPolicy:
         self.last = np.full(len(self.symbols), np.nan)
         self._changed = np.zeros(len(self.symbols), dtype=np.bool_)
         self._booked = 0
+        bind = getattr(feed, "bind", None)  # a strategy feed reads the account and risk state
+        if bind is not None:
+            bind(portfolio, risk)
 
     @property
     def booked(self) -> int:
