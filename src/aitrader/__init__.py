@@ -8,6 +8,8 @@ subclass :class:`aitrader.Strategy`. Both are imported on first use, so ``import
 from typing import Any
 
 __version__ = "0.1.0"
+DEFAULT_CONFIG_NAME = "aitrader.yaml"
+"""The config file's default name (here, not in :mod:`aitrader.config`: the CLI's help is quick)."""
 __all__ = ["Param", "Strategy", "Target", "TargetFrame", "backtest"]
 
 

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from aitrader import DEFAULT_CONFIG_NAME
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
 from aitrader.labelspec import LabelConfig
@@ -26,7 +27,6 @@ from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalConfig
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 
-DEFAULT_CONFIG_NAME = "aitrader.yaml"
 ENV_PREFIX = "AITRADER__"
 
 

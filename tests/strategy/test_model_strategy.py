@@ -216,3 +216,19 @@ def test_paper_cli_trades_a_model_bundle_bar_by_bar(bundle: ModelBundle, tmp_pat
     args = ["paper", "--replay", "sample:BTC-USD-1h", "--bars", "50000", "--model", str(directory)]
     too_long = CliRunner().invoke(app, args, env=env)
     assert too_long.exit_code == 2 and "bars of history" in too_long.output
+
+
+def test_strategy_check_proves_the_model_strategy_equal(
+    candles: pd.DataFrame, settings: Settings, bundle: ModelBundle
+) -> None:
+    """``strategy check model --model DIR``: bar by bar against the batch pipeline, through
+    the same risk-managed backtest (the replay starts where training ended)."""
+    from aitrader.engine.config import BrokerConfig
+    from aitrader.strategy.run import RunSpec, check_strategy
+
+    spec = RunSpec(BrokerConfig.from_costs(settings.costs), settings.risk, start=TRAIN,
+                   bundle=bundle)  # fmt: skip
+    data = {SYMBOL: candles.iloc[: TRAIN + REPLAY]}
+    report = check_strategy(ModelBundleStrategy, data, settings, spec)
+    assert report.difference is None and report.equal
+    assert report.bars == REPLAY and report.decisions == REPLAY

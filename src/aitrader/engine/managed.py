@@ -145,11 +145,11 @@ def _result(
     closes = {s: float(mkt.bars[-1, j, 3]) for j, s in enumerate(mkt.symbols)}
     trades = book.snapshot(mkt.index[-1], closes)
     equity = np.asarray(engine.result.equity, dtype=np.float64)
-    benchmarks = baseline_curves(data, config, options) if options.benchmarks else {}
+    benchmarks = baseline_curves(mkt, config, options) if options.benchmarks else {}
     return BacktestResult(
-        equity=pd.Series(equity, index=mkt.index, name="equity"),
-        cash=pd.Series(np.asarray(engine.result.cash), index=mkt.index, name="cash"),
-        exposure=pd.Series(np.divide(gross, equity), index=mkt.index, name="exposure"),
+        equity=pd.Series(equity, index=mkt.index, name="equity", copy=False),
+        cash=pd.Series(np.asarray(engine.result.cash), index=mkt.index, name="cash", copy=False),
+        exposure=pd.Series(np.divide(gross, equity), index=mkt.index, name="exposure", copy=False),
         trades=trades_table(trades, mkt.index),
         fills=fills_table(fills, mkt.index),
         initial_cash=config.initial_cash,
