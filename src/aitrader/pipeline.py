@@ -25,7 +25,8 @@ from aitrader.features.featureset import build_features
 from aitrader.features.indicators import atr
 from aitrader.features.spec import FeatureSpec, spec_hash
 from aitrader.labels import LabelConfig
-from aitrader.models.config import LightGBMParams, ModelConfig
+from aitrader.models.config import ModelConfig
+from aitrader.models.gbm import LightGBMParams
 from aitrader.models.registry import BundleError, ModelBundle, apply_thresholds
 from aitrader.strategy.config import SignalConfig
 from aitrader.strategy.modes import (

@@ -11,7 +11,14 @@ import pandas as pd
 import typer
 
 from aitrader.analytics.units import format_metric
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, table
+from aitrader.cli.common import (
+    JsonOption,
+    TrustBundleOption,
+    console,
+    emit_json,
+    err_console,
+    table,
+)
 from aitrader.cli.strategy import (
     ModelOption,
     ParamOption,
@@ -105,6 +112,7 @@ def backtest_command(
     strategy: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
+    trust_bundle: bool = TrustBundleOption,
     start: str | None = typer.Option(None, "--start", help="First traded bar (date, UTC)."),
     end: str | None = typer.Option(None, "--end", help="Last bar (date, UTC)."),
     fee: float | None = typer.Option(None, "--fee", help="Taker and maker fee, fraction."),
@@ -137,7 +145,7 @@ def backtest_command(
     from aitrader.strategy.run import backtest_strategy
 
     cfg = _with_costs(run_settings(ctx, config), fee, slippage)
-    chosen = choice(cfg, strategy, params, model, (stop_loss, take_profit))
+    chosen = choice(cfg, strategy, params, model, (stop_loss, take_profit), trust_bundle)
     window = (start or cfg.run.start, end or cfg.run.end)
     data, spec = run_inputs(cfg, datasets or cfg.run.data, chosen, window)
     broker = BrokerConfig.without_costs() if zero_cost else spec.broker

@@ -30,6 +30,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+TrustBundleOption = typer.Option(
+    False,
+    "--trust-bundle",
+    help="Load a model bundle that holds a pickle (e.g. random_forest). Pickle can run any "
+    "code: only for bundles you created.",
+)
 
 
 @dataclass
