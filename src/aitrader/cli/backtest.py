@@ -20,9 +20,11 @@ from aitrader.cli.common import (
     table,
 )
 from aitrader.cli.strategy import (
+    EndOption,
     ModelOption,
     ParamOption,
     RunConfigOption,
+    StartOption,
     StopOption,
     StrategyChoice,
     StrategyOption,
@@ -113,8 +115,8 @@ def backtest_command(
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
     trust_bundle: bool = TrustBundleOption,
-    start: str | None = typer.Option(None, "--start", help="First traded bar (date, UTC)."),
-    end: str | None = typer.Option(None, "--end", help="Last bar (date, UTC)."),
+    start: str | None = StartOption,
+    end: str | None = EndOption,
     fee: float | None = typer.Option(None, "--fee", help="Taker and maker fee, fraction."),
     slippage: float | None = typer.Option(None, "--slippage", help="Slippage, basis points."),
     stop_loss: float | None = StopOption,

@@ -18,9 +18,11 @@ from aitrader.cli.common import (
     table,
 )
 from aitrader.cli.strategy import (
+    EndOption,
     ModelOption,
     ParamOption,
     RunConfigOption,
+    StartOption,
     StrategyOption,
     choice,
     run_inputs,
@@ -38,8 +40,8 @@ def optimize_command(
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
     trust_bundle: bool = TrustBundleOption,
-    start: str | None = typer.Option(None, "--start", help="First traded bar (date, UTC)."),
-    end: str | None = typer.Option(None, "--end", help="Last bar (date, UTC)."),
+    start: str | None = StartOption,
+    end: str | None = EndOption,
     trials: int = typer.Option(50, "--trials", help="TPE trials (a small grid runs whole)."),
     folds: int = typer.Option(4, "--folds", help="Walk-forward blocks of the objective."),
     max_grid: int = typer.Option(200, "--max-grid", help="Largest space searched as a grid."),

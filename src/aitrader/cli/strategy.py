@@ -43,6 +43,10 @@ ParamOption = typer.Option(
 ModelOption = typer.Option(
     None, "--model", "-m", help="Model bundle directory (aitrader train) the strategy trades."
 )
+StartOption = typer.Option(
+    None, "--start", help="First traded bar (date, UTC); earlier bars warm the strategy up."
+)
+EndOption = typer.Option(None, "--end", help="Last bar (date, UTC).")
 StopOption = typer.Option(
     None, "--stop-loss", help="Stop for every entry, fraction of entry (default: the strategy's)."
 )
