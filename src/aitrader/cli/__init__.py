@@ -26,6 +26,7 @@ from aitrader.cli import scan as scan_cli
 from aitrader.cli.common import err_console, state
 from aitrader.config import DEFAULT_CONFIG_NAME, template_text
 from aitrader.errors import AitraderError, ConfigError
+from aitrader.ops.cli import serve_command
 
 
 class _Group(TyperGroup):
@@ -154,6 +155,7 @@ app.command("paper")(live_cli.paper_command)
 app.command("live")(live_cli.live_command)
 app.add_typer(control_cli.app, name="control")
 app.add_typer(risk_cli.app, name="risk")
+app.command("serve")(serve_command)
 
 
 def main() -> None:

@@ -4,15 +4,14 @@ through its ledger, also while the run is going (the runner reads the flags ever
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from aitrader.cli.common import JsonOption, console, emit_json, settings, table
 from aitrader.errors import ConfigError
-from aitrader.live.ledger import KILL, PAUSE, Ledger
+from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
-from aitrader.live.runner import PROGRESS
+from aitrader.ops.controls import apply_control, status_payload
 
 app = typer.Typer(
     help="Watch and steer a running paper/live run through its ledger.", no_args_is_help=True
@@ -26,27 +25,6 @@ def _open(ctx: typer.Context, path: Path) -> Ledger:
     if not path.is_file():
         raise ConfigError(f"--ledger {path}: no such ledger file")
     return Ledger(path, secret_values(settings(ctx).secrets))
-
-
-def status_payload(ledger: Ledger, events: int = 10) -> dict[str, Any]:
-    """What a monitor shows: flags, runtime status, progress, equity, positions, open orders."""
-    progress = ledger.load_state(PROGRESS) or {}
-    curve = ledger.equity_curve()
-    flags = {name: ledger.get_flag(name) for name in (PAUSE, KILL)}
-    return {
-        "status": (ledger.load_state("status") or {}).get("status", "unknown"),
-        "paused": flags[PAUSE].on,
-        "pause_reason": flags[PAUSE].reason if flags[PAUSE].on else "",
-        "kill": flags[KILL].on,
-        "bars": progress.get("bars", 0),
-        "last_bar": progress.get("last_bar"),
-        "equity": float(curve["equity"].iloc[-1]) if len(curve) else None,
-        "positions": {s: p.qty for s, p in ledger.positions().items() if p.qty},
-        "open_orders": [o.client_order_id for o in ledger.open_orders()],
-        "events": [
-            f"{e.time} {e.level} {e.kind}: {e.message}" for e in ledger.events(limit=events)
-        ],
-    }
 
 
 @app.command("status")
@@ -72,9 +50,9 @@ def status_command(
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def _set(ctx: typer.Context, path: Path, name: str, on: bool, reason: str, said: str) -> None:
+def _set(ctx: typer.Context, path: Path, action: str, reason: str) -> None:
     with _open(ctx, path) as book:
-        book.set_flag(name, on, reason)
+        _, said = apply_control(book, action, reason)
     console.print(said, highlight=False, soft_wrap=True)
 
 
@@ -86,7 +64,7 @@ def pause_command(
 
     Example: aitrader control pause --ledger live.db --reason "exchange maintenance"
     """
-    _set(ctx, ledger, PAUSE, True, reason, "paused: no new orders from the next bar on")
+    _set(ctx, ledger, "pause", reason)
 
 
 @app.command("resume")
@@ -97,7 +75,7 @@ def resume_command(
 
     Example: aitrader control resume --ledger live.db
     """
-    _set(ctx, ledger, PAUSE, False, reason, "resumed: the next bar decides again")
+    _set(ctx, ledger, "resume", reason)
 
 
 @app.command("kill")
@@ -108,4 +86,4 @@ def kill_command(
 
     Example: aitrader control kill --ledger live.db --reason "manual stop"
     """
-    _set(ctx, ledger, KILL, True, reason, "kill switch requested: positions close at the next bar")
+    _set(ctx, ledger, "kill", reason)

@@ -1,0 +1,28 @@
+"""The ``api`` config section: where the monitoring API listens and the hash of its token."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from aitrader.ops.auth import parse_token_hash
+
+
+class ApiConfig(BaseModel):
+    """The monitoring API. The bearer token is stored only as a salted PBKDF2 hash (make one
+    with ``aitrader serve --hash-token``), so the config file may hold it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    host: str = Field("127.0.0.1", description="bind address (0.0.0.0 exposes it: think twice)")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port (0: any free port)")
+    token_hash: str | None = Field(
+        None, description="pbkdf2_sha256$ITERATIONS$SALT$HASH from `aitrader serve --hash-token`"
+    )
+    max_page: int = Field(1000, ge=1, le=100_000, description="largest page a list route returns")
+
+    @field_validator("token_hash")
+    @classmethod
+    def _well_formed(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_token_hash(value)
+        return value
