@@ -7,19 +7,16 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
+from ops_helpers import TOKEN_HASH, app_for
 from typer.testing import CliRunner
 
 from aitrader.cli import app
 from aitrader.live.ledger import Ledger
-from aitrader.ops.api import create_app
-from aitrader.ops.auth import TokenChecker, hash_token
 from aitrader.ops.server import BackgroundServer
 
-TOKEN = "test-token-0123456789abcdef"
-TOKEN_HASH = hash_token(TOKEN, iterations=1000)
 BARS = 400
+assert TOKEN_HASH
 
 
 @pytest.fixture(scope="session")
@@ -46,12 +43,3 @@ def api(ledger_copy: Path) -> Iterator[tuple[str, Ledger]]:
     """The API over a copy of the paper ledger: its base URL and the ledger."""
     with Ledger(ledger_copy) as ledger, BackgroundServer(app_for(ledger)) as server:
         yield server.url, ledger
-
-
-def app_for(ledger: Ledger, max_page: int = 1000):  # type: ignore[no-untyped-def]
-    return create_app(ledger, TokenChecker(TOKEN_HASH), max_page)
-
-
-def client(url: str, token: str | None = TOKEN) -> httpx.Client:
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    return httpx.Client(base_url=url, headers=headers, timeout=30)

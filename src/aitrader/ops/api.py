@@ -39,9 +39,13 @@ def _utc_now() -> pd.Timestamp:
 
 
 def _stamp(value: datetime | None) -> pd.Timestamp | None:
+    """A query's time as UTC (naive: taken as UTC); 422 when pandas cannot hold it."""
     if value is None:
         return None
-    stamp = pd.Timestamp(value)
+    try:
+        stamp = pd.Timestamp(value)
+    except (OverflowError, ValueError) as exc:
+        raise HTTPException(422, f"time {value.isoformat()} out of range: {exc}") from None
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
@@ -54,6 +58,7 @@ def create_app(
         version=__version__,
         description="A run's state, trades and risk from its ledger; pause, resume and kill.",
     )
+
     def authorised(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
     ) -> None:
@@ -90,9 +95,14 @@ def _open_routes(app: FastAPI, ledger: Ledger, clock: Clock) -> None:
         return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
 
 
-Limit = Annotated[int, Query(ge=1, description="how many rows")]
-Offset = Annotated[int, Query(ge=0, description="rows to skip")]
-Side = Annotated[Literal[1, -1] | None, Query(description="1 buy/long, -1 sell/short")]
+MAX_ROWS = 1_000_000_000
+Limit = Annotated[int, Query(ge=1, le=MAX_ROWS, description="how many rows (capped by max_page)")]
+Offset = Annotated[int, Query(ge=0, le=MAX_ROWS, description="rows to skip")]
+Side = Annotated[
+    Literal["buy", "sell"] | None,
+    Query(description="fills: buy or sell; trades: buy (long) or sell (short)"),
+]
+SIDES = {"buy": 1, "sell": -1, None: None}
 Since = Annotated[datetime | None, Query(description="from this time (inclusive, ISO 8601)")]
 Until = Annotated[datetime | None, Query(description="up to this time (inclusive, ISO 8601)")]
 
@@ -136,7 +146,7 @@ def _read_routes(
         offset: Offset = 0,
     ) -> m.FillPage:
         """Executions, oldest first, filtered and paged."""
-        where = FillFilter(symbol, side, _stamp(since), _stamp(until), capped(limit), offset)
+        where = FillFilter(symbol, SIDES[side], _stamp(since), _stamp(until), capped(limit), offset)
         return views.fill_page(ledger, where)
 
     @app.get("/trades", response_model=m.TradePage, dependencies=deps, tags=["trades"])
@@ -151,7 +161,7 @@ def _read_routes(
     ) -> m.TradePage:
         """Round trips (flat to flat) by entry time, filtered and paged; P&L net of costs."""
         where = views.TradeFilter(
-            symbol, side, is_open, _stamp(since), _stamp(until), capped(limit), offset
+            symbol, SIDES[side], is_open, _stamp(since), _stamp(until), capped(limit), offset
         )
         return views.trades(ledger, where)
 
