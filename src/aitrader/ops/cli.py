@@ -35,7 +35,11 @@ def _print_hash(token: str, show: bool) -> None:
     except ValueError as exc:
         raise ConfigError(f"--hash-token: {exc}") from None
     if show:
-        err_console.print(f"token (give it to API clients, keep it secret): {token}")
+        err_console.print(
+            f"token (give it to API clients, keep it secret): {token}",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(f"api:\n  token_hash: {hashed}", highlight=False, soft_wrap=True)
 
 
@@ -67,11 +71,16 @@ def serve_command(
             "api.token_hash is not set: make one with `aitrader serve --new-token` and put it in "
             "the config (api: token_hash: ...) or AITRADER__API__TOKEN_HASH"
         )
+    try:
+        from aitrader.ops.api import create_app
+        from aitrader.ops.server import bind, serve_forever
+    except ImportError as exc:
+        raise ConfigError(
+            f"the API needs the ops extra: pip install 'aitrader[ops]' ({exc})"
+        ) from None
     from aitrader.live.ledger import Ledger
     from aitrader.live.records import secret_values
-    from aitrader.ops.api import create_app
     from aitrader.ops.auth import TokenChecker
-    from aitrader.ops.server import bind, serve_forever
 
     where = (host or cfg.api.host, cfg.api.port if port is None else port)
     try:
@@ -81,5 +90,6 @@ def serve_command(
     with Ledger(ledger, secret_values(cfg.secrets)) as book:
         app = create_app(book, TokenChecker(cfg.api.token_hash), cfg.api.max_page)
         bound = sock.getsockname()
-        err_console.print(f"serving {ledger} on http://{bound[0]}:{bound[1]} (docs: /docs)")
+        where_text = f"http://{bound[0]}:{bound[1]}"
+        err_console.print(f"serving {ledger} on {where_text} (docs: /docs)", soft_wrap=True)
         serve_forever(app, sock)

@@ -4,6 +4,7 @@ port 0 gives a free port whose number is known."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -33,8 +34,14 @@ def _server(app: FastAPI, sock: socket.socket) -> uvicorn.Server:
 
 
 def serve_forever(app: FastAPI, sock: socket.socket) -> None:
-    """Run ``app`` on ``sock`` until Ctrl-C or SIGTERM (uvicorn's own handling)."""
-    _server(app, sock).run(sockets=[sock])
+    """Run ``app`` on ``sock`` until Ctrl-C or SIGTERM. uvicorn shuts down gracefully, then
+    raises the signal again for the handler it found: for SIGTERM that is a no-op here, so the
+    process ends normally (exit code 0) instead of being killed by the default handler."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        _server(app, sock).run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class BackgroundServer:
