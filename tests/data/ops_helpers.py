@@ -6,7 +6,7 @@ import httpx
 from fastapi import FastAPI
 
 from aitrader.live.ledger import Ledger
-from aitrader.ops.api import create_app
+from aitrader.ops.api import AppConfig, create_app
 from aitrader.ops.auth import TokenChecker, hash_token
 
 TOKEN = "test-token-0123456789abcdef"
@@ -14,7 +14,7 @@ TOKEN_HASH = hash_token(TOKEN, iterations=1000)
 
 
 def app_for(ledger: Ledger, max_page: int = 1000) -> FastAPI:
-    return create_app(ledger, TokenChecker(TOKEN_HASH), max_page)
+    return create_app(ledger, TokenChecker(TOKEN_HASH), AppConfig(max_page=max_page))
 
 
 def client(url: str, token: str | None = TOKEN) -> httpx.Client:

@@ -10,6 +10,7 @@ write the ledger's flags through :func:`aitrader.ops.controls.apply_control`, as
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,7 @@ from aitrader.live.records import OrderStatus
 from aitrader.ops import models as m
 from aitrader.ops import views
 from aitrader.ops.auth import TokenChecker
+from aitrader.ops.cache import TtlCache
 from aitrader.ops.controls import CONTROLS, apply_control, status_payload
 from aitrader.ops.metrics import registry
 
@@ -49,10 +51,20 @@ def _stamp(value: datetime | None) -> pd.Timestamp | None:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def create_app(
-    ledger: Ledger, checker: TokenChecker, max_page: int = 1000, clock: Clock = _utc_now
-) -> FastAPI:
+@dataclass(frozen=True)
+class AppConfig:
+    """How the API answers: the largest page, how long ``/status`` and ``/metrics`` answers
+    are reused (seconds; 0: never), and the wall clock (feed age)."""
+
+    max_page: int = 1000
+    cache_seconds: float = 1.0
+    clock: Clock = _utc_now
+
+
+def create_app(ledger: Ledger, checker: TokenChecker, config: AppConfig | None = None) -> FastAPI:
     """The API over ``ledger``; ``checker`` holds the token hash."""
+    cfg = config or AppConfig()
+    cache = TtlCache(cfg.cache_seconds)
     app = FastAPI(
         title="aitrader monitoring API",
         version=__version__,
@@ -67,10 +79,10 @@ def create_app(
             raise HTTPException(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
     app.exception_handler(HTTPException)(_http_error)
-    _open_routes(app, ledger, clock)
+    _open_routes(app, ledger, cfg.clock, cache)
     guarded = [Depends(authorised)]
-    _read_routes(app, ledger, max_page, clock, guarded)
-    _control_routes(app, ledger, guarded)
+    _read_routes(app, ledger, cfg, cache, guarded)
+    _control_routes(app, ledger, cache, guarded)
     return app
 
 
@@ -80,7 +92,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-def _open_routes(app: FastAPI, ledger: Ledger, clock: Clock) -> None:
+def _open_routes(app: FastAPI, ledger: Ledger, clock: Clock, cache: TtlCache) -> None:
     reg = registry(ledger, clock)
 
     @app.get("/health", response_model=m.Health, tags=["open"])
@@ -92,7 +104,8 @@ def _open_routes(app: FastAPI, ledger: Ledger, clock: Clock) -> None:
     @app.get("/metrics", tags=["open"], response_class=Response)
     def metrics() -> Response:
         """Prometheus text: equity, P&L, positions, orders, fills, risk, feed lag, switches."""
-        return Response(generate_latest(reg), media_type=CONTENT_TYPE_LATEST)
+        text = cache.get("metrics", lambda: generate_latest(reg))
+        return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
 MAX_ROWS = 1_000_000_000
@@ -108,17 +121,22 @@ Until = Annotated[datetime | None, Query(description="up to this time (inclusive
 
 
 def _read_routes(
-    app: FastAPI, ledger: Ledger, max_page: int, clock: Clock, guarded: list[Any]
+    app: FastAPI, ledger: Ledger, cfg: AppConfig, cache: TtlCache, guarded: list[Any]
 ) -> None:
     deps: list[Any] = guarded
+    clock = cfg.clock
 
     def capped(limit: int) -> int:
-        return min(limit, max_page)
+        return min(limit, cfg.max_page)
+
+    def render_status(events: int) -> bytes:
+        return m.Status(**status_payload(ledger, events)).model_dump_json().encode()
 
     @app.get("/status", response_model=m.Status, dependencies=deps, tags=["run"])
-    def status(events: Annotated[int, Query(ge=0, le=1000)] = 10) -> m.Status:
+    def status(events: Annotated[int, Query(ge=0, le=1000)] = 10) -> Response:
         """Flags, runtime status, progress, equity, positions, open orders, latest events."""
-        return m.Status(**status_payload(ledger, events))
+        body = cache.get(("status", events), lambda: render_status(events))
+        return Response(body, media_type="application/json")
 
     @app.get("/positions", response_model=list[m.PositionOut], dependencies=deps, tags=["run"])
     def positions() -> list[m.PositionOut]:
@@ -186,12 +204,13 @@ def _read_routes(
         return views.monitoring(ledger, clock())
 
 
-def _control_routes(app: FastAPI, ledger: Ledger, guarded: list[Any]) -> None:
+def _control_routes(app: FastAPI, ledger: Ledger, cache: TtlCache, guarded: list[Any]) -> None:
     deps: list[Any] = guarded
 
     def control(action: str, body: m.ControlIn | None) -> m.ControlOut:
         reason = (body or m.ControlIn()).reason
         flag, said = apply_control(ledger, action, reason)
+        cache.clear()
         return m.ControlOut(action=action, flag=flag.name, on=flag.on, reason=flag.reason,
                             message=said)  # fmt: skip
 

@@ -72,7 +72,7 @@ def serve_command(
             "the config (api: token_hash: ...) or AITRADER__API__TOKEN_HASH"
         )
     try:
-        from aitrader.ops.api import create_app
+        from aitrader.ops.api import AppConfig, create_app
         from aitrader.ops.server import bind, serve_forever
     except ImportError as exc:
         raise ConfigError(
@@ -88,7 +88,8 @@ def serve_command(
     except OSError as exc:
         raise ConfigError(f"cannot listen on {where[0]}:{where[1]}: {exc.strerror}") from None
     with Ledger(ledger, secret_values(cfg.secrets)) as book:
-        app = create_app(book, TokenChecker(cfg.api.token_hash), cfg.api.max_page)
+        options = AppConfig(cfg.api.max_page, cfg.api.cache_seconds)
+        app = create_app(book, TokenChecker(cfg.api.token_hash), options)
         bound = sock.getsockname()
         where_text = f"http://{bound[0]}:{bound[1]}"
         err_console.print(f"serving {ledger} on {where_text} (docs: /docs)", soft_wrap=True)

@@ -19,6 +19,9 @@ class ApiConfig(BaseModel):
         None, description="pbkdf2_sha256$ITERATIONS$SALT$HASH from `aitrader serve --hash-token`"
     )
     max_page: int = Field(1000, ge=1, le=100_000, description="largest page a list route returns")
+    cache_seconds: float = Field(
+        1.0, ge=0, le=60, description="how long /status and /metrics answers are reused"
+    )
 
     @field_validator("token_hash")
     @classmethod
