@@ -1,0 +1,137 @@
+"""Notifications that never hold up trading: :meth:`Notifier.notify` only puts a notice on a
+bounded queue (dropping it, logged, when the queue is full); a worker thread sends them in
+order, at most one per ``min_interval`` seconds, drops a notice whose key was sent within
+``dedupe_seconds``, and retries a failed send with backoff before logging it and going on.
+
+:class:`TelegramSender` speaks the Telegram Bot API (``sendMessage``) over httpx.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from aitrader.errors import AitraderError
+
+log = logging.getLogger(__name__)
+
+
+class NotifyError(AitraderError):
+    """A notification could not be sent."""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """What to say; ``key`` identifies repeats (default: the text)."""
+
+    kind: str
+    text: str
+    key: str | None = None
+
+
+class Sender(Protocol):
+    def send(self, text: str) -> None:
+        """Deliver ``text``; raise on failure."""
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    min_interval: float = 1.0  # seconds between two sends
+    dedupe_seconds: float = 300.0  # a key sent within this is not sent again
+    max_queue: int = 1000
+    retries: int = 3
+    backoff: float = 1.0  # seconds before the first retry, doubling
+
+
+class TelegramSender:
+    """``sendMessage`` to each allow-listed chat through the Bot API at ``api_url``."""
+
+    def __init__(
+        self, token: str, chat_ids: list[int], api_url: str = "https://api.telegram.org"
+    ) -> None:
+        self.chat_ids = list(chat_ids)
+        self.client = httpx.Client(base_url=f"{api_url}/bot{token}/", timeout=10)
+
+    def send(self, text: str) -> None:
+        for chat in self.chat_ids:
+            try:
+                response = self.client.post("sendMessage", json={"chat_id": chat, "text": text})
+                answer = response.json()
+            except (httpx.HTTPError, ValueError) as exc:
+                raise NotifyError(f"telegram sendMessage failed: {type(exc).__name__}") from None
+            if not answer.get("ok"):
+                raise NotifyError(f"telegram sendMessage refused: {answer.get('description')}")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Notifier:
+    """A queue and one worker thread in front of a :class:`Sender`."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        config: NotifyConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.sender, self.config = sender, config or NotifyConfig()
+        self.clock, self.sleep = clock, sleep
+        self.queue: queue.Queue[Notice | None] = queue.Queue(self.config.max_queue)
+        self.sent: dict[str, float] = {}
+        self.delivered = self.failed = self.dropped = 0
+        self.thread = threading.Thread(target=self._work, name="notifier", daemon=True)
+        self._last = float("-inf")
+
+    def start(self) -> Notifier:
+        self.thread.start()
+        return self
+
+    def notify(self, notice: Notice) -> bool:
+        """Queue ``notice`` without waiting; False when the queue is full (dropped, logged)."""
+        try:
+            self.queue.put_nowait(notice)
+        except queue.Full:
+            self.dropped += 1
+            log.warning("notification dropped: queue full", extra={"kind": notice.kind})
+            return False
+        return True
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Send what is queued, then end the worker."""
+        self.queue.put(None)
+        self.thread.join(timeout)
+
+    def _work(self) -> None:
+        while (notice := self.queue.get()) is not None:
+            key = notice.key or notice.text
+            seen = self.sent.get(key)
+            if seen is not None and self.clock() - seen < self.config.dedupe_seconds:
+                continue
+            wait = self._last + self.config.min_interval - self.clock()
+            if wait > 0:
+                self.sleep(wait)
+            if self._deliver(notice):
+                self.sent[key] = self._last = self.clock()
+
+    def _deliver(self, notice: Notice) -> bool:
+        for attempt in range(self.config.retries + 1):
+            try:
+                self.sender.send(notice.text)
+            except Exception as exc:  # a failed send must never stop the worker
+                log.warning("notification failed", extra={"kind": notice.kind, "error": str(exc)})
+                if attempt < self.config.retries:
+                    self.sleep(self.config.backoff * 2**attempt)
+                continue
+            self.delivered += 1
+            return True
+        self.failed += 1
+        return False
