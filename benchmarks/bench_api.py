@@ -4,7 +4,8 @@ A paper run (``aitrader paper`` on the bundled BTC-USD 1h sample, ``--bars`` bar
 ledger; ``aitrader serve`` serves it in its own process on 127.0.0.1; an asyncio httpx client
 sends requests on a fixed schedule (open loop: request ``i`` goes out at ``i / rate`` seconds,
 whatever the answers before it did) for ``--seconds`` seconds, first to ``/status`` (with the
-token), then to ``/metrics``. Latency is from send to full response. Prints a table and writes
+token), then to ``/metrics``, each after ``--warmup`` seconds of the same load that are not
+counted. Latency is from send to full response. Prints a table and writes
 ``benchmarks/results/api.json``.
 
     python benchmarks/bench_api.py [--rate 200] [--seconds 30] [--bars 2000]
@@ -25,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import numpy as np
 
 from aitrader.ops.auth import hash_token, new_token
@@ -55,22 +56,30 @@ def start_server(ledger: Path, token: str) -> tuple[subprocess.Popen[str], str]:
 
 
 async def load(url: str, path: str, token: str, rate: float, seconds: float) -> dict[str, Any]:
-    """``rate`` requests per second to ``path`` for ``seconds``: latency percentiles (ms)."""
+    """``rate`` requests per second to ``path`` for ``seconds``: latency percentiles (ms).
+
+    The client is aiohttp (lighter than httpx's async client, so the load generator takes less
+    of the CPU the server needs on a small machine)."""
     headers = {"Authorization": f"Bearer {token}"}
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     latencies: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits) as http:
-        await http.get(path)  # warm: the token's slow check, connections
+    connector = aiohttp.TCPConnector(limit=200)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(
+        url, headers=headers, connector=connector, timeout=timeout
+    ) as http:
+        async with http.get(path) as warm:  # the token's slow check, a first connection
+            await warm.read()
 
         async def one(at: float) -> None:
             nonlocal errors
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             sent = time.perf_counter()
             try:
-                response = await http.get(path, timeout=30)
-                ok = response.status_code == 200
-            except httpx.HTTPError:
+                async with http.get(path) as response:
+                    await response.read()
+                    ok = response.status == 200
+            except (aiohttp.ClientError, TimeoutError):
                 ok = False
             latencies.append((time.perf_counter() - sent) * 1000)
             errors += not ok
@@ -95,6 +104,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--bars", type=int, default=2000)
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load not counted")
     args = parser.parse_args()
     token = new_token()
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,10 +112,10 @@ def main() -> None:
         process, url = start_server(ledger, token)
         try:
             load_before = os.getloadavg()
-            runs = [
-                asyncio.run(load(url, path, token, args.rate, args.seconds))
-                for path in ("/status", "/metrics")
-            ]
+            runs = []
+            for path in ("/status", "/metrics"):
+                asyncio.run(load(url, path, token, args.rate, args.warmup))  # not counted
+                runs.append(asyncio.run(load(url, path, token, args.rate, args.seconds)))
             load_after = os.getloadavg()
         finally:
             process.terminate()
