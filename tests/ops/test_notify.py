@@ -3,40 +3,12 @@ order, de-duplicated, retried after a failure, and never blocking the caller."""
 
 from __future__ import annotations
 
-import json
-import threading
-from dataclasses import dataclass, field
-
-from local_http import JsonHandler, serve
+from bot_api import TOKEN, BotApi, BotState
+from local_http import serve
 
 from aitrader.ops.notify import Notice, Notifier, NotifyConfig, TelegramSender
 
-TOKEN = "123456:bot-token"
 FAST = NotifyConfig(min_interval=0.0, dedupe_seconds=300.0, retries=2, backoff=0.0)
-
-
-@dataclass
-class BotState:
-    messages: list[tuple[int, str]] = field(default_factory=list)
-    fail_next: int = 0
-    gate: threading.Event = field(default_factory=threading.Event)
-    paths: list[str] = field(default_factory=list)
-
-
-class BotApi(JsonHandler):
-    def do_POST(self) -> None:
-        state: BotState = self.server.state
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        state.paths.append(self.path)
-        state.gate.wait(30)
-        if not self.path.endswith(f"/bot{TOKEN}/sendMessage"):
-            self._send(404, json.dumps({"ok": False, "description": "Not Found"}))
-        elif state.fail_next:
-            state.fail_next -= 1
-            self._send(429, json.dumps({"ok": False, "description": "Too Many Requests"}))
-        else:
-            state.messages.append((body["chat_id"], body["text"]))
-            self._send(200, json.dumps({"ok": True, "result": {"message_id": len(state.messages)}}))
 
 
 def test_notices_arrive_in_order_once_each_after_retries() -> None:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from aitrader.engine.types import Fill, Order, Position
 from aitrader.live import schema as t
 from aitrader.live.db import create_ledger_engine, migrate, read_transaction, write_transaction
-from aitrader.live.ledger_reads import FillFilter, LedgerReads, page_fills
+from aitrader.live.ledger_reads import FillFilter, LedgerFollow, LedgerReads, page_fills
 from aitrader.live.ledger_reads import loads_payload as _loads
 from aitrader.live.records import (
     TRANSITIONS,
@@ -47,7 +47,7 @@ PAUSE = "pause"
 KILL = "kill"
 
 
-class Ledger(LedgerReads):
+class Ledger(LedgerReads, LedgerFollow):
     """The trading ledger on one database (a SQLite path or any SQLAlchemy URL)."""
 
     def __init__(self, target: str | Path, secrets: Iterable[str] = ()) -> None:

@@ -47,7 +47,8 @@ class EquitySummary:
 
 
 class LedgerReads:
-    """Read queries for monitoring; needs ``engine`` (the ledger's)."""
+    """Read queries for monitoring; needs ``engine`` (the ledger's). Following appended rows
+    is in :class:`LedgerFollow` (defined below, mixed into the ledger too)."""
 
     engine: sa.Engine
 
@@ -149,6 +150,37 @@ class LedgerReads:
             query = query.where(e.level.in_(list(levels)))
         with read_transaction(self.engine) as conn:
             return int(conn.execute(query).scalar() or 0)
+
+
+FOLLOWED = {"fills": t.fills, "events": t.events, "risk_decisions": t.risk_decisions}
+"""Tables a watcher follows by row id (rows are only ever appended)."""
+
+
+class LedgerFollow:
+    """Reads for a watcher that follows the ledger as rows are appended."""
+
+    engine: sa.Engine
+
+    def last_row_ids(self) -> dict[str, int]:
+        """The highest row id of each followed table (0 when empty)."""
+        with read_transaction(self.engine) as conn:
+            return {
+                name: int(conn.execute(sa.select(sa.func.max(table.c.id))).scalar() or 0)
+                for name, table in FOLLOWED.items()
+            }
+
+    def rows_after(self, table: str, after: int, limit: int = 1000) -> list[dict[str, Any]]:
+        """Up to ``limit`` rows of ``table`` with an id above ``after``, oldest first (times
+        as UTC Timestamps, event payloads as dicts)."""
+        source = FOLLOWED[table]
+        query = sa.select(source).where(source.c.id > after).order_by(source.c.id).limit(limit)
+        with read_transaction(self.engine) as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        for row in rows:
+            row["time"] = to_timestamp(row["time"])
+            if table == "events":
+                row["payload"] = loads_payload(row["payload"])
+        return rows
 
 
 def _filter_fills(query: Any, where: FillFilter) -> Any:

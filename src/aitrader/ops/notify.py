@@ -3,7 +3,8 @@ bounded queue (dropping it, logged, when the queue is full); a worker thread sen
 order, at most one per ``min_interval`` seconds, drops a notice whose key was sent within
 ``dedupe_seconds``, and retries a failed send with backoff before logging it and going on.
 
-:class:`TelegramSender` speaks the Telegram Bot API (``sendMessage``) over httpx.
+:class:`TelegramSender` speaks the Telegram Bot API (``sendMessage``) over httpx;
+:class:`AppriseSender` reaches Discord, Slack, e-mail, ntfy and the rest through apprise URLs.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class NotifyConfig:
 
 
 class TelegramSender:
-    """``sendMessage`` to each allow-listed chat through the Bot API at ``api_url``."""
+    """The Telegram Bot API at ``api_url``: ``sendMessage`` to each allow-listed chat (a
+    :class:`Sender`), to one chat, and ``getUpdates`` for the commands of those chats."""
 
     def __init__(
         self, token: str, chat_ids: list[int], api_url: str = "https://api.telegram.org"
@@ -59,18 +61,47 @@ class TelegramSender:
         self.chat_ids = list(chat_ids)
         self.client = httpx.Client(base_url=f"{api_url}/bot{token}/", timeout=10)
 
+    def _call(self, method: str, body: dict[str, object]) -> object:
+        try:
+            answer = self.client.post(method, json=body).json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise NotifyError(f"telegram {method} failed: {type(exc).__name__}") from None
+        if not isinstance(answer, dict) or not answer.get("ok"):
+            why = answer.get("description") if isinstance(answer, dict) else answer
+            raise NotifyError(f"telegram {method} refused: {why}")
+        return answer.get("result")
+
     def send(self, text: str) -> None:
         for chat in self.chat_ids:
-            try:
-                response = self.client.post("sendMessage", json={"chat_id": chat, "text": text})
-                answer = response.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                raise NotifyError(f"telegram sendMessage failed: {type(exc).__name__}") from None
-            if not answer.get("ok"):
-                raise NotifyError(f"telegram sendMessage refused: {answer.get('description')}")
+            self.send_to(chat, text)
+
+    def send_to(self, chat: int, text: str) -> None:
+        self._call("sendMessage", {"chat_id": chat, "text": text})
+
+    def updates(self, offset: int) -> list[dict[str, object]]:
+        """Updates from ``offset`` on (those before it are confirmed and forgotten)."""
+        found = self._call("getUpdates", {"offset": offset, "timeout": 0})
+        return [u for u in found if isinstance(u, dict)] if isinstance(found, list) else []
 
     def close(self) -> None:
         self.client.close()
+
+
+class AppriseSender:
+    """One notification to every apprise URL (``discord://…``, ``ntfys://…``, ``json://…``)."""
+
+    def __init__(self, urls: list[str], title: str = "aitrader") -> None:
+        import apprise
+
+        self.title = title
+        self.apprise = apprise.Apprise()
+        for url in urls:
+            if not self.apprise.add(url):
+                raise NotifyError(f"apprise cannot use the URL of scheme {url.split(':', 1)[0]!r}")
+
+    def send(self, text: str) -> None:
+        if not self.apprise.notify(body=text, title=self.title):
+            raise NotifyError("apprise: a notification service refused or failed")
 
 
 class Notifier:

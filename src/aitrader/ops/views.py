@@ -8,15 +8,15 @@ from dataclasses import dataclass
 import pandas as pd
 
 from aitrader.engine.tradebook import BookTrade, TradeBook
-from aitrader.engine.types import Fill, Liquidity
 from aitrader.live.ledger import Ledger, LedgerRiskStateStore
 from aitrader.live.ledger_reads import FillFilter
 from aitrader.live.records import LedgerOrder
 from aitrader.live.runner import PROGRESS, STATUS
 from aitrader.ops import models as m
+from aitrader.ops.watch import ERROR_LEVELS, ledger_fill
 from aitrader.risk.state import RiskState
 
-ERROR_LEVELS = ("warning", "error", "critical")
+ALL_ROWS = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,7 @@ def fill_page(ledger: Ledger, where: FillFilter) -> m.FillPage:
 def trades(ledger: Ledger, where: TradeFilter) -> m.TradePage:
     """Round trips from every recorded fill through the engine's :class:`TradeBook`."""
     book = TradeBook()
-    for row in ledger.fills().itertuples(index=False):
-        qty = float(row.qty) * int(row.side)
-        liquidity = Liquidity(row.liquidity)
-        fees = (row.fee, row.slippage, liquidity)
-        book.add(Fill(row.time, row.symbol, qty, row.price, *fees, row.client_order_id, row.reason))
+    book.extend(ledger_fill(row) for row in ledger.rows_after("fills", 0, limit=ALL_ROWS))
     found = [t for t in [*book.closed, *book.open.values()] if _matches(t, where)]
     page = found[where.offset : where.offset + where.limit]
     return m.TradePage(
