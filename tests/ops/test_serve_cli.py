@@ -9,9 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
+from bot_api import TOKEN as BOT_TOKEN
+from bot_api import BotApi, BotState
+from local_http import serve
 from typer.testing import CliRunner
 
 from aitrader.cli import app
@@ -47,15 +53,23 @@ def test_serve_needs_a_ledger_and_a_token_hash(tmp_path: Path, paper_ledger_file
     assert no_hash.exit_code == 2 and "api.token_hash is not set" in no_hash.output
 
 
-def test_serve_answers_on_127_0_0_1_and_stops_on_sigterm(ledger_copy: Path) -> None:
-    token = "a-token-for-the-subprocess"
+def token_hash(token: str) -> str:
     hashed = runner.invoke(app, ["serve", "--hash-token"], input=token + "\n")
-    token_hash = re.search(r"token_hash: (\S+)", hashed.stdout).group(1)  # type: ignore[union-attr]
-    env = {**os.environ, "AITRADER__API__TOKEN_HASH": token_hash}
+    found = re.search(r"token_hash: (\S+)", hashed.stdout)
+    assert found, hashed.output
+    return found.group(1)
+
+
+@contextmanager
+def serving(
+    ledger: Path, env: dict[str, str]
+) -> Iterator[tuple[httpx.Client, subprocess.Popen[str]]]:
+    """``aitrader serve`` in a subprocess on a free port; an httpx client once it answers.
+    Stopped with SIGTERM; the test checks the exit code."""
     entry = "from aitrader.cli import main; main()"
-    command = [sys.executable, "-c", entry, "serve", "--ledger", str(ledger_copy)]
+    command = [sys.executable, "-c", entry, "serve", "--ledger", str(ledger), "--port", "0"]
     process = subprocess.Popen(
-        [*command, "--port", "0"], env=env, stderr=subprocess.PIPE, text=True
+        command, env={**os.environ, **env}, stderr=subprocess.PIPE, text=True
     )
     try:
         assert process.stderr is not None
@@ -69,11 +83,51 @@ def test_serve_answers_on_127_0_0_1_and_stops_on_sigterm(ledger_copy: Path) -> N
                     break
                 except httpx.ConnectError:
                     time.sleep(0.05)
-            status = http.get("/status", headers={"Authorization": f"Bearer {token}"})
-            refused = http.get("/status")
-        assert status.status_code == 200 and status.json()["bars"] == 400
-        assert refused.status_code == 401
+            yield http, process
     finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_serve_answers_on_127_0_0_1_and_stops_on_sigterm(ledger_copy: Path) -> None:
+    token = "a-token-for-the-subprocess"
+    env = {"AITRADER__API__TOKEN_HASH": token_hash(token)}
+    with serving(ledger_copy, env) as (http, process):
+        status = http.get("/status", headers={"Authorization": f"Bearer {token}"})
+        refused = http.get("/status")
         process.send_signal(signal.SIGTERM)
-        code = process.wait(timeout=30)
-    assert code == 0
+        assert process.wait(timeout=30) == 0
+    assert status.status_code == 200 and status.json()["bars"] == 400
+    assert refused.status_code == 401
+
+
+@pytest.mark.slow
+def test_serve_sends_notices_and_answers_telegram_commands(ledger_copy: Path) -> None:
+    token = "a-token-for-the-subprocess"
+    bot = BotState()
+    bot.gate.set()
+    bot.updates = [{"update_id": 5, "message": {"chat": {"id": 11}, "text": "/status"}}]
+    with serve(BotApi, bot) as bot_url:
+        env = {
+            "AITRADER__API__TOKEN_HASH": token_hash(token),
+            "AITRADER__SECRETS__TELEGRAM_TOKEN": BOT_TOKEN,
+            "AITRADER__NOTIFY__TELEGRAM_CHAT_IDS": "[11]",
+            "AITRADER__NOTIFY__TELEGRAM_API_URL": bot_url,
+            "AITRADER__NOTIFY__POLL_SECONDS": "0.1",
+            "AITRADER__NOTIFY__MIN_INTERVAL": "0",
+        }
+        with serving(ledger_copy, env) as (http, process):
+            headers = {"Authorization": f"Bearer {token}"}
+            paused = http.post("/control/pause", json={"reason": "lunch"}, headers=headers)
+            assert paused.status_code == 200
+            deadline = time.monotonic() + 30
+            while len(bot.messages) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+    texts = sorted(text for _, text in bot.messages)
+    assert len(texts) == 2 and {chat for chat, _ in bot.messages} == {11}
+    assert texts[0].startswith("status stopped, bars 400")  # the answer to /status
+    assert texts[1] == "warning control: flag pause on"  # the notice of the API's pause

@@ -51,7 +51,8 @@ def serve_command(
     hash_token_: bool = HashOption,
     new_token_: bool = NewOption,
 ) -> None:
-    """Serve the monitoring API (status, trades, risk, metrics, controls) over a run's ledger.
+    """Serve the monitoring API (status, trades, risk, metrics, controls) over a run's ledger,
+    and send its notices (Telegram, apprise) when the notify section names a channel.
 
     Needs api.token_hash in the config (or AITRADER__API__TOKEN_HASH): make one with
     `aitrader serve --new-token` (or `--hash-token` for a token of your own). Docs at /docs.
@@ -81,6 +82,7 @@ def serve_command(
     from aitrader.live.ledger import Ledger
     from aitrader.live.records import secret_values
     from aitrader.ops.auth import TokenChecker
+    from aitrader.ops.service import NotificationService
 
     where = (host or cfg.api.host, cfg.api.port if port is None else port)
     try:
@@ -90,7 +92,17 @@ def serve_command(
     with Ledger(ledger, secret_values(cfg.secrets)) as book:
         options = AppConfig(cfg.api.max_page, cfg.api.cache_seconds)
         app = create_app(book, TokenChecker(cfg.api.token_hash), options)
+        notices = NotificationService(book, cfg)
         bound = sock.getsockname()
         where_text = f"http://{bound[0]}:{bound[1]}"
-        err_console.print(f"serving {ledger} on {where_text} (docs: /docs)", soft_wrap=True)
-        serve_forever(app, sock)
+        channels = f", {len(notices.notifiers)} notification channel(s)" if notices.enabled else ""
+        err_console.print(
+            f"serving {ledger} on {where_text} (docs: /docs){channels}", soft_wrap=True
+        )
+        if notices.enabled:
+            notices.start()
+        try:
+            serve_forever(app, sock)
+        finally:
+            if notices.enabled:
+                notices.stop()

@@ -29,3 +29,23 @@ class ApiConfig(BaseModel):
         if value is not None:
             parse_token_hash(value)
         return value
+
+
+class NotifyConfig(BaseModel):
+    """Notifications (``notify`` section): where they go, how often, and for Telegram which
+    chats may receive them and send commands. The bot token (``secrets.telegram_token``) and
+    apprise URLs (``secrets.apprise_urls``: they carry webhook tokens) are secrets."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    telegram_chat_ids: list[int] = Field(
+        [], description="chats that get notices and may send /pause, /kill ... (none: off)"
+    )
+    telegram_api_url: str = Field("https://api.telegram.org", description="Bot API endpoint")
+    commands: bool = Field(True, description="answer Telegram commands from those chats")
+    poll_seconds: float = Field(2.0, gt=0, le=300, description="ledger and getUpdates polling")
+    min_interval: float = Field(1.0, ge=0, le=3600, description="seconds between two sends")
+    dedupe_seconds: float = Field(300.0, ge=0, description="a repeat within this is not sent")
+    max_queue: int = Field(1000, ge=1, description="notices waiting; more are dropped, logged")
+    retries: int = Field(3, ge=0, le=20, description="retries of a failed send")
+    backoff: float = Field(1.0, ge=0, le=600, description="seconds before the first retry")

@@ -20,6 +20,7 @@ from typing import Protocol
 import httpx
 
 from aitrader.errors import AitraderError
+from aitrader.ops.config import NotifyConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,6 @@ class Notice:
 class Sender(Protocol):
     def send(self, text: str) -> None:
         """Deliver ``text``; raise on failure."""
-
-
-@dataclass(frozen=True)
-class NotifyConfig:
-    min_interval: float = 1.0  # seconds between two sends
-    dedupe_seconds: float = 300.0  # a key sent within this is not sent again
-    max_queue: int = 1000
-    retries: int = 3
-    backoff: float = 1.0  # seconds before the first retry, doubling
 
 
 class TelegramSender:
