@@ -125,6 +125,7 @@ def _read_routes(
 ) -> None:
     deps: list[Any] = guarded
     clock = cfg.clock
+    _trade_routes(app, ledger, cfg, guarded)
 
     def capped(limit: int) -> int:
         return min(limit, cfg.max_page)
@@ -142,6 +143,34 @@ def _read_routes(
     def positions() -> list[m.PositionOut]:
         """Net positions by symbol (flat ones included) with realised P&L."""
         return views.positions(ledger)
+
+    @app.get("/equity", response_model=m.Equity, dependencies=deps, tags=["run"])
+    def equity(limit: Limit = 500) -> m.Equity:
+        """The equity curve's latest snapshots, P&L and drawdown."""
+        return views.equity(ledger, capped(limit))
+
+    @app.get("/signals", response_model=list[m.SignalOut], dependencies=deps, tags=["run"])
+    def signals(symbol: str | None = None, limit: Limit = 100) -> list[m.SignalOut]:
+        """The latest target positions the strategy asked for, with their details."""
+        return views.signals(ledger, capped(limit), symbol)
+
+    @app.get("/risk", response_model=m.Risk, dependencies=deps, tags=["run"])
+    def risk(limit: Limit = 100) -> m.Risk:
+        """The kill switch, risk counters and the latest risk verdicts."""
+        return views.risk(ledger, capped(limit))
+
+    @app.get("/monitoring", response_model=m.Monitoring, dependencies=deps, tags=["run"])
+    def monitoring() -> m.Monitoring:
+        """The watchdog: feed status and age, reconnects, errors."""
+        return views.monitoring(ledger, clock())
+
+
+def _trade_routes(app: FastAPI, ledger: Ledger, cfg: AppConfig, guarded: list[Any]) -> None:
+    """Orders, fills and round trips: filtered, paged (pages capped at ``max_page``)."""
+    deps: list[Any] = guarded
+
+    def capped(limit: int) -> int:
+        return min(limit, cfg.max_page)
 
     @app.get("/orders", response_model=list[m.OrderOut], dependencies=deps, tags=["run"])
     def orders(
@@ -182,26 +211,6 @@ def _read_routes(
             symbol, SIDES[side], is_open, _stamp(since), _stamp(until), capped(limit), offset
         )
         return views.trades(ledger, where)
-
-    @app.get("/equity", response_model=m.Equity, dependencies=deps, tags=["run"])
-    def equity(limit: Limit = 500) -> m.Equity:
-        """The equity curve's latest snapshots, P&L and drawdown."""
-        return views.equity(ledger, capped(limit))
-
-    @app.get("/signals", response_model=list[m.SignalOut], dependencies=deps, tags=["run"])
-    def signals(symbol: str | None = None, limit: Limit = 100) -> list[m.SignalOut]:
-        """The latest target positions the strategy asked for, with their details."""
-        return views.signals(ledger, capped(limit), symbol)
-
-    @app.get("/risk", response_model=m.Risk, dependencies=deps, tags=["run"])
-    def risk(limit: Limit = 100) -> m.Risk:
-        """The kill switch, risk counters and the latest risk verdicts."""
-        return views.risk(ledger, capped(limit))
-
-    @app.get("/monitoring", response_model=m.Monitoring, dependencies=deps, tags=["run"])
-    def monitoring() -> m.Monitoring:
-        """The watchdog: feed status and age, reconnects, errors."""
-        return views.monitoring(ledger, clock())
 
 
 def _control_routes(app: FastAPI, ledger: Ledger, cache: TtlCache, guarded: list[Any]) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from aitrader.cli.common import console, err_console, settings
+from aitrader.config import Settings
 from aitrader.errors import ConfigError
 from aitrader.ops.auth import hash_token, new_token
 
@@ -72,6 +73,13 @@ def serve_command(
             "api.token_hash is not set: make one with `aitrader serve --new-token` and put it in "
             "the config (api: token_hash: ...) or AITRADER__API__TOKEN_HASH"
         )
+    _serve(ledger, cfg, (host or cfg.api.host, cfg.api.port if port is None else port))
+
+
+def _serve(ledger: Path, cfg: Settings, where: tuple[str, int]) -> None:
+    """The API (and the notification service, when configured) until Ctrl-C or SIGTERM."""
+    token_hash = cfg.api.token_hash
+    assert token_hash is not None
     try:
         from aitrader.ops.api import AppConfig, create_app
         from aitrader.ops.server import bind, serve_forever
@@ -84,14 +92,13 @@ def serve_command(
     from aitrader.ops.auth import TokenChecker
     from aitrader.ops.service import NotificationService
 
-    where = (host or cfg.api.host, cfg.api.port if port is None else port)
     try:
         sock = bind(*where)
     except OSError as exc:
         raise ConfigError(f"cannot listen on {where[0]}:{where[1]}: {exc.strerror}") from None
     with Ledger(ledger, secret_values(cfg.secrets)) as book:
         options = AppConfig(cfg.api.max_page, cfg.api.cache_seconds)
-        app = create_app(book, TokenChecker(cfg.api.token_hash), options)
+        app = create_app(book, TokenChecker(token_hash), options)
         notices = NotificationService(book, cfg)
         bound = sock.getsockname()
         where_text = f"http://{bound[0]}:{bound[1]}"
