@@ -190,3 +190,18 @@ def test_openapi_docs_describe_every_route(api: Api) -> None:
     paths = set(schema["paths"])
     assert {p for _, p in PROTECTED} | {"/health", "/metrics"} <= paths
     assert "HTTPBearer" in schema["components"]["securitySchemes"]
+
+
+def test_monitoring_counts_errors_reconnects_and_a_stalled_feed(api: Api) -> None:
+    url, ledger = api
+    ledger.log_event("feed", "websocket BTC/USD reconnect (attempt 2)", "warning")
+    ledger.log_event("error", "bar 2022-12-31: transient error: NetworkError", "warning")
+    ledger.save_state("status", {"status": "degraded", "since": "now", "stalled": ["BTC/USD"]})
+    with client(url) as http:
+        watch = http.get("/monitoring").json()
+    values = metrics(url)
+    assert watch["status"] == "degraded" and watch["stalled"] == ["BTC/USD"]
+    assert watch["reconnects"] == 1 and watch["errors"] == 2
+    assert [e["kind"] for e in watch["recent_errors"]] == ["feed", "error"]
+    assert values["aitrader_reconnects"] == 1 and values["aitrader_errors"] == 2
+    assert values["aitrader_degraded"] == 1 and values["aitrader_feeds_stalled"] == 1
