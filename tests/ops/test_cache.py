@@ -14,8 +14,10 @@ def test_values_are_reused_within_the_ttl_and_recomputed_after() -> None:
         computed.append(1)
         return f"v{len(computed)}".encode()
 
+    assert cache.fresh("status") is None
     assert cache.get("status", compute) == b"v1"
     now[0] += 0.9
+    assert cache.fresh("status") == b"v1"
     assert cache.get("status", compute) == b"v1"
     assert cache.get("metrics", compute) == b"v2"  # keys are apart
     now[0] += 0.2

@@ -9,13 +9,14 @@ write the ledger's flags through :func:`aitrader.ops.controls.apply_control`, as
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -71,12 +72,14 @@ def create_app(ledger: Ledger, checker: TokenChecker, config: AppConfig | None =
         description="A run's state, trades and risk from its ledger; pause, resume and kill.",
     )
 
-    def authorised(
+    async def authorised(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
     ) -> None:
+        """A known token on the event loop; the slow PBKDF2 check on a worker thread."""
         token = credentials.credentials if credentials is not None else None
-        if not checker.check(token):
-            raise HTTPException(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        if checker.known(token) or await run_in_threadpool(checker.check, token):
+            return
+        raise HTTPException(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
 
     app.exception_handler(HTTPException)(_http_error)
     _open_routes(app, ledger, cfg.clock, cache)
@@ -84,6 +87,15 @@ def create_app(ledger: Ledger, checker: TokenChecker, config: AppConfig | None =
     _read_routes(app, ledger, cfg, cache, guarded)
     _control_routes(app, ledger, cache, guarded)
     return app
+
+
+async def cached(cache: TtlCache, key: Hashable, compute: Callable[[], bytes]) -> bytes:
+    """A fresh cached answer on the event loop; else computed (ledger reads) on a worker
+    thread, so the loop keeps serving while it runs."""
+    hit = cache.fresh(key)
+    if hit is not None:
+        return hit
+    return await run_in_threadpool(cache.get, key, compute)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -102,9 +114,9 @@ def _open_routes(app: FastAPI, ledger: Ledger, clock: Clock, cache: TtlCache) ->
         return m.Health(status="ok")
 
     @app.get("/metrics", tags=["open"], response_class=Response)
-    def metrics() -> Response:
+    async def metrics() -> Response:
         """Prometheus text: equity, P&L, positions, orders, fills, risk, feed lag, switches."""
-        text = cache.get("metrics", lambda: generate_latest(reg))
+        text = await cached(cache, "metrics", lambda: generate_latest(reg))
         return Response(text, media_type=CONTENT_TYPE_LATEST)
 
 
@@ -134,9 +146,9 @@ def _read_routes(
         return m.Status(**status_payload(ledger, events)).model_dump_json().encode()
 
     @app.get("/status", response_model=m.Status, dependencies=deps, tags=["run"])
-    def status(events: Annotated[int, Query(ge=0, le=1000)] = 10) -> Response:
+    async def status(events: Annotated[int, Query(ge=0, le=1000)] = 10) -> Response:
         """Flags, runtime status, progress, equity, positions, open orders, latest events."""
-        body = cache.get(("status", events), lambda: render_status(events))
+        body = await cached(cache, ("status", events), lambda: render_status(events))
         return Response(body, media_type="application/json")
 
     @app.get("/positions", response_model=list[m.PositionOut], dependencies=deps, tags=["run"])

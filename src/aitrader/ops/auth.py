@@ -70,13 +70,22 @@ class TokenChecker:
         self._known: bytes | None = None
         self._lock = threading.Lock()
 
-    def check(self, token: str | None) -> bool:
+    def known(self, token: str | None) -> bool:
+        """The token passed :meth:`check` before (a constant-time digest comparison, no
+        PBKDF2: cheap enough for an event loop)."""
         if not token:
             return False
-        quick = hashlib.sha256(token.encode()).digest()
         known = self._known
-        if known is not None and hmac.compare_digest(quick, known):
+        quick = hashlib.sha256(token.encode()).digest()
+        return known is not None and hmac.compare_digest(quick, known)
+
+    def check(self, token: str | None) -> bool:
+        """The token matches the stored hash (PBKDF2 the first time, then :meth:`known`)."""
+        if not token:
+            return False
+        if self.known(token):
             return True
+        quick = hashlib.sha256(token.encode()).digest()
         h = self._hash
         derived = hashlib.pbkdf2_hmac("sha256", token.encode(), h.salt, h.iterations)
         if not hmac.compare_digest(derived, h.digest):

@@ -17,12 +17,19 @@ class TtlCache:
         self._values: dict[Hashable, tuple[float, bytes]] = {}
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable, compute: Callable[[], bytes]) -> bytes:
+    def fresh(self, key: Hashable) -> bytes | None:
+        """The value under ``key`` if it is younger than ``ttl``, else None."""
         now = self._clock()
         with self._lock:
             held = self._values.get(key)
-        if held is not None and now - held[0] < self.ttl:
-            return held[1]
+        return held[1] if held is not None and now - held[0] < self.ttl else None
+
+    def get(self, key: Hashable, compute: Callable[[], bytes]) -> bytes:
+        """The fresh value under ``key``, or ``compute()`` stored under it."""
+        hit = self.fresh(key)
+        if hit is not None:
+            return hit
+        now = self._clock()
         value = compute()
         if self.ttl > 0:
             with self._lock:
