@@ -97,10 +97,8 @@ def test_status_positions_orders_equity_equal_the_ledger(api: Api) -> None:
     assert status == status_payload(ledger) and status["bars"] == 400
     assert status["status"] == "stopped" and not status["paused"]
     held = ledger.positions()["BTC/USD"]
-    assert positions == [
-        {"symbol": "BTC/USD", "qty": held.qty, "avg_price": held.avg_price,
-         "realised_pnl": held.realised_pnl}
-    ]  # fmt: skip
+    expected = {"symbol": "BTC/USD", "qty": held.qty, "avg_price": held.avg_price}
+    assert positions == [{**expected, "realised_pnl": held.realised_pnl}]
     everything = ledger.orders()
     assert [o["client_order_id"] for o in orders] == [o.client_order_id for o in everything[-5:]]
     assert {o["status"] for o in orders} == {"filled"}

@@ -232,8 +232,9 @@ def _control_routes(app: FastAPI, ledger: Ledger, cache: TtlCache, guarded: list
         reason = (body or m.ControlIn()).reason
         flag, said = apply_control(ledger, action, reason)
         cache.clear()
-        return m.ControlOut(action=action, flag=flag.name, on=flag.on, reason=flag.reason,
-                            message=said)  # fmt: skip
+        return m.ControlOut(
+            action=action, flag=flag.name, on=flag.on, reason=flag.reason, message=said
+        )
 
     def make(action: str) -> Callable[[m.ControlIn | None], m.ControlOut]:
         def route(body: m.ControlIn | None = None) -> m.ControlOut:

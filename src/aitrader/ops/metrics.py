@@ -8,6 +8,7 @@ histogram here (the runner would have to write it).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pandas as pd
 from prometheus_client import CollectorRegistry
@@ -45,8 +46,8 @@ class LedgerCollector(Collector):
         drawdown = None if not peak or last is None else 1 - last / peak
         yield _gauge("drawdown", "Drawdown from the peak equity snapshot (fraction).", drawdown)
         yield from self._positions()
-        yield _gauge("open_orders", "Orders not yet filled, cancelled or rejected.",
-                     len(status["open_orders"]))  # fmt: skip
+        open_orders = len(status["open_orders"])
+        yield _gauge("open_orders", "Orders not yet filled, cancelled or rejected.", open_orders)
         counts = ledger.row_counts()
         for name in ("orders", "fills", "signals"):
             yield CounterMetricFamily(PREFIX + name, f"{name.title()} recorded.", counts[name])
@@ -80,11 +81,11 @@ class LedgerCollector(Collector):
             counts.get("reject", 0),
         )
 
-    def _health(self, status: dict[str, object]) -> Iterator[Metric]:
+    def _health(self, status: dict[str, Any]) -> Iterator[Metric]:
         watch = monitoring(self.ledger, self.clock(), recent=0)
-        yield _gauge("bars", "Bars processed.", float(status["bars"]))  # type: ignore[arg-type]
-        yield _gauge("feed_age_seconds", "Wall seconds since the last processed bar's open.",
-                     watch.feed_age_seconds)  # fmt: skip
+        yield _gauge("bars", "Bars processed.", float(status["bars"]))
+        age = watch.feed_age_seconds
+        yield _gauge("feed_age_seconds", "Wall seconds since the last processed bar's open.", age)
         yield _gauge("feeds_stalled", "Feeds the watchdog finds stalled.", len(watch.stalled))
         yield _gauge("degraded", "1 while a feed is stalled.", float(watch.status == "degraded"))
         yield _gauge("reconnects", "Events that mention a reconnect.", watch.reconnects)
