@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from bot_api import TOKEN, BotApi, BotState, Webhook
 from local_http import serve
@@ -20,7 +21,7 @@ from aitrader.ops.notify import (
     TelegramSender,
 )
 from aitrader.ops.telegram import TelegramCommands
-from aitrader.ops.watch import LedgerWatcher
+from aitrader.ops.watch import LedgerWatcher, Reports
 
 
 def update(update_id: int, chat: int, text: str) -> dict[str, object]:
@@ -46,6 +47,29 @@ def test_the_watcher_turns_the_ledger_into_notices(ledger_copy: Path) -> None:
         operator.set_flag(PAUSE, True, "maintenance")
         assert watcher.poll() == 1 and notices[-1].text == "warning control: flag pause on"
         assert LedgerWatcher(ledger, notices.append).poll() == 0  # a new watcher starts at the end
+
+
+def test_heartbeats_on_a_clock_and_a_report_when_a_day_ends(ledger_copy: Path) -> None:
+    notices: list[Notice] = []
+    now = [0.0]
+    reports = Reports(heartbeat_seconds=3600.0, clock=lambda: now[0])
+    with Ledger(ledger_copy) as ledger:
+        watcher = LedgerWatcher(ledger, lambda n: notices.append(n) or True, reports=reports)
+        assert watcher.poll() == 0
+        now[0] = 3599.0
+        assert watcher.poll() == 0
+        now[0] = 3600.0
+        assert watcher.poll() == 1 and notices[-1].kind == "heartbeat"
+        assert notices[-1].text.startswith("heartbeat: status stopped, bars 400")
+        curve = ledger.equity_curve()
+        before = curve[curve.index < pd.Timestamp("2022-12-31", tz="UTC")]["equity"].iloc[-1]
+        change = curve["equity"].iloc[-1] - before
+        ledger.record_equity(pd.Timestamp("2023-01-01 00:00", tz="UTC"), 9600.0, 3000.0)
+        assert watcher.poll() == 1
+    assert notices[-1].kind == "daily"
+    assert notices[-1].text == (
+        f"daily report: day 2022-12-31: equity {curve['equity'].iloc[-1]:,.2f}, P&L {change:+,.2f}"
+    )
 
 
 def test_notices_reach_telegram_through_the_notifier(ledger_copy: Path) -> None:

@@ -48,4 +48,6 @@ class NotifyConfig(BaseModel):
     dedupe_seconds: float = Field(300.0, ge=0, description="a repeat within this is not sent")
     max_queue: int = Field(1000, ge=1, description="notices waiting; more are dropped, logged")
     retries: int = Field(3, ge=0, le=20, description="retries of a failed send")
+    heartbeat_seconds: float = Field(0.0, ge=0, description="a status notice this often (0: off)")
+    daily_report: bool = Field(True, description="a notice when the bars pass into a new UTC day")
     backoff: float = Field(1.0, ge=0, le=600, description="seconds before the first retry")

@@ -10,7 +10,7 @@ from aitrader.errors import ConfigError
 from aitrader.live.ledger import Ledger
 from aitrader.ops.notify import AppriseSender, Notice, Notifier, TelegramSender
 from aitrader.ops.telegram import TelegramCommands
-from aitrader.ops.watch import LedgerWatcher
+from aitrader.ops.watch import LedgerWatcher, Reports
 
 
 class NotificationService:
@@ -32,7 +32,8 @@ class NotificationService:
         if secrets.apprise_urls:
             urls = [u.get_secret_value() for u in secrets.apprise_urls]
             self.notifiers.append(Notifier(AppriseSender(urls), cfg))
-        self.watcher = LedgerWatcher(ledger, self.notify)
+        reports = Reports(cfg.heartbeat_seconds, cfg.daily_report)
+        self.watcher = LedgerWatcher(ledger, self.notify, reports=reports)
         self.poll = cfg.poll_seconds
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

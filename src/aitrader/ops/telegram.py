@@ -10,61 +10,20 @@ import threading
 from collections.abc import Callable
 
 from aitrader.live.ledger import Ledger
-from aitrader.ops import views
-from aitrader.ops.controls import CONTROLS, apply_control, status_payload
+from aitrader.ops.controls import CONTROLS, apply_control
 from aitrader.ops.notify import TelegramSender
+from aitrader.ops.texts import balance_text, daily_text, status_text, trades_text
 
 log = logging.getLogger(__name__)
 
 HELP = "commands: /status /balance /trades /daily /pause /resume /kill"
 
 
-def _status(ledger: Ledger) -> str:
-    s = status_payload(ledger, events=0)
-    held = ", ".join(f"{k} {v:.6g}" for k, v in s["positions"].items()) or "flat"
-    equity = "n/a" if s["equity"] is None else f"{s['equity']:,.2f}"
-    paused, kill = "yes" if s["paused"] else "no", "on" if s["kill_switch"] else "off"
-    return (
-        f"status {s['status']}, bars {s['bars']}, last bar {s['last_bar']}\n"
-        f"equity {equity}; positions: {held}\n"
-        f"paused {paused}, kill switch {kill}"
-    )
-
-
-def _balance(ledger: Ledger) -> str:
-    e = views.equity(ledger, limit=1)
-    if e.last_equity is None:
-        return "no equity snapshot yet"
-    cash = e.curve[-1].cash
-    return f"equity {e.last_equity:,.2f}, cash {cash:,.2f}, P&L since start {e.pnl:+,.2f}"
-
-
-def _trades(ledger: Ledger, count: int = 5) -> str:
-    page = views.trades(ledger, views.TradeFilter(is_open=False, limit=1 << 30))
-    lines = [
-        f"{t.exit_time:%Y-%m-%d %H:%M} {t.symbol} {'long' if t.side > 0 else 'short'} "
-        f"P&L {t.pnl:+,.2f}"
-        for t in page.items[-count:]
-    ]
-    return "\n".join(lines) or "no closed trade yet"
-
-
-def _daily(ledger: Ledger) -> str:
-    curve = ledger.equity_curve()["equity"]
-    if curve.empty:
-        return "no equity snapshot yet"
-    day = curve.index[-1].normalize()
-    before = curve[curve.index < day]
-    start = float(before.iloc[-1]) if len(before) else float(curve.iloc[0])
-    change = float(curve.iloc[-1]) - start
-    return f"day {day:%Y-%m-%d}: equity {curve.iloc[-1]:,.2f}, P&L {change:+,.2f}"
-
-
 READS: dict[str, Callable[[Ledger], str]] = {
-    "/status": _status,
-    "/balance": _balance,
-    "/trades": _trades,
-    "/daily": _daily,
+    "/status": status_text,
+    "/balance": balance_text,
+    "/trades": trades_text,
+    "/daily": daily_text,
 }
 
 

@@ -3,20 +3,38 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
 from aitrader.engine.tradebook import BookTrade, TradeBook
+from aitrader.engine.types import Fill, Liquidity
 from aitrader.live.ledger import Ledger, LedgerRiskStateStore
 from aitrader.live.ledger_reads import FillFilter
 from aitrader.live.records import LedgerOrder
 from aitrader.live.runner import PROGRESS, STATUS
 from aitrader.ops import models as m
-from aitrader.ops.watch import ERROR_LEVELS, ledger_fill
 from aitrader.risk.state import RiskState
 
+ERROR_LEVELS = ("warning", "error", "critical")
 ALL_ROWS = 1 << 62
+
+
+def ledger_fill(row: Mapping[str, Any]) -> Fill:
+    """A fill as the engine knows it from a row of the ledger's ``fills`` table."""
+    return Fill(
+        row["time"],
+        row["symbol"],
+        float(row["qty"]),
+        float(row["price"]),
+        float(row["fee"]),
+        float(row["slippage"]),
+        Liquidity(row["liquidity"]),
+        row["client_order_id"],
+        row["reason"],
+    )
 
 
 @dataclass(frozen=True)

@@ -10,33 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aitrader.engine.tradebook import BookTrade, TradeBook
-from aitrader.engine.types import Fill, Liquidity
+from aitrader.engine.types import Fill
 from aitrader.live.ledger import Ledger
 from aitrader.ops.notify import Notice
+from aitrader.ops.texts import daily_text, status_text
+from aitrader.ops.views import ERROR_LEVELS, ledger_fill
 
 log = logging.getLogger(__name__)
 
-ERROR_LEVELS = ("warning", "error", "critical")
 BATCH = 1000
-
-
-def ledger_fill(row: Mapping[str, Any]) -> Fill:
-    """A fill as the engine knows it from a row of the ledger's ``fills`` table."""
-    return Fill(
-        row["time"],
-        row["symbol"],
-        float(row["qty"]),
-        float(row["price"]),
-        float(row["fee"]),
-        float(row["slippage"]),
-        Liquidity(row["liquidity"]),
-        row["client_order_id"],
-        row["reason"],
-    )
 
 
 def fill_text(fill: Fill) -> str:
@@ -55,14 +43,32 @@ def trade_text(trade: BookTrade) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Reports:
+    """Notices on a clock: a heartbeat every ``heartbeat_seconds`` (0: none) and a daily
+    report when the run's bars pass into a new UTC day."""
+
+    heartbeat_seconds: float = 0.0
+    daily: bool = True
+    clock: Callable[[], float] = time.monotonic
+
+
 class LedgerWatcher:
     """Follows one ledger; :meth:`poll` hands the notices of the rows appended since the last
     poll to ``notify``. Starts at the ledger's end (``from_start``: at its beginning)."""
 
     def __init__(
-        self, ledger: Ledger, notify: Callable[[Notice], bool], from_start: bool = False
+        self,
+        ledger: Ledger,
+        notify: Callable[[Notice], bool],
+        from_start: bool = False,
+        reports: Reports | None = None,
     ) -> None:
         self.ledger, self.notify = ledger, notify
+        self.reports = reports or Reports()
+        self.beats, self.last_beat = 0, self.reports.clock()
+        self.day = ledger.equity_summary().last_time
+        self.day = None if self.day is None else self.day.normalize()
         self.book = TradeBook()
         self.cursor = {"fills": 0, "events": 0, "risk_decisions": 0}
         if not from_start:
@@ -98,9 +104,27 @@ class LedgerWatcher:
             if row["kind"] == "control" or row["level"] in ERROR_LEVELS:
                 text = f"{row['level']} {row['kind']}: {row['message']}"
                 notices.append(Notice(row["kind"], text))
+        notices += self._scheduled()
         for notice in notices:
             self.notify(notice)
         return len(notices)
+
+    def _scheduled(self) -> list[Notice]:
+        """The heartbeat when due; the report of the day the bars just left."""
+        found: list[Notice] = []
+        every, now = self.reports.heartbeat_seconds, self.reports.clock()
+        if every > 0 and now - self.last_beat >= every:
+            self.beats, self.last_beat = self.beats + 1, now
+            text = f"heartbeat: {status_text(self.ledger)}"
+            found.append(Notice("heartbeat", text, key=f"heartbeat:{self.beats}"))
+        last = self.ledger.equity_summary().last_time
+        day = None if last is None else last.normalize()
+        if self.reports.daily and day is not None and self.day is not None and day > self.day:
+            text = f"daily report: {daily_text(self.ledger, self.day)}"
+            found.append(Notice("daily", text, key=f"daily:{self.day:%Y-%m-%d}"))
+        if day is not None:
+            self.day = day
+        return found
 
     def run(self, stop: threading.Event, interval: float = 2.0) -> None:
         """Poll every ``interval`` seconds until ``stop`` is set; errors are logged, never
