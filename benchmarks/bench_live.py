@@ -5,11 +5,11 @@ is trained on the bars *before* the replay window only. Then, for every closed b
 window, the live decision path runs one bar at a time and each stage is timed with
 ``time.perf_counter_ns``:
 
-The decision runs through :class:`aitrader.live.targets.ModelTargets` — the live target feed,
+The decision runs through the model strategy (:mod:`aitrader.strategies.model`) bar by bar,
 seeded with the bars before the window — whose own per-stage timings are reported:
 
 * ``features``: the feature row of the bar: every feature except GARCH on the trailing window
-  (``ModelTargets.window`` bars), the GARCH column from the incremental filter kept between bars;
+  (``features_window`` bars), the GARCH column from the incremental filter kept between bars;
 * ``model``: ``Predictor.predict_proba`` on that row;
 * ``policy``: ``pipeline.signal_targets`` (thresholds tuned on the bundle's calibration slice,
   conviction bands, EV gate with the rolling average win / loss) and the ATR stop → target
@@ -21,7 +21,7 @@ seeded with the bars before the window — whose own per-stage timings are repor
 ``total`` is the whole decision (the emulator's ``advance()`` to the next bar is not in it).
 
 Replay throughput: ``paper_runner`` with a ``ReplayFeed`` (speed 0) over the same bars with
-SMA(10/30) crossover targets from the causal per-bar feed ``SmaCrossTargets`` and a SQLite
+SMA(10/30) crossover targets from the ``sma-cross`` strategy bar by bar and a SQLite
 ledger in a temporary directory (on disk, and on tmpfs ``/dev/shm`` where it exists, to separate
 the fsync cost); the batch engine
 (``run_managed_backtest``) on the same inputs as a reference. Also checked: the live feature rows
@@ -52,7 +52,6 @@ import pandas as pd
 from aitrader.config import Settings
 from aitrader.data.samples import load_sample
 from aitrader.engine.backtest import RunOptions
-from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed import run_managed_backtest
 from aitrader.engine.managed_policy import protective_levels
@@ -62,12 +61,15 @@ from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.runner import paper_runner
-from aitrader.live.targets import ModelTargets, SmaCrossTargets
 from aitrader.models.registry import ModelBundle
 from aitrader.pipeline import bundle_specs, bundle_targets
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.risk.intents import Holding, PortfolioSnapshot, intent_for_target
 from aitrader.risk.limits import RiskManager
+from aitrader.strategies.model import ModelBundleStrategy
+from aitrader.strategies.sma_cross import SmaCross
+from aitrader.strategy.base import Environment
+from aitrader.strategy.feed import StrategyFeed, protect
 from aitrader.validation.experiment import ExperimentConfig, train_bundle
 from aitrader.validation.walkforward import prepare
 from common import machine
@@ -172,11 +174,13 @@ def replay_decisions(
     candles: pd.DataFrame,
     first: int,
     n_bars: int,
-    feed: ModelTargets,
+    feed: StrategyFeed,
     settings: Settings,
     probe_orders: int,
 ) -> tuple[Replay, Account]:
     """Every bar of the window through the live feed, the risk manager and the emulator."""
+    model = feed.strategy
+    assert isinstance(model, ModelBundleStrategy)
     manager = RiskManager(settings.risk)
     close = candles["close"].to_numpy(np.float64)
     step = candles.index[1] - candles.index[0]
@@ -224,7 +228,7 @@ def replay_decisions(
                     account.below_minimum += 1
             t5 = time.perf_counter_ns()
             for name in STAGES[:3]:
-                out.times[name].append(feed.timings[name])
+                out.times[name].append(model.timings[name])
             out.times["risk"].append(t4 - t3)
             if approved is not None:  # an order was considered for the exchange
                 out.times["submit"].append(t5 - t4)
@@ -234,7 +238,7 @@ def replay_decisions(
                 pnl = account.apply(order)
                 if pnl is not None and account.base < min_qty:
                     manager.record_trade(now, pnl)
-            out.rows.append(feed.features(SYMBOL).to_numpy()[0])
+            out.rows.append(model.features(feed.ctx.history(SYMBOL), SYMBOL).to_numpy()[0])
             out.fractions.append(float(row.fraction[0]))
             out.stops.append(float(row.stop_loss[0]))
             if i + 2 < len(candles):
@@ -261,11 +265,14 @@ def decision_latency(candles: pd.DataFrame, n_bars: int, probe_orders: int) -> d
     first = len(candles) - 1 - n_bars  # first decided bar; the last one still has a next bar
     bundle, train_s = train(candles.iloc[:first], config)
     start = time.perf_counter()
-    feed = ModelTargets([SYMBOL], bundle, settings, {SYMBOL: candles.iloc[:first]}, TIMEFRAME)
+    env = Environment((SYMBOL,), TIMEFRAME, settings, bundle, {SYMBOL: candles.iloc[:first]})
+    feed = StrategyFeed(ModelBundleStrategy(), env)
+    model = feed.strategy
+    assert isinstance(model, ModelBundleStrategy)
     seed_s = time.perf_counter() - start
     print(
         f"trained on {first:,} bars in {train_s:.1f} s; live feed seeded in {seed_s:.1f} s, "
-        f"trailing feature window {feed.window} bars (warm-up {feed.warmup})"
+        f"trailing feature window {model.features_window} bars (warm-up {model.warmup_bars})"
     )
     replay, account = replay_decisions(candles, first, n_bars, feed, settings, probe_orders)
     window = candles.index[first : first + n_bars]
@@ -279,8 +286,8 @@ def decision_latency(candles: pd.DataFrame, n_bars: int, probe_orders: int) -> d
         "seed_seconds": round(seed_s, 2),
         "replay_bars": n_bars,
         "replay_window": [str(window[0]), str(window[-1])],
-        "trailing_window_bars": feed.window,
-        "feature_warmup_bars": feed.warmup,
+        "trailing_window_bars": model.features_window,
+        "feature_warmup_bars": model.warmup_bars,
         "threshold": bundle.predictor.threshold,
         "signal_thresholds": bundle.info.signal_thresholds,
         "stages": {s: stats(replay.times[s]) for s in STAGES},
@@ -293,7 +300,7 @@ def decision_latency(candles: pd.DataFrame, n_bars: int, probe_orders: int) -> d
         "final_equity_usdt": round(account.final_equity, 2),
         "p99_under_25ms": total.get("p99_ms", np.inf) < TARGET_P99_MS,
         "feature_skew_vs_batch": skew(
-            np.asarray(replay.rows), full.frame.loc[window, feed.columns].to_numpy(), feed.columns
+            np.asarray(replay.rows), full.frame.loc[window, model.columns].to_numpy(), model.columns
         ),
         "targets_vs_batch": {
             "fraction_bars_differing": int(
@@ -325,7 +332,8 @@ PARITY_RISK = RiskConfig(limits=LimitsConfig(risk_per_trade=0.04, require_stop=F
 
 
 def paper_throughput(frame: pd.DataFrame, directory: str) -> dict[str, Any]:
-    feed = SmaCrossTargets([SYMBOL], 10, 30, stop_loss=0.03, take_profit=0.06, short=True)
+    env = Environment((SYMBOL,), TIMEFRAME, Settings())
+    feed = protect(StrategyFeed(SmaCross(short=True), env), 0.03, 0.06)
     with Ledger(Path(directory) / "ledger.db") as ledger:
         runner = paper_runner(
             [ReplayFeed(SYMBOL, frame, speed=0)], feed, ledger, BrokerConfig(), PARITY_RISK
@@ -350,11 +358,11 @@ def replay_throughput(candles: pd.DataFrame, n_bars: int) -> dict[str, Any]:
     if Path("/dev/shm").is_dir():
         with tempfile.TemporaryDirectory(dir="/dev/shm") as tmp:
             out["paper_runner_sqlite_tmpfs"] = paper_throughput(frame, tmp)
-    targets = sma_crossover_targets(frame["close"].to_numpy(np.float64), 10, 30, short=True)
+    targets = SmaCross(short=True).vectorized({SYMBOL: frame}).fraction.to_numpy()
     options = RunOptions(stop_loss=0.03, take_profit=0.06, benchmarks=False)
     start = time.perf_counter()
     managed = run_managed_backtest(
-        {SYMBOL: frame}, targets[:, None], None, BrokerConfig(), PARITY_RISK, options
+        {SYMBOL: frame}, targets, None, BrokerConfig(), PARITY_RISK, options
     )
     seconds = time.perf_counter() - start
     out["batch_run_managed_backtest"] = {

@@ -52,3 +52,30 @@ def machine() -> str:
     return (
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {platform.system()}"
     )
+
+
+def interleaved(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, dict[str, Any]]:
+    """Run every entry ``repeat`` times in alternating order (so that a busy machine's load
+    falls on all of them alike): median, min and max of wall and CPU seconds, last result."""
+    import os
+    import statistics
+
+    names = list(runs)
+    wall: dict[str, list[float]] = {n: [] for n in names}
+    cpu: dict[str, list[float]] = {n: [] for n in names}
+    results: dict[str, Any] = {}
+    for r in range(repeat):
+        for name in names if r % 2 == 0 else names[::-1]:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            results[name] = runs[name]()
+            cpu[name].append(time.process_time() - start_cpu)
+            wall[name].append(time.perf_counter() - start)
+    out = {}
+    for n in names:
+        out[n] = {
+            "wall_median_s": statistics.median(wall[n]), "wall_min_s": min(wall[n]),
+            "wall_max_s": max(wall[n]), "cpu_median_s": statistics.median(cpu[n]),
+            "cpu_min_s": min(cpu[n]), "cpu_max_s": max(cpu[n]), "runs": repeat,
+            "load_after": os.getloadavg()[0], "result": results[n],
+        }  # fmt: skip
+    return out

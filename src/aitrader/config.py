@@ -18,16 +18,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from aitrader import DEFAULT_CONFIG_NAME
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
 from aitrader.labelspec import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.ops.config import ApiConfig, NotifyConfig
 from aitrader.risk.config import RiskConfig
-from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
+from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalConfig
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 
-DEFAULT_CONFIG_NAME = "aitrader.yaml"
 ENV_PREFIX = "AITRADER__"
 
 
@@ -147,6 +147,7 @@ class Settings(BaseSettings):
     modes: ModesConfig = ModesConfig()
     plans: PlanConfig = PlanConfig()
     risk: RiskConfig = RiskConfig()
+    run: RunConfig = RunConfig()
     logging: LoggingConfig = LoggingConfig()
     api: ApiConfig = ApiConfig()
     notify: NotifyConfig = NotifyConfig()

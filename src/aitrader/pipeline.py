@@ -216,7 +216,8 @@ def bundle_targets(
 ) -> BundleTargets:
     """Target fractions and stops of a trained bundle on ``candles`` in one batch: features →
     calibrated probabilities → :func:`signal_targets` (EV gate on the rolling win / loss) →
-    :func:`atr_stop_loss`. ``aitrader.live.targets.ModelTargets`` gives the same bar by bar."""
+    :func:`atr_stop_loss`. The model strategy (``aitrader.strategies.model``) gives the same
+    bar by bar."""
     matrix = build_features(candles, bundle_specs(bundle), timeframe=timeframe)
     rows = matrix.frame[np.isfinite(matrix.frame.to_numpy()).all(axis=1)]
     proba = bundle.predictor.predict_proba(rows)

@@ -54,9 +54,9 @@ def test_zero_cost_is_explicit_and_labelled(tmp_path: Path, env: dict[str, str])
 
 
 def test_table_output(env: dict[str, str]) -> None:
-    result = runner.invoke(app, ["sample:SPY-1d", "--fast", "20", "--slow", "50"], env=env)
+    result = runner.invoke(app, ["sample:SPY-1d", "-p", "fast=20", "-p", "slow=50"], env=env)
     assert result.exit_code == 0, result.output
-    assert "sma-cross 20/50" in result.stdout and "buy_and_hold" in result.stdout
+    assert "Backtest sma-cross" in result.stdout and "buy_and_hold" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -96,8 +96,8 @@ def test_paper_on_live_exchange_bars_uses_public_data_only(
         path = tmp_path / "paper-live.db"
         args = ["paper", "--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"]
         args += ["--api-url", emu.url, "--feed", "rest", "--max-bars", "5", "--poll", "0.05"]
-        args += ["--fast", "2"]
-        args += ["--slow", "4", "--ledger", str(path), "--json"]
+        args += ["-p", "fast=2"]
+        args += ["-p", "slow=4", "--ledger", str(path), "--json"]
         try:
             result = runner.invoke(app, args, env=keyed)
         finally:

@@ -45,7 +45,7 @@ def command(emu: ExchangeEmulator, ledger: Path, max_bars: int) -> list[str]:
         aitrader, "--log-level", "debug", "live", "--exchange", "binance", "--symbol", SYMBOL,
         "--timeframe", "1h", "--confirm-live", "--api-url", emu.url, "--ws-url", emu.ws_url,
         "--ledger", str(ledger),
-        "--fast", "2", "--slow", "4", "--stop-loss", "0.05", "--max-bars", str(max_bars),
+        "-p", "fast=2", "-p", "slow=4", "--stop-loss", "0.05", "--max-bars", str(max_bars),
         "--poll", "0.05",
     ]  # fmt: skip
 

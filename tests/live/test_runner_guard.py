@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from live_helpers import BROKER, RISK
 
+from aitrader.config import Settings
 from aitrader.data.samples import load_sample
 from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.managed_policy import ArrayFeed, decisions_frame
@@ -25,7 +26,9 @@ from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.paper import LedgerSimBroker
 from aitrader.live.runner import STATUS, GuardConfig, Runner, RunSummary, paper_runner
-from aitrader.live.targets import SmaCrossTargets
+from aitrader.strategies.sma_cross import SmaCross
+from aitrader.strategy.base import Environment
+from aitrader.strategy.feed import StrategyFeed
 
 GUARD = GuardConfig(max_errors=3, backoff_base=0.001, backoff_cap=0.005)
 BARS = 400
@@ -385,7 +388,8 @@ class Recorder:
     """A stateful target feed (SMA crossover) that records every bar it was given."""
 
     def __init__(self) -> None:
-        self.inner = SmaCrossTargets(["BTC/USD"], 10, 30, stop_loss=0.03)
+        env = Environment(("BTC/USD",), "1h", Settings())
+        self.inner = StrategyFeed(SmaCross(), env)
         self.seen: list[pd.Timestamp] = []
         self.decided: list[pd.Timestamp] = []
 

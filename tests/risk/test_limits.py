@@ -190,3 +190,31 @@ def test_targets_become_intents_and_back() -> None:
     assert approved_fraction(decision, portfolio, 100.0) == pytest.approx(0.3)
     resized = manager().check(OrderIntent(at("2024-01-01"), "BTC", 60, 100.0, 95.0), portfolio)
     assert approved_fraction(resized, portfolio, 100.0) == pytest.approx(0.3)
+
+
+def test_day_roll_takes_the_utc_date_of_any_timestamp() -> None:
+    """The day is remembered between bars; naive, zoned, second-unit and plain datetimes all
+    roll on the UTC date."""
+    from datetime import datetime, timedelta, timezone
+
+    rm = manager()
+    stamps = (
+        pd.Timestamp("2024-01-01 23:59"),  # naive: taken as UTC
+        pd.Timestamp("2024-01-01 20:00", tz="America/New_York"),  # 01:00 UTC on the 2nd
+        pd.Timestamp("2024-01-02 12:00", tz="UTC").as_unit("s"),
+        datetime(2024, 1, 3, 0, 30, tzinfo=timezone(timedelta(hours=2))),  # 22:30 UTC, the 2nd
+        pd.Timestamp("2024-01-03 00:00", tz="UTC"),
+        pd.Timestamp("1969-12-31 23:00", tz="UTC"),
+    )
+    days = []
+    for equity, stamp in enumerate(stamps):
+        rm.update_equity(stamp, 10_000.0 + equity)
+        days.append((rm.state.day, rm.state.day_start_equity))
+    assert days == [
+        ("2024-01-01", 10_000.0),
+        ("2024-01-02", 10_001.0),
+        ("2024-01-02", 10_001.0),
+        ("2024-01-02", 10_001.0),
+        ("2024-01-03", 10_004.0),
+        ("1969-12-31", 10_005.0),
+    ]

@@ -1,36 +1,54 @@
 """Command-line interface: ``aitrader GROUP COMMAND``. Each command is a thin call into the library.
 
 Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
+
+Start-up: a command's module is imported only when that command runs (``aitrader --help`` reads
+the summaries from the sources, see :mod:`aitrader.cli.lazy`). To add a command or a group, write
+it in its own module under ``aitrader/cli/`` and add one line to ``COMMANDS`` below
+(``name: "aitrader.cli.module:function_or_typer_app"``); keep heavy imports (ccxt, models,
+plots, scipy, numba …) inside the functions that need them. ``tests/test_cli_startup.py`` checks
+that ``aitrader --help`` and ``aitrader data samples`` stay free of them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import typer
 from rich.markup import escape
 from typer import _click as click
-from typer.core import TyperGroup
 
-from aitrader import __version__
-from aitrader.cli import backtest as backtest_cli
-from aitrader.cli import control as control_cli
-from aitrader.cli import data as data_cli
-from aitrader.cli import features as features_cli
-from aitrader.cli import live as live_cli
-from aitrader.cli import models as models_cli
-from aitrader.cli import risk as risk_cli
-from aitrader.cli import scan as scan_cli
+from aitrader import DEFAULT_CONFIG_NAME, __version__
 from aitrader.cli.common import err_console, state
-from aitrader.config import DEFAULT_CONFIG_NAME, template_text
+from aitrader.cli.lazy import LazyGroup
 from aitrader.errors import AitraderError, ConfigError
-from aitrader.ops.cli import serve_command
+
+COMMANDS: dict[str, str] = {
+    # name: "module:attribute", imported when the command runs (listed in this order)
+    "evaluate": "aitrader.cli.models:evaluate_command",
+    "train": "aitrader.cli.models:train_command",
+    "tune": "aitrader.cli.models:tune_command",
+    "backtest": "aitrader.cli.backtest:backtest_command",
+    "strategy": "aitrader.cli.strategy:app",
+    "optimize": "aitrader.cli.optimize:optimize_command",
+    "scan": "aitrader.cli.scan:scan_command",
+    "paper": "aitrader.cli.live:paper_command",
+    "live": "aitrader.cli.live:live_command",
+    "data": "aitrader.cli.data:app",
+    "features": "aitrader.cli.features:app",
+    "control": "aitrader.cli.control:app",
+    "risk": "aitrader.cli.risk:app",
+    "serve": "aitrader.cli.serve:serve_command",
+}
 
 
-class _Group(TyperGroup):
+class _Group(LazyGroup):
     """Root group that turns project errors into a message and exit code (1 runtime, 2 config)."""
+
+    lazy: ClassVar[Mapping[str, str]] = COMMANDS
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -54,6 +72,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+_Group.app = app
 
 
 def _version(value: bool) -> None:
@@ -104,6 +123,8 @@ def init(
     """
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists (use --force to overwrite)")
+    from aitrader.config import template_text
+
     path.write_text(template_text())
     err_console.print(f"wrote {path}")
 
@@ -142,20 +163,6 @@ def demo(
     from aitrader.demo import run_demo
 
     run_demo(state(ctx).settings, quick=quick)
-
-
-app.add_typer(data_cli.app, name="data")
-app.add_typer(features_cli.app, name="features")
-app.command("evaluate")(models_cli.evaluate_command)
-app.command("train")(models_cli.train_command)
-app.command("tune")(models_cli.tune_command)
-app.command("backtest")(backtest_cli.backtest_command)
-app.command("scan")(scan_cli.scan_command)
-app.command("paper")(live_cli.paper_command)
-app.command("live")(live_cli.live_command)
-app.add_typer(control_cli.app, name="control")
-app.add_typer(risk_cli.app, name="risk")
-app.command("serve")(serve_command)
 
 
 def main() -> None:

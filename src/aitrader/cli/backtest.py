@@ -1,42 +1,46 @@
-"""``aitrader backtest DATASET``: a strategy with costs, benchmarks, stress scenarios, report."""
+"""``aitrader backtest DATASET...``: any strategy through the risk manager, with costs,
+benchmarks, stress scenarios and a report."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
-from aitrader.data.datasets import Dataset, load_dataset
-from aitrader.data.store import Store
-from aitrader.engine.backtest import RunOptions, run_backtest
-from aitrader.engine.baselines import sma_crossover_targets
+from aitrader.cli.common import JsonOption, console, emit_json, err_console, table
+from aitrader.cli.strategy import (
+    ModelOption,
+    ParamOption,
+    RunConfigOption,
+    StopOption,
+    StrategyChoice,
+    StrategyOption,
+    TargetOption,
+    choice,
+    run_inputs,
+    run_settings,
+)
+from aitrader.config import Settings
 from aitrader.engine.config import BrokerConfig
-from aitrader.engine.result import BacktestResult
 from aitrader.errors import ConfigError
 
-STRATEGIES = ("sma-cross",)
+if TYPE_CHECKING:
+    from aitrader.engine.result import BacktestResult
+    from aitrader.strategy.run import RunSpec
+
 SUMMARY_ROWS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "volatility")
 
 
-def _calendar(dataset: Dataset, given: str | None) -> str:
+def _calendar(given: str | None, default: str) -> str:
     """``--calendar`` if given; else the data set's own (equity for SPY and Yahoo data)."""
     if given is not None:
         if given not in ("crypto", "equity"):
             raise ConfigError(f"--calendar {given!r}: use crypto or equity")
         return given
-    return dataset.calendar
-
-
-def _targets(strategy: str, candles: pd.DataFrame, fast: int, slow: int) -> np.ndarray:
-    """Target position fractions of the chosen strategy on these candles."""
-    if strategy not in STRATEGIES:
-        raise ConfigError(f"--strategy {strategy!r}: available: {', '.join(STRATEGIES)}")
-    return sma_crossover_targets(candles["close"].to_numpy(np.float64), fast, slow)
+    return default
 
 
 def _stressed_config(config: BrokerConfig, spread_bps: float) -> BrokerConfig:
@@ -48,23 +52,28 @@ def _stressed_config(config: BrokerConfig, spread_bps: float) -> BrokerConfig:
 
 def _run_scenarios(
     names: list[str],
-    candles: pd.DataFrame,
-    run: tuple[str, int, int, BrokerConfig, RunOptions],
+    data: dict[str, pd.DataFrame],
+    run: tuple[StrategyChoice, Settings, RunSpec],
     seed: int,
 ) -> dict[str, BacktestResult]:
     """One run per stress scenario on a stressed copy of the candles (strategy re-decided)."""
     from aitrader.analytics.scenarios import make_scenario
+    from aitrader.strategy.run import backtest_strategy
 
-    strategy, fast, slow, config, options = run
+    chosen, cfg, spec = run
+    if names and len(data) != 1:
+        raise ConfigError("--scenario runs on one data set at a time")
     out = {}
     for name in names:
+        ((symbol, candles),) = data.items()
         scenario = make_scenario(name, candles, seed=seed)
-        out[name] = run_backtest(
-            scenario.candles,
-            _targets(strategy, scenario.candles, fast, slow),
-            _stressed_config(config, scenario.spread_bps(config.spread_bps)),
-            replace(options, benchmarks=False, name=f"{options.name} [{name}]"),
+        stressed = replace(
+            spec,
+            broker=_stressed_config(spec.broker, scenario.spread_bps(spec.broker.spread_bps)),
+            options=replace(spec.options, benchmarks=False, name=f"{spec.options.name} [{name}]"),
         )
+        result = backtest_strategy(chosen.build(), {symbol: scenario.candles}, cfg, stressed)
+        out[name] = result.result
     return out
 
 
@@ -84,10 +93,21 @@ def _print_summary(metrics: dict[str, Any], scenarios: pd.DataFrame | None) -> N
 
 def backtest_command(
     ctx: typer.Context,
-    dataset: str = typer.Argument(..., help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME"),
-    strategy: str = typer.Option("sma-cross", "--strategy", help="Strategy: sma-cross."),
-    fast: int = typer.Option(10, "--fast", help="Fast SMA window (bars)."),
-    slow: int = typer.Option(30, "--slow", help="Slow SMA window (bars)."),
+    datasets: list[str] | None = typer.Argument(  # noqa: B008
+        None,
+        help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME (several: one portfolio; "
+        "default: run.data of the config).",
+    ),
+    strategy: str | None = StrategyOption,
+    params: list[str] | None = ParamOption,
+    model: Path | None = ModelOption,
+    start: str | None = typer.Option(None, "--start", help="First traded bar (date, UTC)."),
+    end: str | None = typer.Option(None, "--end", help="Last bar (date, UTC)."),
+    fee: float | None = typer.Option(None, "--fee", help="Taker and maker fee, fraction."),
+    slippage: float | None = typer.Option(None, "--slippage", help="Slippage, basis points."),
+    stop_loss: float | None = StopOption,
+    take_profit: float | None = TargetOption,
+    per_bar: bool = typer.Option(False, "--per-bar", help="Decide with on_bar, not vectorized."),
     report: Path | None = typer.Option(None, "--report", help="Write the HTML report here."),  # noqa: B008
     scenario: list[str] = typer.Option(  # noqa: B008
         [], "--scenario", help="flash-crash, low-liquidity, gap or vol-spike (repeatable)."
@@ -96,37 +116,83 @@ def backtest_command(
     calendar: str | None = typer.Option(None, "--calendar", help="crypto or equity."),
     log_scale: bool = typer.Option(False, "--log-scale", help="Log-scale equity chart."),
     zero_cost: bool = typer.Option(False, "--zero-cost", help="Switch costs off (labelled)."),
+    config: Path | None = RunConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Backtest a strategy with realistic costs next to buy-and-hold and SMA baselines.
+    """Backtest a strategy through the risk manager, with costs, next to buy-and-hold and SMA.
 
-    Example: aitrader backtest sample:BTC-USD-1h --report out/ --scenario flash-crash
+    The same decision path as `aitrader paper --replay` (equal settings give equal results):
+    the strategy's targets → risk manager → simulated fills at the next open with fees and
+    slippage. Bars before --start warm the strategy up and are not traded.
+
+    Example: aitrader backtest sample:BTC-USD-1h --strategy sma-cross -p fast=20 --report out/
     """
     from aitrader.analytics.metrics import compute_metrics, json_safe
     from aitrader.analytics.report import write_report
     from aitrader.analytics.scenarios import compare_scenarios
+    from aitrader.strategy.run import backtest_strategy
 
-    cfg = settings(ctx)
-    loaded = load_dataset(dataset, Store(cfg.data.dir))
-    candles, timeframe = loaded.candles, loaded.timeframe
-    config = BrokerConfig.without_costs() if zero_cost else BrokerConfig.from_costs(cfg.costs)
-    options = RunOptions(
-        timeframe=timeframe, calendar=_calendar(loaded, calendar), name=f"{strategy} {fast}/{slow}"
+    cfg = _with_costs(run_settings(ctx, config), fee, slippage)
+    chosen = choice(cfg, strategy, params, model, (stop_loss, take_profit))
+    window = (start or cfg.run.start, end or cfg.run.end)
+    data, spec = run_inputs(cfg, datasets or cfg.run.data, chosen, window)
+    broker = BrokerConfig.without_costs() if zero_cost else spec.broker
+    options = replace(
+        spec.options, calendar=_calendar(calendar, spec.options.calendar), name=chosen.name
     )
-    targets = _targets(strategy, candles, fast, slow)
-    result = run_backtest({loaded.symbol: candles}, targets, config, options)
+    spec = replace(
+        spec, broker=broker, options=options, per_bar=per_bar,
+        stop_loss=chosen.stop_loss, take_profit=chosen.take_profit,
+    )  # fmt: skip
+    strategy_ = chosen.build()
+    spec = replace(spec, options=replace(spec.options, name=strategy_.name))
+    managed = backtest_strategy(strategy_, data, cfg, spec)
+    result = managed.result
     metrics = compute_metrics(result)
-    stressed = _run_scenarios(scenario, candles, (strategy, fast, slow, config, options), seed)
+    stressed = _run_scenarios(scenario, data, (chosen, cfg, spec), seed)
     scenarios = compare_scenarios(result, stressed) if stressed else None
     path = write_report(result, report, log_scale) if report is not None else None
     if path is not None and scenarios is not None:
         scenarios.to_csv(path.parent / "scenarios.csv")
     if zero_cost:
         err_console.print("[bold red]ZERO-COST RUN[/]: fees and slippage are off")
+    actions = {str(k): int(v) for k, v in managed.actions.items()}
     if as_json:
         rows = None if scenarios is None else scenarios.reset_index().to_dict("records")
-        emit_json(json_safe({"metrics": metrics, "scenarios": rows, "report": path}))
+        payload = {"metrics": metrics, "risk": actions, "scenarios": rows, "report": path}
+        emit_json(json_safe(payload | {"strategy": chosen.describe()}))
         return
     _print_summary(metrics, scenarios)
+    if actions:
+        err_console.print(_risk_line(managed.decisions, actions), highlight=False, soft_wrap=True)
     if path is not None:
         err_console.print(f"report: {path}")
+
+
+def _risk_line(decisions: pd.DataFrame, actions: dict[str, int]) -> str:
+    """What the risk manager did, with the most common reason of its rejections."""
+    line = "risk manager: " + ", ".join(f"{v} {k}" for k, v in sorted(actions.items()))
+    rejected = decisions.loc[decisions["action"] == "reject", "reason"]
+    if len(rejected):
+        line += f" (most rejections: {rejected.value_counts().index[0]})"
+    return line
+
+
+def _with_costs(cfg: Settings, fee: float | None, slippage: float | None) -> Settings:
+    """The settings with ``--fee`` / ``--slippage`` applied to the costs (validated)."""
+    changes: dict[str, float] = {}
+    if fee is not None:
+        changes |= {"taker_fee": fee, "maker_fee": fee}
+    if slippage is not None:
+        changes["slippage_bps"] = slippage
+    if not changes:
+        return cfg
+    from pydantic import ValidationError
+
+    from aitrader.config import CostsConfig
+
+    try:
+        costs = CostsConfig(**{**cfg.costs.model_dump(), **changes})
+    except ValidationError as exc:
+        raise ConfigError(f"--fee/--slippage: {exc.errors()[0]['msg']}") from None
+    return cfg.model_copy(update={"costs": costs})

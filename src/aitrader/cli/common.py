@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -22,9 +22,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from aitrader.config import Settings, load_settings
-from aitrader.live.records import secret_values
-from aitrader.logsafe import install_redaction
+if TYPE_CHECKING:
+    from aitrader.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -43,6 +42,10 @@ class State:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from aitrader.config import load_settings
+            from aitrader.live.records import secret_values
+            from aitrader.logsafe import install_redaction
+
             self._settings = load_settings(self.config_path)
             level = self.log_level or self._settings.logging.level
             logging.getLogger().setLevel(level.upper())

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from aitrader.cli.common import JsonOption, console, emit_json, settings, table
-from aitrader.cli.data_download import download_command, sync_command
-from aitrader.data.datasets import load_dataset
-from aitrader.data.files import FileFormat, import_file, parse_mapping
-from aitrader.data.quality import QCReport, apply_policies, run_qc
-from aitrader.data.resample import resample
-from aitrader.data.samples import PREFIX, SAMPLES, load_sample
-from aitrader.data.store import DatasetKey, Store
+from aitrader.cli.lazy import lazy_group
+
+if TYPE_CHECKING:  # the data layer is imported by the command that runs (quick start-up)
+    from aitrader.data.quality import QCReport
+    from aitrader.data.store import Store
 
 app = typer.Typer(
+    cls=lazy_group(  # network clients: imported only when these commands run
+        {
+            "download": "aitrader.cli.data_download:download_command",
+            "sync": "aitrader.cli.data_download:sync_command",
+        }
+    ),
     help="Market data: samples, import, download, sync, list, qc, resample, query.",
     no_args_is_help=True,
 )
@@ -30,6 +35,8 @@ TimezoneOption = typer.Option(
 
 
 def _store(ctx: typer.Context) -> Store:
+    from aitrader.data.store import Store
+
     return Store(settings(ctx).data.dir)
 
 
@@ -39,6 +46,8 @@ def samples_command(as_json: bool = JsonOption) -> None:
 
     Example: aitrader data samples --json
     """
+    from aitrader.data.samples import PREFIX, SAMPLES, load_sample
+
     rows = []
     for name, sample in SAMPLES.items():
         df = load_sample(name)
@@ -79,6 +88,9 @@ def import_command(
     Example: aitrader data import prices.csv --symbol BTC/USDT --timeframe 1h
     --column timestamp=Date --timestamp-unit ms
     """
+    from aitrader.data.files import FileFormat, import_file, parse_mapping
+    from aitrader.data.store import DatasetKey
+
     key = DatasetKey(exchange.lower(), symbol, timeframe)
     fmt = FileFormat(parse_mapping(column), timestamp_unit, timezone)
     meta, added = import_file(_store(ctx), file, key, fmt)
@@ -124,6 +136,10 @@ def qc_command(
 
     Example: aitrader data qc sample:BTC-USD-1h --json
     """
+    from aitrader.data.datasets import load_dataset
+    from aitrader.data.quality import run_qc
+    from aitrader.data.store import Store
+
     cfg = settings(ctx)
     dataset = load_dataset(name, Store(cfg.data.dir), timeframe, raw=True)
     report = run_qc(dataset.candles, dataset.timeframe, cfg.qc, dataset.name, dataset.calendar)
@@ -175,6 +191,11 @@ def resample_command(
 
     Example: aitrader data resample sample:BTC-PERP-1m --to 1h --save
     """
+    from aitrader.data.datasets import load_dataset
+    from aitrader.data.quality import apply_policies, run_qc
+    from aitrader.data.resample import resample
+    from aitrader.data.store import DatasetKey, Store
+
     cfg = settings(ctx)
     store = Store(cfg.data.dir)
     dataset = load_dataset(name, store)
@@ -221,7 +242,3 @@ def query_command(
         emit_json(result.to_dict(orient="records"))
         return
     console.print(table("Query", [str(c) for c in result.columns], result.itertuples(index=False)))
-
-
-app.command("download")(download_command)
-app.command("sync")(sync_command)

@@ -1,9 +1,9 @@
 """``aitrader paper`` (stored or live bars through the live runtime, simulated fills, a real
 ledger) and ``aitrader live`` (real orders through ccxt; needs API keys and ``--confirm-live``).
 
-Both take their targets bar by bar from a causal target feed: the SMA-crossover baseline, or a
-trained model bundle (``--model``) through the same features → probabilities → signal → ATR stop
-rule as the batch pipeline.
+Both decide bar by bar with a strategy (``--strategy``, the same contract as ``aitrader
+backtest``): the SMA-crossover baseline by default, a trained model bundle with ``--model``, or
+a user's own class.
 """
 
 from __future__ import annotations
@@ -17,12 +17,22 @@ from typing import Any
 import pandas as pd
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
+from aitrader.cli.common import JsonOption, console, emit_json, err_console, table
+from aitrader.cli.strategy import (
+    ModelOption,
+    ParamOption,
+    RunConfigOption,
+    StopOption,
+    StrategyChoice,
+    StrategyOption,
+    TargetOption,
+    choice,
+    run_settings,
+)
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
 from aitrader.data.store import Store
 from aitrader.engine.config import BrokerConfig
-from aitrader.engine.managed_policy import TargetFeed
 from aitrader.errors import ConfigError
 from aitrader.live.feeds import (
     BarFeed,
@@ -35,7 +45,6 @@ from aitrader.live.feeds import (
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
 from aitrader.live.runner import Runner, RunSummary, paper_runner
-from aitrader.live.targets import SETTLED_WINDOW, ModelTargets, SmaCrossTargets
 from aitrader.live.trading import (
     exchange_client,
     history,
@@ -47,9 +56,6 @@ from aitrader.live.trading import (
 )
 
 FEEDS = ("ws", "rest")
-MODEL_HISTORY = SETTLED_WINDOW + 1000
-"""Bars of history a model bundle's feed is seeded with (the trailing feature window, the
-rolling win/loss and regime statistics, and a GARCH fit)."""
 
 FeedOption = typer.Option("ws", "--feed", help="Live bars: ws (websocket klines) or rest.")
 PollOption = typer.Option(5.0, "--poll", help="Seconds between REST polls (rest feed, fallback).")
@@ -57,63 +63,7 @@ ApiUrlOption = typer.Option(
     None, "--api-url", help="Another Binance-compatible REST endpoint (a testnet, the emulator)."
 )
 WsUrlOption = typer.Option(None, "--ws-url", help="Its websocket endpoint (with --api-url).")
-ModelOption = typer.Option(
-    None, "--model", help="Trade a model bundle (from aitrader train) instead of the SMA baseline."
-)
-FastOption = typer.Option(10, "--fast", help="Fast SMA window (bars), SMA baseline.")
-SlowOption = typer.Option(30, "--slow", help="Slow SMA window (bars), SMA baseline.")
-StopOption = typer.Option(0.03, "--stop-loss", help="SMA baseline: stop, fraction of entry.")
-TargetOption = typer.Option(None, "--take-profit", help="SMA baseline: target, fraction.")
 MaxBarsOption = typer.Option(None, "--max-bars", help="Stop after N bars (in all, resumes too).")
-
-
-@dataclass(frozen=True)
-class StrategyChoice:
-    """What decides: the SMA-crossover baseline (NOT a model) or a trained model bundle."""
-
-    fast: int = 10
-    slow: int = 30
-    stop_loss: float | None = 0.03
-    take_profit: float | None = None
-    model: Path | None = None
-
-    def __post_init__(self) -> None:
-        for name, value in (("--stop-loss", self.stop_loss), ("--take-profit", self.take_profit)):
-            if value is not None and not 0 < value < 1:
-                raise ConfigError(f"{name} must be a fraction in (0, 1), got {value}")
-        if self.model is None and not 0 < self.fast < self.slow:
-            raise ConfigError(f"--fast {self.fast} must be below --slow {self.slow} (both > 0)")
-        if self.model is not None and not self.model.is_dir():
-            raise ConfigError(f"--model {self.model}: no such bundle directory")
-
-    @property
-    def history(self) -> int:
-        """Bars of history the feed needs before the first decision."""
-        return MODEL_HISTORY if self.model is not None else self.slow + 1
-
-    def describe(self) -> dict[str, object]:
-        if self.model is not None:
-            from aitrader.models.registry import load_bundle
-
-            info = load_bundle(self.model).info
-            return {"strategy": "model", "model": str(self.model), "bundle": info.created}
-        return {
-            **{"strategy": "sma-cross", "fast": self.fast, "slow": self.slow},
-            **{"stop_loss": self.stop_loss, "take_profit": self.take_profit},
-        }
-
-    def feed(
-        self, cfg: Settings, symbols: list[str], timeframe: str, history: dict[str, pd.DataFrame]
-    ) -> TargetFeed:
-        """The causal target feed, seeded with each symbol's ``history`` (the bars before the
-        first one it decides)."""
-        if self.model is None:
-            brackets = (self.stop_loss, self.take_profit)
-            return SmaCrossTargets(symbols, self.fast, self.slow, *brackets, history)
-        from aitrader.models.registry import load_bundle
-
-        bundle = load_bundle(self.model)
-        return ModelTargets(symbols, bundle, cfg, history, timeframe)
 
 
 def _default_ledger(kind: str = "paper") -> Path:
@@ -162,7 +112,9 @@ def paper_command(
     symbols: list[str] | None = typer.Option(  # noqa: B008
         None, "--symbol", help="With --exchange: e.g. BTC/USDT (repeat for more)."
     ),
-    timeframe: str = typer.Option("1m", "--timeframe", help="With --exchange: bar timeframe."),
+    timeframe: str | None = typer.Option(
+        None, "--timeframe", help="With --exchange: bar timeframe [default: 1m]."
+    ),
     bars_feed: str = FeedOption,
     poll: float = PollOption,
     api_url: str | None = ApiUrlOption,
@@ -170,12 +122,13 @@ def paper_command(
     ledger: Path | None = typer.Option(  # noqa: B008
         None, "--ledger", help="SQLite ledger file (the same run on it resumes)."
     ),
+    strategy_spec: str | None = StrategyOption,
+    params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
-    fast: int = FastOption,
-    slow: int = SlowOption,
     stop_loss: float | None = StopOption,
     take_profit: float | None = TargetOption,
     max_bars: int | None = MaxBarsOption,
+    config: Path | None = RunConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Paper-trade through the live runtime: risk-checked orders, simulated fills (the
@@ -184,12 +137,19 @@ def paper_command(
     --replay plays stored bars (offline); --exchange/--symbol/--timeframe trades an exchange's
     live closed bars (websocket or REST, missed bars back-filled). Given the ledger of an
     interrupted run of the same settings it resumes after the last bar processed; a ledger of
-    another run is refused. Without --model the SMA-crossover baseline decides (NOT a model).
+    another run is refused. --strategy decides (default: the SMA-crossover baseline, NOT a
+    model; the model strategy with --model); a replay equals `aitrader backtest` with the same
+    settings.
 
     Example: aitrader paper --replay sample:BTC-USD-1h --speed 0 --ledger paper.db
     """
-    cfg = settings(ctx)
-    strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model)
+    cfg = run_settings(ctx, config)
+    run = cfg.run
+    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit))
+    exchange = exchange or (run.exchange if replay is None else None)
+    if replay is None and exchange is None and len(run.data) == 1:
+        replay = run.data[0]
+    symbols, timeframe = symbols or run.symbols, timeframe or run.timeframe or "1m"
     if (replay is None) == (exchange is None):
         raise ConfigError("give either --replay (stored bars) or --exchange and --symbol")
     if exchange is not None:
@@ -214,21 +174,19 @@ def _paper_replay(
     as_json: bool,
 ) -> None:
     loaded = load_dataset(replay, Store(cfg.data.dir))
-    frame = loaded.candles
-    if bars is not None:
-        candles, before = frame.iloc[-bars:], frame.iloc[:-bars]
-    elif strategy.model is not None:  # the first bars seed the model's features
-        candles, before = frame.iloc[strategy.history :], frame.iloc[: strategy.history]
-    else:
-        candles, before = frame, frame.iloc[:0]
+    frame, start = _window(loaded.candles, cfg.run.start, cfg.run.end)
+    warmup = strategy.history()
+    if bars is not None and start is not None:
+        raise ConfigError("give --bars or run.start, not both")
+    # the bars before the replayed ones warm the strategy up, as those before a backtest's start
+    first = len(frame) - bars if bars is not None else (warmup if start is None else start)
+    candles, before = frame.iloc[max(first, 0) :], frame.iloc[: max(first, 0)]
     if candles.empty:
         raise ConfigError(f"--replay {replay}: no bars to replay")
-    if strategy.model is None:
-        before = before.iloc[:0]  # the baseline warms up in the replay, as its backtest does
-    elif len(before) < strategy.history:
+    if len(before) < warmup:
         raise ConfigError(
-            f"--replay {replay}: a model needs {strategy.history} bars of history before the "
-            f"replayed ones, {len(before)} are left: use a smaller --bars"
+            f"--replay {replay}: strategy {strategy.name} needs {warmup} bars of history before "
+            f"the replayed ones, {len(before)} are left: use a smaller --bars"
         )
     targets = strategy.feed(cfg, [loaded.symbol], loaded.timeframe, {loaded.symbol: before})
     path = ledger or _default_ledger()
@@ -254,6 +212,19 @@ def _paper_replay(
             soft_wrap=True,
         )
     _report(summary, path, loaded.symbol, "Paper run (simulated fills)")
+
+
+def _window(
+    frame: pd.DataFrame, start: str | None, end: str | None
+) -> tuple[pd.DataFrame, int | None]:
+    """The candles up to ``end`` and the position of ``start`` (run.start / run.end)."""
+    from aitrader.cli.strategy import parse_date
+
+    if end is not None:
+        frame = frame.loc[: parse_date(end, "run.end")]
+    if start is None:
+        return frame, None
+    return frame, int(frame.index.searchsorted(parse_date(start, "run.start")))
 
 
 @dataclass(frozen=True)
@@ -364,7 +335,7 @@ def _paper_live(
     symbols = list(bars.symbols)
     fingerprint = live_fingerprint(symbols, cfg.risk, run | {"broker": repr(config)})
     with Ledger(path, secret_values(cfg.secrets)) as book:
-        start, candles = _start(client, bars, resume_point(book, fingerprint), strategy.history)
+        start, candles = _start(client, bars, resume_point(book, fingerprint), strategy.history())
         targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
@@ -392,20 +363,22 @@ def _refuse(message: str) -> None:
 
 def live_command(
     ctx: typer.Context,
-    exchange: str = typer.Option(..., "--exchange", help="ccxt exchange id, e.g. binance."),
-    symbols: list[str] = typer.Option(  # noqa: B008
-        ..., "--symbol", help="Unified spot symbol, e.g. BTC/USDT (repeat for more)."
+    exchange: str | None = typer.Option(
+        None, "--exchange", help="ccxt exchange id, e.g. binance (or run.exchange)."
     ),
-    timeframe: str = typer.Option("1m", "--timeframe", help="Bar timeframe."),
+    symbols: list[str] | None = typer.Option(  # noqa: B008
+        None, "--symbol", help="Unified spot symbol, e.g. BTC/USDT (repeat; or run.symbols)."
+    ),
+    timeframe: str | None = typer.Option(None, "--timeframe", help="Bar timeframe [default: 1m]."),
     confirm_live: bool = typer.Option(
         False, "--confirm-live", help="Confirm trading real money (required)."
     ),
     ledger: Path | None = typer.Option(  # noqa: B008
         None, "--ledger", help="SQLite ledger (the same file resumes and reconciles the run)."
     ),
+    strategy_spec: str | None = StrategyOption,
+    params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
-    fast: int = FastOption,
-    slow: int = SlowOption,
     stop_loss: float | None = StopOption,
     take_profit: float | None = TargetOption,
     max_bars: int | None = MaxBarsOption,
@@ -416,6 +389,7 @@ def live_command(
     poll: float = PollOption,
     api_url: str | None = ApiUrlOption,
     ws_url: str | None = WsUrlOption,
+    config: Path | None = RunConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Live trading with real orders: the paper runtime's decision path, orders through ccxt.
@@ -428,7 +402,13 @@ def live_command(
 
     Example: aitrader live --exchange binance --symbol BTC/USDT --timeframe 1h --confirm-live
     """
-    cfg = settings(ctx)
+    cfg = run_settings(ctx, config)
+    given = cfg.run
+    exchange = exchange or given.exchange or ""
+    symbols, timeframe = symbols or given.symbols, timeframe or given.timeframe or "1m"
+    capital = capital if capital is not None else given.capital
+    if not exchange or not symbols:
+        raise ConfigError("live needs --exchange and --symbol (or run.exchange / run.symbols)")
     name = exchange.strip().lower()
     if not _has_keys(cfg, name):
         variable = f"AITRADER__SECRETS__EXCHANGES__{name.upper()}__API_KEY (and __SECRET)"
@@ -439,7 +419,7 @@ def live_command(
             "with real "
             "money; add --confirm-live to confirm"
         )
-    strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model)
+    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit))
     bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
     client = exchange_client(name, cfg, api_url)
     markets = "-".join(s.replace("/", "") for s in symbols)
@@ -447,7 +427,7 @@ def live_command(
     run = bars.describe() | strategy.describe()
     with Ledger(path, secret_values(cfg.secrets)) as book:
         resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run))
-        start, candles = _start(client, bars, resume, strategy.history)
+        start, candles = _start(client, bars, resume, strategy.history())
         targets = strategy.feed(cfg, symbols, timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:

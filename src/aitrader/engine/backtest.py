@@ -216,11 +216,12 @@ def run_backtest(
         mkt, target_array, config, options
     )
     timeframe = options.timeframe or infer_timeframe(mkt.index)
-    benchmarks = baseline_curves(data, config, options) if options.benchmarks else {}
+    benchmarks = baseline_curves(mkt, config, options) if options.benchmarks else {}
+    exposure = np.divide(gross, equity, out=gross)  # the kernel's fresh arrays: no copies
     return BacktestResult(
-        equity=pd.Series(equity, index=mkt.index, name="equity"),
-        cash=pd.Series(cash, index=mkt.index, name="cash"),
-        exposure=pd.Series(np.divide(gross, equity), index=mkt.index, name="exposure"),
+        equity=pd.Series(equity, index=mkt.index, name="equity", copy=False),
+        cash=pd.Series(cash, index=mkt.index, name="cash", copy=False),
+        exposure=pd.Series(exposure, index=mkt.index, name="exposure", copy=False),
         trades=trades_frame(trades, mkt.symbols, mkt.index),
         fills=fills_frame(fills, mkt.symbols, mkt.index),
         initial_cash=config.initial_cash,
@@ -234,10 +235,10 @@ def run_backtest(
 
 
 def baseline_curves(
-    data: Candles, config: BrokerConfig, options: RunOptions
+    data: Candles | Market, config: BrokerConfig, options: RunOptions
 ) -> dict[str, pd.Series]:
     """Buy-and-hold and SMA(10/30) crossover equity on the same data with the same costs."""
-    mkt = market(data)
+    mkt = data if isinstance(data, Market) else market(data)
     n, k = mkt.bars.shape[:2]
     plain = RunOptions(timeframe=options.timeframe, calendar=options.calendar, benchmarks=False)
     crossover = np.column_stack([sma_crossover_targets(mkt.bars[:, j, 3]) / k for j in range(k)])
@@ -247,5 +248,5 @@ def baseline_curves(
         ("sma_crossover", crossover),
     ):
         equity = simulate_arrays(mkt, targets, config, plain)[0]
-        curves[name] = pd.Series(equity, index=mkt.index, name=name)
+        curves[name] = pd.Series(equity, index=mkt.index, name=name, copy=False)
     return curves

@@ -2,11 +2,15 @@
 
 Target orders, brackets, funding and liquidation follow exactly the compiled kernel's rules (the
 same compiled helpers price and size them); limit, stop and stop-limit orders rest between bars.
+
+Per bar, the common case is quick: a bar at whose open nothing can happen (nothing pending,
+resting or bracketed, no funding, no position that could be liquidated) skips the open's steps,
+and the account is marked by ``account_marks`` run interpreted on a few floats.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -35,11 +39,14 @@ from aitrader.engine.types import (
     OrderType,
     Position,
     TimeInForce,
+    built,
 )
 from aitrader.errors import BrokerError
 
 O, H, L, C, V = 0, 1, 2, 3, 4  # noqa: E741
 _NO_SUB = np.zeros((0, 3))
+# The same rule, interpreted: no call overhead on a few floats (sequences instead of arrays).
+_marks: Callable[..., tuple[float, float, float]] = account_marks.py_func
 
 
 @dataclass
@@ -66,6 +73,8 @@ class SimBroker:
         self._time = pd.Timestamp(0, tz="UTC")
         self._i = 0
         self._vol = np.zeros(len(self.symbols))
+        self._floats = tuple(self.p.tolist())  # the parameters as Python floats (for _marks)
+        self._at_close = config.fill_at == "close"
 
     def submit(self, order: Order) -> bool:
         """Accept an order once per client order id (a repeat is ignored and returns False)."""
@@ -95,9 +104,15 @@ class SimBroker:
 
     def account(self, bars: Mapping[str, Bar]) -> Account:
         """Cash, equity and margin with positions marked at the bars' closes."""
-        marks = np.array([bars[s].close for s in self.symbols])
-        equity, margin, _ = account_marks(self.cash, self.position_array(), marks, self.p)
-        return Account(self.cash, equity, margin)
+        cash, equity, margin = self.cash, self.cash, 0.0  # account_marks of no position
+        pos, marks = [], []
+        for s, position in self.positions.items():
+            if position.qty != 0.0:
+                pos.append(position.qty)
+                marks.append(bars[s].close)
+        if pos:
+            equity, margin, _ = _marks(cash, pos, marks, self._floats)
+        return built(Account, {"cash": cash, "equity": equity, "margin_used": margin})
 
     def open_bar(
         self,
@@ -107,19 +122,50 @@ class SimBroker:
         sub_bars: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Everything that happens from a bar's open to its close, before the decision."""
+        self._i, self._time = i, bars[self.symbols[0]].time
+        if self._quiet(bars, funding):
+            return
         arr = self._start(i, bars)
         self._vol = np.array([volume_cap(v, self.p) for v in arr[:, V]])
-        self._funding(arr, funding or {})
-        if self.config.fill_at == "open":
+        if funding:
+            self._funding(arr, funding)
+        if self.targets and not self._at_close:
             self._fill_targets(arr, O)
-        self._fill_resting(arr)
-        self._brackets(arr, sub_bars or {})
-        self._liquidate(arr)
+        if self.resting:
+            self._fill_resting(arr)
+        if self.brackets:
+            self._brackets(arr, sub_bars or {})
+        if not self._safe(bars, funding):
+            self._liquidate(arr)
 
     def close_bar(self, bars: Mapping[str, Bar]) -> None:
         """At the close, after the decision: target orders fill here with ``fill_at="close"``."""
-        if self.config.fill_at == "close":
+        if self._at_close and self.targets:
             self._fill_targets(self._start(self._i, bars), C)
+
+    def _quiet(self, bars: Mapping[str, Bar], funding: Mapping[str, float] | None) -> bool:
+        """Whether nothing can happen at this bar's open, so that its steps can be skipped:
+        nothing pending there, resting or bracketed, and :meth:`_safe` positions."""
+        if self.resting or (self.targets and not self._at_close):
+            return False
+        for sl, tp in self.brackets.values():
+            if sl == sl or tp == tp:
+                return False
+        return self._safe(bars, funding)
+
+    def _safe(self, bars: Mapping[str, Bar], funding: Mapping[str, float] | None) -> bool:
+        """Whether no position pays funding or can be liquidated in this bar: every position
+        long, unfunded, with cash ≥ 0 and a positive open and low (equity over maintenance then
+        stays ≥ cash ≥ 0 all through the bar)."""
+        cash = self.cash
+        for s, position in self.positions.items():
+            if position.qty != 0.0:
+                bar = bars[s]
+                if position.qty < 0.0 or cash < 0.0 or not (bar.low > 0.0 and bar.open > 0.0):
+                    return False
+                if funding and funding.get(s, 0.0) != 0.0:
+                    return False
+        return True
 
     def _start(self, i: int, bars: Mapping[str, Bar]) -> np.ndarray:
         self._i, self._time = i, bars[self.symbols[0]].time
@@ -135,13 +181,15 @@ class SimBroker:
         ``why`` is the client order id and the reason."""
         qty, price, ref = leg
         oid, reason = why
-        fee = abs(qty) * price * (self.p[P_TAKER] if taker else self.p[P_MAKER])
+        fee = abs(qty) * price * (self._floats[P_TAKER] if taker else self._floats[P_MAKER])
         self.cash = self.cash - qty * price - fee
         position = self.positions[symbol].apply(qty, price)
         self.positions[symbol] = position
         liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
         slip = abs(qty) * abs(price - ref)
-        self.fills.append(Fill(self._time, symbol, qty, price, fee, slip, liquidity, oid, reason))
+        fill = {"time": self._time, "symbol": symbol, "qty": qty, "price": price, "fee": fee}
+        fill |= {"slippage": slip, "liquidity": liquidity, "client_order_id": oid, "reason": reason}
+        self.fills.append(built(Fill, fill))
         if position.qty == 0.0:
             self.brackets.pop(symbol, None)
 

@@ -41,9 +41,12 @@ def volume_cap(volume: float, p: np.ndarray) -> float:
 def account_marks(
     cash: float, pos: np.ndarray, marks: np.ndarray, p: np.ndarray
 ) -> tuple[float, float, float]:
-    """Equity, margin in use and gross notional with positions marked at ``marks``."""
+    """Equity, margin in use and gross notional with positions marked at ``marks``.
+
+    Also run interpreted (``account_marks.py_func``) on sequences of floats by the bar-by-bar
+    broker: same operations in the same order, so the same bits, without the call overhead."""
     equity, gross = cash, 0.0
-    for j in range(pos.shape[0]):
+    for j in range(len(pos)):
         if pos[j] != 0.0:
             equity += pos[j] * marks[j]
             gross += abs(pos[j]) * marks[j]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Protocol
 
 import numpy as np
@@ -16,19 +17,32 @@ import pandas as pd
 
 from aitrader.data.schema import COLUMNS
 from aitrader.engine.policy import Strategy
-from aitrader.engine.types import Account, Bar, Fill, Order
+from aitrader.engine.types import Account, Bar, Fill, Order, built
 
 BarEvent = Mapping[str, Bar]
 Clock = Callable[[], float]
+
+
+def _bar(symbol: str, time: pd.Timestamp, *values: float) -> Bar:
+    """``Bar(symbol, time, open, high, low, close, volume)``, made quickly (see :func:`built`)."""
+    o, h, lo, c, v = values
+    fields = {"symbol": symbol, "time": time, "open": o, "high": h, "low": lo, "close": c}
+    fields["volume"] = v
+    return built(Bar, fields)
 
 
 def replay(candles: Mapping[str, pd.DataFrame]) -> Iterator[BarEvent]:
     """A data source that replays stored candles (shared index) one bar at a time."""
     symbols = list(candles)
     index = candles[symbols[0]].index
-    values = {s: candles[s].loc[:, list(COLUMNS)].to_numpy(np.float64) for s in symbols}
-    for i, stamp in enumerate(index):
-        yield {s: Bar(s, stamp, *map(float, values[s][i])) for s in symbols}
+    columns = [[candles[s][c].to_numpy(np.float64).tolist() for c in COLUMNS] for s in symbols]
+    if len(symbols) == 1:
+        symbol = symbols[0]
+        for bar in map(_bar, repeat(symbol), index, *columns[0]):
+            yield {symbol: bar}
+        return
+    for stamp, *rows in zip(index, *(zip(*c, strict=True) for c in columns), strict=True):
+        yield {s: _bar(s, stamp, *row) for s, row in zip(symbols, rows, strict=True)}
 
 
 @dataclass
@@ -77,6 +91,7 @@ class Engine:
         self.strategy, self.broker, self.clock = strategy, broker, clock
         self.result = EngineResult()
         self._i = 0
+        self._first = broker.symbols[0]  # whose bar time stamps the results
 
     @property
     def bars_done(self) -> int:
@@ -119,16 +134,16 @@ class Engine:
         ``decide=False`` only monitors: the broker's own events (resting orders, brackets,
         liquidation) and the marks run, the strategy is not asked and nothing is submitted.
         """
-        i = self._i
-        self.broker.open_bar(i, bars, funding, sub_bars)
+        i, broker, result = self._i, self.broker, self.result
+        broker.open_bar(i, bars, funding, sub_bars)
         if decide:
             for order in self.strategy.on_bar(i, bars):
-                self.broker.submit(order)
-        self.broker.close_bar(bars)
-        account = self.broker.account(bars)
-        self.result.equity.append(account.equity)
-        self.result.cash.append(account.cash)
-        self.result.times.append(bars[self.broker.symbols[0]].time)
+                broker.submit(order)
+        broker.close_bar(bars)
+        account = broker.account(bars)
+        result.equity.append(account.equity)
+        result.cash.append(account.cash)
+        result.times.append(bars[self._first].time)
         self._i = i + 1
 
     def run(self, source: Iterable[BarEvent]) -> EngineResult:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,7 @@ from aitrader.engine.backtest import (
     RunOptions,
     as_matrix,
     baseline_curves,
+    funding_matrix,
     infer_timeframe,
     market,
     sub_bar_arrays,
@@ -32,7 +33,7 @@ from aitrader.engine.backtest import (
 from aitrader.engine.broker import SimBroker
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.loop import Engine, replay
-from aitrader.engine.managed_policy import ArrayFeed, ManagedPolicy, decisions_frame
+from aitrader.engine.managed_policy import ArrayFeed, ManagedPolicy, TargetFeed, decisions_frame
 from aitrader.engine.result import BacktestResult
 from aitrader.engine.tradebook import TradeBook, fills_table, trades_table
 from aitrader.errors import ConfigError
@@ -65,6 +66,13 @@ class ManagedResult:
     result: BacktestResult
     decisions: pd.DataFrame
     risk_state: RiskState
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        """Performance metrics of the run (:func:`aitrader.analytics.metrics.compute_metrics`)."""
+        from aitrader.analytics.metrics import compute_metrics
+
+        return compute_metrics(self.result)
 
     @property
     def actions(self) -> pd.Series:
@@ -101,14 +109,18 @@ def _drive(
     mkt: Market,
     options: RunOptions,
 ) -> np.ndarray:
-    """Run every bar through the engine; returns the gross notional at each close."""
+    """Run every bar through the engine (funding at the open of the bar each rate falls on, as
+    the kernel charges it); returns the gross notional at each close."""
     sub, starts = sub_bar_arrays(options.sub_bars, mkt)
+    rates = funding_matrix(options.funding, mkt)
+    due = np.flatnonzero(rates.any(axis=1)) if options.funding is not None else ()
+    charged = {int(i): dict(zip(mkt.symbols, map(float, rates[i]), strict=True)) for i in due}
     gross = np.zeros(len(mkt.index))
     for i, bars in enumerate(replay(frames)):
         rows = None
         if starts.shape[0]:
             rows = {s: sub[starts[i] : starts[i + 1], j] for j, s in enumerate(mkt.symbols)}
-        engine.on_bar(bars, sub_bars=rows)
+        engine.on_bar(bars, charged.get(i), sub_bars=rows)
         total = 0.0
         for s in mkt.symbols:
             q = broker.positions[s].qty
@@ -133,11 +145,11 @@ def _result(
     closes = {s: float(mkt.bars[-1, j, 3]) for j, s in enumerate(mkt.symbols)}
     trades = book.snapshot(mkt.index[-1], closes)
     equity = np.asarray(engine.result.equity, dtype=np.float64)
-    benchmarks = baseline_curves(data, config, options) if options.benchmarks else {}
+    benchmarks = baseline_curves(mkt, config, options) if options.benchmarks else {}
     return BacktestResult(
-        equity=pd.Series(equity, index=mkt.index, name="equity"),
-        cash=pd.Series(np.asarray(engine.result.cash), index=mkt.index, name="cash"),
-        exposure=pd.Series(np.divide(gross, equity), index=mkt.index, name="exposure"),
+        equity=pd.Series(equity, index=mkt.index, name="equity", copy=False),
+        cash=pd.Series(np.asarray(engine.result.cash), index=mkt.index, name="cash", copy=False),
+        exposure=pd.Series(np.divide(gross, equity), index=mkt.index, name="exposure", copy=False),
         trades=trades_table(trades, mkt.index),
         fills=fills_table(fills, mkt.index),
         initial_cash=config.initial_cash,
@@ -162,11 +174,10 @@ def run_managed_backtest(
 
     ``targets``/``stops`` take the shapes ``run_backtest`` accepts (per-symbol columns or a
     (bars, symbols) array). Stops feed the risk-per-trade check and become the stop bracket;
-    ``options.take_profit`` is the take-profit bracket. Funding is not simulated here.
+    ``options.take_profit`` is the take-profit bracket; ``options.funding`` is charged as the
+    kernel charges it.
     """
-    config, options = broker_config or BrokerConfig(), options or RunOptions()
-    if options.funding is not None:
-        raise ConfigError("run_managed_backtest does not simulate funding; use run_backtest")
+    options = options or RunOptions()
     mkt = market(data)
     frames = _frames(data, mkt)
     fraction = as_matrix(targets, mkt, "targets")
@@ -174,6 +185,21 @@ def run_managed_backtest(
         raise ConfigError("targets: one value per bar is required")
     stop_price, stop_loss = _stop_matrices(stops, mkt, frames, options)
     feed = ArrayFeed(fraction, stop_price, stop_loss, as_matrix(options.take_profit, mkt, "tp"))
+    return run_feed_backtest(data, feed, broker_config, risk, options)
+
+
+def run_feed_backtest(
+    data: Candles,
+    feed: TargetFeed,
+    broker_config: BrokerConfig | None = None,
+    risk: RiskConfig | None = None,
+    options: RunOptions | None = None,
+) -> ManagedResult:
+    """Replay ``data`` through ``feed`` (precomputed arrays or a strategy deciding bar by bar)
+    → ManagedPolicy → RiskManager → SimBroker: the decision path of paper and live runs."""
+    config, options = broker_config or BrokerConfig(), options or RunOptions()
+    mkt = market(data)
+    frames = _frames(data, mkt)
     broker = SimBroker(mkt.symbols, config)
     manager = RiskManager(risk or RiskConfig(), store=MemoryRiskStateStore())
     policy = ManagedPolicy(mkt.symbols, feed, manager, broker)

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from aitrader.engine.policy import decide
+from aitrader.engine.policy import target_changed
 from aitrader.engine.records import order_id
 from aitrader.engine.tradebook import TradeBook
 from aitrader.engine.types import Account, Bar, Fill, Order, Position
@@ -35,6 +35,8 @@ from aitrader.risk.intents import (
     intent_for_target,
 )
 from aitrader.risk.limits import RiskManager
+
+_target_changed = target_changed.py_func
 
 DECISION_COLUMNS: tuple[str, ...] = (
     "time",  # decision bar (UTC open time)
@@ -158,8 +160,10 @@ class ManagedPolicy:
         self.book = TradeBook(getattr(portfolio, "dust", None))
         self.log: list[dict[str, Any]] = []
         self.last = np.full(len(self.symbols), np.nan)
-        self._changed = np.zeros(len(self.symbols), dtype=np.bool_)
         self._booked = 0
+        bind = getattr(feed, "bind", None)  # a strategy feed reads the account and risk state
+        if bind is not None:
+            bind(portfolio, risk)
 
     @property
     def booked(self) -> int:
@@ -203,22 +207,21 @@ class ManagedPolicy:
         self._book_fills()
         time = bars[self.symbols[0]].time
         account = self.portfolio.account(bars)
+        self.risk.update_equity(time, account.equity)
+        kill = self.risk.kill_switch_engaged
+        row = self.feed.at(i, bars)
+        changed = self._changes(row.fraction)
+        if not (kill or changed):
+            return ()
         marks = {s: bars[s].close for s in self.symbols}
         snapshot = PortfolioSnapshot.from_engine(account, self.portfolio.positions, marks)
-        self.risk.update_equity(time, account.equity)
-        orders: list[Order] = []
-        if self.risk.kill_switch_engaged:
-            orders = self._flatten(i, snapshot, time)
-        row = self.feed.at(i, bars)
-        decide(
-            np.asarray(row.fraction, dtype=np.float64).reshape(1, -1), 0, self.last, self._changed
-        )
+        orders = self._flatten(i, snapshot, time) if kill else []
         flattened = {o.symbol for o in orders}
         wishes = []
-        for j in np.flatnonzero(self._changed):
-            symbol = self.symbols[int(j)]
+        for j in changed:
+            symbol = self.symbols[j]
             if symbol not in flattened:
-                intent, levels = self._intent(int(j), row, marks[symbol], snapshot, time)
+                intent, levels = self._intent(j, row, marks[symbol], snapshot, time)
                 if intent is not None:
                     wishes.append((intent, levels))
         # Reductions first: they free room under the exposure limits for the entries.
@@ -227,6 +230,17 @@ class ManagedPolicy:
             if order is not None:
                 orders.append(order)
         return orders
+
+    def _changes(self, fraction: np.ndarray) -> list[int]:
+        """Symbols whose target changed at this bar (the kernel's ``target_changed`` rule, run
+        interpreted on a few floats); their last targets are updated."""
+        last, changed = self.last, []
+        targets = np.asarray(fraction, dtype=np.float64).ravel().tolist()
+        for j, target in enumerate(targets):
+            if _target_changed(target, last[j]):
+                last[j] = target
+                changed.append(j)
+        return changed
 
     def _book_fills(self) -> None:
         """Closed trades since the last bar go to the RiskManager (losses start cool-downs)."""

@@ -22,6 +22,7 @@ from aitrader.risk.state import JsonRiskStateStore, MemoryRiskStateStore, RiskSt
 logger = logging.getLogger(__name__)
 
 ACCEPT_REASON = "within limits"
+_NS_PER_DAY = 86_400 * 10**9
 _TOLERANCE = 1e-9
 
 
@@ -68,6 +69,7 @@ class RiskManager:
         self._state = store.load() or RiskState()
         self.correlations = correlations
         self.decisions: list[RiskDecision] = []
+        self._day: tuple[int | None, str] = (None, "")  # the last UTC day number and its text
 
     @property
     def state(self) -> RiskState:
@@ -87,15 +89,26 @@ class RiskManager:
 
     def update_equity(self, time: pd.Timestamp, equity: float) -> None:
         """Roll the UTC day, track the equity peak, engage the kill switch at max drawdown."""
-        ts = utc(time)
-        day = ts.date().isoformat()
+        day = self._utc_day(time)
         if day != self._state.day:
             self._set(day=day, day_start_equity=equity, trades_today=0)
         if equity > self._state.peak_equity:
             self._set(peak_equity=equity)
         reached = self.drawdown(equity) >= self.limits.max_drawdown
         if reached and self.limits.kill_on_max_drawdown and not self._state.kill_switch:
-            self.engage_kill_switch(ts, f"max drawdown {self.limits.max_drawdown:.1%} reached")
+            reason = f"max drawdown {self.limits.max_drawdown:.1%} reached"
+            self.engage_kill_switch(utc(time), reason)
+
+    def _utc_day(self, time: pd.Timestamp) -> str:
+        """``utc(time).date().isoformat()``, remembered for the day of the last call (a
+        Timestamp's ``value`` is UTC nanoseconds since the epoch; naive ones count as UTC)."""
+        value = getattr(time, "value", None)
+        if not isinstance(value, int):
+            return utc(time).date().isoformat()
+        number = value // _NS_PER_DAY
+        if number != self._day[0]:
+            self._day = (number, utc(time).date().isoformat())
+        return self._day[1]
 
     def record_trade(self, time: pd.Timestamp, pnl: float) -> None:
         """Count consecutive losses; start the cool-down when they reach the limit."""

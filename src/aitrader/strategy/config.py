@@ -209,3 +209,26 @@ class PlanConfig(_Frozen):
         if any(e <= 1 for e in self.fib_extensions) or not self.fib_extensions:
             raise ValueError("fib_extensions must be ratios above 1")
         return self
+
+
+class RunConfig(_Frozen):
+    """What a run trades — the ``run:`` section shared by ``backtest``, ``paper`` and ``live``
+    (with ``costs:`` and ``risk:``), so one file rebuilds the same run everywhere. Command-line
+    options override it; ``params`` are merged key by key with ``--param``."""
+
+    strategy: str | None = Field(
+        None, description="name, package.module:Class or file.py:Class (None: sma-cross / model)"
+    )
+    params: dict[str, int | float | bool | str | None] = {}
+    model: str | None = Field(None, description="model bundle directory (aitrader train)")
+    data: list[str] = Field(
+        [], description="backtest / paper --replay data sets: sample:NAME or EX:SYMBOL:TF"
+    )
+    start: str | None = Field(None, description="first traded bar (date, UTC)")
+    end: str | None = Field(None, description="last bar (date, UTC)")
+    stop_loss: float | None = Field(None, gt=0, lt=1, description="stop for every entry")
+    take_profit: float | None = Field(None, gt=0, lt=1, description="take-profit, every entry")
+    exchange: str | None = Field(None, description="paper/live on an exchange: ccxt id")
+    symbols: list[str] = Field([], description="paper/live on an exchange: markets")
+    timeframe: str | None = Field(None, description="paper/live on an exchange: bar timeframe")
+    capital: float | None = Field(None, gt=0, description="live: quote currency traded")

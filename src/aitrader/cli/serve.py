@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from aitrader.cli.common import console, err_console, settings
-from aitrader.config import Settings
 from aitrader.errors import ConfigError
 from aitrader.ops.auth import hash_token, new_token
+
+if TYPE_CHECKING:
+    from aitrader.config import Settings
 
 LedgerOption = typer.Option(None, "--ledger", help="The run's SQLite ledger file.")
 HostOption = typer.Option(None, "--host", help="Bind address (default: api.host, 127.0.0.1).")

@@ -1,0 +1,1 @@
+"""Built-in strategies, one file each, registered like a user's own (see aitrader.strategy)."""

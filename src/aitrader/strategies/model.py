@@ -1,0 +1,239 @@
+"""The model-bundle strategy: a trained bundle's calibrated probabilities → signal → ATR stop.
+
+Bar by bar (``on_bar``): the feature row of the last bar → the bundle's calibrated
+probabilities → :func:`~aitrader.pipeline.signal_targets` (thresholds, bands, EV gate on the
+rolling win / loss, the bundle's tuned thresholds) → an ATR stop. Every feature except GARCH is
+computed on the trailing window the feature set's warm-up allows (features are causal, and the
+recursive ones — EMA, Wilder ATR/ADX — have forgotten their seed after that many bars, so the
+trailing value equals the batch one up to rounding). The GARCH forecast depends on where its
+refits fall and on the whole history since the last one, so each GARCH column is a
+:class:`~aitrader.features.volatility.GarchFilter` kept between bars: O(1) per bar, refits on
+the batch schedule anchored on the first history bar, bit-identical values.
+
+``vectorized`` is :func:`~aitrader.pipeline.bundle_targets` over the whole series, the batch
+reference the per-bar path equals (``aitrader strategy check``). Each symbol's fraction is
+divided by the number of symbols (1/N of equity at full conviction).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aitrader.data.timeframes import timeframe_seconds
+from aitrader.errors import ConfigError, DataError
+from aitrader.features.bars import Bars
+from aitrader.features.featureset import build_features, column_names, compute_spec
+from aitrader.features.registry import resolve
+from aitrader.features.spec import FeatureSpec
+from aitrader.features.volatility import GarchFilter
+from aitrader.pipeline import (
+    STATS_WINDOW,
+    atr_stop_loss,
+    bundle_signal_config,
+    bundle_specs,
+    bundle_targets,
+    pipeline_stop,
+    signal_targets,
+    win_loss_at,
+)
+from aitrader.strategy.base import Context, Decision, Environment, Param, Strategy, Target
+from aitrader.strategy.base import TargetFrame as Frame
+from aitrader.strategy.modes import regime_labels
+from aitrader.strategy.signals import SignalInputs, direction_probabilities
+
+log = logging.getLogger(__name__)
+
+STAGES = ("features", "model", "policy")
+SETTLED_WINDOW = 2000
+"""Default floor of the trailing feature window: recursive features (EMA, MACD, Wilder RSI /
+ATR / ADX, also on the 4× timeframe) have forgotten their seed to within ~1e-9 relative."""
+MODEL_HISTORY = SETTLED_WINDOW + 1000
+"""Bars of history a run loads before the first decision (the trailing feature window, the
+rolling win/loss and regime statistics, and a GARCH fit)."""
+
+
+@dataclass(frozen=True)
+class _Garch:
+    """A GARCH spec served from an incremental filter: its column and the filter's settings."""
+
+    column: str
+    window: int
+    refit_every: int
+
+
+def _split_specs(specs: Sequence[FeatureSpec]) -> tuple[list[FeatureSpec], list[_Garch]]:
+    """Specs computed on the trailing window, and the base-timeframe GARCH specs."""
+    rest, garch = [], []
+    for spec in specs:
+        if spec.name == "garch" and spec.timeframe is None:
+            _, p = resolve(spec.name, spec.params)
+            column = column_names(spec)[0]
+            garch.append(_Garch(column, p.integer("window"), p.integer("refit_every")))
+        else:
+            if spec.name == "garch":
+                log.warning("%s: higher-timeframe GARCH is recomputed per bar", spec.label())
+            rest.append(spec)
+    return rest, garch
+
+
+def _tail(bars: Bars, n: int) -> Bars:
+    lo = max(0, len(bars) - n)
+    return Bars(
+        bars.open[lo:], bars.high[lo:], bars.low[lo:], bars.close[lo:], bars.volume[lo:],
+        bars.ts[lo:],
+    )  # fmt: skip
+
+
+def _frame(bars: Bars) -> pd.DataFrame:
+    index = pd.DatetimeIndex(pd.to_datetime(bars.ts, utc=True), name="timestamp")
+    fields = ("open", "high", "low", "close", "volume")
+    return pd.DataFrame({k: getattr(bars, k) for k in fields}, index=index)
+
+
+class ModelBundleStrategy(Strategy):
+    """A trained model bundle (``aitrader train``): calibrated probabilities → thresholds /
+    bands / EV gate → position with an ATR stop. Needs ``--model BUNDLE``."""
+
+    name = "model"
+    needs_model = True
+    warmup = MODEL_HISTORY
+    mode = Param(None, type=str, help="trading mode whose thresholds apply (None: the base)")
+    feature_window = Param(
+        None, low=10, high=1_000_000, type=int, help="trailing feature window (≥ warm-up)"
+    )
+
+    def setup(self, env: Environment) -> None:
+        if env.bundle is None:
+            raise ConfigError("strategy model trades a model bundle: give --model BUNDLE")
+        self.bundle, self.settings, self.timeframe = env.bundle, env.settings, env.timeframe
+        self.symbols = tuple(env.symbols)
+        self.columns = list(self.bundle.predictor.feature_names)
+        self.rest, self.garch = _split_specs(bundle_specs(self.bundle))
+        self.base = timeframe_seconds(env.timeframe)
+        mode = self.params["mode"]
+        self.configs = {
+            s: bundle_signal_config(self.bundle, env.settings, s, env.timeframe, mode)
+            for s in self.symbols
+        }
+        self.stop = pipeline_stop(env.settings)
+        missing = [s for s in self.symbols if s not in env.history]
+        if missing:
+            raise DataError(f"model strategy: no history for {', '.join(missing)}")
+        self._window(env.history[self.symbols[0]])
+        self._filters = {s: self._seed(s, env.history[s]) for s in self.symbols}
+        self.timings = dict.fromkeys(STAGES, 0)
+
+    def _window(self, history: pd.DataFrame) -> None:
+        """The trailing feature window and the bars kept (``window``) for the policy."""
+        self.warmup_bars = self._warmup(history)
+        given = self.params["feature_window"]
+        self.features_window = given or max(self.warmup_bars, SETTLED_WINDOW)
+        if self.features_window < self.warmup_bars:
+            raise ConfigError(
+                f"model strategy: feature_window {self.features_window} < feature warm-up "
+                f"{self.warmup_bars}"
+            )
+        regime = self.settings.modes.regime
+        regime_bars = max(regime.trend_window, regime.vol_window + regime.vol_rank_window)
+        self.window = max(self.features_window, STATS_WINDOW + 1, regime_bars + 1)
+
+    def _warmup(self, history: pd.DataFrame) -> int:
+        """Bars the trailing-window features need for a complete row (warm-up + the bar)."""
+        if not self.rest:
+            return self.stop.period + 1
+        try:
+            matrix = build_features(history, self.rest, timeframe=self.timeframe)
+        except DataError as exc:
+            raise DataError(
+                f"model strategy: history too short for the feature warm-up ({exc})"
+            ) from None
+        return matrix.dropped_warmup + 1
+
+    def _seed(self, symbol: str, history: pd.DataFrame) -> list[GarchFilter]:
+        if len(history) < self.warmup_bars:
+            raise DataError(
+                f"model strategy: {symbol} history has {len(history)} bars; the feature warm-up "
+                f"needs at least {self.warmup_bars}"
+            )
+        close = history["close"].to_numpy(np.float64)
+        return [GarchFilter.from_closes(close, g.window, g.refit_every) for g in self.garch]
+
+    def observe(self, ctx: Context) -> None:
+        for s in self.symbols:
+            for f in self._filters[s]:
+                f.update(float(ctx.bars[s].close))
+
+    def on_bar(self, ctx: Context) -> Decision:
+        self.timings = dict.fromkeys(STAGES, 0)
+        self.observe(ctx)
+        out = {}
+        for s in self.symbols:
+            fraction, stop_loss = self._decide(ctx, s)
+            out[s] = Target(fraction / len(self.symbols), stop_loss=stop_loss)
+        return out
+
+    def features(self, bars: Bars, symbol: str) -> pd.DataFrame:
+        """The feature row of the last of ``bars``, in the model's column order."""
+        bars = _tail(bars, self.features_window)
+        values: dict[str, float] = {}
+        for spec in self.rest:
+            computed = compute_spec(bars, spec, self.base)
+            for name, column in zip(computed.columns, computed.values, strict=True):
+                values[name] = float(column[-1])
+        for g, f in zip(self.garch, self._filters[symbol], strict=True):
+            values[g.column] = f.value
+        row = np.array([[values[c] for c in self.columns]], dtype=np.float64)
+        return pd.DataFrame(row, columns=self.columns)
+
+    def _decide(self, ctx: Context, symbol: str) -> tuple[float, float]:
+        """``(signed fraction of the top band, ATR stop-loss fraction)`` at the last bar."""
+        t0 = time.perf_counter_ns()
+        bars = ctx.history(symbol)
+        row = self.features(bars, symbol)
+        t1 = time.perf_counter_ns()
+        p_up, p_down = np.array([np.nan]), None
+        if np.isfinite(row.to_numpy()).all():
+            proba = self.bundle.predictor.predict_proba(row)
+            p_up, p_down = direction_probabilities(proba, self.bundle.predictor.classes)
+        t2 = time.perf_counter_ns()
+        fraction, stop_loss = self._policy(bars, symbol, p_up, p_down)
+        t3 = time.perf_counter_ns()
+        for stage, ns in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
+            self.timings[stage] += ns
+        return fraction, stop_loss
+
+    def _policy(
+        self, bars: Bars, symbol: str, p_up: np.ndarray, p_down: np.ndarray | None
+    ) -> tuple[float, float]:
+        config = self.configs[symbol]
+        win, loss = win_loss_at(bars.close, self.settings.costs.round_trip)
+        regimes = None
+        if config.regime_overrides:  # labels only change the parameters through overrides
+            labels = regime_labels(_frame(bars), self.settings.modes.regime)
+            regimes = np.asarray(labels.to_numpy()[-1:], dtype=object)
+        inputs = SignalInputs(p_up, win, loss, p_down, regimes)
+        _, target = signal_targets(inputs, config, self.settings.costs, symbol, self.timeframe)
+        stop = atr_stop_loss(bars.high, bars.low, bars.close, self.stop)
+        return float(target[0]), float(stop[-1])
+
+    def vectorized(self, data: Mapping[str, pd.DataFrame], start: int = 0) -> Frame:
+        fractions, stops = {}, {}
+        for s, candles in data.items():
+            batch = bundle_targets(
+                s, candles, self.bundle, self.settings, self.timeframe, self.params["mode"]
+            )
+            fractions[s] = batch.fraction / len(data)
+            stops[s] = batch.stop_loss
+        return Frame(pd.DataFrame(fractions), stop_loss=pd.DataFrame(stops))
+
+    def describe(self) -> dict[str, Any]:
+        info = getattr(getattr(self, "bundle", None), "info", None)
+        created = None if info is None else info.created
+        return {**super().describe(), "bundle": created}

@@ -1,0 +1,300 @@
+"""The Strategy contract: the one class that turns bars into decisions, everywhere.
+
+A strategy is one class. Backtest, paper and live runs, ``evaluate``, ``scan`` and the demo all
+call it the same way, through :class:`~aitrader.strategy.feed.StrategyFeed`, the risk manager
+and a broker (:mod:`aitrader.engine.managed_policy`)::
+
+    from aitrader.strategy import Param, Strategy
+
+    class Breakout(Strategy):
+        '''Long above the highest close of the last `lookback` bars, flat below the lowest.'''
+
+        lookback = Param(20, low=5, high=200, help="bars in the channel")
+        window = None  # history kept for on_bar (None: every bar)
+
+        def on_bar(self, ctx):
+            close = ctx.close()          # closes up to and including this bar
+            if len(close) <= self.lookback:
+                return None              # no decision yet
+            channel = close[-self.lookback - 1 : -1]
+            if close[-1] > channel.max():
+                return 1.0               # target: 100 % of equity long
+            if close[-1] < channel.min():
+                return 0.0               # flat
+            return None                  # keep what we have
+
+``on_bar(ctx)`` runs at each bar's close and returns the target position per symbol as a
+fraction of equity (a float for a one-symbol run, a mapping ``{symbol: float | Target}``
+otherwise); ``None``/NaN or a missing symbol means "no decision" (the last target stands). A
+:class:`Target` adds a protective stop and a take-profit. A changed target becomes an order
+intent that the risk manager checks, fills at the next bar's open by default.
+
+``vectorized(data)`` is optional: the whole target array at once, for fast backtests, sweeps and
+research. The framework — not the user — proves it equal to ``on_bar``
+(``aitrader strategy check``); strategies without it run bar by bar everywhere.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from aitrader.errors import ConfigError
+
+if TYPE_CHECKING:
+    from aitrader.config import Settings
+    from aitrader.engine.types import Bar
+    from aitrader.features.bars import Bars
+    from aitrader.models.registry import ModelBundle
+
+ParamValue = int | float | bool | str
+
+
+@dataclass(frozen=True)
+class Param:
+    """A tunable strategy parameter: default, range (``low``/``high``, inclusive) or ``choices``.
+
+    Declared as a class attribute; read on an instance it is the instance's value. ``log``
+    searches the range on a log scale (``aitrader optimize``); ``step`` discretises it.
+    """
+
+    default: ParamValue | None
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[ParamValue, ...] | None = None
+    step: float | None = None
+    log: bool = False
+    help: str = ""
+    type: builtins.type | None = None  # the value's type when the default does not show it (None)
+    name: str = field(default="", compare=False)
+
+    def __set_name__(self, owner: builtins.type, name: str) -> None:
+        object.__setattr__(self, "name", name)
+
+    def __get__(self, instance: Any, owner: builtins.type | None = None) -> Any:
+        if instance is None:
+            return self
+        return instance.params[self.name]
+
+    @property
+    def kind(self) -> builtins.type:
+        if self.type is not None:
+            return self.type
+        return type(self.default) if self.default is not None else float
+
+    @property
+    def tunable(self) -> bool:
+        return self.choices is not None or (self.low is not None and self.high is not None)
+
+    def coerce(self, value: Any, owner: str) -> ParamValue | None:
+        """``value`` as this parameter's type, checked against its range (ConfigError)."""
+        where = f"{owner}: parameter {self.name}"
+        if value is None or (self.default is None and value in ("", "none", "None")):
+            if self.default is None:
+                return None
+            raise ConfigError(f"{where} needs a value")
+        kind = self.kind
+        try:
+            if kind is bool and isinstance(value, str):
+                if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                out: ParamValue = value.lower() in ("true", "1", "yes")
+            elif kind is int and isinstance(value, float | str) and float(value) != int(value):
+                raise ValueError(value)
+            else:
+                out = kind(float(value)) if kind is int else kind(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be {kind.__name__}, got {value!r}") from None
+        if self.choices is not None and out not in self.choices:
+            raise ConfigError(f"{where} must be one of {list(self.choices)}, got {value!r}")
+        if isinstance(out, int | float) and not isinstance(out, bool):
+            low = -math.inf if self.low is None else self.low
+            high = math.inf if self.high is None else self.high
+            if not low <= out <= high:
+                raise ConfigError(f"{where} must be in [{self.low}, {self.high}], got {out}")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A target position with its protection. ``fraction``: signed fraction of equity (NaN: no
+    decision). ``stop_loss`` / ``take_profit``: distances as fractions of the entry price;
+    ``stop_price``: an absolute protective stop (give it or ``stop_loss``)."""
+
+    fraction: float
+    stop_loss: float = math.nan
+    take_profit: float = math.nan
+    stop_price: float = math.nan
+
+
+Decision = float | Target | Mapping[str, "float | Target | None"] | None
+"""What ``on_bar`` returns: one symbol's target (float or Target), a mapping per symbol, or None."""
+
+
+@dataclass(frozen=True)
+class TargetFrame:
+    """What ``vectorized`` returns: per bar and symbol (columns), NaN where nothing is decided.
+
+    ``fraction`` is required; the others default to none (NaN)."""
+
+    fraction: pd.DataFrame
+    stop_loss: pd.DataFrame | None = None
+    take_profit: pd.DataFrame | None = None
+    stop_price: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What a strategy is set up with before its first bar: the markets it trades, the run's
+    settings, an attached model bundle, and per symbol the bars before the first decision bar
+    (warm-up history, never traded)."""
+
+    symbols: tuple[str, ...]
+    timeframe: str
+    settings: Settings
+    bundle: ModelBundle | None = None
+    history: Mapping[str, pd.DataFrame] = field(default_factory=dict)
+
+
+class Context:
+    """What ``on_bar`` sees at one bar's close. One object is reused from bar to bar.
+
+    ``i`` is the bar's index in the run, ``time`` its open time (UTC), ``bars`` the bar per
+    symbol. History methods return numpy views up to and including this bar (no copy; do not
+    write into them); ``symbol`` defaults to the first one.
+    """
+
+    __slots__ = ("_buffers", "_portfolio", "_risk", "bars", "i", "symbols", "time", "timeframe")
+
+    def __init__(self, symbols: tuple[str, ...], timeframe: str, buffers: Mapping[str, Any]):
+        self.symbols, self.timeframe, self._buffers = symbols, timeframe, buffers
+        self.i = -1
+        self.time: pd.Timestamp | None = None
+        self.bars: Mapping[str, Bar] = {}
+        self._portfolio: Any = None
+        self._risk: Any = None
+
+    def history(self, symbol: str | None = None) -> Bars:
+        """OHLCV arrays and open times (ns) of the bars seen so far (the strategy's window)."""
+        return self._buffers[symbol or self.symbols[0]].tail()
+
+    def close(self, symbol: str | None = None) -> np.ndarray:
+        """Closing prices seen so far, the current bar's last."""
+        return self._buffers[symbol or self.symbols[0]].column(3)
+
+    def position(self, symbol: str | None = None) -> float:
+        """The signed quantity held (base units; 0 with no portfolio attached)."""
+        if self._portfolio is None:
+            return 0.0
+        return float(self._portfolio.positions[symbol or self.symbols[0]].qty)
+
+    @property
+    def equity(self) -> float:
+        """Account equity marked at this bar's closes (NaN with no portfolio attached)."""
+        if self._portfolio is None:
+            return math.nan
+        return float(self._portfolio.account(self.bars).equity)
+
+    @property
+    def kill_switch(self) -> bool:
+        """Whether the risk manager's kill switch is engaged (positions are being flattened)."""
+        return bool(self._risk is not None and self._risk.kill_switch_engaged)
+
+
+def _kebab(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "-", name).lower()
+
+
+class Strategy:
+    """Base class of every strategy (see the module docstring for a worked example).
+
+    Class attributes: ``name`` (registry name; default: the class name in kebab-case),
+    ``window`` (bars of history ``on_bar`` needs; None keeps every bar), ``warmup`` (bars of
+    history a paper/live run loads before its first decision), ``needs_model`` (requires a model
+    bundle: ``--model``), :class:`Param` declarations.
+    """
+
+    name: ClassVar[str] = ""
+    window: int | None = None
+    warmup: int = 0
+    needs_model: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            cls.name = _kebab(cls.__name__)
+
+    def __init__(self, **params: Any) -> None:
+        declared = self.parameters()
+        unknown = sorted(set(params) - set(declared))
+        if unknown:
+            known = ", ".join(declared) or "none"
+            raise ConfigError(
+                f"strategy {self.name}: unknown parameter(s) {', '.join(unknown)} (known: {known})"
+            )
+        self.params: dict[str, Any] = {
+            key: p.coerce(params.get(key, p.default), self.name) for key, p in declared.items()
+        }
+        self.check()
+
+    @classmethod
+    def parameters(cls) -> dict[str, Param]:
+        """The declared parameters, base classes first."""
+        out: dict[str, Param] = {}
+        for klass in reversed(cls.__mro__):
+            out.update({k: v for k, v in vars(klass).items() if isinstance(v, Param)})
+        return out
+
+    @classmethod
+    def summary(cls) -> str:
+        """The first paragraph of the class docstring, on one line."""
+        paragraph = (cls.__doc__ or "").strip().split("\n\n")[0]
+        return " ".join(paragraph.replace("``", "").split())
+
+    def check(self) -> None:
+        """Validate parameters together (override; raise ConfigError with a clear message)."""
+
+    def setup(self, env: Environment) -> None:
+        """Called once before the first bar (override to load state from ``env.history``)."""
+
+    def observe(self, ctx: Context) -> None:
+        """A bar seen without a decision (trading paused, a resumed run catching up). Stateful
+        strategies update their state here; the history buffers are updated either way."""
+
+    def on_bar(self, ctx: Context) -> Decision:
+        """The decision at this bar's close (override)."""
+        raise NotImplementedError(f"strategy {self.name} must implement on_bar(ctx)")
+
+    def describe(self) -> dict[str, Any]:
+        """Name and parameters, for ledgers, reports and run fingerprints."""
+        return {"strategy": self.name, "params": dict(self.params)}
+
+    @property
+    def has_vectorized(self) -> bool:
+        return callable(getattr(self, "vectorized", None))
+
+
+def as_frame(values: Any, index: pd.Index, symbols: Sequence[str], what: str) -> pd.DataFrame:
+    """A ``vectorized`` output (frame, series or array) as bars × symbols float64 frame."""
+    if isinstance(values, pd.DataFrame):
+        missing = [s for s in symbols if s not in values.columns]
+        if missing:
+            raise ConfigError(f"vectorized {what}: no column for {', '.join(missing)}")
+        return values.reindex(index)[list(symbols)].astype(np.float64)
+    if isinstance(values, pd.Series):
+        values = values.reindex(index).to_numpy()
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[:, None]
+    if array.shape != (len(index), len(symbols)):
+        raise ConfigError(
+            f"vectorized {what}: expected shape ({len(index)}, {len(symbols)}), got {array.shape}"
+        )
+    return pd.DataFrame(array, index=index, columns=list(symbols))
