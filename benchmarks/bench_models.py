@@ -26,14 +26,14 @@ from aitrader.config import CostsConfig
 from aitrader.data.samples import get_sample, load_sample
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
 from aitrader.labels import LabelConfig
-from aitrader.models.config import ModelConfig, ModelKind
+from aitrader.models.config import ModelConfig
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate
 from aitrader.validation.experiment import overfitting_stats
 from aitrader.validation.walkforward import prepare
 
 RESULTS = Path(__file__).parent / "results" / "models.json"
-MODELS: tuple[ModelKind, ...] = ("lightgbm", "logistic", "majority", "persistence")
+MODELS: tuple[str, ...] = ("lightgbm", "logistic", "majority", "persistence")
 COLUMNS = (
     "accuracy", "balanced_accuracy", "majority_rate", "log_loss", "brier_skill", "ece", "auc",
     "net_sharpe", "net_return", "exposure", "trades", "psr",

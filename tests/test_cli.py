@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +13,30 @@ from factories import candles, write_csv
 from typer.testing import CliRunner
 
 from aitrader.cli import app
+from aitrader.data.provenance import Write
+from aitrader.data.store import DatasetKey, Store
 
 runner = CliRunner()
+
+
+def run_cli(
+    home: Path, args: list[str], columns: int, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The installed ``aitrader`` in a fresh user's environment and terminal width (PYTHONPATH
+    is kept so that a checkout runs its own code)."""
+    exe = Path(sys.executable).with_name("aitrader")
+    env = {"PATH": str(exe.parent), "HOME": str(home), "COLUMNS": str(columns)}
+    if "PYTHONPATH" in os.environ:
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return subprocess.run(
+        [str(exe), *args],
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env=env,
+    )
 
 
 @pytest.fixture
@@ -88,10 +111,15 @@ def test_import_list_resample_query(tmp_path: Path, env: dict[str, str]) -> None
 
 
 def test_unknown_dataset_and_usage_errors(env: dict[str, str]) -> None:
+    """One rule: every name or value the user got wrong is a usage error, exit code 2."""
     missing = runner.invoke(app, ["data", "qc", "binance:NOPE/USDT:1h"], env=env)
-    assert missing.exit_code == 1 and "no stored data set binance:NOPE/USDT:1h" in missing.output
+    assert missing.exit_code == 2 and "no stored data set binance:NOPE/USDT:1h" in missing.output
     unknown = runner.invoke(app, ["data", "qc", "sample:DOGE"], env=env)
-    assert unknown.exit_code == 1 and "sample:BTC-USD-1h" in unknown.output
+    assert unknown.exit_code == 2 and "sample:BTC-USD-1h" in unknown.output
+    timeframe = runner.invoke(app, ["data", "resample", "sample:SPY-1d", "--to", "7x"], env=env)
+    assert timeframe.exit_code == 2 and "unknown timeframe '7x'" in timeframe.output
+    bad_name = runner.invoke(app, ["data", "qc", "nonsense"], env=env)
+    assert bad_name.exit_code == 2 and "unknown data set 'nonsense'" in bad_name.output
     usage = runner.invoke(app, ["data", "resample", "sample:SPY-1d"], env=env)
     assert usage.exit_code == 2
     bad_level = runner.invoke(app, ["--log-level", "LOUD", "data", "samples"], env=env)
@@ -100,27 +128,39 @@ def test_unknown_dataset_and_usage_errors(env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_quick_demo_runs_offline_and_writes_a_report(tmp_path: Path) -> None:
-    exe = Path(sys.executable).with_name("aitrader")
-    result = subprocess.run(
-        [str(exe), "demo", "--quick"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-        env={"PATH": str(exe.parent), "HOME": str(tmp_path), "COLUMNS": "200"},
-    )
+    user = DatasetKey("kraken", "BTC/USD", "1h")  # a user's own series: the demo leaves it alone
+    store = Store(tmp_path / "data")
+    store.write(user, candles(30, start="2023-01-01"), Write("ccxt:kraken", "download"))
+    before = store.path(user).read_bytes()
+    result = run_cli(tmp_path, ["demo", "--quick", "--json"], 200, timeout=600)
     assert result.returncode == 0, result.stderr
-    out = result.stdout
+    out = result.stderr  # with --json the steps go to stderr, the result to stdout
     assert "63 missing bars" in out and "81 columns" in out
     assert "Walk-forward LightGBM" in out and "Verdict" in out
+    payload = json.loads(result.stdout)
     report = tmp_path / "data" / "reports" / "demo" / "report.html"
-    assert str(report.relative_to(tmp_path)) in out
+    assert payload["report"] == str(report.relative_to(tmp_path))
     html = report.read_text()
     for name in ("LightGBM walk-forward", "buy_and_hold", "sma_crossover"):
         assert name in html
     metrics = json.loads((report.parent / "metrics.json").read_text())
+    assert payload["metrics"] == metrics
     assert set(metrics["benchmarks"]) == {"buy_and_hold", "sma_crossover"}
     assert metrics["zero_cost"] is False and metrics["fees_paid"] > 0
+    costs = metrics["fees_paid"] + metrics["slippage_paid"]
+    assert metrics["costs_pct_of_initial"] == pytest.approx(100 * costs / metrics["initial_cash"])
     decisions = (report.parent / "risk_decisions.csv").read_text().splitlines()
     assert decisions[0].startswith("time,") and len(decisions) > 1
+    assert store.path(user).read_bytes() == before
+    stored = {str(m.key): m.source for m in store.list()}
+    assert stored["sample-kraken:BTC/USD:1h"] == "sample:BTC-USD-1h"
+
+
+@pytest.mark.parametrize("width", [80, 60])
+def test_samples_table_fits_the_terminal_and_keeps_names_whole(tmp_path: Path, width: int) -> None:
+    result = run_cli(tmp_path, ["data", "samples"], width)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= width and "…" not in result.stdout
+    for name in ("sample:BTC-USD-1h", "sample:ETH-USD-1h", "sample:SPY-1d", "sample:BTC-PERP-1m"):
+        assert any(name in line.split() for line in lines), name

@@ -12,7 +12,7 @@ import stat
 from enum import StrEnum
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
@@ -47,6 +47,12 @@ class DownloadConfig(Frozen):
     timeout: float = Field(30.0, gt=0, description="HTTP timeout, seconds")
     flush_pages: int = Field(20, ge=1, description="pages buffered before a store write")
     flush_seconds: float = Field(5.0, ge=0, description="longest time between store writes")
+    on_conflict: Literal["keep", "replace", "fail"] = Field(
+        "fail", description="stored bars that differ from downloaded ones: keep, replace or fail"
+    )
+    allow_other_source: bool = Field(
+        False, description="let a download add rows to a series that came from another source"
+    )
 
 
 class DataConfig(Frozen):
@@ -78,6 +84,7 @@ class QCConfig(Frozen):
     non_increasing: Policy = Policy.REJECT
     ohlc: Policy = Policy.REJECT
     non_positive: Policy = Policy.REJECT
+    off_grid: Policy = Policy.REJECT
     zero_volume: Policy = Policy.FLAG
     outliers: Policy = Policy.FLAG
 
@@ -86,6 +93,16 @@ class QCConfig(Frozen):
     def _gaps_never_dropped(cls, value: Policy) -> Policy:
         if value is Policy.DROP:
             raise ValueError("gaps cannot be dropped (nothing to drop); use 'flag' or 'reject'")
+        return value
+
+    @field_validator("duplicates", "non_increasing", "ohlc", "non_positive", "off_grid")
+    @classmethod
+    def _store_cannot_hold(cls, value: Policy) -> Policy:
+        if value is Policy.FLAG:
+            raise ValueError(
+                "'flag' would keep rows the store cannot hold (so import and `data qc` would "
+                "disagree); use 'drop' or 'reject'"
+            )
         return value
 
 

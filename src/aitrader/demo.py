@@ -18,6 +18,7 @@ from aitrader.analytics.report import write_report
 from aitrader.cli.common import progress, table
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
+from aitrader.data.provenance import OnConflict, Write
 from aitrader.data.quality import apply_policies, run_qc
 from aitrader.data.resample import resample
 from aitrader.data.samples import PREFIX
@@ -39,6 +40,7 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
     """Run the whole pipeline and print what each step found; returns the report path."""
     out = console or Console()
     started = time.perf_counter()
+    settings = long_flat(settings)
     store = Store(settings.data.dir)
     options = PipelineOptions(quick=quick)
     kind = "quick run: last ~19 months, smaller model" if quick else "full history"
@@ -56,13 +58,21 @@ def run_demo(settings: Settings, quick: bool = False, console: Console | None = 
     return report
 
 
+def long_flat(settings: Settings) -> Settings:
+    """The samples are spot markets, which live trading trades long/flat: no short signals."""
+    signals = settings.signals.model_copy(update={"allow_short": False})
+    return settings.model_copy(update={"signals": signals})
+
+
 def _data_steps(settings: Settings, store: Store, out: Console) -> dict[str, Any]:
     """Quality-check the samples, store them, resample, and build the feature set once."""
     out.print("[bold]1. Data[/]: quality checks (policies from the `qc` config section)")
     candles: dict[str, Any] = {}
     for name in SYMBOLS:
         dataset = load_dataset(PREFIX + name, store)
-        report = run_qc(dataset.candles, dataset.timeframe, settings.qc, dataset.name)
+        report = run_qc(
+            dataset.candles, dataset.timeframe, settings.qc, dataset.name, dataset.calendar
+        )
         clean = apply_policies(dataset.candles, report)
         longest = report.longest_gap
         out.print(
@@ -72,9 +82,10 @@ def _data_steps(settings: Settings, store: Store, out: Console) -> dict[str, Any
             + (f" (longest {longest.missing} h from {longest.start:%Y-%m-%d})" if longest else "")
         )
         key = DatasetKey(dataset.exchange, dataset.symbol, dataset.timeframe)
-        store.write(key, clean, source=dataset.name)
+        store.write(key, clean, Write(dataset.name, "demo", OnConflict.REPLACE))
         daily = resample(clean, "1h", "1d")
-        store.write(DatasetKey(key.exchange, key.symbol, "1d"), daily, source=f"resample:{key}")
+        how = Write(f"resample:{key}", "demo", OnConflict.REPLACE)
+        store.write(DatasetKey(key.exchange, key.symbol, "1d"), daily, how)
         candles[dataset.symbol] = clean
     matrix = build_features(candles["BTC/USD"], settings.features, timeframe="1h")
     out.print(
@@ -125,7 +136,10 @@ def _research(
             for s in run.mode.scores
         )
         out.print(f"  {run.symbol}: [bold]{run.mode.mode}[/] — {scores}")
-    out.print("[bold]5. Signals[/] (thresholds, conviction bands, EV gate net of costs)")
+    out.print(
+        "[bold]5. Signals[/] (thresholds, conviction bands, EV gate net of costs; spot, so "
+        "long/flat as in live trading)"
+    )
     for run in runs:
         oos = run.target.notna().to_numpy()
         reasons = np.bincount(run.signals.reason[oos].astype(int), minlength=len(REASONS))

@@ -1,4 +1,8 @@
-"""Typed exception tree. Callers decide retries by type, never by message text."""
+"""Typed exception tree. Callers decide retries by type, never by message text.
+
+Exit codes of the CLI follow the type: 2 for usage (ConfigError: a bad option, value or config,
+or an UnknownName), 1 for everything that failed while running (AitraderError), 130 on Ctrl-C.
+"""
 
 from __future__ import annotations
 
@@ -41,3 +45,8 @@ class BrokerError(AitraderError):
 
 class TransientBrokerError(BrokerError):
     """A broker failure that a retry may fix."""
+
+
+class UnknownName(ConfigError, SourceError):
+    """A name the user typed that does not exist: sample, stored data set, exchange, market,
+    timeframe. A usage error (exit code 2), and still a DataError/SourceError to callers."""

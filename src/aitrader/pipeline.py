@@ -25,7 +25,8 @@ from aitrader.features.featureset import build_features
 from aitrader.features.indicators import atr
 from aitrader.features.spec import FeatureSpec, spec_hash
 from aitrader.labels import LabelConfig
-from aitrader.models.config import LightGBMParams, ModelConfig
+from aitrader.models.config import ModelConfig
+from aitrader.models.gbm import LightGBMParams
 from aitrader.models.registry import BundleError, ModelBundle, apply_thresholds
 from aitrader.strategy.config import SignalConfig
 from aitrader.strategy.modes import (
@@ -57,6 +58,7 @@ class PipelineOptions:
     quick: bool = False
     quick_bars: int = 14_000
     timeframe: str = "1h"
+    calendar: str = "crypto"  # "equity" annualises with 252 sessions
     name: str = "LightGBM walk-forward"
 
     def model(self) -> ModelConfig:
@@ -99,7 +101,15 @@ def research(
     if options.quick:
         candles = candles.iloc[-options.quick_bars :]
     labels = LabelConfig(kind="direction3", horizon=1)
-    prepared = prepare(candles, settings.features, labels, settings.costs, options.timeframe)
+    prepared = prepare(
+        candles,
+        settings.features,
+        labels,
+        settings.costs,
+        options.timeframe,
+        None,
+        options.calendar,
+    )
     evaluation = evaluate(prepared, options.model(), options.validation(), settings.costs, progress)
     # the mode is chosen on the bars before the first out-of-sample one: never on traded bars
     seen = candles.loc[candles.index < evaluation.predictions.index.min()]
@@ -265,6 +275,8 @@ def portfolio_backtest(
         stops=pipeline_stop(settings),
         broker_config=BrokerConfig.from_costs(settings.costs),
         risk=risk,
-        options=RunOptions(timeframe=options.timeframe, name=options.name),
+        options=RunOptions(
+            timeframe=options.timeframe, calendar=options.calendar, name=options.name
+        ),
     )
     return PipelineResult(runs, backtest, start)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,9 @@ def test_table_output(env: dict[str, str]) -> None:
     result = runner.invoke(app, ["sample:SPY-1d", "-p", "fast=20", "-p", "slow=50"], env=env)
     assert result.exit_code == 0, result.output
     assert "Backtest sma-cross" in result.stdout and "buy_and_hold" in result.stdout
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "%" in rows["max_drawdown"] and "%" in rows["total_return"]
+    assert re.fullmatch(r"fees_paid +[\d,]+\.\d\d", rows["fees_paid"].strip())  # money, not 1.6e+03
 
 
 @pytest.mark.parametrize(

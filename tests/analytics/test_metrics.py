@@ -158,6 +158,9 @@ def test_compute_metrics_on_replayed_run(btc_result: BacktestResult) -> None:
     assert out["avg_holding_bars"] == pytest.approx(closed["bars_held"].mean())
     assert out["avg_holding_hours"] == pytest.approx(out["avg_holding_bars"], rel=0.01)
     assert out["time_in_market"] == pytest.approx((btc_result.exposure > 0).mean())
+    costs = btc_result.fills["fee"].sum() + btc_result.slippage_paid
+    assert out["costs_pct_of_initial"] == pytest.approx(100 * costs / 10_000)  # a percent
+    assert out["expectancy_pct"] == pytest.approx(100 * closed["return"].mean())
     assert 0 < out["max_drawdown"] < 1 and out["max_drawdown_duration_days"] > 1
     bench = out["benchmarks"]["buy-and-hold"]
     hold = btc_result.benchmarks["buy-and-hold"]
@@ -245,3 +248,14 @@ def test_outcome_stats_ranges(pnl: list[float]) -> None:
     assert math.isnan(wr) or 0.0 <= wr <= 1.0
     assert math.isnan(pf) or pf >= 0.0
     assert math.isnan(wr) == (not any(x != 0 for x in pnl))
+
+
+def test_units_format_fractions_percents_and_money() -> None:
+    from aitrader.analytics.units import format_metric
+
+    assert format_metric("max_drawdown", 0.8008) == "80.08%"
+    assert format_metric("costs_pct_of_initial", 25.43) == "25.43 %"
+    assert format_metric("fees_paid", 1.559e5) == "155,900.00"
+    assert format_metric("sharpe", 1.23456) == "1.235"
+    assert format_metric("trades", 1234) == "1,234"
+    assert format_metric("sharpe", None) == "–" and format_metric("ruined", False) == "False"

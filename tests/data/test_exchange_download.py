@@ -280,7 +280,7 @@ def test_cli_errors_exit_non_zero_and_leave_store_unchanged(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     state, store = make_state(300), Store(tmp_path / "store")
-    store.write(KEY, state.candles.iloc[:10], source="ccxt:binance")
+    store.write(KEY, state.candles.iloc[:10], "ccxt:binance")
     before = store.metadata(KEY)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("AITRADER__DATA__DIR", str(store.root))
@@ -292,7 +292,7 @@ def test_cli_errors_exit_non_zero_and_leave_store_unchanged(
         monkeypatch.setattr(sys, "argv", args)
         with pytest.raises(SystemExit) as exited:
             main()
-    assert exited.value.code == 1
+    assert exited.value.code == 2  # a name that does not exist: a usage error
     assert message in " ".join(capsys.readouterr().err.split())
     assert store.list() == [before] and state.klines_requests() == []
 
@@ -303,7 +303,7 @@ def test_cli_sync_updates_downloaded_series_and_skips_imported(
     full = load_sample("BTC-PERP-1m").iloc[:700]
     state, store = make_state(400), Store(tmp_path / "store")
     imported = DatasetKey("kraken", "BTC/USD", "1h")
-    store.write(imported, load_sample("BTC-USD-1h").iloc[:50], source="file:/tmp/x.csv")
+    store.write(imported, load_sample("BTC-USD-1h").iloc[:50], "file:/tmp/x.csv")
     monkeypatch.chdir(tmp_path)
     env = {"AITRADER__DATA__DIR": str(store.root), "AITRADER__DATA__DOWNLOAD__BACKOFF_MAX": "0.1"}
     with binance(state) as overrides:
@@ -323,8 +323,8 @@ def test_cli_sync_updates_downloaded_series_and_skips_imported(
 def test_sync_reports_a_failing_series_and_updates_the_others(tmp_path: Path) -> None:
     state, store = make_state(400), Store(tmp_path)
     gone = DatasetKey("binance", "LUNA/USDT", "1m")
-    store.write(gone, state.candles.iloc[:5], source="ccxt:binance")
-    store.write(KEY, state.candles.iloc[:100], source="ccxt:binance")
+    store.write(gone, state.candles.iloc[:5], "ccxt:binance")
+    store.write(KEY, state.candles.iloc[:100], "ccxt:binance")
     with binance(state) as overrides:
         results = sync(store, fast_config(), overrides=overrides)
     by_name = {r.dataset: r for r in results}
@@ -353,3 +353,26 @@ def test_ohlcv_rows_become_schema_frame_with_nulls_kept_for_counting() -> None:
     frame = ohlcv_to_frame(rows)
     assert list(frame.index.asi8 // 1_000_000) == [60_000, 120_000]
     assert frame["volume"].iloc[0] == 9 and pd.isna(frame["volume"].iloc[1])
+
+
+def test_download_into_an_imported_series_is_refused_unless_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state, store = make_state(300), Store(tmp_path / "store")
+    store.write(KEY, state.candles.iloc[:10], "file:/tmp/kraken.csv")
+    before = store.path(KEY).read_bytes()
+    monkeypatch.chdir(tmp_path)
+    env = {"AITRADER__DATA__DIR": str(store.root), "COLUMNS": "300"}
+    with binance(state) as overrides:
+        url = overrides.urls["binance"]["public"]
+        args = ["data", "download", "-e", "binance", "-s", "BTC/USDT", "-t", "1m"]
+        args += ["--api-url", f"binance:public={url}", "--market-type", "spot"]
+        refused = CliRunner().invoke(app, args, env=env)
+        assert refused.exit_code == 1
+        assert "holds data from file:/tmp/kraken.csv" in " ".join(refused.output.split())
+        assert store.path(KEY).read_bytes() == before and state.klines_requests() == []
+        allowed = CliRunner().invoke(app, [*args, "--allow-other-source", "--json"], env=env)
+    assert allowed.exit_code == 0, allowed.output
+    meta = store.metadata(KEY)
+    assert meta.source == "file:/tmp/kraken.csv" and meta.rows == 299
+    assert [h["action"] for h in meta.history] == ["write", "download"]

@@ -83,7 +83,7 @@ def test_policies_reject_drop_flag() -> None:
     assert len(cleaned) == 30 and cleaned.index.is_unique
     assert cleaned["volume"].iloc[3] == 0.0
     strict = run_qc(df, "1h", QCConfig(duplicates=Policy.REJECT))
-    with pytest.raises(DataError, match=r"duplicates: 1 \(e\.g\. row 11"):
+    with pytest.raises(DataError, match=r"duplicates in 1 row\(s\), e\.g\. row 11"):
         apply_policies(df, strict)
 
 

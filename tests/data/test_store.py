@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from factories import candles
 
+from aitrader.data.provenance import OnConflict, Write
 from aitrader.data.store import DatasetKey, Store, checksum
 from aitrader.errors import DataError
 
@@ -22,7 +23,7 @@ KEY = DatasetKey("binance", "BTC/USDT", "1h")
 def test_round_trip_keeps_schema_and_values(tmp_path: Path) -> None:
     store = Store(tmp_path)
     df = candles(100)
-    meta = store.write(KEY, df, source="test")
+    meta = store.write(KEY, df, "test").meta
     back = store.read(KEY)
     pd.testing.assert_frame_equal(back, df)
     assert meta.rows == 100 and meta.checksum == checksum(df)
@@ -33,9 +34,9 @@ def test_round_trip_keeps_schema_and_values(tmp_path: Path) -> None:
 def test_append_merges_and_deduplicates(tmp_path: Path) -> None:
     store = Store(tmp_path)
     df = candles(100)
-    store.write(KEY, df.iloc[:60], source="test")
-    meta, added = store.append(KEY, df.iloc[40:], source="test")
-    assert added == 40 and meta.rows == 100
+    store.write(KEY, df.iloc[:60], "test")
+    done = store.write(KEY, df.iloc[40:], "test")
+    assert done.added == 40 and done.meta.rows == 100 and done.conflicts == 0
     pd.testing.assert_frame_equal(store.read(KEY), df)
 
 
@@ -70,7 +71,7 @@ def test_invalid_rows_leave_store_unchanged(tmp_path: Path) -> None:
     bad = candles(5, start="2024-02-01")
     bad.iloc[2, bad.columns.get_loc("high")] = bad["low"].iloc[2] * 0.5
     with pytest.raises(DataError, match="row 3, field 'high'"):
-        store.append(KEY, bad, "b")
+        store.write(KEY, bad, "a")
     assert store.path(KEY).read_bytes() == before
 
 
@@ -87,14 +88,16 @@ import numpy as np
 import pandas as pd
 sys.path.insert(0, {tests!r})
 from factories import candles
+from aitrader.data.provenance import OnConflict, Write
 from aitrader.data.store import DatasetKey, Store
 store = Store({root!r})
+how = Write("seed", "writer", OnConflict.REPLACE)
 key = DatasetKey("binance", "BTC/USDT", "1m")
 big = candles(400_000, freq="1min", seed=1)
 print("ready", flush=True)
 i = 0
 while True:
-    store.write(key, big.iloc[: 200_000 + (i % 7) * 20_000], source="writer")
+    store.write(key, big.iloc[: 200_000 + (i % 7) * 20_000], how)
     i += 1
 """
 
@@ -115,10 +118,31 @@ def test_store_survives_writer_killed_mid_write(tmp_path: Path, delay: float) ->
     meta = store.metadata(key)
     df = store.read(key)
     assert checksum(df) == meta.checksum and len(df) == meta.rows
-    assert meta.source in {"seed", "writer"}
-    if meta.source == "seed":
+    assert meta.history[-1]["action"] in {"write", "writer"}
+    if meta.history[-1]["action"] == "write":
         pd.testing.assert_frame_equal(df, original)
     # the next writer cleans up temp files left by the killed one and works normally
-    store.write(key, original, "after")
+    store.write(key, original, Write("seed", "after", OnConflict.REPLACE))
     assert not list(store.path(key).parent.glob("*.tmp"))
-    pd.testing.assert_frame_equal(store.read(key), original)
+    pd.testing.assert_frame_equal(store.read(key).loc[original.index], original)
+
+
+def test_version_1_files_read_with_their_old_calendar_and_no_history(tmp_path: Path) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    store = Store(tmp_path)
+    key = DatasetKey("yahoo", "SPY", "1d")
+    days = candles(12, freq="1D")
+    store.write(key, days.iloc[:10], "yahoo")
+    path = store.path(key)
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"aitrader"])
+    old = {k: v for k, v in meta.items() if k not in ("calendar", "history")}
+    old["format_version"] = 1
+    pq.write_table(table.replace_schema_metadata({b"aitrader": json.dumps(old).encode()}), path)
+    back = store.metadata(key)
+    assert back.calendar == "equity" and back.history == [] and back.format_version == 1
+    done = store.write(key, days, "yahoo")
+    assert done.added == 2 and done.meta.calendar == "equity" and len(done.meta.history) == 1

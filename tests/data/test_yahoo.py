@@ -68,9 +68,10 @@ def test_daily_download_drops_null_rows_and_the_open_bar(tmp_path: Path) -> None
 
 
 def test_daily_pages_and_request_parameters(tmp_path: Path) -> None:
-    state = spy_state()
+    state, store = spy_state(), Store(tmp_path)
     with yahoo(state) as overrides:
-        [result] = fetch_spy(Store(tmp_path), overrides, fast_config(page_limit=1000))
+        [result] = fetch_spy(store, overrides, fast_config(page_limit=1000))
+    assert store.metadata(DatasetKey("yahoo", "SPY", "1d")).calendar == "equity"  # no weekends
     requests = state.data_requests()
     spy = state.daily["SPY"]
     days = (state.now - spy.index[0]) / pd.Timedelta(days=1)

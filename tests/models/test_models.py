@@ -10,14 +10,13 @@ import pytest
 from sklearn.base import clone
 
 from aitrader.errors import ConfigError, DataError
+from aitrader.models import kinds
 from aitrader.models.base import Classifier
 from aitrader.models.baselines import MajorityModel, PersistenceModel
-from aitrader.models.config import ModelConfig, ModelKind
+from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model
 
-KINDS: list[ModelKind] = [
-    "lightgbm", "random_forest", "logistic", "majority", "persistence", "xgboost",
-]  # fmt: skip
+KINDS = kinds.names()  # every registered kind follows the estimator rules
 
 
 def dataset(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -31,7 +30,7 @@ def dataset(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return frame, y
 
 
-def small(kind: ModelKind) -> ModelConfig:
+def small(kind: str) -> ModelConfig:
     return ModelConfig(
         kind=kind,
         lightgbm={"n_estimators": 30},
@@ -41,7 +40,7 @@ def small(kind: ModelKind) -> ModelConfig:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_estimator_rules(kind: ModelKind) -> None:
+def test_estimator_rules(kind: str) -> None:
     X, y = dataset()
     model = make_model(small(kind))
     assert not hasattr(model, "classes_")
@@ -57,7 +56,7 @@ def test_estimator_rules(kind: ModelKind) -> None:
 
 
 @pytest.mark.parametrize("kind", ["lightgbm", "random_forest", "logistic", "xgboost"])
-def test_learning_models_beat_the_majority(kind: ModelKind) -> None:
+def test_learning_models_beat_the_majority(kind: str) -> None:
     X, y = dataset(1500)
     train, test = slice(0, 1000), slice(1000, None)
     model = make_model(small(kind)).fit(X.iloc[train], y[train])
@@ -102,3 +101,4 @@ def test_missing_xgboost_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> 
     X, y = dataset(50)
     with pytest.raises(ConfigError, match=r"pip install 'aitrader\[xgboost\]'"):
         make_model(small("xgboost")).fit(X, y)
+    assert kinds.get("xgboost").describe()["installed"] is False  # `aitrader models list` says so

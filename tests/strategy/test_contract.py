@@ -61,7 +61,7 @@ def test_parameters_are_declared_checked_and_read() -> None:
         SmaCross(fast=50, slow=20)
     with pytest.raises(ConfigError, match=r"parameter fast must be int, got '2\.5'"):
         SmaCross(fast="2.5")
-    with pytest.raises(ConfigError, match=r"slow must be in \[5, 400\], got 1000"):
+    with pytest.raises(ConfigError, match=r"slow must be in \[3, 400\], got 1000"):
         SmaCross(slow=1000)
     with pytest.raises(ConfigError, match=r"unknown parameter.*lookback.*known: fast, slow"):
         SmaCross(lookback=3)

@@ -26,7 +26,8 @@ from aitrader.errors import ConfigError, DataError
 from aitrader.features.featureset import build_features
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
 from aitrader.live.ledger import Ledger
-from aitrader.models.config import LightGBMParams, ModelConfig
+from aitrader.models.config import ModelConfig
+from aitrader.models.gbm import LightGBMParams
 from aitrader.models.registry import ModelBundle, save_bundle
 from aitrader.pipeline import bundle_targets
 from aitrader.strategies.model import ModelBundleStrategy

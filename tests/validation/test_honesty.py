@@ -13,7 +13,8 @@ from aitrader.config import CostsConfig
 from aitrader.features import registry
 from aitrader.features.spec import FeatureSpec
 from aitrader.labels import LabelConfig
-from aitrader.models.config import LightGBMParams, ModelConfig
+from aitrader.models.config import ModelConfig
+from aitrader.models.gbm import LightGBMParams
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate
 from aitrader.validation.leakage import audit_features, truncation_violations

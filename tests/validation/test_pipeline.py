@@ -13,7 +13,8 @@ from aitrader.config import CostsConfig, FeaturesConfig, Settings
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeatureSpec
 from aitrader.labels import LabelConfig
-from aitrader.models.config import LightGBMParams, ModelConfig
+from aitrader.models.config import ModelConfig
+from aitrader.models.gbm import LightGBMParams
 from aitrader.pipeline import PipelineOptions, research
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate

@@ -257,7 +257,7 @@ def trade_metrics(trades: pd.DataFrame) -> dict[str, float | int]:
         "profit_factor": profit_factor(pnl),
         "payoff_ratio": payoff_ratio(pnl),
         "expectancy": expectancy(pnl),
-        "expectancy_pct": expectancy(closed["return"]),
+        "expectancy_pct": 100.0 * expectancy(closed["return"]),
         "avg_holding_bars": expectancy(closed["bars_held"]),
         "avg_holding_hours": expectancy(closed["hours"]),
     }
@@ -273,7 +273,7 @@ def _cost_metrics(result: BacktestResult, periods: float) -> dict[str, float]:
     return {
         "fees_paid": fees,
         "slippage_paid": slippage,
-        "costs_pct_of_initial": (fees + slippage) / result.initial_cash,
+        "costs_pct_of_initial": 100.0 * (fees + slippage) / result.initial_cash,
         "traded_notional": notional,
         "turnover": total_turnover,
         "turnover_annual": total_turnover / years if years else NAN,

@@ -1,4 +1,5 @@
-"""Self-contained HTML report of a backtest (plotly, JS inlined, opens offline) plus CSV/JSON.
+"""HTML report of a backtest plus CSV/JSON; plotly.js sits beside it in the same folder, so the
+page stays small (< 2 MB for the demo) and the folder opens offline.
 
 Charts of long runs are decimated to at most ``MAX_POINTS`` points per trace: each bucket of
 bars keeps its first, last, lowest and highest value, so spikes and drawdown troughs survive.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import html
 import itertools
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.subplots import make_subplots
 
 from aitrader.analytics.metrics import (
     benchmark_returns,
@@ -26,10 +29,12 @@ from aitrader.analytics.metrics import (
     rolling_sharpe,
     rolling_window,
 )
+from aitrader.analytics.units import format_metric
 from aitrader.data.timeframes import bars_per_year
 from aitrader.engine.result import BacktestResult
 
 MAX_POINTS = 5000
+PLOTLY_JS = "plotly.min.js"  # written beside each report, loaded by a relative <script src>
 TRADE_TABLE_ROWS = 500
 HISTOGRAM_BINS = 100
 CHART_HEIGHT = 420
@@ -54,7 +59,7 @@ def decimate(series: pd.Series, max_points: int = MAX_POINTS) -> pd.Series:
     return series.iloc[np.unique(keep)]
 
 
-def _naive(index: pd.Index) -> pd.DatetimeIndex:
+def naive_utc(index: pd.Index) -> pd.DatetimeIndex:
     """UTC wall-clock times without tz (plotly.js has no time-zone support)."""
     times = pd.DatetimeIndex(index)
     return times.tz_convert("UTC").tz_localize(None) if times.tz is not None else times
@@ -64,7 +69,7 @@ def _line(series: pd.Series, name: str, colour: str, **kwargs: Any) -> go.Scatte
     """A decimated line trace over naive UTC times."""
     small = decimate(series)
     return go.Scatter(
-        x=_naive(small.index),
+        x=naive_utc(small.index),
         y=small.to_numpy(dtype=np.float64),
         name=name,
         mode="lines",
@@ -157,9 +162,15 @@ def exposure_figure(result: BacktestResult) -> go.Figure:
     """Gross exposure (position notional / equity) per bar, and its trailing average."""
     window = rolling_window(bars_per_year(result.timeframe, result.calendar))
     average = result.exposure.abs().rolling(window, min_periods=1).mean()
+    exposure, label = result.exposure, "exposure"
+    if len(exposure) > MAX_POINTS:  # per-bar 0/1 switching over a long run is a solid band
+        size = -(-len(exposure) // (MAX_POINTS // 2))
+        exposure = exposure.groupby(np.arange(len(exposure)) // size).mean()
+        exposure.index = result.exposure.index[::size][: len(exposure)]
+        label = f"exposure, mean of each {size} bars"
     fig = go.Figure(
         [
-            _line(result.exposure, "exposure", "#98df8a", fill="tozeroy", opacity=0.6),
+            _line(exposure, label, "#98df8a", fill="tozeroy", opacity=0.6),
             _line(average, f"average over {window} bars", "#1b5e20"),
         ]
     )
@@ -171,16 +182,43 @@ def _markers(trades: pd.DataFrame, when: str, price: str, **style: Any) -> go.Sc
     step = max(1, -(-len(trades) // MAX_POINTS))
     rows = trades.iloc[::step]
     return go.Scatter(
-        x=_naive(pd.DatetimeIndex(pd.to_datetime(rows[when]))),
+        x=naive_utc(pd.DatetimeIndex(pd.to_datetime(rows[when]))),
         y=rows[price].to_numpy(dtype=np.float64),
         mode="markers",
         **style,
     )
 
 
-def trades_figure(prices: pd.DataFrame, trades: pd.DataFrame) -> go.Figure:
-    """Close price with entry (▲ long / ▼ short) and exit (✕) markers."""
-    fig = go.Figure([_line(prices["close"], "close", "#555")])
+def trades_figure(
+    prices: pd.DataFrame, trades: pd.DataFrame, closes: pd.DataFrame | None = None
+) -> go.Figure:
+    """One price panel per symbol, each with its own entry (▲ long / ▼ short) and exit (✕)
+    markers; ``closes`` holds every symbol's close (else ``prices`` is the only symbol's)."""
+    panels = closes if closes is not None and len(closes.columns) else None
+    symbols = list(panels.columns) if panels is not None else [None]
+    fig = make_subplots(
+        rows=len(symbols),
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.06,
+        subplot_titles=[str(s) for s in symbols] if panels is not None else None,
+    )
+    for row, symbol in enumerate(symbols, start=1):
+        close = panels[symbol] if panels is not None else prices["close"]
+        mine = trades if symbol is None or not len(trades) else trades[trades["symbol"] == symbol]
+        legend = row == 1
+        fig.add_trace(_line(close, f"{symbol or 'close'}", "#555", showlegend=False), row, 1)
+        for trace in trade_markers(mine, legend):
+            fig.add_trace(trace, row, 1)
+        fig.update_yaxes(title_text="price", row=row, col=1)
+    _layout(fig, "Trades on price")
+    fig.update_layout(height=max(CHART_HEIGHT, 300 * len(symbols)))
+    return fig
+
+
+def trade_markers(trades: pd.DataFrame, legend: bool) -> list[go.Scatter]:
+    """Entry and exit markers of one symbol's trades (legend entries only on the first panel)."""
+    traces = []
     for side, symbol, colour, label in (
         (1, "triangle-up", "#2ca02c", "long entry"),
         (-1, "triangle-down", "#d62728", "short entry"),
@@ -188,12 +226,32 @@ def trades_figure(prices: pd.DataFrame, trades: pd.DataFrame) -> go.Figure:
         chosen = trades[trades["side"] == side] if len(trades) else trades
         if len(chosen):
             style = {"symbol": symbol, "color": colour, "size": 8, "opacity": 0.8}
-            fig.add_trace(_markers(chosen, "entry_time", "entry_price", name=label, marker=style))
+            traces.append(
+                _markers(
+                    chosen,
+                    "entry_time",
+                    "entry_price",
+                    name=label,
+                    marker=style,
+                    legendgroup=label,
+                    showlegend=legend,
+                )
+            )
     closed = trades[~trades["is_open"].astype(bool)] if len(trades) else trades
     if len(closed):
         style = {"symbol": "x", "color": "#000", "size": 5, "opacity": 0.6}
-        fig.add_trace(_markers(closed, "exit_time", "exit_price", name="exit", marker=style))
-    return _layout(fig, "Trades on price", {"title": "price"})
+        traces.append(
+            _markers(
+                closed,
+                "exit_time",
+                "exit_price",
+                name="exit",
+                marker=style,
+                legendgroup="exit",
+                showlegend=legend,
+            )
+        )
+    return traces
 
 
 def build_figures(result: BacktestResult, log_scale: bool = False) -> dict[str, go.Figure]:
@@ -209,49 +267,36 @@ def build_figures(result: BacktestResult, log_scale: bool = False) -> dict[str, 
         "exposure": exposure_figure(result),
     }
     if result.prices is not None and len(result.prices):
-        figures["trades"] = trades_figure(result.prices, result.trades)
+        figures["trades"] = trades_figure(result.prices, result.trades, result.closes)
     return figures
 
 
-METRIC_ROWS: tuple[tuple[str, str, str], ...] = (
-    ("final_equity", "Final equity", "money"),
-    ("total_return", "Total return", "pct"),
-    ("cagr", "CAGR", "pct"),
-    ("volatility", "Volatility (ann.)", "pct"),
-    ("sharpe", "Sharpe (rf = 0)", "ratio"),
-    ("sortino", "Sortino", "ratio"),
-    ("calmar", "Calmar", "ratio"),
-    ("max_drawdown", "Max drawdown", "pct"),
-    ("max_drawdown_duration_bars", "Longest drawdown (bars)", "int"),
-    ("max_drawdown_duration_days", "Longest drawdown (days)", "num"),
-    ("trades", "Closed trades", "int"),
-    ("open_trades", "Open at end", "int"),
-    ("win_rate", "Win rate", "pct"),
-    ("profit_factor", "Profit factor", "ratio"),
-    ("payoff_ratio", "Payoff ratio", "ratio"),
-    ("expectancy", "Expectancy per trade", "money"),
-    ("expectancy_pct", "Expectancy per trade (%)", "pct"),
-    ("avg_holding_hours", "Average holding (hours)", "num"),
-    ("turnover_annual", "Turnover (× equity / year)", "num"),
-    ("avg_exposure", "Average exposure", "pct"),
-    ("time_in_market", "Time in market", "pct"),
-    ("fees_paid", "Fees paid", "money"),
-    ("slippage_paid", "Slippage paid", "money"),
+METRIC_ROWS: tuple[tuple[str, str], ...] = (  # key and label; units in analytics.units
+    ("final_equity", "Final equity"),
+    ("total_return", "Total return"),
+    ("cagr", "CAGR"),
+    ("volatility", "Volatility (ann.)"),
+    ("sharpe", "Sharpe (rf = 0)"),
+    ("sortino", "Sortino"),
+    ("calmar", "Calmar"),
+    ("max_drawdown", "Max drawdown"),
+    ("max_drawdown_duration_bars", "Longest drawdown (bars)"),
+    ("max_drawdown_duration_days", "Longest drawdown (days)"),
+    ("trades", "Closed trades"),
+    ("open_trades", "Open at end"),
+    ("win_rate", "Win rate"),
+    ("profit_factor", "Profit factor"),
+    ("payoff_ratio", "Payoff ratio"),
+    ("expectancy", "Expectancy per trade"),
+    ("expectancy_pct", "Expectancy per trade (%)"),
+    ("avg_holding_hours", "Average holding (hours)"),
+    ("turnover_annual", "Turnover (× equity / year)"),
+    ("avg_exposure", "Average exposure"),
+    ("time_in_market", "Time in market"),
+    ("fees_paid", "Fees paid"),
+    ("slippage_paid", "Slippage paid"),
+    ("costs_pct_of_initial", "Costs (% of initial cash)"),
 )
-
-
-_FORMATS = {
-    "pct": "{:,.2%}",
-    "money": "{:,.2f}",
-    "ratio": "{:,.3f}",
-    "num": "{:,.1f}",
-    "int": "{:,}",
-}
-
-
-def _fmt(value: Any, kind: str) -> str:
-    """One table cell; undefined metrics (null in metrics.json) show as an en dash."""
-    return "–" if value is None else _FORMATS[kind].format(value)
 
 
 def metrics_table(metrics: dict[str, Any]) -> str:
@@ -259,9 +304,9 @@ def metrics_table(metrics: dict[str, Any]) -> str:
     benchmarks: dict[str, dict[str, Any]] = metrics.get("benchmarks", {})
     head = "".join(f"<th>{html.escape(n)}</th>" for n in [metrics["name"], *benchmarks])
     rows = []
-    for key, label, kind in METRIC_ROWS:
-        cells = [_fmt(metrics.get(key), kind)]
-        cells += [_fmt(b[key], kind) if key in b else "" for b in benchmarks.values()]
+    for key, label in METRIC_ROWS:
+        cells = [format_metric(key, metrics.get(key))]
+        cells += [format_metric(key, b[key]) if key in b else "" for b in benchmarks.values()]
         rows.append(f"<tr><th>{label}</th>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return f'<table class="metrics"><tr><th>metric</th>{head}</tr>{"".join(rows)}</table>'
 
@@ -284,8 +329,14 @@ def trades_table(trades: pd.DataFrame, limit: int = TRADE_TABLE_ROWS) -> str:
     for column in ("entry_time", "exit_time"):
         if column in shown:
             shown = shown.assign(**{column: pd.to_datetime(shown[column]).dt.strftime(TIME_FORMAT)})
+    units = {c: partial(format_metric, c) for c in ("pnl", "return", "fees", "slippage")}
     body = shown.to_html(
-        classes="trades", index=False, float_format=lambda v: f"{v:,.6g}", na_rep="", border=0
+        classes="trades",
+        index=False,
+        float_format=lambda v: f"{v:,.6g}",
+        formatters={c: f for c, f in units.items() if c in shown},
+        na_rep="",
+        border=0,
     )
     return note + body
 
@@ -305,13 +356,13 @@ table.metrics th:first-child { text-align: left; }
 
 
 def _chart_divs(figures: dict[str, go.Figure]) -> str:
-    """Each figure as a div; plotly.js is inlined once, with the first chart."""
+    """Each figure as a div; plotly.js comes from ``PLOTLY_JS`` beside the page."""
     parts = []
-    for i, (key, fig) in enumerate(figures.items()):
+    for key, fig in figures.items():
         div = pio.to_html(
             fig,
             full_html=False,
-            include_plotlyjs=i == 0,
+            include_plotlyjs=False,
             div_id=f"chart-{key}",
             default_height=f"{fig.layout.height}px",
             config={"displaylogo": False, "responsive": True},
@@ -336,6 +387,7 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], log_scale: bool
     )
     return (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
+        f'<script src="{PLOTLY_JS}"></script>'
         f"<style>{STYLE}</style></head><body>\n<h1>{title}</h1><p class='meta'>{meta}</p>"
         f"{banner}\n<h2>Metrics</h2>{metrics_table(metrics)}\n<h2>Charts</h2>"
         f"{_chart_divs(build_figures(result, log_scale))}\n<h2>Trades</h2>"
@@ -370,6 +422,19 @@ def write_report(result: BacktestResult, out_dir: Path | str, log_scale: bool = 
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     result.trades.to_csv(out / "trades.csv", index=False)
     equity_frame(result).to_csv(out / "equity.csv")
+    write_plotly_bundle(out)
     path = out / "report.html"
     path.write_text(render_html(result, metrics, log_scale), encoding="utf-8")
+    return path
+
+
+def write_plotly_bundle(out_dir: Path) -> Path:
+    """``plotly.min.js`` in ``out_dir``, shared by every page there (written when missing or
+    from another plotly version), so each page stays small and still opens offline."""
+    from plotly.offline import get_plotlyjs
+
+    path = out_dir / PLOTLY_JS
+    bundle = get_plotlyjs()
+    if not path.is_file() or path.stat().st_size != len(bundle.encode()):
+        path.write_text(bundle, encoding="utf-8")
     return path

@@ -1,6 +1,9 @@
 """Command-line interface: ``aitrader GROUP COMMAND``. Each command is a thin call into the library.
 
-Exit codes: 0 ok, 1 runtime error, 2 usage or configuration error.
+Exit codes, one rule for every command: 0 ok; 1 the command ran and failed (data rejected by
+the quality checks, a conflict with stored bars, a venue or network failure); 2 usage — a bad
+option, value or configuration, or a name that does not exist (sample, data set, exchange,
+market, timeframe); 130 interrupted.
 
 Start-up: a command's module is imported only when that command runs (``aitrader --help`` reads
 the summaries from the sources, see :mod:`aitrader.cli.lazy`). To add a command or a group, write
@@ -22,7 +25,7 @@ from rich.markup import escape
 from typer import _click as click
 
 from aitrader import DEFAULT_CONFIG_NAME, __version__
-from aitrader.cli.common import err_console, state
+from aitrader.cli.common import JsonOption, emit_json, err_console, state
 from aitrader.cli.lazy import LazyGroup
 from aitrader.errors import AitraderError, ConfigError
 
@@ -31,12 +34,14 @@ COMMANDS: dict[str, str] = {
     "evaluate": "aitrader.cli.models:evaluate_command",
     "train": "aitrader.cli.models:train_command",
     "tune": "aitrader.cli.models:tune_command",
+    "models": "aitrader.cli.models:kinds_app",
     "backtest": "aitrader.cli.backtest:backtest_command",
     "strategy": "aitrader.cli.strategy:app",
     "optimize": "aitrader.cli.optimize:optimize_command",
     "scan": "aitrader.cli.scan:scan_command",
     "paper": "aitrader.cli.live:paper_command",
     "live": "aitrader.cli.live:live_command",
+    "plot": "aitrader.cli.plot:plot_command",
     "data": "aitrader.cli.data:app",
     "features": "aitrader.cli.features:app",
     "control": "aitrader.cli.control:app",
@@ -116,6 +121,7 @@ def root(
 def init(
     path: Path = typer.Argument(Path(DEFAULT_CONFIG_NAME), help="Where to write the template."),  # noqa: B008
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Write a commented configuration template.
 
@@ -126,7 +132,10 @@ def init(
     from aitrader.config import template_text
 
     path.write_text(template_text())
-    err_console.print(f"wrote {path}")
+    if as_json:
+        emit_json({"wrote": str(path)})
+    else:
+        err_console.print(f"wrote {path}")
 
 
 @app.command("config")
@@ -153,20 +162,27 @@ def config_command(
 def demo(
     ctx: typer.Context,
     quick: bool = typer.Option(False, "--quick", help="Last ~19 months and a smaller model."),
+    as_json: bool = JsonOption,
 ) -> None:
     """Run the main job offline on the bundled real data and write an HTML report.
 
     Data → features → walk-forward LightGBM → mode → signals → risk → backtest with costs.
+    With --json the steps go to stderr and stdout gets the report path and the metrics.
 
     Example: aitrader demo --quick
     """
+    import json
+
     from aitrader.demo import run_demo
 
-    run_demo(state(ctx).settings, quick=quick)
+    report = run_demo(state(ctx).settings, quick=quick, console=err_console if as_json else None)
+    if as_json:
+        metrics = json.loads((report.parent / "metrics.json").read_text())
+        emit_json({"report": str(report), "metrics": metrics})
 
 
 def main() -> None:
-    """Console-script entry point (exit codes: 0 ok, 1 runtime error, 2 usage/config error)."""
+    """Console-script entry point (exit codes: see the module docstring)."""
     logging.basicConfig(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.WARNING
     )

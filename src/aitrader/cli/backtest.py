@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, table
+from aitrader.analytics.units import format_metric
+from aitrader.cli.common import (
+    JsonOption,
+    TrustBundleOption,
+    console,
+    emit_json,
+    err_console,
+    table,
+)
 from aitrader.cli.strategy import (
     ModelOption,
     ParamOption,
@@ -83,11 +91,14 @@ def _print_summary(metrics: dict[str, Any], scenarios: pd.DataFrame | None) -> N
     columns = ["metric", metrics["name"], *benchmarks]
     rows = [[key, metrics[key], *(b.get(key) for b in benchmarks.values())] for key in SUMMARY_ROWS]
     rows += [[key, metrics[key]] for key in ("trades", "win_rate", "fees_paid", "slippage_paid")]
-    fmt = [[r[0], *(f"{v:.4g}" if isinstance(v, float) else v for v in r[1:])] for r in rows]
+    fmt = [[r[0], *(format_metric(r[0], v) for v in r[1:])] for r in rows]
     console.print(table(f"Backtest {metrics['name']} ({metrics['timeframe']})", columns, fmt))
     if scenarios is not None:
-        cells = scenarios.T.map(lambda v: f"{v:.4g}" if isinstance(v, float) else v)
-        rows = [[key, *values] for key, values in zip(cells.index, cells.to_numpy(), strict=True)]
+        cells = scenarios.T
+        rows = [
+            [key, *(format_metric(str(key), v) for v in values)]
+            for key, values in zip(cells.index, cells.to_numpy(), strict=True)
+        ]
         console.print(table("Stress scenarios", ["", *scenarios.index], rows))
 
 
@@ -101,6 +112,7 @@ def backtest_command(
     strategy: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
+    trust_bundle: bool = TrustBundleOption,
     start: str | None = typer.Option(None, "--start", help="First traded bar (date, UTC)."),
     end: str | None = typer.Option(None, "--end", help="Last bar (date, UTC)."),
     fee: float | None = typer.Option(None, "--fee", help="Taker and maker fee, fraction."),
@@ -133,7 +145,7 @@ def backtest_command(
     from aitrader.strategy.run import backtest_strategy
 
     cfg = _with_costs(run_settings(ctx, config), fee, slippage)
-    chosen = choice(cfg, strategy, params, model, (stop_loss, take_profit))
+    chosen = choice(cfg, strategy, params, model, (stop_loss, take_profit), trust_bundle)
     window = (start or cfg.run.start, end or cfg.run.end)
     data, spec = run_inputs(cfg, datasets or cfg.run.data, chosen, window)
     broker = BrokerConfig.without_costs() if zero_cost else spec.broker

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -29,6 +30,12 @@ console = Console()
 err_console = Console(stderr=True)
 
 JsonOption = typer.Option(False, "--json", help="Print machine-readable JSON instead of tables.")
+TrustBundleOption = typer.Option(
+    False,
+    "--trust-bundle",
+    help="Load a model bundle that holds a pickle (e.g. random_forest). Pickle can run any "
+    "code: only for bundles you created.",
+)
 
 
 @dataclass
@@ -70,11 +77,25 @@ def emit_json(payload: Any) -> None:
 
 
 def table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> Table:
-    out = Table(title=title, title_justify="left")
-    for column in columns:
-        out.add_column(column)
-    for row in rows:
-        out.add_row(*("" if v is None else str(v) for v in row))
+    """A rich table that never hides text: the first column (the names people type) is kept
+    whole, the others wrap onto more lines in a narrow terminal instead of ending in '…'."""
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
+    names = list(columns)
+    out = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        collapse_padding=True,
+    )
+    for i, column in enumerate(names):
+        if i == 0:
+            widest = max((len(r[0]) for r in cells if r), default=0)
+            out.add_column(column, no_wrap=True, min_width=min(max(widest, len(column)), 48))
+        else:
+            out.add_column(column, overflow="fold")
+    for row in cells:
+        out.add_row(*row)
     return out
 
 

@@ -50,40 +50,60 @@ def status_command(
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def _set(ctx: typer.Context, path: Path, action: str, reason: str) -> None:
+def _set(ctx: typer.Context, path: Path, action: str, reason: str, as_json: bool) -> None:
     with _open(ctx, path) as book:
-        _, said = apply_control(book, action, reason)
-    console.print(said, highlight=False, soft_wrap=True)
+        flag, said = apply_control(book, action, reason)
+    if as_json:
+        emit_json(
+            {
+                "ledger": str(path),
+                "flag": flag.name,
+                "on": flag.on,
+                "reason": reason,
+                "message": said,
+            }
+        )
+    else:
+        console.print(said, highlight=False, soft_wrap=True)
 
 
 @app.command("pause")
 def pause_command(
-    ctx: typer.Context, ledger: Path = LedgerArgument, reason: str = ReasonOption
+    ctx: typer.Context,
+    ledger: Path = LedgerArgument,
+    reason: str = ReasonOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Pause trading: the run keeps recording bars and equity but sends no new order.
 
     Example: aitrader control pause --ledger live.db --reason "exchange maintenance"
     """
-    _set(ctx, ledger, "pause", reason)
+    _set(ctx, ledger, "pause", reason, as_json)
 
 
 @app.command("resume")
 def resume_command(
-    ctx: typer.Context, ledger: Path = LedgerArgument, reason: str = ReasonOption
+    ctx: typer.Context,
+    ledger: Path = LedgerArgument,
+    reason: str = ReasonOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Resume trading after a pause (also one the circuit breaker set).
 
     Example: aitrader control resume --ledger live.db
     """
-    _set(ctx, ledger, "resume", reason)
+    _set(ctx, ledger, "resume", reason, as_json)
 
 
 @app.command("kill")
 def kill_command(
-    ctx: typer.Context, ledger: Path = LedgerArgument, reason: str = ReasonOption
+    ctx: typer.Context,
+    ledger: Path = LedgerArgument,
+    reason: str = ReasonOption,
+    as_json: bool = JsonOption,
 ) -> None:
     """Engage the kill switch: flatten every position and block new entries.
 
     Example: aitrader control kill --ledger live.db --reason "manual stop"
     """
-    _set(ctx, ledger, "kill", reason)
+    _set(ctx, ledger, "kill", reason, as_json)

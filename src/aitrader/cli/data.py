@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ import typer
 
 from aitrader.cli.common import JsonOption, console, emit_json, settings, table
 from aitrader.cli.lazy import lazy_group
+from aitrader.data.provenance import OnConflict, Write
 
 if TYPE_CHECKING:  # the data layer is imported by the command that runs (quick start-up)
     from aitrader.data.quality import QCReport
@@ -19,16 +21,39 @@ app = typer.Typer(
         {
             "download": "aitrader.cli.data_download:download_command",
             "sync": "aitrader.cli.data_download:sync_command",
+            "list": "aitrader.cli.data_store:list_command",
+            "history": "aitrader.cli.data_store:history_command",
+            "delete": "aitrader.cli.data_store:delete_command",
         }
     ),
-    help="Market data: samples, import, download, sync, list, qc, resample, query.",
+    help="Market data: samples, import, download, sync, list, history, delete, qc, resample, "
+    "query.",
     no_args_is_help=True,
 )
 
 ColumnOption = typer.Option(
     [], "--column", help="Map a field to a file column, e.g. --column timestamp=Date (repeatable)."
 )
-UnitOption = typer.Option("auto", "--timestamp-unit", help="auto, s, ms or iso.")
+UnitOption = typer.Option(
+    "auto",
+    "--timestamp-unit",
+    help="auto (told apart by size), s, ms, us, ns or iso; a given unit is checked against the "
+    "dates it gives.",
+)
+
+
+class Calendar(StrEnum):
+    AUTO = "auto"
+    CRYPTO = "crypto"
+    EQUITY = "equity"
+
+
+CalendarOption = typer.Option(
+    Calendar.AUTO,
+    "--calendar",
+    help="crypto (365 days a year) or equity (252 sessions); auto: inferred from weekend bars. "
+    "Stored with the series and used to annualise its metrics.",
+)
 TimezoneOption = typer.Option(
     "UTC", "--timezone", help="Zone of naive timestamps, e.g. US/Eastern."
 )
@@ -67,8 +92,27 @@ def samples_command(as_json: bool = JsonOption) -> None:
     if as_json:
         emit_json(rows)
         return
-    columns = ["name", "venue", "timeframe", "first", "last", "rows", "licence"]
-    console.print(table("Bundled samples", columns, ([r[c] for c in columns] for r in rows)))
+    columns = ["name", "venue", "tf", "first", "last", "rows", "licence"]
+    cells = (
+        [r["name"], r["venue"], r["timeframe"], *_dates(r), f"{r['rows']:,}", r["licence"]]
+        for r in rows
+    )
+    console.print(table("Bundled samples", columns, cells))
+
+
+OnConflictOption = typer.Option(
+    OnConflict.FAIL,
+    "--on-conflict",
+    help="Stored bars that differ from the new ones: fail (default, nothing is written), keep "
+    "(stored rows win) or replace (new rows win).",
+)
+OtherSourceOption = typer.Option(
+    False, "--allow-other-source", help="Allow rows from another source into this series."
+)
+
+
+def _dates(row: dict[str, object]) -> list[str]:
+    return [str(row["first"])[:10], str(row["last"])[:10]]
 
 
 @app.command("import")
@@ -81,45 +125,46 @@ def import_command(
     column: list[str] = ColumnOption,
     timestamp_unit: str = UnitOption,
     timezone: str = TimezoneOption,
+    calendar: Calendar = CalendarOption,
+    on_conflict: OnConflict = OnConflictOption,
+    allow_other_source: bool = OtherSourceOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Validate a candle file and merge it into the store (the store is untouched on error).
+    """Quality-check a candle file (as `data qc` does) and merge it into the store.
+
+    The store is untouched on any error. Bars already stored with other values stop the import
+    unless --on-conflict says which win; rows from another source need --allow-other-source.
 
     Example: aitrader data import prices.csv --symbol BTC/USDT --timeframe 1h
     --column timestamp=Date --timestamp-unit ms
     """
-    from aitrader.data.files import FileFormat, import_file, parse_mapping
+    from aitrader.data.files import FileFormat, ImportRules, import_file, parse_mapping
     from aitrader.data.store import DatasetKey
 
     key = DatasetKey(exchange.lower(), symbol, timeframe)
     fmt = FileFormat(parse_mapping(column), timestamp_unit, timezone)
-    meta, added = import_file(_store(ctx), file, key, fmt)
+    rules = ImportRules(settings(ctx).qc, on_conflict, allow_other_source, calendar.value)
+    done = import_file(_store(ctx), file, key, fmt, rules)
+    meta = done.meta
     result = {
         "dataset": str(key),
-        "added": added,
+        "added": done.added,
+        "conflicts": done.conflicts,
+        "on_conflict": on_conflict.value,
         "rows": meta.rows,
         "first": meta.first,
         "last": meta.last,
+        "calendar": meta.calendar,
     }
     if as_json:
         emit_json(result)
-    else:
-        console.print(f"imported {file} → {key}: {added} new rows, {meta.rows} in store")
-
-
-@app.command("list")
-def list_command(ctx: typer.Context, as_json: bool = JsonOption) -> None:
-    """List the series in the local store with range, rows, source and last sync.
-
-    Example: aitrader data list --json
-    """
-    metas = _store(ctx).list()
-    if as_json:
-        emit_json([{"dataset": str(m.key), **m.__dict__} for m in metas])
         return
-    columns = ["dataset", "first", "last", "rows", "source", "last_sync"]
-    rows = ([str(m.key), m.first, m.last, m.rows, m.source, m.last_sync] for m in metas)
-    console.print(table(f"Store: {_store(ctx).root}", columns, rows))
+    kept = "kept the stored values" if on_conflict is OnConflict.KEEP else "replaced"
+    differing = f", {done.conflicts} differing bars {kept}" if done.conflicts else ""
+    console.print(
+        f"imported {file} → {key}: {done.added} new rows{differing}, {meta.rows} in store "
+        f"({meta.calendar} calendar)"
+    )
 
 
 @app.command("qc")
@@ -185,6 +230,7 @@ def resample_command(
     drop_partial: bool = typer.Option(
         False, "--drop-partial", help="Also drop bins with missing bars."
     ),
+    on_conflict: OnConflict = OnConflictOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Aggregate to a coarser timeframe (bar-open labels; partial edge bars and gaps excluded).
@@ -213,7 +259,8 @@ def resample_command(
     }
     if save:
         key = DatasetKey(dataset.exchange, dataset.symbol, to)
-        store.write(key, out, source=f"resample:{dataset.name}")
+        how = Write(f"resample:{dataset.name}", "resample", on_conflict, calendar=dataset.calendar)
+        store.write(key, out, how)
         result["saved"] = str(key)
     if as_json:
         emit_json(result)

@@ -10,6 +10,7 @@ import typer
 from rich.progress import TaskID
 
 from aitrader.cli.common import JsonOption, console, emit_json, progress, settings, table
+from aitrader.config import DownloadConfig
 from aitrader.data.download import (
     DownloadResult,
     ProgressEvent,
@@ -31,6 +32,15 @@ MarketTypeOption = typer.Option(
     None, "--market-type", help="Load only these ccxt market lists (spot, linear, inverse)."
 )
 UntilOption = typer.Option(None, "--until", help="End (exclusive), UTC; default: now.")
+ConflictOption = typer.Option(
+    None,
+    "--on-conflict",
+    help="Stored bars that differ from downloaded ones: fail, keep or replace "
+    "(default: data.download.on_conflict, fail).",
+)
+OtherSourceOption = typer.Option(
+    False, "--allow-other-source", help="Allow rows from this source into a series from another."
+)
 
 
 def download_command(
@@ -45,6 +55,8 @@ def download_command(
     until: str = UntilOption,
     api_urls: list[str] = ApiUrlOption,
     market_types: list[str] = MarketTypeOption,
+    on_conflict: str = ConflictOption,
+    allow_other_source: bool = OtherSourceOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Download candles into the store; re-runs fetch only what is missing.
@@ -57,6 +69,7 @@ def download_command(
     name = _source_name(exchange, source)
     cfg = settings(ctx)
     overrides = _overrides(api_urls or [], market_types or [], default_source=name)
+    config = _write_rules(cfg.data.download, on_conflict, allow_other_source)
     with _progress_callback(as_json) as callback:
         results = download(
             Store(cfg.data.dir),
@@ -65,7 +78,7 @@ def download_command(
             timeframe,
             parse_time(since, "--since"),
             parse_time(until, "--until"),
-            cfg.data.download,
+            config,
             progress=callback,
             overrides=overrides,
         )
@@ -77,6 +90,7 @@ def sync_command(
     until: str = UntilOption,
     api_urls: list[str] = ApiUrlOption,
     market_types: list[str] = MarketTypeOption,
+    on_conflict: str = ConflictOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Bring every downloaded series in the store up to date (imported series are skipped).
@@ -90,7 +104,7 @@ def sync_command(
     with _progress_callback(as_json) as callback:
         results = sync(
             Store(cfg.data.dir),
-            cfg.data.download,
+            _write_rules(cfg.data.download, on_conflict, False),
             until=parse_time(until, "--until"),
             progress=callback,
             overrides=overrides,
@@ -98,6 +112,18 @@ def sync_command(
     _print(results, as_json, "Synced")
     if any(r.status == "failed" for r in results):
         raise typer.Exit(code=1)
+
+
+def _write_rules(config: DownloadConfig, on_conflict: str | None, other: bool) -> DownloadConfig:
+    """The config's download section with ``--on-conflict`` / ``--allow-other-source`` applied."""
+    changes: dict[str, object] = {}
+    if on_conflict is not None:
+        if on_conflict not in {"keep", "replace", "fail"}:
+            raise ConfigError(f"--on-conflict {on_conflict!r}: use keep, replace or fail")
+        changes["on_conflict"] = on_conflict
+    if other:
+        changes["allow_other_source"] = True
+    return config.model_copy(update=changes)
 
 
 def parse_time(text: str | None, option: str) -> pd.Timestamp | None:

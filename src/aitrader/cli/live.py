@@ -17,7 +17,14 @@ from typing import Any
 import pandas as pd
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, table
+from aitrader.cli.common import (
+    JsonOption,
+    TrustBundleOption,
+    console,
+    emit_json,
+    err_console,
+    table,
+)
 from aitrader.cli.strategy import (
     ModelOption,
     ParamOption,
@@ -125,6 +132,7 @@ def paper_command(
     strategy_spec: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
+    trust_bundle: bool = TrustBundleOption,
     stop_loss: float | None = StopOption,
     take_profit: float | None = TargetOption,
     max_bars: int | None = MaxBarsOption,
@@ -145,7 +153,7 @@ def paper_command(
     """
     cfg = run_settings(ctx, config)
     run = cfg.run
-    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit))
+    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit), trust_bundle)
     exchange = exchange or (run.exchange if replay is None else None)
     if replay is None and exchange is None and len(run.data) == 1:
         replay = run.data[0]
@@ -379,6 +387,7 @@ def live_command(
     strategy_spec: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
+    trust_bundle: bool = TrustBundleOption,
     stop_loss: float | None = StopOption,
     take_profit: float | None = TargetOption,
     max_bars: int | None = MaxBarsOption,
@@ -419,7 +428,7 @@ def live_command(
             "with real "
             "money; add --confirm-live to confirm"
         )
-    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit))
+    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit), trust_bundle)
     bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
     client = exchange_client(name, cfg, api_url)
     markets = "-".join(s.replace("/", "") for s in symbols)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 from aitrader.cli.common import JsonOption, console, emit_json, progress, settings, table
 from aitrader.config import Settings, format_validation_error
 from aitrader.errors import ConfigError, DataError
+from aitrader.models import kinds
 from aitrader.validation.experiment import ExperimentConfig, Source
 
 DatasetArgument = typer.Argument(..., help="sample:NAME, EXCHANGE:SYMBOL:TIMEFRAME or a file")
@@ -25,7 +26,7 @@ ModelOption = typer.Option(
     None,
     "--model",
     "-m",
-    help="lightgbm, random_forest, logistic, majority, persistence or xgboost (default: config)",
+    help=f"Model kind: {', '.join(kinds.names())} (default: config; `aitrader models list`).",
 )
 NoTrackOption = typer.Option(False, "--no-track", help="Do not record the run in MLflow.")
 
@@ -220,3 +221,40 @@ def tune_command(
         emit_json(summary | {"best_params": result.best_params, "best": result.best_metrics})
         return
     _print(f"Tuning study {result.study_name}", summary | result.best_params)
+
+
+kinds_app = typer.Typer(help="Model kinds: list the registry.", no_args_is_help=True)
+
+
+@kinds_app.command("list")
+def list_kinds_command(as_json: bool = JsonOption) -> None:
+    """Show every model kind with its parameters (defaults), extra and bundle format.
+
+    Set a kind's parameters in the config section named after it, e.g.
+    `models: {kind: lightgbm, lightgbm: {n_estimators: 300}}`.
+
+    Example: aitrader models list --json
+    """
+    rows = [kinds.get(name).describe() for name in kinds.names()]
+    if as_json:
+        emit_json(rows)
+        return
+    columns = ["kind", "params (defaults)", "raw features", "tunable", "extra", "bundle", "summary"]
+    console.print(
+        table(
+            "Model kinds",
+            columns,
+            (
+                [
+                    r["name"],
+                    ", ".join(f"{k}={v}" for k, v in r["params"].items()) or "-",
+                    "yes" if r["raw_features"] else "no",
+                    "yes" if r["tunable"] else "no",
+                    (r["extra"] or "-") + ("" if r["installed"] else " (not installed)"),
+                    r["bundle"],
+                    r["summary"],
+                ]
+                for r in rows
+            ),
+        )
+    )

@@ -8,7 +8,15 @@ from typing import Any
 
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, progress, table
+from aitrader.cli.common import (
+    JsonOption,
+    TrustBundleOption,
+    console,
+    emit_json,
+    err_console,
+    progress,
+    table,
+)
 from aitrader.cli.strategy import (
     ModelOption,
     ParamOption,
@@ -29,6 +37,7 @@ def optimize_command(
     strategy: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
+    trust_bundle: bool = TrustBundleOption,
     start: str | None = typer.Option(None, "--start", help="First traded bar (date, UTC)."),
     end: str | None = typer.Option(None, "--end", help="Last bar (date, UTC)."),
     trials: int = typer.Option(50, "--trials", help="TPE trials (a small grid runs whole)."),
@@ -53,7 +62,7 @@ def optimize_command(
     from aitrader.strategy.optimize import OptimizeConfig, optimize, study_name
 
     cfg = run_settings(ctx, config)
-    chosen = choice(cfg, strategy, params, model)
+    chosen = choice(cfg, strategy, params, model, trust=trust_bundle)
     names = datasets or cfg.run.data
     window = (start or cfg.run.start, end or cfg.run.end)
     data, spec = run_inputs(cfg, names, chosen, window)

@@ -24,16 +24,20 @@ StateOption = typer.Option(
 )
 
 
-def _path(ctx: typer.Context, state: Path | None) -> Path:
+NOT_PERSISTED = (
+    "no risk state file configured: runs keep the kill switch and counters in memory only; "
+    "set risk.state_path in the config (or pass --state) to persist them"
+)
+
+
+def _path(ctx: typer.Context, state: Path | None) -> Path | None:
     path = state if state is not None else settings(ctx).risk.state_path
-    if path is None:
-        raise ConfigError("no risk state file: set risk.state_path in the config or pass --state")
-    return Path(path).expanduser()
+    return None if path is None else Path(path).expanduser()
 
 
-def _payload(path: Path, state: RiskState | None) -> dict[str, Any]:
+def _payload(path: Path | None, state: RiskState | None) -> dict[str, Any]:
     values = (state or RiskState()).to_json()
-    return {"path": str(path), "exists": state is not None, **values}
+    return {"path": None if path is None else str(path), "exists": state is not None, **values}
 
 
 def _show(payload: dict[str, Any], title: str) -> None:
@@ -49,10 +53,12 @@ def risk_status_command(
     Example: aitrader risk status --state data/risk.json
     """
     path = _path(ctx, state)
-    payload = _payload(path, JsonRiskStateStore(path).load())
+    payload = _payload(path, None if path is None else JsonRiskStateStore(path).load())
     if as_json:
-        emit_json(payload)
+        emit_json(payload | ({"message": NOT_PERSISTED} if path is None else {}))
         return
+    if path is None:
+        console.print(NOT_PERSISTED, highlight=False, soft_wrap=True)
     _show(payload, "Risk state" + ("" if payload["exists"] else " (no file yet: defaults)"))
 
 
@@ -64,6 +70,8 @@ def risk_reset_command(
     Example: aitrader risk reset --state data/risk.json
     """
     path = _path(ctx, state)
+    if path is None:
+        raise ConfigError(f"nothing to reset: {NOT_PERSISTED}")
     store = JsonRiskStateStore(path)
     before = store.load()
     if before is None or not before.kill_switch:

@@ -29,7 +29,15 @@ import numpy as np
 import pandas as pd
 import typer
 
-from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
+from aitrader.cli.common import (
+    JsonOption,
+    TrustBundleOption,
+    console,
+    emit_json,
+    err_console,
+    settings,
+    table,
+)
 from aitrader.config import Settings
 from aitrader.data.datasets import Dataset, load_dataset
 from aitrader.data.store import Store
@@ -133,13 +141,13 @@ def file_probabilities(path: Path, candles: pd.DataFrame) -> Probabilities:
     return Probabilities(p_up, p_down, f"probabilities file {path} ({covered} bars covered)")
 
 
-def model_probabilities(path: Path, loaded: Dataset) -> Probabilities:
+def model_probabilities(path: Path, loaded: Dataset, trust: bool = False) -> Probabilities:
     """Calibrated probabilities of a model bundle on features rebuilt with its own specs."""
     from aitrader.features.featureset import build_features
     from aitrader.features.spec import FeatureSpec
     from aitrader.models.registry import BundleError, load_bundle
 
-    bundle = load_bundle(path)
+    bundle = load_bundle(path, trust=trust)
     specs = bundle.info.model.get("features")
     if not specs:
         raise BundleError(f"{path}: the bundle does not list its feature specs")
@@ -250,11 +258,12 @@ class ScanRequest:
     slow: int
     equity: float
     bars: int
+    trust_bundle: bool = False
 
 
 def probabilities_for(loaded: Dataset, req: ScanRequest, signal: SignalConfig) -> Probabilities:
     if req.model is not None:
-        return model_probabilities(req.model, loaded)
+        return model_probabilities(req.model, loaded, req.trust_bundle)
     if req.probabilities is not None:
         return file_probabilities(req.probabilities, loaded.candles)
     if req.signal not in SIGNAL_SOURCES:
@@ -363,6 +372,7 @@ def scan_command(
     ctx: typer.Context,
     datasets: list[str] = DatasetsArgument,
     model: Path | None = ModelOption,
+    trust_bundle: bool = TrustBundleOption,
     probabilities: Path | None = ProbabilitiesOption,
     signal: str = typer.Option(
         "sma-cross", "--signal", help="Baseline used without --model/--probabilities (NOT a model)."
@@ -390,7 +400,7 @@ def scan_command(
     if equity <= 0 or bars < 0:
         raise ConfigError("--equity must be > 0 and --bars ≥ 0")
     config = outer_band(cfg.signals, outer)
-    req = ScanRequest(model, probabilities, signal, fast, slow, equity, bars)
+    req = ScanRequest(model, probabilities, signal, fast, slow, equity, bars, trust_bundle)
     results = [scan_dataset(ref, cfg, config, req, with_history) for ref in refs]
     kill = kill_switch_state(cfg)
     if as_json:

@@ -14,6 +14,7 @@ import typer
 
 from aitrader.cli.common import (
     JsonOption,
+    TrustBundleOption,
     console,
     emit_json,
     err_console,
@@ -60,6 +61,7 @@ class StrategyChoice:
     model: Path | None = None
     stop_loss: float | None = None
     take_profit: float | None = None
+    trust_bundle: bool = False  # load a bundle holding a pickle (--trust-bundle)
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,7 +91,7 @@ class StrategyChoice:
                 raise ConfigError(f"model bundle {self.model}: no such directory")
             from aitrader.models.registry import load_bundle
 
-            self._cache["bundle"] = load_bundle(self.model)
+            self._cache["bundle"] = load_bundle(self.model, trust=self.trust_bundle)
         return self._cache["bundle"]
 
     def describe(self) -> dict[str, object]:
@@ -139,6 +141,7 @@ def choice(
     params: list[str] | None,
     model: Path | None,
     stops: tuple[float | None, float | None] = (None, None),
+    trust: bool = False,
 ) -> StrategyChoice:
     """The strategy of a run: command-line options over the config's ``run:`` section
     (``--param`` merged key by key over ``run.params``)."""
@@ -148,7 +151,7 @@ def choice(
     take_profit = stops[1] if stops[1] is not None else run.take_profit
     bundle = model if model is not None else (Path(run.model) if run.model else None)
     return StrategyChoice(
-        spec or run.strategy, (*merged, *(params or ())), bundle, stop_loss, take_profit
+        spec or run.strategy, (*merged, *(params or ())), bundle, stop_loss, take_profit, trust
     )
 
 
@@ -221,6 +224,7 @@ def check_command(
     ),
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
+    trust_bundle: bool = TrustBundleOption,
     config: Path | None = RunConfigOption,
     rtol: float = typer.Option(1e-9, "--rtol", help="Relative tolerance of equal values."),
     as_json: bool = JsonOption,
@@ -233,7 +237,7 @@ def check_command(
     from aitrader.strategy.run import check_strategy
 
     cfg = run_settings(ctx, config)
-    chosen = choice(cfg, strategy, params, model)
+    chosen = choice(cfg, strategy, params, model, trust=trust_bundle)
     data, spec = run_inputs(cfg, datasets or cfg.run.data, chosen, (cfg.run.start, cfg.run.end))
     report = check_strategy(chosen.build, data, cfg, spec, rtol)
     payload = {

@@ -9,10 +9,11 @@ import numpy as np
 import pandas as pd
 
 from aitrader.data.files import FileFormat, read_candles, read_raw_candles
-from aitrader.data.samples import PREFIX, get_sample, load_sample
+from aitrader.data.provenance import infer_calendar
+from aitrader.data.samples import PREFIX, get_sample, load_sample, sample_namespace
 from aitrader.data.schema import ns_stamps
 from aitrader.data.store import DatasetKey, Store
-from aitrader.errors import DataError
+from aitrader.errors import DataError, UnknownName
 
 _KNOWN_STEPS = {60: "1m", 300: "5m", 900: "15m", 1800: "30m", 3600: "1h", 14400: "4h", 86400: "1d"}
 
@@ -39,23 +40,27 @@ def load_dataset(
     """Load by name. ``raw`` reads files without validation (for quality checks of bad files)."""
     if ref.startswith(PREFIX):
         sample = get_sample(ref)
-        exchange = sample.venue.lower().replace(" ", "")
         return Dataset(
-            ref, exchange, sample.symbol, sample.timeframe, sample.calendar, load_sample(ref)
+            ref,
+            sample_namespace(sample),
+            sample.symbol,
+            sample.timeframe,
+            sample.calendar,
+            load_sample(ref),
         )
     path = Path(ref).expanduser()
     if path.suffix and path.exists():
         candles = read_raw_candles(path, fmt) if raw else read_candles(path, fmt)
         tf = timeframe or infer_timeframe(candles.index, str(path))
-        return Dataset(str(path), "file", path.stem, tf, "crypto", candles)
+        return Dataset(str(path), "file", path.stem, tf, infer_calendar(candles.index), candles)
     try:
         key = DatasetKey.parse(ref)
     except DataError:
-        raise DataError(
+        raise UnknownName(
             f"unknown data set {ref!r}: use sample:NAME (see `aitrader data samples`), "
             "EXCHANGE:SYMBOL:TIMEFRAME (see `aitrader data list`) or a path to a CSV/Parquet file"
         ) from None
-    calendar = "equity" if key.exchange == "yahoo" else "crypto"
+    calendar = store.metadata(key).calendar
     return Dataset(str(key), key.exchange, key.symbol, key.timeframe, calendar, store.read(key))
 
 

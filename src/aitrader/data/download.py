@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from aitrader.config import DownloadConfig
+from aitrader.data.provenance import OnConflict, Write, check_source
 from aitrader.data.sources import CandleSource
 from aitrader.data.store import DatasetKey, DatasetMeta, Store
 from aitrader.data.timeframes import timeframe_delta
@@ -64,6 +65,7 @@ class DownloadResult:
     source: str
     status: str
     rows_added: int = 0
+    conflicts: int = 0
     pages: int = 0
     skipped_rows: int = 0
     open_candle_dropped: bool = False
@@ -246,11 +248,13 @@ class _Run:
     progress: ProgressFn | None
     flush_pages: int
     flush_seconds: float
+    write: Write
     done: int = 0
     added: int = 0
     pages: int = 0
     skipped: int = 0
     open_dropped: bool = False
+    conflicts: int = 0
     meta: DatasetMeta | None = None
 
     def report(self, finished: bool = False) -> None:
@@ -273,7 +277,15 @@ def _download_one(
     ranges = missing_ranges(store, key, since, end)
     step = timeframe_delta(key.timeframe)
     total = sum(max(1, math.ceil((stop - start) / step)) for start, stop in ranges)
-    run = _Run(key, total, progress, config.flush_pages, config.flush_seconds)
+    write = Write(
+        store_source_label(src.name),
+        "download",
+        OnConflict(config.on_conflict),
+        allow_other_source=config.allow_other_source,
+    )
+    if store.exists(key):  # refuse before fetching anything, not after the first pages
+        check_source(str(key), store.metadata(key).source, write)
+    run = _Run(key, total, progress, config.flush_pages, config.flush_seconds, write)
     run.report()
     for start, stop in ranges:
         _fetch_range(store, src, run, start, stop, now)
@@ -289,6 +301,7 @@ def _download_one(
         source=store_source_label(src.name),
         status=status,
         rows_added=run.added,
+        conflicts=run.conflicts,
         pages=run.pages,
         skipped_rows=run.skipped,
         open_candle_dropped=run.open_dropped,
@@ -307,7 +320,7 @@ def _fetch_range(
     now: pd.Timestamp,
 ) -> None:
     """Page through ``[start, stop)``, storing each page's closed candles as it arrives."""
-    buffer = _PageBuffer(store, run, store_source_label(src.name))
+    buffer = _PageBuffer(store, run, run.write)
     try:
         _page_through(src, run, buffer, start, stop, now)
     finally:
@@ -322,8 +335,8 @@ class _PageBuffer:
     fetches again (it resumes from the last stored candle).
     """
 
-    def __init__(self, store: Store, run: _Run, source: str) -> None:
-        self.store, self.run, self.source = store, run, source
+    def __init__(self, store: Store, run: _Run, write: Write) -> None:
+        self.store, self.run, self.write = store, run, write
         self.frames: list[pd.DataFrame] = []
         self.last_flush = time.monotonic()
 
@@ -339,8 +352,10 @@ class _PageBuffer:
             merged = pd.concat(self.frames)
             merged = merged[~merged.index.duplicated(keep="last")].sort_index()
             self.frames = []
-            self.run.meta, added = self.store.append(self.run.key, merged, self.source)
-            self.run.added += added
+            done = self.store.write(self.run.key, merged, self.write)
+            self.run.meta = done.meta
+            self.run.added += done.added
+            self.run.conflicts += done.conflicts
         self.last_flush = time.monotonic()
 
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
-from aitrader.data.schema import map_columns, to_candles
-from aitrader.data.store import DatasetKey, DatasetMeta, Store
+from aitrader.config import QCConfig
+from aitrader.data.provenance import OnConflict, Write, infer_calendar
+from aitrader.data.quality import apply_policies, run_qc
+from aitrader.data.schema import map_columns, to_candles, validate_candles
+from aitrader.data.store import DatasetKey, Store, WriteResult
 from aitrader.errors import DataError
 
 
@@ -54,14 +57,52 @@ def read_raw_candles(path: Path, fmt: FileFormat | None = None) -> pd.DataFrame:
     return map_columns(raw, str(path), fmt.mapping, fmt.timestamp_unit, fmt.timezone, strict=False)
 
 
+@dataclass(frozen=True)
+class ImportRules:
+    """What an import must satisfy and may do: QC policies, conflicts, sources, calendar."""
+
+    qc: QCConfig = field(default_factory=QCConfig)
+    on_conflict: OnConflict = OnConflict.FAIL
+    allow_other_source: bool = False
+    calendar: str = "auto"  # auto: the stored series' calendar, or inferred for a new one
+
+
 def import_file(
-    store: Store, path: Path, key: DatasetKey, fmt: FileFormat | None = None
-) -> tuple[DatasetMeta, int]:
-    """Validate a file and merge it into the store; on any error the store is left unchanged."""
-    candles = read_candles(path, fmt)
-    if candles.empty:
+    store: Store,
+    path: Path,
+    key: DatasetKey,
+    fmt: FileFormat | None = None,
+    rules: ImportRules | None = None,
+) -> WriteResult:
+    """Quality-check a file as ``data qc`` does, apply the policies and merge it into the store.
+
+    The timeframe is checked against the bars' spacing, the QC policies decide which rows are
+    refused or dropped, and the store's conflict and source rules apply; on any error the store
+    is left unchanged.
+    """
+    rules, fmt = rules or ImportRules(), fmt or FileFormat()
+    table = read_table(path, fmt.delimiter)
+    raw = map_columns(table, str(path), fmt.mapping, fmt.timestamp_unit, fmt.timezone)
+    if raw.empty:
         raise DataError(f"{path}: no rows to import")
-    return store.append(key, candles, source=f"file:{Path(path).resolve()}")
+    calendar = _calendar(store, key, raw.index, rules.calendar)
+    report = run_qc(raw, key.timeframe, rules.qc, str(path), calendar)
+    candles = apply_policies(raw, report)
+    validate_candles(candles, str(path))
+    write = Write(
+        source=f"file:{Path(path).resolve()}",
+        action="import",
+        on_conflict=rules.on_conflict,
+        allow_other_source=rules.allow_other_source,
+        calendar=None if rules.calendar == "auto" and store.exists(key) else calendar,
+    )
+    return store.write(key, candles, write)
+
+
+def _calendar(store: Store, key: DatasetKey, index: pd.Index, given: str) -> str:
+    if given != "auto":
+        return given
+    return store.metadata(key).calendar if store.exists(key) else infer_calendar(index)
 
 
 def parse_mapping(pairs: list[str]) -> dict[str, str]:

@@ -122,6 +122,7 @@ def run_qc(
     )
     values = {c: df[c].to_numpy(dtype="float64") for c in COLUMNS}
     step_ns = timeframe_seconds(timeframe) * NS
+    check_spacing(stamps, step_ns, timeframe, dataset)
     gaps = find_gaps(stamps, step_ns, calendar)
     positions = {
         "missing_values": np.flatnonzero(~_all(np.isfinite(v) for v in values.values())),
@@ -129,6 +130,7 @@ def run_qc(
         "non_increasing": np.flatnonzero(np.diff(stamps) < 0) + 1,
         "ohlc": _ohlc_positions(values),
         "non_positive": np.flatnonzero(~_all(values[c] > 0 for c in COLUMNS[:4])),
+        "off_grid": off_grid_positions(stamps, step_ns),
         "zero_volume": np.flatnonzero(values["volume"] == 0),
         "outliers": _outlier_positions(values["close"], config.outlier_z, config.outlier_window),
         "gaps": np.array([], dtype="int64"),
@@ -153,9 +155,13 @@ def apply_policies(df: pd.DataFrame, report: QCReport) -> pd.DataFrame:
     rejected = [c for c in report.checks if c.rejected]
     if rejected:
         detail = "; ".join(
-            f"{c.name}: {c.count} (e.g. {', '.join(c.examples[:3])})" for c in rejected
+            f"{c.name} in {c.count} row(s), e.g. {', '.join(c.examples[:3]) or '-'}"
+            for c in rejected
         )
-        raise DataError(f"{report.dataset}: quality checks rejected the data: {detail}")
+        raise DataError(
+            f"{report.dataset}: quality checks rejected the data ({detail}); policies are in "
+            "the config's qc section (see `aitrader data qc` for the full report)"
+        )
     drop = [c.positions for c in report.checks if c.policy is Policy.DROP and c.count]
     if not drop:
         return df
@@ -181,6 +187,41 @@ def find_gaps(stamps: np.ndarray, step_ns: int, calendar: str = "crypto") -> lis
         if missing > 0:
             gaps.append(Gap(pd.Timestamp(start, tz="UTC"), pd.Timestamp(end, tz="UTC"), missing))
     return gaps
+
+
+def check_spacing(stamps: np.ndarray, step_ns: int, timeframe: str, dataset: str) -> None:
+    """Raise DataError when the bars' usual spacing is not ``timeframe`` (e.g. 1h bars as 1m)."""
+    steps = np.diff(np.unique(stamps))
+    if steps.size < 3:
+        return
+    values, counts = np.unique(steps, return_counts=True)
+    usual = int(values[np.argmax(counts)])
+    if usual != step_ns:
+        raise DataError(
+            f"{dataset}: the bars are usually {_duration(usual)} apart, not {timeframe}; "
+            "give the timeframe the data has (--timeframe), or resample it after importing"
+        )
+
+
+def off_grid_positions(stamps: np.ndarray, step_ns: int) -> np.ndarray:
+    """Intraday bars whose offset within the bar length differs from the series' usual one.
+
+    Exchanges open bars on multiples of the bar length; equity sessions may sit at another
+    constant offset (13:30 UTC for hourly US stocks), so the usual offset is the grid.
+    """
+    if stamps.size == 0 or step_ns >= 86400 * NS:
+        return np.array([], dtype="int64")
+    phase = np.mod(stamps, step_ns)
+    values, counts = np.unique(phase, return_counts=True)
+    return np.flatnonzero(phase != values[np.argmax(counts)])
+
+
+def _duration(ns: int) -> str:
+    seconds = ns // NS
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 def _weekday_count(start: int, end: int, step_ns: int) -> int:

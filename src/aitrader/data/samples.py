@@ -11,7 +11,7 @@ from importlib import resources
 
 import pandas as pd
 
-from aitrader.errors import DataError
+from aitrader.errors import UnknownName
 
 PREFIX = "sample:"
 
@@ -75,13 +75,18 @@ SAMPLES: dict[str, Sample] = {
 }
 
 
+def sample_namespace(sample: Sample) -> str:
+    """The store exchange name for a bundled sample (``sample-kraken``): never a user's series."""
+    return "sample-" + sample.venue.lower().replace(" ", "")
+
+
 def get_sample(name: str) -> Sample:
     """Look up a bundled data set by name, with or without the ``sample:`` prefix."""
     key = name.removeprefix(PREFIX)
     try:
         return SAMPLES[key]
     except KeyError:
-        raise DataError(
+        raise UnknownName(
             f"unknown sample {name!r}; bundled samples: " + ", ".join(PREFIX + k for k in SAMPLES)
         ) from None
 

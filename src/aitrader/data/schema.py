@@ -32,29 +32,61 @@ def _row_label(rows: np.ndarray | None, position: int) -> str:
     return f"row {int(rows[position]) if rows is not None else position + 1}"
 
 
+_UNIT_SCALE = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+_EARLIEST, _LATEST = 315_532_800, 4_102_444_800  # 1980-01-01 and 2100-01-01, unix seconds
+
+
 def parse_timestamps(
     values: pd.Series, source: str, unit: str = "auto", timezone: str = "UTC"
 ) -> pd.DatetimeIndex:
-    """Parse unix seconds / milliseconds or ISO-8601 strings into a UTC index.
+    """Parse unix seconds / milli- / micro- / nanoseconds or ISO-8601 strings into a UTC index.
 
-    ``unit`` is ``auto`` (numbers ≥ 1e11 are milliseconds, else seconds), ``s``, ``ms`` or ``iso``.
+    ``unit`` is ``auto`` (told apart by magnitude), ``s``, ``ms``, ``us``, ``ns`` or ``iso``. A
+    given unit must put the data between 1980 and 2100, else DataError names the unit that fits.
     Naive ISO strings are taken to be in ``timezone``; strings with offsets keep them. All end UTC.
     """
-    if unit not in {"auto", "s", "ms", "iso"}:
-        raise DataError(f"{source}: unknown timestamp unit {unit!r} (use auto, s, ms or iso)")
+    if unit not in {"auto", "iso", *_UNIT_SCALE}:
+        raise DataError(
+            f"{source}: unknown timestamp unit {unit!r} (use auto, s, ms, us, ns or iso)"
+        )
     numeric = pd.to_numeric(values, errors="coerce") if unit != "iso" else None
-    if numeric is not None and (unit in {"s", "ms"} or numeric.notna().all()):
+    if numeric is not None and (unit in _UNIT_SCALE or numeric.notna().all()):
         bad = np.flatnonzero(numeric.isna().to_numpy())
         if bad.size:
             raise DataError(
                 f"{source}: {_row_label(None, int(bad[0]))}, field 'timestamp': "
                 f"{values.iloc[bad[0]]!r} is not a unix time"
             )
-        chosen = unit if unit != "auto" else ("ms" if float(numeric.abs().max()) >= 1e11 else "s")
+        chosen = _unix_unit(numeric, source, unit)
         parsed = pd.to_datetime(numeric.astype("int64"), unit=chosen, utc=True)
     else:
         parsed = _parse_iso(values, source, timezone)
     return pd.DatetimeIndex(parsed, name="timestamp").as_unit("ns")
+
+
+def _unix_unit(numeric: pd.Series, source: str, unit: str) -> str:
+    """The unit that puts every value between 1980 and 2100, checked against a given one."""
+    if numeric.empty:
+        return "s" if unit == "auto" else unit
+    low, high = float(numeric.min()), float(numeric.max())
+    fits = [u for u, k in _UNIT_SCALE.items() if _EARLIEST * k <= low and high <= _LATEST * k]
+    if unit == "auto" and fits:
+        return fits[0]
+    if unit in fits:
+        return unit
+    span = f"values from {low:.0f} to {high:.0f}"
+    if fits:
+        first = pd.Timestamp(int(low), unit=fits[0], tz="UTC")
+        raise DataError(
+            f"{source}: --timestamp-unit {unit}: {span} are unix {fits[0]} "
+            f"(first bar {first:%Y-%m-%d %H:%M} UTC), not {unit}; use --timestamp-unit "
+            f"{fits[0]} or auto"
+        )
+    raise DataError(
+        f"{source}: field 'timestamp': {span} are no unix time between 1980 and 2100 in "
+        "seconds, milliseconds, microseconds or nanoseconds; map the right column with "
+        "--column timestamp=NAME"
+    )
 
 
 def _parse_iso(values: pd.Series, source: str, timezone: str) -> pd.Series:

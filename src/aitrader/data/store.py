@@ -1,8 +1,10 @@
 """Local columnar store: one Parquet file per exchange/symbol/timeframe, DuckDB views over them.
 
 Writes are atomic (temp file + fsync + rename) and serialised per data set with a file lock, so a
-process killed mid-write leaves the previous file intact. Metadata (source, range, rows, last
-sync, content checksum) lives in the Parquet footer, so data and metadata can never disagree.
+process killed mid-write leaves the previous file intact. Metadata (source, calendar, range, rows,
+last sync, content checksum and the history of writes) lives in the Parquet footer, so data and
+metadata can never disagree. Every write merges into the series under a conflict policy
+(:mod:`aitrader.data.provenance`): nothing overwrites stored bars without being asked.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -24,12 +27,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from aitrader.data.provenance import (
+    Write,
+    check_calendar,
+    check_source,
+    extend_history,
+    history_entry,
+    infer_calendar,
+    merge,
+)
 from aitrader.data.schema import COLUMNS, empty_candles, normalise, ns_stamps, validate_candles
 from aitrader.data.timeframes import timeframe_seconds
-from aitrader.errors import DataError, StoreError
+from aitrader.errors import DataError, StoreError, UnknownName
 
 META_KEY = b"aitrader"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 added calendar and history; version-1 files read with defaults
 
 
 @dataclass(frozen=True, order=True)
@@ -42,7 +54,7 @@ class DatasetKey:
 
     def __post_init__(self) -> None:
         if not self.exchange or not self.symbol:
-            raise DataError(f"data set key needs an exchange and a symbol, got {self}")
+            raise UnknownName(f"data set key needs an exchange and a symbol, got {self}")
         timeframe_seconds(self.timeframe)
 
     def __str__(self) -> str:
@@ -54,7 +66,7 @@ class DatasetKey:
         head, sep, timeframe = text.rpartition(":")
         exchange, sep2, symbol = head.partition(":")
         if not sep or not sep2:
-            raise DataError(
+            raise UnknownName(
                 f"bad data set name {text!r}: expected EXCHANGE:SYMBOL:TIMEFRAME "
                 "(e.g. binance:BTC/USDT:1h) or sample:NAME"
             )
@@ -82,6 +94,8 @@ class DatasetMeta:
     last_sync: str
     checksum: str
     format_version: int = FORMAT_VERSION
+    calendar: str = "crypto"
+    history: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def key(self) -> DatasetKey:
@@ -95,6 +109,15 @@ def checksum(df: pd.DataFrame) -> str:
     for column in COLUMNS:
         digest.update(np.ascontiguousarray(df[column].to_numpy(dtype="float64")).tobytes())
     return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """A write's outcome: the series' new metadata, rows that were new, rows that differed."""
+
+    meta: DatasetMeta
+    added: int
+    conflicts: int
 
 
 class Store:
@@ -134,23 +157,27 @@ class Store:
             df = df[df.index < pd.Timestamp(end)]
         return df
 
-    def write(self, key: DatasetKey, df: pd.DataFrame, source: str) -> DatasetMeta:
-        """Replace a series with ``df`` (validated first; on any error the old file stays)."""
-        with self._lock(key):
-            return self._write_unlocked(key, df, source)
+    def write(self, key: DatasetKey, df: pd.DataFrame, how: Write | str) -> WriteResult:
+        """Merge ``df`` into a series under ``how``'s conflict and source rules.
 
-    def append(self, key: DatasetKey, df: pd.DataFrame, source: str) -> tuple[DatasetMeta, int]:
-        """Merge ``df`` into a series, de-duplicating on timestamp (new rows win).
-
-        Returns the new metadata and the number of rows that were not there before.
+        Raises ConflictError when stored bars differ and ``how.on_conflict`` is ``fail``, and
+        DataError for rows from another source; on any error the stored file stays as it was.
         """
+        how = Write(how) if isinstance(how, str) else how
+        check_calendar(how.calendar)
         validate_candles(df, f"{key} (new rows)")
+        new = normalise(df)
         with self._lock(key):
-            old = self.read(key) if self.exists(key) else empty_candles()
-            merged = pd.concat([old, normalise(df)])
-            merged = merged[~merged.index.duplicated(keep="last")].sort_index()
+            meta = self.metadata(key) if self.exists(key) else None
+            old = self.read(key) if meta is not None else empty_candles()
+            if meta is not None and meta.rows:
+                check_source(str(key), meta.source, how)
+                _check_same_calendar(key, meta, how)
+            merged, conflicts = merge(old, new, str(key), how)
             added = len(merged) - len(old)
-            return self._write_unlocked(key, merged, source), added
+            entry = history_entry(how, len(new), added, conflicts)
+            meta = self._write_unlocked(key, merged, how, meta, entry)
+            return WriteResult(meta, added, conflicts)
 
     def delete(self, key: DatasetKey) -> None:
         with self._lock(key):
@@ -171,29 +198,44 @@ class Store:
         path = self.path(key)
         if not path.is_file():
             known = ", ".join(str(m.key) for m in self.list()) or "none"
-            raise DataError(f"no stored data set {key} (stored: {known})")
+            raise UnknownName(f"no stored data set {key} (stored: {known})")
         return path
 
     def _read_meta(self, path: Path) -> DatasetMeta:
         try:
             raw = pq.read_schema(path).metadata or {}
-            return DatasetMeta(**json.loads(raw[META_KEY]))
+            fields = json.loads(raw[META_KEY])
+            if "calendar" not in fields:  # version 1: the calendar followed the exchange name
+                fields["calendar"] = "equity" if fields.get("exchange") == "yahoo" else "crypto"
+            return DatasetMeta(**fields)
         except (OSError, KeyError, ValueError, TypeError, pa.ArrowException) as exc:
             raise StoreError(f"{path}: not an aitrader data file ({exc})") from exc
 
-    def _write_unlocked(self, key: DatasetKey, df: pd.DataFrame, source: str) -> DatasetMeta:
+    def _write_unlocked(
+        self,
+        key: DatasetKey,
+        df: pd.DataFrame,
+        how: Write,
+        previous: DatasetMeta | None,
+        entry: dict[str, Any],
+    ) -> DatasetMeta:
         validate_candles(df, str(key))
         df = normalise(df)
+        digest = checksum(df)
+        old_history = previous.history if previous else []
+        history = extend_history(old_history, {**entry, "rows": len(df), "checksum": digest})
         meta = DatasetMeta(
             exchange=key.exchange,
             symbol=key.symbol,
             timeframe=key.timeframe,
-            source=source,
+            source=previous.source if previous and previous.rows else how.source,
             rows=len(df),
             first=df.index[0].isoformat() if len(df) else None,
             last=df.index[-1].isoformat() if len(df) else None,
             last_sync=datetime.now(UTC).isoformat(timespec="seconds"),
-            checksum=checksum(df),
+            checksum=digest,
+            calendar=how.calendar or (previous.calendar if previous else infer_calendar(df.index)),
+            history=history,
         )
         table = pa.Table.from_pandas(df.reset_index(), preserve_index=False)
         table = table.replace_schema_metadata(
@@ -252,6 +294,14 @@ class Store:
                 raise DataError(f"query failed: {exc}") from exc
         finally:
             con.close()
+
+
+def _check_same_calendar(key: DatasetKey, meta: DatasetMeta, how: Write) -> None:
+    if how.calendar is not None and how.calendar != meta.calendar:
+        raise DataError(
+            f"{key} is stored with the {meta.calendar} calendar, not {how.calendar}; "
+            f"delete it first (aitrader data delete {key}) to store it with another calendar"
+        )
 
 
 def _sql(text: str) -> str:

@@ -45,6 +45,10 @@ class Market:
     bars: np.ndarray
     first: pd.DataFrame
 
+    def closes(self) -> pd.DataFrame:
+        """Close of every symbol, one column each, on the shared index."""
+        return pd.DataFrame(self.bars[:, :, 3], index=self.index, columns=list(self.symbols))
+
 
 def market(data: Candles, symbol: str = "asset") -> Market:
     """Stack candles of one or several symbols; every symbol must share the same index."""
@@ -230,6 +234,7 @@ def run_backtest(
         zero_cost=config.zero_cost,
         name=options.name,
         prices=mkt.first,
+        closes=mkt.closes(),
         benchmarks=benchmarks,
     )
 

@@ -158,6 +158,7 @@ def _result(
         zero_cost=config.zero_cost,
         name=options.name,
         prices=mkt.first,
+        closes=mkt.closes(),
         benchmarks=benchmarks,
     )
 

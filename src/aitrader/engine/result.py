@@ -59,6 +59,7 @@ class BacktestResult:
     zero_cost: bool = False  # True only when costs were explicitly disabled
     name: str = "strategy"
     prices: pd.DataFrame | None = None  # candles of the (first) symbol, for trade-marker charts
+    closes: pd.DataFrame | None = None  # close of every symbol, one column each (price panels)
     benchmarks: dict[str, pd.Series] = field(default_factory=dict)  # name -> equity curve
 
     @property

@@ -1,7 +1,9 @@
 """Models behind one protocol (scikit-learn estimator rules), calibration and model bundles.
 
-Modules: ``base`` (protocol), ``gbm`` (LightGBM, default), ``forest``, ``linear`` (logistic),
-``baselines`` (majority, persistence), ``xgb`` (optional XGBoost), ``factory``, ``calibration``
-(isotonic / Platt), ``decision`` (probabilities → positions), ``predictor`` (the fitted chain),
-``registry`` (bundle save/load), ``config`` (typed model configuration).
+Modules: ``kinds`` (the model-kind registry), ``base`` (protocol), one module per kind: ``gbm``
+(LightGBM, default), ``forest``, ``linear`` (logistic), ``baselines`` (majority, persistence),
+``xgb`` (optional XGBoost); ``factory`` (config → model), ``calibration`` (isotonic / Platt),
+``decision`` (probabilities → positions), ``predictor`` (the fitted chain), ``codecs`` and
+``bundle_files`` (safe bundle files, hash manifest), ``registry`` (bundle save/load),
+``config`` (typed model configuration).
 """

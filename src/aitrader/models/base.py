@@ -2,19 +2,24 @@
 
 ``__init__`` stores parameters only, ``fit(X, y)`` returns self, learned state ends in ``_``,
 ``predict_proba`` columns follow ``classes_``. Models never log to a tracker: the pipeline does.
+:class:`ClassifierBase` implements the rules (``get_params``/``set_params``, so
+``sklearn.base.clone`` works) without importing scikit-learn: model-kind modules stay light to
+import and load their library inside ``fit``.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Self, TypeAlias, runtime_checkable
+import inspect
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeAlias, runtime_checkable
 
 import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
 
 from aitrader.errors import DataError
 
-ArrayLike: TypeAlias = pd.DataFrame | np.ndarray
+if TYPE_CHECKING:
+    import pandas as pd
+
+ArrayLike: TypeAlias = "pd.DataFrame | np.ndarray"
 
 
 @runtime_checkable
@@ -32,7 +37,7 @@ class Classifier(Protocol):
 
 def as_matrix(X: ArrayLike) -> np.ndarray:
     """Features as a 2-D float64 array (DataFrames lose their index, keep their column order)."""
-    values = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else np.asarray(X)
+    values = X.to_numpy(dtype=np.float64) if hasattr(X, "to_numpy") else np.asarray(X)
     if values.ndim != 2:
         raise DataError(f"features must be a 2-D table, got {values.ndim} dimension(s)")
     return values.astype(np.float64, copy=False)
@@ -53,15 +58,55 @@ def check_training(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return features, labels
 
 
-class ClassifierBase(ClassifierMixin, BaseEstimator):
-    """Common ``predict``; by default the probabilities come from a wrapped estimator ``model_``.
+def class_columns(raw: Any) -> np.ndarray:
+    """A booster's probabilities as one column per class (binary boosters give P(class 1))."""
+    raw = np.asarray(raw, dtype=np.float64)
+    return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw
+
+
+class ClassifierBase:
+    """Estimator rules, a common ``predict``, and by default probabilities from a wrapped
+    estimator ``model_``.
 
     Wrappers build their library estimator and hand it to ``_fit_estimator``; models with
     their own arithmetic (the baselines) override ``predict_proba``.
     """
 
+    _estimator_type = "classifier"
     classes_: np.ndarray
     model_: Any
+
+    def __init__(self, params: Any = None, seed: int = 42, n_jobs: int = 1) -> None:
+        """Every kind takes its parameter model (None: the defaults), a seed and a thread count."""
+        self.params = params
+        self.seed = seed
+        self.n_jobs = n_jobs
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return [name for name in signature.parameters if name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The ``__init__`` arguments, as stored (scikit-learn's contract)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Self:
+        """Change ``__init__`` arguments (scikit-learn's contract)."""
+        allowed = self._param_names()
+        for name, value in params.items():
+            if name not in allowed:
+                raise ValueError(f"{type(self).__name__} has no parameter {name!r}")
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
+        """Learn from a training window (every kind implements it)."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement fit()")
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, columns in ``classes_`` order."""

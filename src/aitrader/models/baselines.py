@@ -1,14 +1,34 @@
-"""Baselines every model must beat: the majority class (climatology) and persistence."""
+"""Baselines every model must beat: the majority class (climatology) and persistence.
+
+Both read raw (unscaled) features and are saved as JSON + arrays.
+"""
 
 from __future__ import annotations
 
 from typing import Self
 
 import numpy as np
-import pandas as pd
+from pydantic import Field
 
 from aitrader.errors import ConfigError, DataError
 from aitrader.models.base import ArrayLike, ClassifierBase, as_matrix, check_training
+from aitrader.models.codecs import AttributesCodec
+from aitrader.models.config import Frozen
+from aitrader.models.kinds import ModelKind, register
+
+
+class MajorityParams(Frozen):
+    """The majority baseline has no parameters."""
+
+
+class PersistenceParams(Frozen):
+    """Which feature carries the last bar's move."""
+
+    column: str = Field(
+        "trend_strength_2",
+        min_length=1,
+        description="a column whose sign is the last bar's move",
+    )
 
 
 class MajorityModel(ClassifierBase):
@@ -31,27 +51,20 @@ class MajorityModel(ClassifierBase):
 class PersistenceModel(ClassifierBase):
     """Tomorrow moves like today: predicts the class of the last bar's return sign.
 
-    ``column`` names (or, for arrays, indexes) a feature whose sign is the last bar's move, e.g.
+    ``params.column`` names a feature whose sign is the last bar's move, e.g.
     ``trend_strength`` with ``window=2`` (exactly ``sign(close[t] - close[t-1])``). The predicted
     class gets the rule's training hit rate; the rest is shared by training frequency.
     """
 
-    def __init__(self, column: str | int = "trend_strength_2") -> None:
-        self.column = column
-
     def _column_index(self, X: ArrayLike) -> int:
-        if isinstance(self.column, int) and not isinstance(self.column, bool):
-            index = self.column
-        elif isinstance(X, pd.DataFrame) and self.column in X.columns:
-            index = list(X.columns).index(self.column)
-        else:
+        column = (self.params or PersistenceParams()).column
+        names = [str(c) for c in getattr(X, "columns", [])]
+        if column not in names:
             raise ConfigError(
-                f"persistence baseline needs the feature column {self.column!r} "
+                f"persistence baseline needs the feature column {column!r} "
                 "(add feature trend_strength with window=2: the sign of the last move)"
             )
-        if not 0 <= index < as_matrix(X).shape[1]:
-            raise ConfigError(f"persistence column index {index} is out of range")
-        return index
+        return names.index(column)
 
     def _rule(self, last: np.ndarray) -> np.ndarray:
         """Column index (into ``classes_``) of the class the last move points to."""
@@ -85,3 +98,27 @@ class PersistenceModel(ClassifierBase):
         others *= (1.0 - self.hit_rate_) / others.sum(axis=1, keepdims=True)
         others[np.arange(len(chosen)), chosen] = self.hit_rate_
         return others
+
+
+PERSISTENCE_STATE = ("classes_", "prior_", "majority_", "neutral_", "hit_rate_", "column_index_")
+
+register(
+    ModelKind(
+        name="majority",
+        summary="baseline: the training class frequencies for every bar",
+        estimator=MajorityModel,
+        params=MajorityParams,
+        codec=AttributesCodec(("classes_", "prior_", "n_features_in_")),
+        raw_features=True,
+    )
+)
+register(
+    ModelKind(
+        name="persistence",
+        summary="baseline: the next bar moves like the last one (needs trend_strength_2)",
+        estimator=PersistenceModel,
+        params=PersistenceParams,
+        codec=AttributesCodec((*PERSISTENCE_STATE, "n_features_in_")),
+        raw_features=True,
+    )
+)

@@ -6,13 +6,13 @@ evaluation window (the pipeline guarantees it). Binary problems calibrate the po
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from collections.abc import Mapping
+from typing import Any, Literal, Self, TypeAlias
 
 import numpy as np
-from sklearn.base import BaseEstimator
-from sklearn.isotonic import IsotonicRegression
 
 from aitrader.errors import ConfigError, DataError
+from aitrader.models.codecs import decode, encode
 
 Method = Literal["isotonic", "sigmoid"]
 _EPS = 1e-6
@@ -33,18 +33,42 @@ class _Constant:
         return np.full(p.shape[0], self.rate)
 
 
-class ProbabilityCalibrator(BaseEstimator):
-    """Maps raw class probabilities to calibrated ones; ``y`` holds column indices 0..k-1."""
+class _Isotonic:
+    """A fitted isotonic map: linear interpolation between its thresholds, clipped at the ends
+    (what scikit-learn's ``IsotonicRegression(out_of_bounds="clip")`` predicts)."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+        self.x, self.y = x, y
+
+    @classmethod
+    def fit(cls, p: np.ndarray, hit: np.ndarray) -> _Isotonic:
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(p, hit)
+        return cls(np.asarray(iso.X_thresholds_), np.asarray(iso.y_thresholds_))
+
+    def predict(self, p: np.ndarray) -> np.ndarray:
+        return np.interp(np.clip(p, self.x[0], self.x[-1]), self.x, self.y)
+
+
+Map: TypeAlias = "_Constant | _Isotonic | _Platt"
+
+
+class ProbabilityCalibrator:
+    """Maps raw class probabilities to calibrated ones; ``y`` holds column indices 0..k-1.
+
+    Its fitted state is plain numbers and arrays (:meth:`state`, :meth:`from_state`), so model
+    bundles store it without pickle.
+    """
 
     def __init__(self, method: Method = "isotonic") -> None:
         self.method = method
 
-    def _fit_one(self, p: np.ndarray, hit: np.ndarray) -> IsotonicRegression | _Constant:
+    def _fit_one(self, p: np.ndarray, hit: np.ndarray) -> Map:
         if hit.min() == hit.max():
             return _Constant(float(hit[0]))
         if self.method == "isotonic":
-            iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-            return iso.fit(p, hit)
+            return _Isotonic.fit(p, hit)
         return _Platt().fit(p, hit)
 
     def fit(self, proba: np.ndarray, y: np.ndarray) -> Self:
@@ -70,6 +94,39 @@ class ProbabilityCalibrator(BaseEstimator):
         out = np.column_stack([self.maps_[k].predict(proba[:, k]) for k in range(self.n_classes_)])
         out = np.clip(out, _EPS, None)
         return out / out.sum(axis=1, keepdims=True)
+
+    def state(self, arrays: dict[str, np.ndarray], prefix: str) -> dict[str, Any]:
+        """The fitted maps as JSON; their arrays go into ``arrays`` under ``prefix``."""
+        if not hasattr(self, "maps_"):
+            raise DataError("calibrator is not fitted")
+        maps: dict[str, Any] = {}
+        for k, fitted in self.maps_.items():
+            key = f"{prefix}.{k}"
+            if isinstance(fitted, _Constant):
+                maps[str(k)] = {"constant": fitted.rate}
+            elif isinstance(fitted, _Isotonic):
+                x, y = encode(fitted.x, f"{key}.x", arrays), encode(fitted.y, f"{key}.y", arrays)
+                maps[str(k)] = {"isotonic": {"x": x, "y": y}}
+            else:
+                maps[str(k)] = {"platt": encode(fitted.coef_, f"{key}.coef", arrays)}
+        return {"method": self.method, "n_classes": self.n_classes_, "maps": maps}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> Self:
+        """The calibrator :meth:`state` described."""
+        calibrator = cls(state["method"])
+        calibrator.n_classes_ = int(state["n_classes"])
+        maps: dict[int, Map] = {}
+        for k, spec in state["maps"].items():
+            if "constant" in spec:
+                maps[int(k)] = _Constant(float(spec["constant"]))
+            elif "isotonic" in spec:
+                xy = spec["isotonic"]
+                maps[int(k)] = _Isotonic(decode(xy["x"], arrays), decode(xy["y"], arrays))
+            else:
+                maps[int(k)] = _Platt.from_coef(decode(spec["platt"], arrays))
+        calibrator.maps_ = maps
+        return calibrator
 
 
 class _Platt:
@@ -97,6 +154,12 @@ class _Platt:
             loss = new
         self.coef_ = w
         return self
+
+    @classmethod
+    def from_coef(cls, coef: np.ndarray) -> _Platt:
+        platt = cls()
+        platt.coef_ = np.asarray(coef, dtype=np.float64)
+        return platt
 
     def predict(self, p: np.ndarray) -> np.ndarray:
         return _sigmoid(_logit(p).ravel() * self.coef_[0] + self.coef_[1])

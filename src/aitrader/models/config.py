@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-ModelKind = Literal["lightgbm", "random_forest", "logistic", "majority", "persistence", "xgboost"]
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 
 class Frozen(BaseModel):
@@ -14,47 +19,6 @@ class Frozen(BaseModel):
     cannot import: ``aitrader.config`` imports this module for its ``Settings``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class LightGBMParams(Frozen):
-    """LightGBM hyper-parameters (conservative defaults for noisy financial labels)."""
-
-    n_estimators: int = Field(200, ge=1, le=100_000)
-    learning_rate: float = Field(0.03, gt=0, le=1)
-    num_leaves: int = Field(15, ge=2, le=4096)
-    max_depth: int = Field(-1, ge=-1, le=64, description="-1: no limit")
-    min_child_samples: int = Field(100, ge=1)
-    subsample: float = Field(0.8, gt=0, le=1)
-    colsample_bytree: float = Field(0.8, gt=0, le=1)
-    reg_lambda: float = Field(1.0, ge=0)
-
-
-class ForestParams(Frozen):
-    """Random-forest hyper-parameters."""
-
-    n_estimators: int = Field(200, ge=1, le=10_000)
-    max_depth: int | None = Field(6, ge=1, le=256)
-    min_samples_leaf: int = Field(50, ge=1)
-    max_features: float = Field(0.3, gt=0, le=1, description="fraction of columns per split")
-
-
-class LogisticParams(Frozen):
-    """L2-regularised multinomial logistic regression."""
-
-    C: float = Field(0.1, gt=0, description="inverse regularisation strength")
-    max_iter: int = Field(1000, ge=10)
-
-
-class XGBoostParams(Frozen):
-    """XGBoost hyper-parameters (needs the ``xgboost`` extra)."""
-
-    n_estimators: int = Field(200, ge=1, le=100_000)
-    learning_rate: float = Field(0.03, gt=0, le=1)
-    max_depth: int = Field(4, ge=1, le=64)
-    min_child_weight: float = Field(10.0, ge=0)
-    subsample: float = Field(0.8, gt=0, le=1)
-    colsample_bytree: float = Field(0.8, gt=0, le=1)
-    reg_lambda: float = Field(1.0, ge=0)
 
 
 class DecisionConfig(Frozen):
@@ -76,22 +40,92 @@ class DecisionConfig(Frozen):
         return tuple(sorted(set(value)))
 
 
-class ModelConfig(Frozen):
-    """Which model to fit, with its scaler, calibrator and decision rule."""
+class _Invalid:
+    """A kind section that failed validation, carried to its own key so that the error names
+    ``models.<section>`` (a model-level error would print the whole section instead)."""
 
-    kind: ModelKind = "lightgbm"
+    def __init__(self, value: Any, message: str) -> None:
+        self.value, self.message = value, message
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+def _valid_section(value: Any) -> Any:
+    if isinstance(value, _Invalid):
+        raise ValueError(value.message)
+    return value
+
+
+class ModelConfig(Frozen):
+    """Which model kind to fit, with its scaler, calibrator and decision rule.
+
+    Each kind's parameters sit in a section named after it (``lightgbm: {n_estimators: 300}``);
+    any registered kind may have one (see :mod:`aitrader.models.kinds`), and
+    :meth:`params` returns the section of ``kind`` with its defaults filled in.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    __pydantic_extra__: dict[str, Annotated[Any, AfterValidator(_valid_section)]] = Field(
+        init=False
+    )
+
+    kind: str = "lightgbm"
     seed: int = Field(42, ge=0, description="random seed of every stochastic step")
     n_jobs: int = Field(1, ge=1, le=256, description="threads per model fit")
     scaler: Literal["standard", "robust", "none"] = "robust"
     scaler_clip: float | None = Field(10.0, gt=0, description="clip scaled values to ±clip")
     calibration: Literal["isotonic", "sigmoid", "none"] = "sigmoid"
-    persistence_column: str = Field(
-        "trend_strength_2",
-        min_length=1,
-        description="persistence baseline: a column whose sign is the last bar's move",
-    )
-    lightgbm: LightGBMParams = LightGBMParams()
-    random_forest: ForestParams = ForestParams()
-    logistic: LogisticParams = LogisticParams()
-    xgboost: XGBoostParams = XGBoostParams()
     decision: DecisionConfig = DecisionConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_sections(cls, data: Any) -> Any:
+        """Validate every section named after a kind with that kind's parameter model."""
+        if not isinstance(data, dict):
+            return data
+        sections = [key for key in data if key not in cls.model_fields]
+        if not sections:
+            return data
+        from aitrader.models import kinds
+
+        out = dict(data)
+        for key in sections:
+            kind = kinds.find(str(key))
+            if key in MOVED:
+                out[key] = _Invalid(data[key], MOVED[key])
+            elif kind is None:
+                out[key] = _Invalid(
+                    data[key],
+                    f"neither a model setting ({', '.join(cls.model_fields)}) nor a model kind "
+                    f"({', '.join(kinds.names())})",
+                )
+            else:
+                try:
+                    out[key] = kind.validate_params(data[key])
+                except ValueError as exc:
+                    out[key] = _Invalid(data[key], str(exc))
+        return out
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        from aitrader.models import kinds
+
+        if kinds.find(value) is None:
+            raise ValueError(kinds.unknown(value))
+        return value
+
+    def params(self, kind: str | None = None) -> BaseModel:
+        """The parameters of ``kind`` (default: the configured kind), defaults filled in."""
+        from aitrader.models import kinds
+
+        name = kind or self.kind
+        given = self.__pydantic_extra__.get(name)
+        return given if isinstance(given, BaseModel) else kinds.get(name).params()
+
+
+MOVED = {
+    "persistence_column": "moved: write `persistence: {column: NAME}` under models",
+}
+"""Keys an older version accepted, with what replaces them."""

@@ -1,34 +1,19 @@
-"""Build a model from its configuration."""
+"""Build a model from its configuration, through the kind registry."""
 
 from __future__ import annotations
 
 from aitrader.models.base import ClassifierBase
-from aitrader.models.baselines import MajorityModel, PersistenceModel
-from aitrader.models.config import ModelConfig, ModelKind
-from aitrader.models.forest import RandomForestModel
-from aitrader.models.gbm import LightGBMModel
-from aitrader.models.linear import LogisticModel
-from aitrader.models.xgb import XGBoostModel
-
-UNSCALED: frozenset[ModelKind] = frozenset({"majority", "persistence"})
-"""Kinds that read raw feature values (persistence needs the true sign of the last return)."""
+from aitrader.models.config import ModelConfig
+from aitrader.models.kinds import get
 
 
 def make_model(config: ModelConfig) -> ClassifierBase:
     """An unfitted model of ``config.kind`` with its parameters and seed."""
-    if config.kind == "lightgbm":
-        return LightGBMModel(config.lightgbm, seed=config.seed, n_jobs=config.n_jobs)
-    if config.kind == "random_forest":
-        return RandomForestModel(config.random_forest, seed=config.seed, n_jobs=config.n_jobs)
-    if config.kind == "logistic":
-        return LogisticModel(config.logistic, seed=config.seed)
-    if config.kind == "xgboost":
-        return XGBoostModel(config.xgboost, seed=config.seed, n_jobs=config.n_jobs)
-    if config.kind == "persistence":
-        return PersistenceModel(config.persistence_column)
-    return MajorityModel()
+    model: ClassifierBase = get(config.kind).build(config.params(), config.seed, config.n_jobs)
+    return model
 
 
 def uses_scaler(config: ModelConfig) -> bool:
-    """Whether the pipeline should scale features before this model."""
-    return config.scaler != "none" and config.kind not in UNSCALED
+    """Whether the pipeline should scale features before this model (raw-feature kinds, such as
+    persistence, which needs the true sign of the last return, are never scaled)."""
+    return config.scaler != "none" and not get(config.kind).raw_features

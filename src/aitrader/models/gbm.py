@@ -1,27 +1,51 @@
-"""LightGBM classifier: the default model (deterministic and single-threaded unless asked)."""
+"""LightGBM: the default model kind (deterministic and single-threaded unless asked).
+
+Bundles hold the booster in LightGBM's own text format (``model.txt``).
+"""
 
 from __future__ import annotations
 
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 
-from lightgbm import LGBMClassifier
+import numpy as np
+from pydantic import Field
 
-from aitrader.models.base import ArrayLike, ClassifierBase, check_training
-from aitrader.models.config import LightGBMParams
+from aitrader.models.base import (
+    ArrayLike,
+    ClassifierBase,
+    as_matrix,
+    check_training,
+    class_columns,
+)
+from aitrader.models.codecs import BoosterCodec
+from aitrader.models.config import Frozen
+from aitrader.models.kinds import ModelKind, register
+
+if TYPE_CHECKING:
+    from optuna.trial import Trial
+
+
+class LightGBMParams(Frozen):
+    """LightGBM hyper-parameters (conservative defaults for noisy financial labels)."""
+
+    n_estimators: int = Field(200, ge=1, le=100_000)
+    learning_rate: float = Field(0.03, gt=0, le=1)
+    num_leaves: int = Field(15, ge=2, le=4096)
+    max_depth: int = Field(-1, ge=-1, le=64, description="-1: no limit")
+    min_child_samples: int = Field(100, ge=1)
+    subsample: float = Field(0.8, gt=0, le=1)
+    colsample_bytree: float = Field(0.8, gt=0, le=1)
+    reg_lambda: float = Field(1.0, ge=0)
 
 
 class LightGBMModel(ClassifierBase):
-    """Gradient-boosted trees (LightGBM) with deterministic, row-wise training."""
-
-    def __init__(
-        self, params: LightGBMParams | None = None, seed: int = 42, n_jobs: int = 1
-    ) -> None:
-        self.params = params
-        self.seed = seed
-        self.n_jobs = n_jobs
+    """Gradient-boosted trees (LightGBM) with deterministic, row-wise training; predictions
+    come from the fitted booster (``booster_``), the part a bundle saves."""
 
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Fit the booster on a training window."""
+        from lightgbm import LGBMClassifier
+
         features, labels = check_training(X, y)
         p = self.params or LightGBMParams()
         estimator = LGBMClassifier(
@@ -40,4 +64,42 @@ class LightGBMModel(ClassifierBase):
             force_row_wise=True,
             verbose=-1,
         )
-        return self._fit_estimator(estimator, features, labels)
+        self._fit_estimator(estimator, features, labels)
+        self.booster_ = estimator.booster_
+        return self
+
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Class probabilities from the booster, columns in ``classes_`` order."""
+        self._check_fitted()
+        return class_columns(self.booster_.predict(as_matrix(X), num_threads=self.n_jobs))
+
+
+def _read_booster(data: bytes, model: LightGBMModel) -> Any:
+    from lightgbm import Booster
+
+    return Booster(model_str=data.decode())
+
+
+def search_space(trial: Trial) -> dict[str, Any]:
+    """The main LightGBM hyper-parameters for Optuna."""
+    return {
+        "n_estimators": trial.suggest_int("n_estimators", 50, 600, log=True),
+        "learning_rate": trial.suggest_float("learning_rate", 0.005, 0.2, log=True),
+        "num_leaves": trial.suggest_int("num_leaves", 4, 64, log=True),
+        "min_child_samples": trial.suggest_int("min_child_samples", 20, 1000, log=True),
+        "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+        "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
+        "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
+    }
+
+
+register(
+    ModelKind(
+        name="lightgbm",
+        summary="gradient-boosted trees (LightGBM), the default",
+        estimator=LightGBMModel,
+        params=LightGBMParams,
+        codec=BoosterCodec("model.txt", lambda b: b.model_to_string().encode(), _read_booster),
+        space=search_space,
+    )
+)

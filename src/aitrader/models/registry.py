@@ -1,10 +1,12 @@
 """Model bundles: a fitted prediction chain saved with everything needed to trust it later.
 
-A bundle directory holds ``predictor.joblib`` (scaler, model, calibrator, threshold) and
-``bundle.json`` (feature-spec hash and columns, label spec, training and calibration windows,
-data checksum, decision threshold, library versions, metrics, and the signal thresholds tuned on
-the calibration slice for the data set's symbol:timeframe). Loading refuses a bundle whose
-feature-spec hash differs from the data's. Only load bundles you created: joblib runs pickle.
+A bundle directory holds ``bundle.json`` (feature-spec hash and columns, label spec, training
+and calibration windows, data checksum, decision threshold, library versions, metrics, and the
+signal thresholds tuned on the calibration slice for the data set's symbol:timeframe), the
+prediction chain (scaler, model, calibrator, threshold) in non-executable files, and a manifest
+of content hashes checked on load (:mod:`aitrader.models.bundle_files`). Loading refuses a
+changed file, a pickle unless the caller trusts the bundle, and a bundle whose feature-spec hash
+differs from the data's.
 """
 
 from __future__ import annotations
@@ -17,19 +19,19 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import joblib
-
-from aitrader.errors import DataError
+from aitrader.models.bundle_files import (
+    BundleError,
+    predictor_files,
+    read_files,
+    read_predictor,
+    write_files,
+)
 from aitrader.models.predictor import Predictor
 from aitrader.strategy.config import SignalConfig
 from aitrader.strategy.signals import SymbolThresholds
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
 LIBRARIES = ("aitrader", "numpy", "pandas", "scikit-learn", "lightgbm", "xgboost", "scipy")
-
-
-class BundleError(DataError):
-    """A model bundle is missing, unreadable or does not fit the data it is used on."""
 
 
 def library_versions() -> dict[str, str]:
@@ -113,41 +115,36 @@ def apply_thresholds(
 
 
 def save_bundle(bundle: ModelBundle, directory: Path | str) -> Path:
-    """Write the bundle into ``directory`` (created; existing files replaced)."""
+    """Write the bundle into ``directory`` (created; a bundle already there is replaced)."""
     path = Path(directory).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
-    joblib.dump(bundle.predictor, path / "predictor.joblib")
+    files = predictor_files(bundle.predictor)
     text = json.dumps(asdict(bundle.info), indent=2, sort_keys=True, allow_nan=True)
-    (path / "bundle.json").write_text(text + "\n")
+    write_files(path, files | {"bundle.json": (text + "\n").encode()})
     return path
 
 
-def _read_info(path: Path) -> BundleInfo:
+def _read_info(path: Path, data: bytes) -> BundleInfo:
     try:
-        raw = json.loads((path / "bundle.json").read_text())
+        raw = json.loads(data)
         raw["train_window"] = tuple(raw["train_window"])
         raw["calibration_window"] = tuple(raw["calibration_window"])
         return BundleInfo(**raw)
-    except FileNotFoundError:
-        raise BundleError(f"{path}: not a model bundle (no bundle.json)") from None
-    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError) as exc:
         raise BundleError(f"{path / 'bundle.json'}: unreadable bundle metadata ({exc})") from None
 
 
-def load_bundle(directory: Path | str, spec_hash: str | None = None) -> ModelBundle:
-    """Read a bundle; with ``spec_hash``, refuse it unless the feature specs match."""
+def load_bundle(
+    directory: Path | str, spec_hash: str | None = None, trust: bool = False
+) -> ModelBundle:
+    """Read a bundle, checking every file against the manifest; with ``spec_hash``, refuse it
+    unless the feature specs match. ``trust`` allows kinds saved as a pickle (it runs code)."""
     path = Path(directory).expanduser()
-    info = _read_info(path)
+    files = read_files(path)
+    info = _read_info(path, files["bundle.json"])
     if info.format != BUNDLE_FORMAT:
         raise BundleError(f"{path}: bundle format {info.format}, readable: {BUNDLE_FORMAT}")
     info.thresholds()  # unreadable tuned thresholds: BundleError now, not at first use
-    bundle_file = path / "predictor.joblib"
-    if not bundle_file.is_file():
-        raise BundleError(f"{path}: bundle has no predictor.joblib")
-    predictor = joblib.load(bundle_file)
-    if not isinstance(predictor, Predictor):
-        raise BundleError(f"{bundle_file}: does not hold a fitted predictor")
-    bundle = ModelBundle(predictor, info)
+    bundle = ModelBundle(read_predictor(path, files, trust), info)
     if spec_hash is not None:
         bundle.check_features(spec_hash)
     return bundle

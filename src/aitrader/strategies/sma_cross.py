@@ -33,7 +33,7 @@ class SmaCross(Strategy):
     name = "sma-cross"
     window = 1
     fast = Param(10, low=2, high=100, step=1, help="fast SMA window (bars)")
-    slow = Param(30, low=5, high=400, step=1, help="slow SMA window (bars)")
+    slow = Param(30, low=3, high=400, step=1, help="slow SMA window (bars)")
     short = Param(False, help="go short below instead of flat")
     stop_loss = Param(0.03, low=0.001, high=0.99, help="protective stop, fraction of entry")
 

@@ -25,6 +25,7 @@ from optuna.trial import Trial, TrialState
 from aitrader.config import CostsConfig
 from aitrader.errors import ConfigError
 from aitrader.models.config import ModelConfig
+from aitrader.models.kinds import get as get_kind
 from aitrader.validation.config import TuningConfig, ValidationConfig
 from aitrader.validation.evaluation import evaluate
 from aitrader.validation.experiment import ExperimentConfig, Source, prepare_source, record
@@ -45,34 +46,11 @@ class TrialResult:
 
 
 def suggest(trial: Trial, base: ModelConfig) -> ModelConfig:
-    """A candidate: the model's main hyper-parameters and the decision rule's options."""
+    """A candidate: the kind's search space (declared by the kind) and the decision options."""
     values = base.model_dump()
-    if base.kind == "lightgbm":
-        values["lightgbm"] |= {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 600, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.005, 0.2, log=True),
-            "num_leaves": trial.suggest_int("num_leaves", 4, 64, log=True),
-            "min_child_samples": trial.suggest_int("min_child_samples", 20, 1000, log=True),
-            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
-            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.3, 1.0),
-            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 30.0, log=True),
-        }
-    elif base.kind == "random_forest":
-        values["random_forest"] |= {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 400, log=True),
-            "max_depth": trial.suggest_int("max_depth", 2, 16),
-            "min_samples_leaf": trial.suggest_int("min_samples_leaf", 10, 500, log=True),
-            "max_features": trial.suggest_float("max_features", 0.1, 1.0),
-        }
-    elif base.kind == "logistic":
-        values["logistic"] |= {"C": trial.suggest_float("C", 1e-4, 10.0, log=True)}
-    elif base.kind == "xgboost":
-        values["xgboost"] |= {
-            "n_estimators": trial.suggest_int("n_estimators", 50, 600, log=True),
-            "learning_rate": trial.suggest_float("learning_rate", 0.005, 0.2, log=True),
-            "max_depth": trial.suggest_int("max_depth", 2, 8),
-            "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
-        }
+    space = get_kind(base.kind).space
+    if space is not None:
+        values[base.kind] = base.params().model_dump() | space(trial)
     values["calibration"] = trial.suggest_categorical("calibration", ["sigmoid", "isotonic"])
     values["decision"] |= {"allow_short": trial.suggest_categorical("allow_short", [True, False])}
     return ModelConfig.model_validate(values)

@@ -1,8 +1,9 @@
 """OHLCV from any ccxt exchange through the real ccxt client, with typed retries.
 
 Transient failures (``ccxt.NetworkError``: timeouts, 429/418, 5xx, exchange not available) are
-retried with backoff and honour ``Retry-After``; everything else becomes a SourceError naming the
-exchange, symbol and timeframe.
+retried with backoff and honour ``Retry-After``; a host that does not resolve, a refused port, no
+network or a failed TLS handshake stop at once (``sources.network``); everything else becomes a
+SourceError naming the exchange, symbol and timeframe.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import pandas as pd
 from aitrader.config import DownloadConfig
 from aitrader.data.schema import COLUMNS, empty_candles
 from aitrader.data.sources import Page, close_matches
+from aitrader.data.sources.network import permanent_network_failure
 from aitrader.data.sources.retry import Backoff, RetryableError, parse_retry_after
 from aitrader.data.timeframes import timeframe_delta
-from aitrader.errors import SourceError
+from aitrader.errors import SourceError, UnknownName
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,7 @@ def make_exchange(
     """
     exchange_id = name.strip().lower()
     if exchange_id not in ccxt.exchanges:
-        raise SourceError(
+        raise UnknownName(
             f"unknown exchange {name!r}; close matches: "
             f"{close_matches(exchange_id, ccxt.exchanges)} "
             f"({len(ccxt.exchanges)} known: python -c 'import ccxt; print(ccxt.exchanges)')"
@@ -98,14 +100,14 @@ class ExchangeSource:
             raise SourceError(f"{ex.id} does not provide OHLCV candles through ccxt")
         supported = list((ex.timeframes or {}).keys())
         if timeframe not in supported:
-            raise SourceError(
+            raise UnknownName(
                 f"{ex.id} does not support timeframe {timeframe!r}; supported: "
                 f"{', '.join(supported) or 'none listed'}"
             )
         self._load_markets()
         for symbol in symbols:
             if symbol not in ex.markets:
-                raise SourceError(
+                raise UnknownName(
                     f"{ex.id} has no market {symbol!r} (timeframe {timeframe}); symbols use "
                     f"ccxt's unified form BASE/QUOTE; close matches: "
                     f"{close_matches(symbol, list(ex.markets))}"
@@ -176,6 +178,9 @@ class ExchangeSource:
             try:
                 return fn()
             except ccxt.BaseError as exc:
+                permanent = permanent_network_failure(exc, context)
+                if permanent is not None:
+                    raise SourceError(permanent) from exc
                 if self._is_transient(exc):
                     raise RetryableError(
                         f"{type(exc).__name__}: {exc}", self._retry_after()

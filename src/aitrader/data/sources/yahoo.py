@@ -20,9 +20,10 @@ import pandas as pd
 from aitrader.config import DownloadConfig
 from aitrader.data.schema import COLUMNS, empty_candles
 from aitrader.data.sources import Page
+from aitrader.data.sources.network import permanent_network_failure
 from aitrader.data.sources.retry import Backoff, RetryableError, parse_retry_after
 from aitrader.data.timeframes import timeframe_delta
-from aitrader.errors import SourceError
+from aitrader.errors import SourceError, UnknownName
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class YahooSource:
     def validate(self, symbols: Sequence[str], timeframe: str) -> None:
         """Check the timeframe, then ask Yahoo for five days of each symbol so typos fail early."""
         if timeframe not in INTERVALS:
-            raise SourceError(
+            raise UnknownName(
                 f"yahoo does not support timeframe {timeframe!r}; supported: {', '.join(INTERVALS)}"
             )
         for symbol in symbols:
@@ -116,6 +117,10 @@ class YahooSource:
         except httpx.TimeoutException as exc:
             raise RetryableError(f"timed out after {self.config.timeout} s ({exc!r})") from exc
         except httpx.TransportError as exc:
+            host = httpx.URL(url).netloc.decode() or self.base_url
+            permanent = permanent_network_failure(exc, what, host)
+            if permanent is not None:
+                raise SourceError(permanent) from exc
             raise RetryableError(f"network error: {exc!r}") from exc
         self._note_server_date(response)
         if response.status_code == 429 or response.status_code >= 500:
