@@ -23,6 +23,7 @@ from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
 from aitrader.labelspec import LabelConfig
 from aitrader.models.config import ModelConfig
+from aitrader.ops.config import ApiConfig, NotifyConfig
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalConfig
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
@@ -136,6 +137,7 @@ class Secrets(Frozen):
     exchanges: dict[str, ExchangeCredentials] = {}
     telegram_token: SecretStr | None = None
     api_token: SecretStr | None = None
+    apprise_urls: list[SecretStr] = []
 
 
 class Settings(BaseSettings):
@@ -164,6 +166,8 @@ class Settings(BaseSettings):
     risk: RiskConfig = RiskConfig()
     run: RunConfig = RunConfig()
     logging: LoggingConfig = LoggingConfig()
+    api: ApiConfig = ApiConfig()
+    notify: NotifyConfig = NotifyConfig()
     secrets_file: Path | None = Field(None, description="YAML file with secrets (mode 0600)")
     secrets: Secrets = Secrets()
 

@@ -46,6 +46,7 @@ COMMANDS: dict[str, str] = {
     "features": "aitrader.cli.features:app",
     "control": "aitrader.cli.control:app",
     "risk": "aitrader.cli.risk:app",
+    "serve": "aitrader.cli.serve:serve_command",
 }
 
 

@@ -3,17 +3,15 @@ through its ledger, also while the run is going (the runner reads the flags ever
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import typer
 
 from aitrader.cli.common import JsonOption, console, emit_json, settings, table
 from aitrader.errors import ConfigError
-from aitrader.live.ledger import KILL, PAUSE, Ledger
+from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
-from aitrader.live.runner import PROGRESS
+from aitrader.ops.controls import apply_control, status_payload
 
 app = typer.Typer(
     help="Watch and steer a running paper/live run through its ledger.", no_args_is_help=True
@@ -27,27 +25,6 @@ def _open(ctx: typer.Context, path: Path) -> Ledger:
     if not path.is_file():
         raise ConfigError(f"--ledger {path}: no such ledger file")
     return Ledger(path, secret_values(settings(ctx).secrets))
-
-
-def status_payload(ledger: Ledger, events: int = 10) -> dict[str, Any]:
-    """What a monitor shows: flags, runtime status, progress, equity, positions, open orders."""
-    progress = ledger.load_state(PROGRESS) or {}
-    curve = ledger.equity_curve()
-    flags = {name: ledger.get_flag(name) for name in (PAUSE, KILL)}
-    return {
-        "status": (ledger.load_state("status") or {}).get("status", "unknown"),
-        "paused": flags[PAUSE].on,
-        "pause_reason": flags[PAUSE].reason if flags[PAUSE].on else "",
-        "kill": flags[KILL].on,
-        "bars": progress.get("bars", 0),
-        "last_bar": progress.get("last_bar"),
-        "equity": float(curve["equity"].iloc[-1]) if len(curve) else None,
-        "positions": {s: p.qty for s, p in ledger.positions().items() if p.qty},
-        "open_orders": [o.client_order_id for o in ledger.open_orders()],
-        "events": [
-            f"{e.time} {e.level} {e.kind}: {e.message}" for e in ledger.events(limit=events)
-        ],
-    }
 
 
 @app.command("status")
@@ -73,16 +50,9 @@ def status_command(
         console.print(line, highlight=False, soft_wrap=True)
 
 
-@dataclass(frozen=True)
-class _Flag:
-    name: str
-    on: bool
-    said: str
-
-
-def _set(ctx: typer.Context, path: Path, flag: _Flag, reason: str, as_json: bool) -> None:
+def _set(ctx: typer.Context, path: Path, action: str, reason: str, as_json: bool) -> None:
     with _open(ctx, path) as book:
-        book.set_flag(flag.name, flag.on, reason)
+        flag, said = apply_control(book, action, reason)
     if as_json:
         emit_json(
             {
@@ -90,11 +60,11 @@ def _set(ctx: typer.Context, path: Path, flag: _Flag, reason: str, as_json: bool
                 "flag": flag.name,
                 "on": flag.on,
                 "reason": reason,
-                "message": flag.said,
+                "message": said,
             }
         )
     else:
-        console.print(flag.said, highlight=False, soft_wrap=True)
+        console.print(said, highlight=False, soft_wrap=True)
 
 
 @app.command("pause")
@@ -108,13 +78,7 @@ def pause_command(
 
     Example: aitrader control pause --ledger live.db --reason "exchange maintenance"
     """
-    _set(
-        ctx,
-        ledger,
-        _Flag(PAUSE, True, "paused: no new orders from the next bar on"),
-        reason,
-        as_json,
-    )
+    _set(ctx, ledger, "pause", reason, as_json)
 
 
 @app.command("resume")
@@ -128,7 +92,7 @@ def resume_command(
 
     Example: aitrader control resume --ledger live.db
     """
-    _set(ctx, ledger, _Flag(PAUSE, False, "resumed: the next bar decides again"), reason, as_json)
+    _set(ctx, ledger, "resume", reason, as_json)
 
 
 @app.command("kill")
@@ -142,10 +106,4 @@ def kill_command(
 
     Example: aitrader control kill --ledger live.db --reason "manual stop"
     """
-    _set(
-        ctx,
-        ledger,
-        _Flag(KILL, True, "kill switch requested: positions close at the next bar"),
-        reason,
-        as_json,
-    )
+    _set(ctx, ledger, "kill", reason, as_json)

@@ -8,7 +8,6 @@ given to the ledger (and any ``SecretStr``) are masked in every text it writes (
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterable, Mapping
@@ -22,6 +21,8 @@ import sqlalchemy as sa
 from aitrader.engine.types import Fill, Order, Position
 from aitrader.live import schema as t
 from aitrader.live.db import create_ledger_engine, migrate, read_transaction, write_transaction
+from aitrader.live.ledger_reads import FillFilter, LedgerFollow, LedgerReads, page_fills
+from aitrader.live.ledger_reads import loads_payload as _loads
 from aitrader.live.records import (
     TRANSITIONS,
     Event,
@@ -46,7 +47,7 @@ PAUSE = "pause"
 KILL = "kill"
 
 
-class Ledger:
+class Ledger(LedgerReads, LedgerFollow):
     """The trading ledger on one database (a SQLite path or any SQLAlchemy URL)."""
 
     def __init__(self, target: str | Path, secrets: Iterable[str] = ()) -> None:
@@ -194,11 +195,16 @@ class Ledger:
             self._apply_to_position(conn, fill)
         return True
 
-    def fills(self, client_order_id: str | None = None) -> pd.DataFrame:
-        """Recorded fills, oldest first (``trade_id`` plus the engine's FILL_COLUMNS)."""
+    def fills(
+        self, client_order_id: str | None = None, where: FillFilter | None = None
+    ) -> pd.DataFrame:
+        """Recorded fills, oldest first (``trade_id`` plus the engine's FILL_COLUMNS); ``where``
+        narrows them (symbol, side, time range) and takes one page."""
         query = sa.select(t.fills).order_by(t.fills.c.id)
         if client_order_id is not None:
             query = query.where(t.fills.c.client_order_id == client_order_id)
+        if where is not None:
+            query = page_fills(query, where)
         with read_transaction(self.engine) as conn:
             frame = pd.DataFrame([dict(r._mapping) for r in conn.execute(query)])
         columns = ["trade_id", "time", "symbol", "side", "qty", "price", "fee", "slippage"]
@@ -515,11 +521,6 @@ def _stamp(value: datetime) -> pd.Timestamp:
     if stamp is None:
         raise LedgerError("a required timestamp is missing in the ledger")
     return stamp
-
-
-def _loads(text: str) -> dict[str, Any]:
-    loaded = json.loads(text)
-    return loaded if isinstance(loaded, dict) else {"value": loaded}
 
 
 class LedgerRiskStateStore:

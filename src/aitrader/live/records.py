@@ -156,6 +156,7 @@ def secret_values(secrets: Secrets) -> list[str]:
     """Every secret string in the settings, for :class:`Redactor`."""
     found: list[str] = []
     values: list[SecretStr | None] = [secrets.telegram_token, secrets.api_token]
+    values += list(secrets.apprise_urls)
     for creds in secrets.exchanges.values():
         values += [creds.api_key, creds.secret, creds.password]
     for value in values:
