@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.progress import TaskID
 
@@ -30,7 +29,6 @@ from aitrader.pipeline import (
     portfolio_backtest,
     research,
 )
-from aitrader.strategy.signals import REASONS
 
 SYMBOLS = ("BTC-USD-1h", "ETH-USD-1h")
 
@@ -127,10 +125,12 @@ def _research(
         out.print(f"  {run.symbol}: [bold]{run.mode.mode}[/] — {scores}")
     out.print("[bold]5. Signals[/] (thresholds, conviction bands, EV gate net of costs)")
     for run in runs:
-        oos = run.target.notna().to_numpy()
-        reasons = np.bincount(run.signals.reason[oos].astype(int), minlength=len(REASONS))
-        parts = ", ".join(f"{REASONS[i]} {n}" for i, n in enumerate(reasons) if n)
-        out.print(f"  {run.symbol}: {int(oos.sum())} out-of-sample bars — {parts}")
+        m = run.evaluation.metrics
+        out.print(
+            f"  {run.symbol}: {int(run.target.notna().sum())} out-of-sample bars — in the market "
+            f"{m['time_in_market']:.1%} of them; the decision traded in "
+            f"{m['folds_trading']:.0f} of {m['folds']:.0f} folds (tuned on each calibration slice)"
+        )
     return runs
 
 

@@ -1,10 +1,10 @@
-"""Typed, frozen configuration of models, their calibration and the decision rule."""
+"""Typed, frozen configuration of models and their calibration."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 ModelKind = Literal["lightgbm", "random_forest", "logistic", "majority", "persistence", "xgboost"]
 
@@ -57,27 +57,8 @@ class XGBoostParams(Frozen):
     reg_lambda: float = Field(1.0, ge=0)
 
 
-class DecisionConfig(Frozen):
-    """Probabilities → positions: trade when ``P(up) - P(down)`` clears a threshold.
-
-    ``threshold`` None fits it on the calibration slice (largest net P&L over ``grid``; 1.0 in
-    the grid means "never trade" and wins when nothing pays for its costs).
-    """
-
-    threshold: float | None = Field(None, ge=0, le=1)
-    grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 1.0)
-    allow_short: bool = True
-
-    @field_validator("grid")
-    @classmethod
-    def _grid_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if not value or any(not 0 <= v <= 1 for v in value):
-            raise ValueError("grid needs at least one threshold, each in [0, 1]")
-        return tuple(sorted(set(value)))
-
-
 class ModelConfig(Frozen):
-    """Which model to fit, with its scaler, calibrator and decision rule."""
+    """Which model to fit, with its scaler and calibrator."""
 
     kind: ModelKind = "lightgbm"
     seed: int = Field(42, ge=0, description="random seed of every stochastic step")
@@ -94,4 +75,3 @@ class ModelConfig(Frozen):
     random_forest: ForestParams = ForestParams()
     logistic: LogisticParams = LogisticParams()
     xgboost: XGBoostParams = XGBoostParams()
-    decision: DecisionConfig = DecisionConfig()
