@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
+from aitrader.models.decision import positions
 
 from aitrader.config import CostsConfig
 from aitrader.errors import DataError
-from aitrader.models.decision import positions
 from aitrader.validation import metrics as m
 
 PROBA = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9]])
