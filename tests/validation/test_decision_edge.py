@@ -46,7 +46,7 @@ def momentum_walk(n: int, seed: int, beta: float, vol: float = 0.006) -> pd.Data
     high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, vol / 3, n)))
     low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, vol / 3, n)))
     index = pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC", name="timestamp")
-    volume = rng.uniform(1.0, 10.0, n)
+    volume = rng.uniform(1e4, 1e5, n)  # liquid: orders never hit the volume cap
     return pd.DataFrame(
         {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
     )

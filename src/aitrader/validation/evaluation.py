@@ -10,7 +10,10 @@ trial by the deflated Sharpe ratio and PBO.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -29,7 +32,15 @@ from aitrader.validation import metrics as m
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.overfitting import probabilistic_sharpe
 from aitrader.validation.splits import CPCV, Fold, cpcv, make_folds
-from aitrader.validation.walkforward import FoldOutput, Prepared, Progress, run_folds
+from aitrader.validation.walkforward import (
+    FoldOutput,
+    Prepared,
+    Progress,
+    fold_pool,
+    fold_workers,
+    in_worker,
+    run_folds,
+)
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,7 @@ def _series(
     return pd.Series(up, index), (None if down is None else pd.Series(down, index))
 
 
-def _tune(prepared: Prepared, output: FoldOutput, ctx: DecisionContext) -> _Fold:
+def _tune(prepared: Prepared, output: FoldOutput, ctx: DecisionContext) -> _Fold:  # in a worker
     """The fold's decision, tuned on its calibration slice (bars up to that slice's end)."""
     rows = output.fold.calibrate
     if rows.size == 0:
@@ -253,12 +264,25 @@ def _path(folds: list[_Fold], split: CPCV, path: list[int]) -> list[tuple[_Fold,
     return out
 
 
+def _returns(
+    prepared: Prepared, path: list[tuple[_Fold, np.ndarray]], ctx: DecisionContext, choose: float
+) -> pd.Series:
+    return _trade(prepared, path, ctx, choose)[1]
+
+
 def _candidates(
-    prepared: Prepared, path: list[tuple[_Fold, np.ndarray]], ctx: DecisionContext
-) -> pd.DataFrame:
-    """OOS net returns of every candidate gate (the same for every fold), through the engine."""
-    columns = {f"coverage={c:g}": _trade(prepared, path, ctx, c)[1] for c in COVERAGES}
-    return pd.DataFrame(columns)
+    prepared: Prepared,
+    path: list[tuple[_Fold, np.ndarray]],
+    ctx: DecisionContext,
+    pool: ProcessPoolExecutor | None,
+) -> Callable[[], pd.DataFrame]:
+    """OOS net returns of every candidate gate (the same for every fold) through the engine:
+    started on ``pool`` now when given, collected by the returned call."""
+    names = {c: f"coverage={c:g}" for c in COVERAGES}
+    if pool is None:
+        return lambda: pd.DataFrame({names[c]: _returns(prepared, path, ctx, c) for c in names})
+    futures = {c: pool.submit(in_worker, _returns, path, ctx, c) for c in names}
+    return lambda: pd.DataFrame({names[c]: f.result() for c, f in futures.items()})
 
 
 def evaluate(
@@ -271,19 +295,25 @@ def evaluate(
 ) -> Evaluation:
     """Out-of-sample evaluation of ``model`` under ``validation``, traded as ``context`` says
     (CPCV: path 0 is traded and every path's Sharpe is summarised). ``candidates`` False skips
-    the candidate gates' runs (tuning trials need only the traded strategy)."""
+    the candidate gates' runs (tuning trials need only the traded strategy). Folds (each with
+    its decision tuning) and the candidates' engine runs share one process pool."""
     ctx = context or DecisionContext()
     embargo = prepared.horizon if validation.embargo is None else validation.embargo
     split = cpcv(prepared.windows, validation, embargo) if validation.scheme == "cpcv" else None
     splits: list[Fold] = split.folds if split else make_folds(prepared.windows, validation, embargo)
-    outputs = run_folds(prepared, splits, model, validation.n_jobs, progress)
-    folds = [_tune(prepared, o, ctx) for o in outputs]
-    everything = [(f, np.ones(f.output.fold.test.size, dtype=bool)) for f in folds]
-    main = _path(folds, split, split.paths[0]) if split else everything
+    workers = fold_workers(validation.n_jobs, len(prepared.y), len(splits))
+    with fold_pool(prepared, workers) as pool:
+        folds: list[_Fold] = run_folds(
+            prepared, splits, model, pool, progress, partial(_tune, ctx=ctx)
+        )
+        everything = [(f, np.ones(f.output.fold.test.size, dtype=bool)) for f in folds]
+        main = _path(folds, split, split.paths[0]) if split else everything
+        collect = _candidates(prepared, main, ctx, pool) if candidates else pd.DataFrame
+        result, returns, fraction = _trade(prepared, main, ctx)
+        pending = collect()
     pooled = _stitch([(f.output, k) for f, k in everything])
     y = m.encode(prepared.y[pooled.rows], prepared.classes)
     scores = m.classification_metrics(y, pooled.proba, pooled.climatology, validation.ece_bins)
-    result, returns, fraction = _trade(prepared, main, ctx)
     scores |= trading_metrics(result, returns, prepared.periods_per_year)
     scores["folds"] = float(len(splits))
     scores["folds_trading"] = float(sum(f.tuned.trades_anything for f in folds))
@@ -295,13 +325,12 @@ def evaluate(
         scores["path_sharpe_mean"] = float(np.mean(sharpes))
         scores["path_sharpe_std"] = float(np.std(sharpes))
     target = pd.Series(fraction, index=result.result.equity.index)
-    main_rows = _stitch([(f.output, k) for f, k in main])
     return Evaluation(
         metrics=scores,
         folds=_fold_table(prepared, folds, validation.ece_bins),
-        predictions=_predictions(prepared, main_rows, target),
+        predictions=_predictions(prepared, _stitch([(f.output, k) for f, k in main]), target),
         reliability=m.reliability(y, pooled.proba, validation.ece_bins),
-        candidate_returns=_candidates(prepared, main, ctx) if candidates else pd.DataFrame(),
+        candidate_returns=pending,
         backtest=result,
         returns=returns,
     )

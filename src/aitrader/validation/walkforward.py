@@ -10,10 +10,12 @@ Every slice is predicted once.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -160,6 +162,7 @@ def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
 
 
 _WORKER: Prepared | None = None
+T = TypeVar("T")
 
 
 def _init_worker(prepared: Prepared) -> None:
@@ -167,9 +170,10 @@ def _init_worker(prepared: Prepared) -> None:
     _WORKER = prepared
 
 
-def _worker_fold(fold: Fold, config: ModelConfig) -> FoldOutput:
+def in_worker(task: Callable[..., T], *args: Any) -> T:
+    """Run ``task(prepared, *args)`` in a :func:`fold_pool` worker on the data it holds."""
     assert _WORKER is not None, "worker initialised without data"
-    return run_fold(_WORKER, fold, config)
+    return task(_WORKER, *args)
 
 
 PARALLEL_ROWS = 20_000
@@ -185,32 +189,51 @@ def fold_workers(n_jobs: int | None, rows: int, folds: int) -> int:
     return max(1, min(n_jobs, folds))
 
 
+@contextmanager
+def fold_pool(prepared: Prepared, workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A spawn process pool whose workers hold ``prepared`` (None for one worker)."""
+    if workers <= 1:
+        yield None
+        return
+    context = get_context("spawn")
+    with ProcessPoolExecutor(workers, context, _init_worker, (prepared,)) as pool:
+        yield pool
+
+
+def _fold_task(
+    prepared: Prepared,
+    fold: Fold,
+    config: ModelConfig,
+    after: Callable[[Prepared, FoldOutput], T] | None,
+) -> FoldOutput | T:
+    output = run_fold(prepared, fold, config)
+    return output if after is None else after(prepared, output)
+
+
 def run_folds(
     prepared: Prepared,
     folds: list[Fold],
     config: ModelConfig,
-    n_jobs: int | None = 1,
+    pool: ProcessPoolExecutor | None = None,
     progress: Progress | None = None,
-) -> list[FoldOutput]:
-    """Every fold, serially or on a local process pool (order kept; see :func:`fold_workers`).
-    The largest folds start first so the pool does not wait on one long fold at the end."""
-    outputs: dict[int, FoldOutput] = {}
-    workers = fold_workers(n_jobs, len(prepared.y), len(folds))
-    if workers <= 1:
+    after: Callable[[Prepared, FoldOutput], Any] | None = None,
+) -> list[Any]:
+    """Every fold's output (``after(prepared, output)`` when given, in the same task), serially
+    or on ``pool`` (order kept). The largest folds start first so the pool does not wait on one
+    long fold at the end."""
+    outputs: dict[int, Any] = {}
+    if pool is None:
         for fold in folds:
-            outputs[fold.number] = run_fold(prepared, fold, config)
+            outputs[fold.number] = _fold_task(prepared, fold, config, after)
             if progress is not None:
                 progress(len(outputs), len(folds))
         return [outputs[f.number] for f in folds]
-    context = get_context("spawn")
     ordered = sorted(folds, key=lambda f: -f.train.size)
-    with ProcessPoolExecutor(workers, context, _init_worker, (prepared,)) as pool:
-        futures = [pool.submit(_worker_fold, fold, config) for fold in ordered]
-        for future in as_completed(futures):
-            output = future.result()
-            outputs[output.fold.number] = output
-            if progress is not None:
-                progress(len(outputs), len(folds))
+    futures = {pool.submit(in_worker, _fold_task, f, config, after): f.number for f in ordered}
+    for future in as_completed(futures):
+        outputs[futures[future]] = future.result()
+        if progress is not None:
+            progress(len(outputs), len(folds))
     return [outputs[f.number] for f in folds]
 
 
