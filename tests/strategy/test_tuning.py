@@ -35,10 +35,7 @@ def probabilities(
     nxt = candles["close"].shift(-1) / candles["close"] - 1.0
     rows = candles.index[start:-1]
     up_next = (nxt.loc[rows] > 0).to_numpy()
-    if informed:
-        p_up = np.where(up_next, 0.45, 0.15)
-    else:
-        p_up = np.full(rows.size, 0.3)
+    p_up = np.where(up_next, 0.45, 0.15) if informed else np.full(rows.size, 0.3)
     return pd.Series(p_up, rows), pd.Series(0.6 - p_up, rows)
 
 
@@ -84,7 +81,8 @@ def test_the_tuned_decision_is_a_symbol_timeframe_override() -> None:
     tuned = tune_decision(candles, up, down, DecisionContext(symbol="X/Y", timeframe="1h"))
     config = with_tuned(SignalConfig(), "X/Y", "1h", tuned)
     params = resolve(config, "X/Y", "1h")
-    assert (params.long_threshold, params.min_ev) == (0.5, pytest.approx(tuned.min_ev))
+    assert (params.long_threshold, params.min_ev) == (0.55, pytest.approx(tuned.min_ev))
+    assert resolve(config, "X/Y", "4h").min_ev == 0.0
     assert resolve(config, "X/Y", "4h").long_threshold == 0.55
     stored = SymbolThresholds(
         symbol="X/Y", timeframe="1h", min_trades=30, window=("a", "b"), tuned=tuned

@@ -196,11 +196,11 @@ def _notes(best: _Trial | None, trials: list[_Trial], ctx: DecisionContext) -> t
     """Why each side is on or off, and what to change when nothing trades."""
     cost = ctx.costs.round_trip
     if best is None:
-        top = max(trials, key=lambda t: t.t_stat, default=None)
-        if top is None:
+        if not trials:
             return ("no calibrated probabilities on the calibration window",)
         enough = [t for t in trials if t.tuned.trades >= ctx.signals.min_trades]
-        shown = max(enough or trials, key=lambda t: t.t_stat).tuned
+        top = max(enough or trials, key=lambda t: t.t_stat)
+        shown = top.tuned
         return (
             f"long and short disabled: the best decision ({shown.coverage:.1%} of bars in the "
             f"market, {shown.trades} trades) made {shown.net_return:+.2%} net of the "

@@ -299,12 +299,10 @@ class TunedThresholds(BaseModel):
         return self.min_ev is not None and (self.allow_long or self.allow_short)
 
     def as_override(self) -> SignalOverride:
-        """The override to store under ``"SYMBOL:TIMEFRAME"`` in ``SignalConfig.overrides``:
-        the likelier side (win probability ≥ 0.5) when its EV clears ``min_ev``."""
+        """The override to store under ``"SYMBOL:TIMEFRAME"`` in ``SignalConfig.overrides``: the
+        EV margin and sides (thresholds and bands stay as configured; they were tuned with)."""
         live = self.min_ev is not None
         return SignalOverride(
-            long_threshold=0.5,
-            short_threshold=0.5,
             min_ev=self.min_ev,
             allow_long=live and self.allow_long,
             allow_short=live and self.allow_short,
