@@ -170,7 +170,13 @@ def train_command(
         "run_id": run_id,
     }
     if as_json:
-        emit_json(summary | {"signal_thresholds": info.signal_thresholds})
+        decision = None if tuned is None else tuned.describe()
+        will = None if tuned is None else tuned.reached
+        emit_json(
+            summary
+            | {"signal_thresholds": info.signal_thresholds}
+            | {"will_trade": will, "decision": decision}
+        )
         return
     _print(f"Trained {config.models.kind}", summary)
     if tuned is None:
