@@ -200,6 +200,9 @@ def tune_command(
     objective: str = typer.Option(None, "--objective", help="log_loss (default) or net_sharpe"),
     study: str = typer.Option(None, "--study", help="Study name (resumes if it exists)."),
     workers: int = typer.Option(None, "--workers", "-w", help="Trials evaluated in parallel."),
+    max_folds: int = typer.Option(
+        None, "--max-folds", help="Score each trial on the last N walk-forward folds (faster)."
+    ),
     ray_address: str = typer.Option(
         None, "--ray-address", help="Run trials on Ray: 'local', 'auto' or ray://host:port."
     ),
@@ -209,8 +212,9 @@ def tune_command(
     """Tune with Optuna (TPE) on a walk-forward objective; killed studies resume.
 
     Every trial counts in the deflated Sharpe ratio; PBO is computed via CSCV over the trials.
+    The default study name is MODEL-DATASET-TIMEFRAME-OBJECTIVE, so studies never mix.
 
-    Example: aitrader tune sample:BTC-USD-1h --trials 50 --workers 2
+    Example: aitrader tune sample:BTC-USD-1h --model logistic --trials 10 --max-folds 8
     """
     from aitrader.validation.tuning import run_tune
 
@@ -218,6 +222,9 @@ def tune_command(
     overrides = {"n_trials": trials, "objective": objective, "study_name": study}
     overrides |= {"workers": workers, "ray_address": ray_address}
     config = _experiment(cfg, model, no_track, **overrides)
+    if max_folds is not None:
+        folds = _override(config.validation, "--max-folds", max_folds=max_folds)
+        config = config.model_copy(update={"validation": folds})
     source = _source(cfg, dataset)
     with progress(transient=True) as bar:
         task = bar.add_task(f"tuning {config.models.kind}", total=None)

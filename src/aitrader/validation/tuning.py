@@ -82,11 +82,14 @@ def evaluate_candidate(
     prepared: Prepared, model: ModelConfig, validation: ValidationConfig, context: DecisionContext
 ) -> TrialResult:
     """Walk-forward out-of-sample metrics and net returns (the managed engine's) of one
-    candidate, traded as ``context`` says; its folds run serially (trials are the parallel
-    unit)."""
-    serial = validation.model_copy(update={"n_jobs": 1})
-    result = evaluate(prepared, model, serial, context, candidates=False)
+    candidate, traded as ``context`` says (folds in parallel as ``validation.n_jobs`` says)."""
+    result = evaluate(prepared, model, validation, context, candidates=False)
     return TrialResult(result.metrics, result.returns.to_numpy())
+
+
+def _serial(validation: ValidationConfig) -> ValidationConfig:
+    """Folds one after the other: trials on a pool or on Ray are the parallel unit."""
+    return validation.model_copy(update={"n_jobs": 1})
 
 
 _WORKER: tuple[Prepared, ValidationConfig, DecisionContext] | None = None
@@ -101,15 +104,19 @@ def _init_worker(
 
 def _worker_trial(model: ModelConfig) -> TrialResult:
     assert _WORKER is not None, "worker initialised without data"
-    return evaluate_candidate(_WORKER[0], model, _WORKER[1], _WORKER[2])
+    return evaluate_candidate(_WORKER[0], model, _serial(_WORKER[1]), _WORKER[2])
 
 
-def study_name(tuning: TuningConfig, kind: str, source: Source) -> str:
-    """``tuning.study_name``, or by default ``KIND-DATASET-TIMEFRAME-OBJECTIVE``, so trials of
-    different models, data sets, timeframes or objectives never share a study (or a DSR)."""
+def study_name(config: ExperimentConfig, source: Source) -> str:
+    """``tuning.study_name``, or by default ``KIND-DATASET-TIMEFRAME-OBJECTIVE`` (and
+    ``-lastNfolds`` with ``validation.max_folds``), so trials of different models, data sets,
+    timeframes, objectives or fold sets never share a study (or a DSR)."""
+    tuning = config.tuning
     if tuning.study_name is not None:
         return tuning.study_name
-    parts = [kind, source.name, source.timeframe or "", tuning.objective]
+    parts = [config.models.kind, source.name, source.timeframe or "", tuning.objective]
+    if config.validation.max_folds is not None:
+        parts.append(f"last{config.validation.max_folds}folds")
     return "-".join(re.sub(r"[^A-Za-z0-9._]+", "_", p).strip("_") for p in parts if p)
 
 
@@ -222,7 +229,7 @@ def _ray(prepared: Prepared, config: ExperimentConfig, context: DecisionContext)
     remote = ray.remote(evaluate_candidate)
 
     def submit(model: ModelConfig) -> Future[TrialResult]:
-        ref = remote.remote(data, model, config.validation, context)
+        ref = remote.remote(data, model, _serial(config.validation), context)
         return ref.future()
 
     return submit
@@ -305,7 +312,7 @@ def run_tune(
 ) -> tuple[TuneResult, str | None]:
     """Tune on ``source`` (study name: :func:`study_name`) and record the study's outcome in
     MLflow; returns the run id."""
-    name = study_name(config.tuning, config.models.kind, source)
+    name = study_name(config, source)
     config = config.model_copy(
         update={"tuning": config.tuning.model_copy(update={"study_name": name})}
     )
