@@ -28,7 +28,7 @@ from aitrader.models.config import ModelConfig
 from aitrader.models.registry import BundleInfo, ModelBundle, save_bundle
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
-from aitrader.strategy.edge import DecisionContext, plan_stop, tune_decision
+from aitrader.strategy.edge import SIDE_SETS, DecisionContext, plan_stop, tune_decision
 from aitrader.strategy.signals import SymbolThresholds, direction_probabilities
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 from aitrader.validation.evaluation import Evaluation, evaluate
@@ -119,17 +119,19 @@ def prepare_source(
 
 
 def overfitting_stats(evaluation: Evaluation, splits: int = 10) -> dict[str, float]:
-    """DSR of the traded strategy over the candidate gates (the trials a decision is chosen
-    from) and PBO via CSCV over them; all OOS returns through the managed engine."""
+    """DSR of the traded strategy, deflated by every choice the per-fold tuning makes (each
+    candidate gate × side set) with the variance of the candidate gates' Sharpe ratios, and PBO
+    via CSCV over the candidate gates; all OOS returns through the managed engine."""
     grid = evaluation.candidate_returns.to_numpy()
     net = evaluation.returns.to_numpy()
-    out = {"dsr": float("nan"), "pbo": float("nan"), "trials": float(grid.shape[1])}
+    trials = grid.shape[1] * len(SIDE_SETS)
+    out = {"dsr": float("nan"), "pbo": float("nan"), "trials": float(trials)}
     if grid.shape[1] < 2:
         return out
     sd = grid.std(axis=0, ddof=1)
     sharpes = np.divide(grid.mean(axis=0), sd, out=np.zeros(grid.shape[1]), where=sd > 0)
     if net.size > 2:
-        out["dsr"] = deflated_sharpe(net, grid.shape[1], float(np.var(sharpes, ddof=1)))
+        out["dsr"] = deflated_sharpe(net, trials, float(np.var(sharpes, ddof=1)))
     if grid.shape[0] >= 2 * splits:
         out["pbo"] = pbo_cscv(grid, splits).pbo
     return out
