@@ -292,17 +292,22 @@ def evaluate(
     context: DecisionContext | None = None,
     progress: Progress | None = None,
     candidates: bool = True,
+    pool: ProcessPoolExecutor | None = None,
 ) -> Evaluation:
     """Out-of-sample evaluation of ``model`` under ``validation``, traded as ``context`` says
     (CPCV: path 0 is traded and every path's Sharpe is summarised). ``candidates`` False skips
     the candidate gates' runs (tuning trials need only the traded strategy). Folds (each with
-    its decision tuning) and the candidates' engine runs share one process pool."""
+    its decision tuning) and the candidates' engine runs share one process pool: ``pool``, or
+    one started here for ``validation.n_jobs`` workers."""
     ctx = context or DecisionContext()
     embargo = prepared.horizon if validation.embargo is None else validation.embargo
     split = cpcv(prepared.windows, validation, embargo) if validation.scheme == "cpcv" else None
     splits: list[Fold] = split.folds if split else make_folds(prepared.windows, validation, embargo)
-    workers = fold_workers(validation.n_jobs, len(prepared.y), len(splits))
-    with fold_pool(prepared, workers) as pool:
+    workers = (
+        1 if pool is not None else fold_workers(validation.n_jobs, len(prepared.y), len(splits))
+    )
+    with fold_pool(prepared, workers) as own:
+        pool = pool or own
         folds: list[_Fold] = run_folds(
             prepared, splits, model, pool, progress, partial(_tune, ctx=ctx)
         )

@@ -10,6 +10,7 @@ out-of-sample net returns are kept under ``<data dir>/tuning/<study>/`` for PBO 
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from aitrader.validation.evaluation import evaluate
 from aitrader.validation.experiment import ExperimentConfig, Source, prepare_source, record
 from aitrader.validation.overfitting import deflated_sharpe, pbo_cscv
 from aitrader.validation.tracking import start_run
-from aitrader.validation.walkforward import Prepared, Progress
+from aitrader.validation.walkforward import Prepared, Progress, fold_pool, fold_workers
 
 log = logging.getLogger(__name__)
 Submit = Callable[[ModelConfig], "Future[TrialResult]"]
@@ -79,11 +80,16 @@ def suggest(trial: Trial, base: ModelConfig) -> ModelConfig:
 
 
 def evaluate_candidate(
-    prepared: Prepared, model: ModelConfig, validation: ValidationConfig, context: DecisionContext
+    prepared: Prepared,
+    model: ModelConfig,
+    validation: ValidationConfig,
+    context: DecisionContext,
+    pool: ProcessPoolExecutor | None = None,
 ) -> TrialResult:
     """Walk-forward out-of-sample metrics and net returns (the managed engine's) of one
-    candidate, traded as ``context`` says (folds in parallel as ``validation.n_jobs`` says)."""
-    result = evaluate(prepared, model, validation, context, candidates=False)
+    candidate, traded as ``context`` says (folds on ``pool``, or as ``validation.n_jobs``
+    says)."""
+    result = evaluate(prepared, model, validation, context, candidates=False, pool=pool)
     return TrialResult(result.metrics, result.returns.to_numpy())
 
 
@@ -205,11 +211,17 @@ def run_trials(
                 progress(done, todo)
 
 
-def _inline(prepared: Prepared, config: ExperimentConfig, context: DecisionContext) -> Submit:
+def _inline(
+    prepared: Prepared,
+    config: ExperimentConfig,
+    context: DecisionContext,
+    pool: ProcessPoolExecutor | None,
+) -> Submit:
     def submit(model: ModelConfig) -> Future[TrialResult]:
         future: Future[TrialResult] = Future()
         try:
-            future.set_result(evaluate_candidate(prepared, model, config.validation, context))
+            result = evaluate_candidate(prepared, model, config.validation, context, pool)
+            future.set_result(result)
         except Exception as exc:
             future.set_exception(exc)
         return future
@@ -302,8 +314,12 @@ def tune(
         with ProcessPoolExecutor(tuning.workers, spawn, _init_worker, args) as pool:
             submit: Submit = lambda m: pool.submit(_worker_trial, m)  # noqa: E731
             run_trials(study, config, submit, returns_dir, progress)
-    else:
-        run_trials(study, config, _inline(prepared, config, context), returns_dir, progress)
+    else:  # one trial at a time, its folds on one pool that lives as long as the study
+        cores = len(os.sched_getaffinity(0))
+        workers = fold_workers(config.validation.n_jobs, len(prepared.y), cores)
+        with fold_pool(prepared, workers) as pool:
+            submit = _inline(prepared, config, context, pool)
+            run_trials(study, config, submit, returns_dir, progress)
     return summarise(study, returns_dir)
 
 
