@@ -56,7 +56,7 @@ def test_round_trip_predicts_identically(trained: tuple, tmp_path: Path) -> None
     assert meta["label"]["kind"] == "binary" and meta["horizon"] == 1
     assert meta["train_window"][1] < meta["calibration_window"][0]
     assert {"lightgbm", "scikit-learn", "numpy"} <= set(meta["versions"])
-    assert 0 <= meta["threshold"] <= 1
+    assert "threshold" not in meta  # the deleted vectorised rule; the decision is tuned per market
 
 
 def test_refuses_a_different_feature_spec(trained: tuple, tmp_path: Path) -> None:  # type: ignore[type-arg]
