@@ -26,6 +26,7 @@ from aitrader.strategy.signals import (
     SignalInputs,
     TunedThresholds,
     direction_probabilities,
+    resolve,
     signal_targets,
 )
 from aitrader.validation import metrics as m
@@ -128,12 +129,13 @@ def _take(inputs: SignalInputs, at: np.ndarray) -> SignalInputs:
     )
 
 
-def _decision(f: _Fold, choose: float | None) -> TunedThresholds:
-    """The fold's tuned decision, or candidate gate ``choose`` (both sides, as configured)."""
+def _decision(f: _Fold, choose: float | None, ctx: DecisionContext) -> TunedThresholds:
+    """The fold's tuned decision, or candidate gate ``choose`` (the sides as configured)."""
     if choose is None:
         return f.tuned
-    update = {"min_ev": f.gates.get(choose), "allow_long": True, "allow_short": True}
-    return f.tuned.model_copy(update=update)
+    base = resolve(ctx.signals, ctx.symbol, ctx.timeframe)
+    update = {"min_ev": f.gates.get(choose), "allow_long": base.allow_long}
+    return f.tuned.model_copy(update=update | {"allow_short": base.allow_short})
 
 
 def _targets(
@@ -152,7 +154,7 @@ def _targets(
     for f, _ in path:
         pos = at[s.fold == f.output.fold.number]
         if pos.size:
-            config = ctx.tuned(_decision(f, choose))
+            config = ctx.tuned(_decision(f, choose, ctx))
             _, target = signal_targets(
                 _take(inputs, pos), config, ctx.costs, ctx.symbol, ctx.timeframe
             )
