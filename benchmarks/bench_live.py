@@ -288,7 +288,6 @@ def decision_latency(candles: pd.DataFrame, n_bars: int, probe_orders: int) -> d
         "replay_window": [str(window[0]), str(window[-1])],
         "trailing_window_bars": model.features_window,
         "feature_warmup_bars": model.warmup_bars,
-        "threshold": bundle.predictor.threshold,
         "signal_thresholds": bundle.info.signal_thresholds,
         "stages": {s: stats(replay.times[s]) for s in STAGES},
         "submit_probe": stats(account.probe),

@@ -29,7 +29,7 @@ from aitrader.labels import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate
-from aitrader.validation.experiment import overfitting_stats
+from aitrader.validation.experiment import ExperimentConfig, overfitting_stats
 from aitrader.validation.walkforward import prepare
 
 RESULTS = Path(__file__).parent / "results" / "models.json"
@@ -48,10 +48,12 @@ def run_dataset(name: str, workers: int) -> list[dict[str, Any]]:
     prepared = prepare(candles, features, LabelConfig(), CostsConfig(), get_sample(name).timeframe)
     build_s = time.perf_counter() - start
     validation = ValidationConfig(n_jobs=workers)
+    sample = get_sample(name)
+    context = ExperimentConfig().context(sample.symbol, sample.timeframe)
     rows = []
     for kind in MODELS:
         start = time.perf_counter()
-        result = evaluate(prepared, ModelConfig(kind=kind), validation, CostsConfig())
+        result = evaluate(prepared, ModelConfig(kind=kind), validation, context)
         wall = time.perf_counter() - start
         stats = overfitting_stats(result)
         row: dict[str, Any] = {"dataset": name, "model": kind, "rows": len(prepared.y)}

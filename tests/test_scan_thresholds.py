@@ -1,8 +1,9 @@
-"""``scan --model`` applies the signal thresholds the bundle tuned on its calibration slice."""
+"""``scan --model`` applies the decision the bundle tuned on its calibration slice."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +42,28 @@ def prepared() -> Prepared:
     return prepare(btc.iloc[-4000:-BARS], FEATURES, LabelConfig(kind="binary"), CostsConfig())
 
 
-def bundle(prepared: Prepared, path: Path, target: float) -> Path:
+def bundle(prepared: Prepared, path: Path, min_trades: int, min_ev: float | None = None) -> Path:
+    """A trained bundle; with ``min_ev``, its tuned decision replaced by one trading both sides
+    from that EV margin (BTC hours rarely pay for their costs, so the real tuning stays flat)."""
     config = ExperimentConfig(
         features=FEATURES,
         labels=LabelConfig(kind="binary"),
         models=ModelConfig(kind="logistic"),
-        signals=SignalConfig(target_win_rate=target, min_trades=30),
+        signals=SignalConfig(min_trades=min_trades),
     )
-    return save_bundle(train_bundle(prepared, config, "BTC/USD", "1h"), path)
+    trained = train_bundle(prepared, config, "BTC/USD", "1h")
+    if min_ev is not None:
+        stored = trained.info.thresholds()
+        assert stored is not None
+        tuned = stored.tuned.model_copy(
+            update={"min_ev": min_ev, "allow_long": True, "allow_short": True, "notes": ()}
+        )
+        info = replace(
+            trained.info,
+            signal_thresholds=stored.model_copy(update={"tuned": tuned}).model_dump(mode="json"),
+        )
+        trained = replace(trained, info=info)
+    return save_bundle(trained, path)
 
 
 def scan(args: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -58,40 +73,42 @@ def scan(args: list[str], env: dict[str, str]) -> dict[str, Any]:
     return dict(out)
 
 
-def test_tuned_thresholds_replace_the_configured_ones(
+def test_tuned_decision_replaces_the_configured_one(
     prepared: Prepared, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    # a target every probability ≥ 0.5 meets: both sides tuned to the grid's lowest, 0.50
-    path = bundle(prepared, tmp_path / "low", target=0.01)
+    path = bundle(prepared, tmp_path / "low", min_trades=30, min_ev=-0.002)
     tuned = json.loads((path / "bundle.json").read_text())["signal_thresholds"]
     assert tuned["symbol"] == "BTC/USD" and tuned["timeframe"] == "1h"
-    assert tuned["tuned"]["long_threshold"] == tuned["tuned"]["short_threshold"] == 0.5
+    assert tuned["tuned"]["min_ev"] == -0.002
     out = scan(["sample:BTC-USD-1h", "--model", str(path)], env)
     assert out["thresholds"] == {
-        "long_threshold": 0.5,
-        "short_threshold": 0.5,
+        "long_threshold": 0.55,
+        "short_threshold": 0.55,
+        "min_ev": -0.002,
         "allow_long": True,
         "allow_short": True,
     }
-    assert out["thresholds_note"].startswith("tuned thresholds in use: BTC/USD:1h: long ≥ 0.50")
+    assert out["thresholds_note"].startswith(
+        "tuned thresholds in use: BTC/USD:1h: long and short when EV net of costs > -0.2000%"
+    )
     table = runner.invoke(app, ["sample:BTC-USD-1h", "--model", str(path)], env=env)
     assert table.exit_code == 0, table.output
     assert "thresholds: tuned thresholds in use: BTC/USD:1h" in table.stdout
 
     # another symbol keeps the configured thresholds, and says why
     eth = scan(["sample:ETH-USD-1h", "--model", str(path)], env)
-    assert eth["thresholds"]["long_threshold"] == SignalConfig().long_threshold == 0.55
+    assert eth["thresholds"]["min_ev"] == SignalConfig().min_ev == 0.0
     assert "tuned thresholds are for BTC/USD:1h" in eth["thresholds_note"]
 
 
-def test_unreached_target_stays_flat(
+def test_a_decision_that_never_pays_stays_flat_and_says_why(
     prepared: Prepared, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    path = bundle(prepared, tmp_path / "high", target=0.99)
+    path = bundle(prepared, tmp_path / "high", min_trades=100_000)
     tuned = json.loads((path / "bundle.json").read_text())["signal_thresholds"]["tuned"]
-    assert tuned["long_threshold"] is None and tuned["short_threshold"] is None
+    assert tuned["min_ev"] is None
     out = scan(["sample:BTC-USD-1h", "--model", str(path), "--history"], env)
     assert out["thresholds"]["allow_long"] is False and out["thresholds"]["allow_short"] is False
-    assert "no threshold reached the target" in out["thresholds_note"]
+    assert "no trades" in out["thresholds_note"] and "to change" in out["thresholds_note"]
     assert out["plan"]["side"] == 0 and out["plan"]["reason"] == "below threshold"
     assert out["history"]["signals"] == 0

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.console import Console
 from rich.progress import TaskID
 
@@ -31,7 +30,6 @@ from aitrader.pipeline import (
     portfolio_backtest,
     research,
 )
-from aitrader.strategy.signals import REASONS
 
 SYMBOLS = ("BTC-USD-1h", "ETH-USD-1h")
 
@@ -141,10 +139,12 @@ def _research(
         "long/flat as in live trading)"
     )
     for run in runs:
-        oos = run.target.notna().to_numpy()
-        reasons = np.bincount(run.signals.reason[oos].astype(int), minlength=len(REASONS))
-        parts = ", ".join(f"{REASONS[i]} {n}" for i, n in enumerate(reasons) if n)
-        out.print(f"  {run.symbol}: {int(oos.sum())} out-of-sample bars — {parts}")
+        m = run.evaluation.metrics
+        out.print(
+            f"  {run.symbol}: {int(run.target.notna().sum())} out-of-sample bars — in the market "
+            f"{m['time_in_market']:.1%} of them; the decision traded in "
+            f"{m['folds_trading']:.0f} of {m['folds']:.0f} folds (tuned on each calibration slice)"
+        )
     return runs
 
 

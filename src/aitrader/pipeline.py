@@ -2,10 +2,10 @@
 backtest, on one or more symbols, with nothing fitted on the bars it trades.
 
 Per symbol: the feature set and cost-aware 3-class labels are built, LightGBM is fitted in a
-purged walk-forward (calibrated on a slice after each training window, before each test block),
-and only its out-of-sample probabilities are traded. The portfolio backtest covers the
-out-of-sample period alone, through the risk-managed engine path, next to buy-and-hold and an
-SMA crossover run with the same costs.
+purged walk-forward (calibrated, and its decision tuned, on a slice after each training window,
+before each test block), and only its out-of-sample probabilities are traded. The portfolio
+backtest covers the out-of-sample period alone, through the risk-managed engine path, next to
+buy-and-hold and an SMA crossover run with the same costs.
 """
 
 from __future__ import annotations
@@ -16,19 +16,29 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from aitrader.config import CostsConfig, Settings
+from aitrader.config import Settings
 from aitrader.engine.backtest import RunOptions
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed import AtrStop, ManagedResult, run_managed_backtest
 from aitrader.errors import DataError
 from aitrader.features.featureset import build_features
-from aitrader.features.indicators import atr
 from aitrader.features.spec import FeatureSpec, spec_hash
 from aitrader.labels import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
 from aitrader.models.registry import BundleError, ModelBundle, apply_thresholds
+from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import SignalConfig
+from aitrader.strategy.edge import (
+    STATS_WINDOW as STATS_WINDOW,  # re-exported: the live feed's history
+)
+from aitrader.strategy.edge import (
+    DecisionContext,
+    atr_stop_loss,
+    plan_stop,
+    win_loss,
+)
+from aitrader.strategy.edge import win_loss_at as win_loss_at  # re-exported
 from aitrader.strategy.modes import (
     ModeChoice,
     candles_for_modes,
@@ -41,14 +51,13 @@ from aitrader.strategy.signals import (
     SignalInputs,
     Signals,
     direction_probabilities,
-    generate,
+    signal_targets,
 )
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import Evaluation, evaluate
 from aitrader.validation.walkforward import prepare
 
 Progress = Callable[[int, int], None]
-STATS_WINDOW = 2000  # bars of realised returns behind the EV gate's average win / loss
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,6 @@ class SymbolRun:
     candles: pd.DataFrame
     evaluation: Evaluation
     mode: ModeChoice
-    signals: Signals
     target: pd.Series  # fraction of equity, NaN before the first out-of-sample bar
 
 
@@ -97,7 +105,8 @@ def research(
     options: PipelineOptions,
     progress: Progress | None = None,
 ) -> SymbolRun:
-    """Walk-forward probabilities for one symbol, turned into target positions."""
+    """Walk-forward probabilities for one symbol, turned into target positions by each fold's
+    decision (tuned on that fold's calibration slice): the targets ``evaluate`` scores."""
     if options.quick:
         candles = candles.iloc[-options.quick_bars :]
     labels = LabelConfig(kind="direction3", horizon=1)
@@ -110,40 +119,29 @@ def research(
         None,
         options.calendar,
     )
-    evaluation = evaluate(prepared, options.model(), options.validation(), settings.costs, progress)
+    first = prepared.X.index[min(options.validation().min_train, len(prepared.X) - 1)]
     # the mode is chosen on the bars before the first out-of-sample one: never on traded bars
-    seen = candles.loc[candles.index < evaluation.predictions.index.min()]
+    seen = candles.loc[candles.index < first]
     mode = select_mode(
         candles_for_modes(seen, options.timeframe, settings.modes), settings.modes, settings.costs
     )
-    signal_cfg = signal_config(settings, mode.mode)
-    oos = evaluation.predictions.reindex(candles.index)
-    win, loss = _win_loss(candles["close"], settings.costs.round_trip)
-    inputs = SignalInputs(
-        p_up=oos["p_1"].to_numpy(),
-        p_down=oos["p_-1"].to_numpy(),
-        avg_win=win,
-        avg_loss=loss,
-        regimes=regime_labels(candles, settings.modes.regime),
+    context = DecisionContext(
+        signals=signal_config(settings, mode.mode),
+        costs=settings.costs,
+        stop=pipeline_stop(settings),
+        risk=_mode_risk(settings, mode.mode),
+        symbol=symbol,
+        timeframe=options.timeframe,
+        regime=settings.modes.regime,
     )
-    signals, fraction = signal_targets(
-        inputs, signal_cfg, settings.costs, symbol, options.timeframe
-    )
-    target = pd.Series(fraction, index=candles.index)
-    return SymbolRun(symbol, candles, evaluation, mode, signals, target)
+    evaluation = evaluate(prepared, options.model(), options.validation(), context, progress)
+    target = evaluation.predictions["target"].reindex(candles.index)
+    return SymbolRun(symbol, candles, evaluation, mode, target)
 
 
-def _win_loss(close: pd.Series, band: float) -> tuple[np.ndarray, np.ndarray]:
-    """Causal average win (mean return when it beat the cost band) and average loss (mean
-    shortfall otherwise) over the last ``STATS_WINDOW`` realised bar returns."""
-    r = close.pct_change()
-    wins = r.where(r > band)
-    losses = (-r).clip(lower=0.0).where(r <= band)
-    rolling = {"window": STATS_WINDOW, "min_periods": 200}
-    return (
-        wins.rolling(**rolling).mean().to_numpy(),
-        losses.rolling(**rolling).mean().to_numpy(),
-    )
+def _mode_risk(settings: Settings, mode: str | None) -> RiskConfig:
+    chosen = None if mode is None else settings.modes.modes.get(mode)
+    return settings.risk if chosen is None else mode_risk_config(settings.risk, chosen)
 
 
 def signal_config(settings: Settings, mode: str | None = None) -> SignalConfig:
@@ -153,40 +151,9 @@ def signal_config(settings: Settings, mode: str | None = None) -> SignalConfig:
     return settings.signals if chosen is None else mode_signal_config(settings.signals, chosen)
 
 
-def signal_targets(
-    inputs: SignalInputs,
-    config: SignalConfig,
-    costs: CostsConfig,
-    symbol: str | None,
-    timeframe: str | None,
-) -> tuple[Signals, np.ndarray]:
-    """Signals and target fractions (signed; 1 is the top conviction band), NaN where P(up) is
-    missing: the decision rule batch research and the live target feed share."""
-    signals = generate(inputs, config, costs, symbol, timeframe)
-    top = max(band.multiple for band in config.bands)
-    target = np.asarray(signals.target / top, dtype=np.float64)
-    target[np.isnan(np.asarray(inputs.p_up, dtype=np.float64))] = np.nan
-    return signals, target
-
-
 def pipeline_stop(settings: Settings) -> AtrStop:
     """The protective stop every pipeline position carries (``plans.stop_atr`` × ATR)."""
-    return AtrStop(period=settings.plans.atr_period, multiple=settings.plans.stop_atr)
-
-
-def atr_stop_loss(
-    high: np.ndarray, low: np.ndarray, close: np.ndarray, stop: AtrStop
-) -> np.ndarray:
-    """Stop distances as fractions of the close (how the managed backtest applies an AtrStop)."""
-    return np.asarray(stop.multiple * atr(high, low, close, stop.period) / close)
-
-
-def win_loss_at(close: np.ndarray, band: float) -> tuple[float, float]:
-    """The EV gate's average win / loss at the last of ``close`` (the batch rolling statistic on
-    the trailing ``STATS_WINDOW + 1`` closes; equal to the batch value up to rounding)."""
-    tail = pd.Series(np.asarray(close, dtype=np.float64)[-(STATS_WINDOW + 1) :])
-    win, loss = _win_loss(tail, band)
-    return float(win[-1]), float(loss[-1])
+    return plan_stop(settings.plans)
 
 
 def bundle_specs(bundle: ModelBundle) -> list[FeatureSpec]:
@@ -236,7 +203,7 @@ def bundle_targets(
     down = None
     if p_down is not None:
         down = pd.Series(p_down, index=rows.index).reindex(candles.index).to_numpy()
-    win, loss = _win_loss(candles["close"], settings.costs.round_trip)
+    win, loss = win_loss(candles["close"], settings.costs.round_trip)
     inputs = SignalInputs(up, win, loss, down, regime_labels(candles, settings.modes.regime))
     config = bundle_signal_config(bundle, settings, symbol, timeframe, mode)
     signals, fraction = signal_targets(inputs, config, settings.costs, symbol, timeframe)
@@ -267,8 +234,7 @@ def portfolio_backtest(
     index = index[index >= start]
     data = {run.symbol: run.candles.loc[index] for run in runs}
     targets = np.column_stack([run.target.loc[index].to_numpy() / len(runs) for run in runs])
-    chosen = settings.modes.modes.get(runs[0].mode.mode)
-    risk = settings.risk if chosen is None else mode_risk_config(settings.risk, chosen)
+    risk = _mode_risk(settings, runs[0].mode.mode)
     backtest = run_managed_backtest(
         data,
         targets,

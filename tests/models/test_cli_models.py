@@ -85,10 +85,28 @@ def test_train_uses_the_label_settings_and_tunes_signal_thresholds(
     assert (tuned["symbol"], tuned["timeframe"]) == ("BTC/USD", "1h")
     assert tuned["window"] == meta["calibration_window"]
     assert meta["train_window"][1] < tuned["window"][0]
-    assert tuned["tuned"]["target_win_rate"] == 0.55 and tuned["min_trades"] == 30
+    assert "min_ev" in tuned["tuned"] and tuned["min_trades"] == 30
+    assert payload["will_trade"] == (tuned["tuned"]["min_ev"] is not None)
+    assert payload["decision"].startswith("BTC/USD:1h: ")
     text = runner.invoke(app(), args, env={"COLUMNS": "200"})
     assert text.exit_code == 0, text.output
-    assert "signal thresholds" in text.stdout and "BTC/USD:1h" in text.stdout
+    assert "BTC/USD:1h" in text.stdout
+
+
+def test_train_says_when_a_bundle_would_never_trade_and_what_to_change(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On main ``train`` printed "long disabled, short disabled" and nothing else."""
+    monkeypatch.setenv("AITRADER__SIGNALS__MIN_TRADES", "100000")
+    args = ["train", DATASET, "-m", "logistic", "-o", str(tmp_path / "b"), "--no-track"]
+    payload = json.loads(runner.invoke(app(), [*args, "--json"]).stdout)
+    assert payload["will_trade"] is False
+    assert "long and short disabled" in payload["decision"] and "to change" in payload["decision"]
+    text = runner.invoke(app(), args, env={"COLUMNS": "300"})
+    assert text.exit_code == 0, text.output
+    flat = " ".join(text.stdout.split())
+    assert "this bundle will not trade on BTC/USD:1h" in flat
+    assert "needs ≥ 1 on ≥ 100000 trades" in flat and "to change: a longer label horizon" in flat
 
 
 def test_tune_runs_trials(runner: CliRunner) -> None:
@@ -99,6 +117,8 @@ def test_tune_runs_trials(runner: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["trials"] == 2 and "C" in payload["best_params"]
+    # the default study is this model's, on this data set and timeframe: studies never mix
+    assert payload["study_name"] == "logistic-kraken_BTC_USD_1h-1h-log_loss"
 
 
 def test_bad_model_kind_is_a_config_error(runner: CliRunner) -> None:

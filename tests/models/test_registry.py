@@ -97,6 +97,7 @@ def test_metadata_describes_the_training(
     assert meta["label"]["kind"] == labels.kind and meta["horizon"] == 1
     assert meta["train_window"][1] < meta["calibration_window"][0]
     assert {"lightgbm", "scikit-learn", "numpy"} <= set(meta["versions"])
+    assert "threshold" not in meta  # the deleted vectorised rule; the decision is tuned per market
     other = spec_hash([*SPECS, FeatureSpec(name="atr")])
     with pytest.raises(BundleError, match=r"trained on feature spec \w+ but the data uses"):
         load_bundle(path, spec_hash=other)

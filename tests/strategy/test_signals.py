@@ -28,8 +28,8 @@ def run(
     p_down: np.ndarray | None = None,
     regimes: np.ndarray | pd.Series | None = None,
 ) -> np.ndarray:
-    """Targets with a wide payoff (5 % win, 1 % loss) so the EV gate never binds."""
-    inputs = SignalInputs(np.array(p_up), 0.05, 0.01, p_down=p_down, regimes=regimes)
+    """Targets with wide moves (10 % up or down) so the EV gate never binds."""
+    inputs = SignalInputs(np.array(p_up), 0.1, 0.1, p_down=p_down, regimes=regimes)
     return generate(inputs, config or SignalConfig(), COSTS).target
 
 
@@ -43,8 +43,22 @@ def test_band_edges() -> None:
 def test_shorts_use_the_down_probability_and_can_be_disabled() -> None:
     np.testing.assert_array_equal(run([0.3, 0.44, 0.46]), [-2, -1, 0])
     np.testing.assert_array_equal(run([0.3], SignalConfig(allow_short=False)), [0])
-    three_class = run([0.2, 0.2], p_down=np.array([0.7, 0.5]))  # the rest is "neutral"
-    np.testing.assert_array_equal(three_class, [-2, 0])
+    # 3 classes: the win probability is P(down) among the moves, the neutral rest is no move
+    # (0.7 / 0.9 = 0.78, 0.5 / 0.7 = 0.71, 0.35 / 0.65 = 0.54)
+    three_class = run([0.2, 0.2, 0.3], p_down=np.array([0.7, 0.5, 0.35]))
+    np.testing.assert_array_equal(three_class, [-2, -2, 0])
+
+
+def test_three_class_ev_is_net_of_the_neutral_class() -> None:
+    """P(up) 0.3, P(down) 0.2, neutral 0.5; moves of 2 % either way: EV of a long is
+    0.3·2 % − 0.2·2 % − 0.24 % = −0.04 % (the neutral half earns nothing), of 3 % moves +0.06 %."""
+    flat = decide_bar(SignalInputs(0.3, 0.02, 0.02, p_down=0.2), SignalConfig(), COSTS)
+    assert (flat.side, flat.reason, flat.p_win) == (0, "expected value below margin", 0.6)
+    assert flat.ev == pytest.approx(-0.0004)
+    long = decide_bar(SignalInputs(0.3, 0.03, 0.03, p_down=0.2), SignalConfig(), COSTS)
+    assert (long.side, long.multiple, long.ev) == (1, 1.0, pytest.approx(0.0006))
+    short = decide_bar(SignalInputs(0.2, 0.03, 0.03, p_down=0.3), SignalConfig(), COSTS)
+    assert (short.side, short.ev) == (-1, pytest.approx(0.0006))
 
 
 def test_threshold_above_the_first_band_keeps_small_probabilities_flat() -> None:

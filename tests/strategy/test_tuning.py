@@ -1,61 +1,92 @@
-"""Threshold tuning on validation data: the lowest threshold reaching the target win rate."""
+"""The model decision tuned on a calibration window: the gate and sides that made money there."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from aitrader.strategy.config import SignalConfig
-from aitrader.strategy.signals import resolve, tune_thresholds, with_tuned
+from aitrader.strategy.edge import DecisionContext, tune_decision
+from aitrader.strategy.signals import SymbolThresholds, resolve, with_tuned
 
 
-def validation_set() -> tuple[np.ndarray, np.ndarray]:
-    """30 rows: p = 0.52 (4/10 up), 0.58 (7/10 up), 0.66 (9/10 up)."""
-    p = np.repeat([0.52, 0.58, 0.66], 10)
-    wins = (4, 7, 9)
-    y = np.concatenate([np.r_[np.ones(w), -np.ones(10 - w)] for w in wins])
-    return p, y
+def walk(n: int = 3000, seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.008, n)))
+    open_ = np.r_[100.0, close[:-1]]
+    index = pd.date_range("2022-01-01", periods=n, freq="1h", tz="UTC")
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * 1.002,
+            "low": np.minimum(open_, close) * 0.998,
+            "close": close,
+            "volume": 1e6,
+        },
+        index=index,
+    )
 
 
-def test_target_reached_with_maximum_coverage() -> None:
-    p, y = validation_set()
-    tuned = tune_thresholds(p, y, target_win_rate=0.75, min_trades=5)
-    assert tuned.long_threshold == pytest.approx(0.53)  # keeps the 0.58 and 0.66 rows
-    assert tuned.long_win_rate == pytest.approx(16 / 20)
-    assert tuned.long_coverage == pytest.approx(20 / 30)
-    stricter = tune_thresholds(p, y, target_win_rate=0.85, min_trades=5)
-    assert stricter.long_threshold == pytest.approx(0.59)
-    assert stricter.long_coverage == pytest.approx(10 / 30)
-    loose = tune_thresholds(p, y, target_win_rate=0.6, min_trades=5)
-    assert loose.long_threshold == pytest.approx(0.5) and loose.long_coverage == 1.0
+def probabilities(
+    candles: pd.DataFrame, informed: bool, start: int = 2400
+) -> tuple[pd.Series, pd.Series]:
+    """3-class P(up) / P(down) on the last bars: knowing the next bar's move, or not at all."""
+    nxt = candles["close"].shift(-1) / candles["close"] - 1.0
+    rows = candles.index[start:-1]
+    up_next = (nxt.loc[rows] > 0).to_numpy()
+    p_up = np.where(up_next, 0.45, 0.15) if informed else np.full(rows.size, 0.3)
+    return pd.Series(p_up, rows), pd.Series(0.6 - p_up, rows)
 
 
-def test_unreachable_target_disables_the_side() -> None:
-    p, y = validation_set()
-    tuned = tune_thresholds(p, y, target_win_rate=0.95, min_trades=5)
-    assert tuned.long_threshold is None and tuned.short_threshold is None
+def test_an_informed_model_trades_both_sides_and_makes_money_on_the_window() -> None:
+    candles = walk()
+    up, down = probabilities(candles, informed=True)
+    tuned = tune_decision(candles, up, down, DecisionContext(symbol="X/Y", timeframe="1h"))
+    assert tuned.min_ev is not None and tuned.allow_long and tuned.allow_short
+    assert tuned.net_return > 0.1 and tuned.trades >= 30 and 0 < tuned.coverage <= 1
+    assert tuned.samples == up.size and tuned.notes == ()
+
+
+def test_no_information_stays_flat_and_says_why() -> None:
+    candles = walk()
+    up, down = probabilities(candles, informed=False)
+    tuned = tune_decision(candles, up, down, DecisionContext(symbol="X/Y", timeframe="1h"))
+    assert tuned.min_ev is None and not tuned.trades_anything
+    assert tuned.notes[0].startswith("long and short disabled")
+    assert "to change" in tuned.notes[1]
     override = tuned.as_override()
     assert override.allow_long is False and override.allow_short is False
 
 
-def test_min_trades_guards_against_tiny_samples() -> None:
-    p, y = validation_set()
-    assert tune_thresholds(p, y, target_win_rate=0.85, min_trades=11).long_threshold is None
+def test_a_side_the_config_forbids_stays_off() -> None:
+    candles = walk()
+    up, down = probabilities(candles, informed=True)
+    context = DecisionContext(SignalConfig(allow_short=False), symbol="X/Y", timeframe="1h")
+    tuned = tune_decision(candles, up, down, context)
+    assert tuned.allow_long and not tuned.allow_short
+    assert tuned.notes == ("short disabled: the configured signals do not allow it",)
 
 
-def test_short_side_uses_down_outcomes() -> None:
-    p, y = validation_set()
-    tuned = tune_thresholds(1.0 - p, -y, target_win_rate=0.75, min_trades=5)
-    assert tuned.short_threshold == pytest.approx(0.53)
-    assert tuned.long_threshold is None
+def test_too_few_trades_is_no_decision() -> None:
+    candles = walk()
+    up, down = probabilities(candles, informed=True)
+    context = DecisionContext(SignalConfig(min_trades=10_000), symbol="X/Y", timeframe="1h")
+    assert tune_decision(candles, up, down, context).min_ev is None
 
 
-def test_tuned_thresholds_become_a_symbol_timeframe_override() -> None:
-    p, y = validation_set()
-    tuned = tune_thresholds(p, y, target_win_rate=0.75, min_trades=5)
-    config = with_tuned(SignalConfig(), "BTC/USDT", "1h", tuned)
-    params = resolve(config, "BTC/USDT", "1h")
-    assert params.long_threshold == pytest.approx(0.53)
-    assert params.allow_short is False
-    assert resolve(config, "BTC/USDT", "4h").long_threshold == 0.55
-    assert tuned.model_dump()["samples"] == 30  # serialisable into the model bundle
+def test_the_tuned_decision_is_a_symbol_timeframe_override() -> None:
+    candles = walk()
+    up, down = probabilities(candles, informed=True)
+    tuned = tune_decision(candles, up, down, DecisionContext(symbol="X/Y", timeframe="1h"))
+    config = with_tuned(SignalConfig(), "X/Y", "1h", tuned)
+    params = resolve(config, "X/Y", "1h")
+    assert (params.long_threshold, params.min_ev) == (0.55, pytest.approx(tuned.min_ev))
+    assert resolve(config, "X/Y", "4h").min_ev == 0.0
+    assert resolve(config, "X/Y", "4h").long_threshold == 0.55
+    stored = SymbolThresholds(
+        symbol="X/Y", timeframe="1h", min_trades=30, window=("a", "b"), tuned=tuned
+    )
+    again = SymbolThresholds.model_validate(stored.model_dump(mode="json"))
+    assert again == stored and again.reached
+    assert again.describe().startswith("X/Y:1h: long and short when EV net of costs >")

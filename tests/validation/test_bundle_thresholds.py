@@ -1,4 +1,4 @@
-"""Signal thresholds tuned at training time: calibration rows only, stored in the bundle."""
+"""The decision tuned at training time: calibration rows only, stored in the bundle."""
 
 from __future__ import annotations
 
@@ -16,15 +16,10 @@ from aitrader.labels import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.registry import apply_thresholds, load_bundle, save_bundle
 from aitrader.strategy.config import SignalConfig
-from aitrader.strategy.signals import (
-    SymbolThresholds,
-    class_outcomes,
-    direction_probabilities,
-    resolve,
-    tune_thresholds,
-)
+from aitrader.strategy.edge import tune_decision
+from aitrader.strategy.signals import SymbolThresholds, direction_probabilities, resolve
 from aitrader.validation.experiment import ExperimentConfig, train_bundle, tune_on_calibration
-from aitrader.validation.walkforward import Prepared, final_fold, fit_predictor, prepare
+from aitrader.validation.walkforward import Prepared, final_fold, fit_chain, prepare
 
 SPECS = [FeatureSpec(name="roc", params={"period": 2}), FeatureSpec(name="rsi")]
 SYMBOL, TIMEFRAME = "BTC/USD", "1h"
@@ -47,13 +42,13 @@ def synthetic_candles(n: int, seed: int, phi: float) -> pd.DataFrame:
             "high": np.maximum(open_, close) * 1.001,
             "low": np.minimum(open_, close) * 0.999,
             "close": close,
-            "volume": 1.0,
+            "volume": 1e6,
         },
         index=index,
     )
 
 
-def config(label: str = "binary", **signals: float) -> ExperimentConfig:
+def config(label: str = "binary", **signals: int) -> ExperimentConfig:
     return ExperimentConfig(
         labels=LabelConfig(kind=label),
         models=ModelConfig(kind="logistic"),
@@ -67,79 +62,77 @@ def prepared() -> Prepared:
     return prepare(candles, SPECS, LabelConfig(kind="binary"), CostsConfig())
 
 
-def test_thresholds_come_from_the_calibration_rows_only(prepared: Prepared) -> None:
+def test_the_decision_comes_from_the_calibration_rows_only(prepared: Prepared) -> None:
     cfg = config()
     fold = final_fold(prepared, cfg.validation)
     assert fold.train.max() < fold.calibrate.min()
-    predictor = fit_predictor(prepared, fold, cfg.models, cfg.costs)
+    predictor, proba = fit_chain(prepared, fold, cfg.models)
+    context = cfg.context(SYMBOL, TIMEFRAME)
 
-    def tune(data: Prepared) -> SymbolThresholds:
-        return tune_on_calibration(data, fold, predictor, cfg.signals, SYMBOL, TIMEFRAME)
+    def tune(data: Prepared, p: np.ndarray = proba) -> SymbolThresholds:
+        return tune_on_calibration(data, fold, p, context)
 
     base = tune(prepared)
-    outside = np.setdiff1d(np.arange(len(prepared.y)), fold.calibrate)
-    y = prepared.y.copy()
-    y[outside] = prepared.classes[-1]  # every training (and purged) row says "up"
-    x = prepared.X.copy()
-    x.iloc[outside] = 0.0
-    assert tune(replace(prepared, y=y, X=x)) == base
-
-    y = prepared.y.copy()
-    y[fold.calibrate] = prepared.classes[-1]  # every calibration row says "up"
-    poisoned = tune(replace(prepared, y=y))
-    assert poisoned != base
-    assert poisoned.tuned.long_threshold == 0.5 and poisoned.tuned.long_win_rate == 1.0
-    assert poisoned.tuned.short_threshold is None
-
-    # the same numbers, computed by hand from the calibration slice
-    rows = fold.calibrate
-    p_up, p_down = direction_probabilities(
-        predictor.predict_proba(prepared.X.iloc[rows]), prepared.classes
+    assert base.window == (
+        prepared.X.index[fold.calibrate[0]].isoformat(),
+        prepared.X.index[fold.calibrate[-1]].isoformat(),
     )
-    by_hand = tune_thresholds(p_up, class_outcomes(prepared.y[rows], prepared.classes), 0.55)
+    # bars after the calibration slice, and the training rows' labels, change nothing
+    later = prepared.candles.index > prepared.X.index[fold.calibrate[-1]]
+    candles = prepared.candles.copy()
+    candles.loc[later, ["open", "high", "low", "close"]] *= 3.0
+    y = prepared.y.copy()
+    y[fold.train] = prepared.classes[-1]
+    assert tune(replace(prepared, y=y, candles=candles)) == base
+    # other calibration probabilities do
+    assert tune(prepared, np.full_like(proba, 0.5)) != base
+
+    # the same decision, computed by hand from the calibration slice
+    rows = fold.calibrate
+    p_up, p_down = direction_probabilities(proba, prepared.classes)
+    index = prepared.X.index[rows]
+    by_hand = tune_decision(prepared.candles, pd.Series(p_up, index), None, context)
     assert base.tuned == by_hand and p_down is None
+    np.testing.assert_allclose(proba, predictor.predict_proba(prepared.X.iloc[rows]))
 
 
-def test_train_bundle_stores_them_and_the_round_trip_keeps_them(
+def test_train_bundle_stores_it_and_the_round_trip_keeps_it(
     prepared: Prepared, tmp_path: Path
 ) -> None:
     bundle = train_bundle(prepared, config(), SYMBOL, TIMEFRAME)
     stored = bundle.info.thresholds()
     assert stored is not None and stored.key == "BTC/USD:1h"
-    assert stored.window == bundle.info.calibration_window
-    assert stored.tuned.target_win_rate == 0.55 and stored.min_trades == 30
-    assert stored.reached  # the planted momentum reaches 55 % on at least one side
+    assert stored.window == bundle.info.calibration_window and stored.min_trades == 30
+    assert stored.reached  # the planted momentum pays for its costs on the calibration slice
     fold = final_fold(prepared, config().validation)
-    expected = tune_on_calibration(
-        prepared, fold, bundle.predictor, SignalConfig(), SYMBOL, TIMEFRAME
-    )
-    assert stored == expected
+    _, proba = fit_chain(prepared, fold, config().models)
+    assert stored == tune_on_calibration(prepared, fold, proba, config().context(SYMBOL, "1h"))
 
     loaded = load_bundle(save_bundle(bundle, tmp_path / "b"), spec_hash=prepared.spec_hash)
     assert loaded.info == bundle.info and loaded.info.thresholds() == stored
     signal, note = apply_thresholds(loaded.info, SignalConfig(), SYMBOL, TIMEFRAME)
     params = resolve(signal, SYMBOL, TIMEFRAME)
-    assert params.long_threshold == (stored.tuned.long_threshold or 0.55)
-    assert params.allow_long == (stored.tuned.long_threshold is not None)
+    assert params.min_ev == stored.tuned.min_ev
+    assert params.allow_long == stored.tuned.allow_long
     assert note.startswith("tuned thresholds in use: BTC/USD:1h")
     other, note = apply_thresholds(loaded.info, SignalConfig(), "ETH/USD", TIMEFRAME)
     assert resolve(other, "ETH/USD", TIMEFRAME) == resolve(SignalConfig(), "ETH/USD", TIMEFRAME)
     assert "tuned thresholds are for BTC/USD:1h" in note
 
 
-def test_unreachable_target_is_stored_as_such(prepared: Prepared, tmp_path: Path) -> None:
-    bundle = train_bundle(prepared, config(target_win_rate=0.99), SYMBOL, TIMEFRAME)
+def test_a_decision_that_never_pays_is_stored_as_such(prepared: Prepared, tmp_path: Path) -> None:
+    bundle = train_bundle(prepared, config(min_trades=100_000), SYMBOL, TIMEFRAME)
     assert bundle.info.signal_thresholds is not None
     tuned = bundle.info.signal_thresholds["tuned"]
-    assert tuned["long_threshold"] is None and tuned["short_threshold"] is None
+    assert tuned["min_ev"] is None and tuned["notes"][0].startswith("long and short disabled")
     loaded = load_bundle(save_bundle(bundle, tmp_path / "b")).info
     signal, note = apply_thresholds(loaded, SignalConfig(), SYMBOL, TIMEFRAME)
     params = resolve(signal, SYMBOL, TIMEFRAME)
     assert not params.allow_long and not params.allow_short
-    assert "no threshold reached the target" in note
+    assert "no trades" in note and "to change" in note
 
 
-def test_signed_labels_tune_the_short_side_on_the_down_class() -> None:
+def test_signed_labels_weigh_up_against_down_net_of_the_neutral_class() -> None:
     candles = synthetic_candles(3000, seed=5, phi=0.3)
     data = prepare(candles, SPECS, LabelConfig(kind="direction3"), CostsConfig())
     cfg = config("direction3")
@@ -148,10 +141,9 @@ def test_signed_labels_tune_the_short_side_on_the_down_class() -> None:
     assert stored is not None and list(data.classes) == [-1.0, 0.0, 1.0]
     rows = final_fold(data, cfg.validation).calibrate
     proba = bundle.predictor.predict_proba(data.X.iloc[rows])
-    outcomes = class_outcomes(data.y[rows], data.classes)
-    assert set(np.unique(outcomes)) == {-1.0, 0.0, 1.0}  # flat rows win neither side
-    by_hand = tune_thresholds(proba[:, -1], outcomes, 0.55, p_down=proba[:, 0])
-    assert stored.tuned == by_hand
+    index = data.X.index[rows]
+    up, down = pd.Series(proba[:, -1], index), pd.Series(proba[:, 0], index)
+    assert stored.tuned == tune_decision(data.candles, up, down, cfg.context(SYMBOL, "1h"))
 
 
 def test_without_symbol_nothing_is_tuned(prepared: Prepared) -> None:
@@ -164,10 +156,12 @@ def test_without_symbol_nothing_is_tuned(prepared: Prepared) -> None:
 def test_settings_sections_reach_the_experiment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AITRADER__LABELS__KIND", "binary")
     monkeypatch.setenv("AITRADER__LABELS__HORIZON", "3")
-    monkeypatch.setenv("AITRADER__SIGNALS__TARGET_WIN_RATE", "0.6")
+    monkeypatch.setenv("AITRADER__SIGNALS__MIN_TRADES", "40")
+    monkeypatch.setenv("AITRADER__PLANS__STOP_ATR", "2.5")
     experiment = ExperimentConfig.from_settings(Settings())
     assert experiment.labels == LabelConfig(kind="binary", horizon=3)
-    assert experiment.signals.target_win_rate == 0.6
+    assert experiment.signals.min_trades == 40
+    assert experiment.context().stop.multiple == 2.5
     monkeypatch.delenv("AITRADER__LABELS__KIND")
     monkeypatch.delenv("AITRADER__LABELS__HORIZON")
     assert ExperimentConfig.from_settings(Settings()).labels == LabelConfig()

@@ -43,7 +43,7 @@ def model(kind: str) -> ModelConfig:
 def test_random_walk_has_no_edge(make_candles: Factory, kind: str, label: str) -> None:
     candles = make_candles(12_000, seed=7)
     prepared = prepare(candles, SPECS, LabelConfig(kind=label), CostsConfig())  # type: ignore[arg-type]
-    result = evaluate(prepared, model(kind), VALIDATION, CostsConfig())
+    result = evaluate(prepared, model(kind), VALIDATION)
     s = result.metrics
     p = s["majority_rate"]
     standard_error = math.sqrt(p * (1 - p) / s["n"])
@@ -58,7 +58,7 @@ def test_random_walk_has_no_edge(make_candles: Factory, kind: str, label: str) -
 def test_planted_signal_is_found(make_candles: Factory, kind: str) -> None:
     candles = make_candles(12_000, seed=3, phi=0.2)
     prepared = prepare(candles, SPECS, LabelConfig(kind="binary"), CostsConfig())
-    result = evaluate(prepared, model(kind), VALIDATION, CostsConfig())
+    result = evaluate(prepared, model(kind), VALIDATION)
     s = result.metrics
     standard_error = math.sqrt(0.25 / s["n"])
     assert s["accuracy"] > 0.5 + 4 * standard_error
@@ -88,7 +88,7 @@ def test_leak_looks_too_good_and_is_flagged(
     specs = [*SPECS[:3], peeking_feature]
     prepared = prepare(candles, specs, LabelConfig(kind="binary"), CostsConfig())
     config = ValidationConfig(min_train=2000, test_size=1000)
-    result = evaluate(prepared, ModelConfig(kind="logistic"), config, CostsConfig())
+    result = evaluate(prepared, ModelConfig(kind="logistic"), config)
     assert result.metrics["accuracy"] > 0.9  # far too good to be true
     violations = audit_features(candles, specs, timeframe="1h")
     assert violations and {v.column for v in violations} == {"leak_next_return"}

@@ -1,4 +1,4 @@
-"""Metrics against hand-computed values; the vectorised P&L charges costs on every change."""
+"""Metrics against hand-computed values (trading P&L comes from the engine, tested there)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from aitrader.config import CostsConfig
 from aitrader.errors import DataError
-from aitrader.models.decision import positions
 from aitrader.validation import metrics as m
 
 PROBA = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.1, 0.9]])
@@ -41,24 +39,6 @@ def test_encode_refuses_unknown_classes() -> None:
     assert m.encode(np.array([1.0, -1.0, 0.0]), classes).tolist() == [2, 0, 1]
     with pytest.raises(DataError, match="outside"):
         m.encode(np.array([2.0]), classes)
-
-
-def test_positions_follow_edge_and_threshold() -> None:
-    proba = np.array([[0.2, 0.3, 0.5], [0.5, 0.3, 0.2], [0.35, 0.3, 0.35]])
-    assert positions(proba, 0.1).tolist() == [1.0, -1.0, 0.0]
-    assert positions(proba, 0.1, allow_short=False).tolist() == [1.0, 0.0, 0.0]
-    assert positions(proba, 0.4).tolist() == [0.0, 0.0, 0.0]
-
-
-def test_net_returns_charge_every_position_change() -> None:
-    costs = CostsConfig(taker_fee=0.001, slippage_bps=2.0)
-    held = np.array([1.0, 1.0, -1.0, 0.0])
-    nxt = np.array([0.01, -0.02, 0.03, 0.05])
-    net = m.net_returns(held, nxt, costs)
-    c = 0.0012
-    np.testing.assert_allclose(net, [0.01 - c, -0.02, -0.03 - 2 * c, -c])
-    stats = m.trading_metrics(held, net, periods_per_year=8760)
-    assert stats["turnover"] == 4.0 and stats["trades"] == 3.0 and stats["exposure"] == 0.75
 
 
 def test_sharpe_annualises() -> None:

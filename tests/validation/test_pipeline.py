@@ -16,6 +16,7 @@ from aitrader.labels import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
 from aitrader.pipeline import PipelineOptions, research
+from aitrader.strategy.edge import COVERAGES
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate
 from aitrader.validation.splits import walk_forward
@@ -34,33 +35,33 @@ def prepared(make_candles: Factory) -> Prepared:
 
 def test_future_rows_cannot_change_a_fold(prepared: Prepared) -> None:
     """Scrambling the labels and features of the test block and everything after it leaves the
-    fold's out-of-sample probabilities and threshold bit-for-bit unchanged."""
+    fold's out-of-sample and calibration probabilities bit-for-bit unchanged."""
     fold = walk_forward(prepared.windows, ValidationConfig(min_train=1500, test_size=500), 2)[0]
-    before = run_fold(prepared, fold, MODEL, CostsConfig())
+    before = run_fold(prepared, fold, MODEL)
     rng = np.random.default_rng(0)
     y, X = prepared.y.copy(), prepared.X.copy()
     future = np.arange(fold.test[0], len(y))
     y[future] = rng.permutation(y[future])
     X.iloc[fold.test[-1] + 1 :] = rng.normal(size=(len(y) - fold.test[-1] - 1, X.shape[1]))
-    after = run_fold(dataclasses.replace(prepared, y=y, X=X), fold, MODEL, CostsConfig())
+    after = run_fold(dataclasses.replace(prepared, y=y, X=X), fold, MODEL)
     np.testing.assert_array_equal(before.climatology, after.climatology)
-    assert before.threshold == after.threshold
+    np.testing.assert_array_equal(before.calibration_proba, after.calibration_proba)
     np.testing.assert_array_equal(before.proba, after.proba)
 
 
 def test_scaler_and_calibrator_see_only_their_rows(prepared: Prepared) -> None:
     fold = walk_forward(prepared.windows, ValidationConfig(min_train=1500, test_size=500), 2)[0]
-    chain = fit_predictor(prepared, fold, MODEL, CostsConfig())
+    chain = fit_predictor(prepared, fold, MODEL)
     assert chain.scaler is not None
     expected = np.nanmedian(prepared.X.iloc[fold.train].to_numpy(), axis=0)
     np.testing.assert_allclose(chain.scaler.center_, expected)
-    assert chain.calibrator is not None and chain.threshold in MODEL.decision.grid
+    assert chain.calibrator is not None
 
 
 @pytest.mark.parametrize("scheme", ["purged_kfold", "cpcv"])
 def test_other_schemes_run(prepared: Prepared, scheme: str) -> None:
     config = ValidationConfig(scheme=scheme, n_splits=4, cpcv_groups=5, cpcv_test_groups=2)  # type: ignore[arg-type]
-    result = evaluate(prepared, ModelConfig(kind="logistic"), config, CostsConfig())
+    result = evaluate(prepared, ModelConfig(kind="logistic"), config)
     assert 0.2 < result.metrics["accuracy"] < 0.6
     assert len(result.predictions) == len(prepared.y)  # one full path / every row once
     if scheme == "cpcv":
@@ -70,13 +71,15 @@ def test_other_schemes_run(prepared: Prepared, scheme: str) -> None:
 
 def test_outputs_line_up(prepared: Prepared) -> None:
     config = ValidationConfig(min_train=1500, test_size=500)
-    result = evaluate(prepared, ModelConfig(kind="majority"), config, CostsConfig())
+    result = evaluate(prepared, ModelConfig(kind="majority"), config)
     frame = result.predictions
     assert frame.index.is_monotonic_increasing and len(frame) == len(prepared.y) - 1500
     np.testing.assert_allclose(frame.filter(like="p_").sum(axis=1), 1.0)
     assert list(result.folds["fold"]) == [0, 1, 2]
     assert (result.folds["train_end"] < result.folds["test_start"]).all()
-    assert result.threshold_returns.shape == (len(frame), len(ModelConfig().decision.grid))
+    # every candidate gate's OOS returns come from the engine, one per OOS bar
+    assert result.candidate_returns.shape == (len(result.returns), len(COVERAGES))
+    assert result.returns.index[0] == frame.index[0] and result.returns.index[-1] == frame.index[-1]
 
 
 def test_final_fold_calibrates_on_the_last_rows(prepared: Prepared) -> None:
@@ -94,8 +97,8 @@ def test_regression_labels_are_refused(make_candles: Factory) -> None:
 @pytest.mark.slow
 def test_parallel_folds_match_serial(prepared: Prepared) -> None:
     serial = ValidationConfig(min_train=1500, test_size=500)
-    one = evaluate(prepared, MODEL, serial, CostsConfig())
-    two = evaluate(prepared, MODEL, serial.model_copy(update={"n_jobs": 2}), CostsConfig())
+    one = evaluate(prepared, MODEL, serial)
+    two = evaluate(prepared, MODEL, serial.model_copy(update={"n_jobs": 2}))
     assert one.metrics == two.metrics
     pd.testing.assert_frame_equal(one.predictions, two.predictions)
 

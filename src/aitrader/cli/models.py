@@ -86,8 +86,9 @@ def evaluate_command(
 ) -> None:
     """Out-of-sample evaluation: metrics, net-of-cost P&L, DSR and PBO, recorded in MLflow.
 
-    Walk-forward, purged k-fold or CPCV (``validation.scheme``), calibrated after each training
-    window; a look-ahead audit of the features runs first.
+    Walk-forward, purged k-fold or CPCV (``validation.scheme``), calibrated and the decision
+    tuned after each training window; the out-of-sample targets trade through the risk-managed
+    engine with costs and the ATR stop. A look-ahead audit of the features runs first.
 
     Example: aitrader evaluate sample:BTC-USD-1h --model logistic
     """
@@ -110,12 +111,18 @@ def evaluate_command(
             cfg.data.dir,
             lambda done, total: bar.update(task, completed=done, total=total),
         )
+    from aitrader.validation.evaluation import market_note
+
     summary: dict[str, Any] = {"dataset": source.name, "model": config.models.kind}
     summary |= {"run_id": run_id} | evaluation.metrics | stats
+    note = market_note(evaluation)
     if as_json:
-        emit_json(summary | {"folds": evaluation.folds.to_dict(orient="records")})
+        folds = evaluation.folds.to_dict(orient="records")
+        emit_json(summary | {"note": note, "folds": folds})
         return
     _print(f"Out-of-sample evaluation: {source.name}", summary)
+    if note is not None:
+        console.print(f"[bold yellow]note[/]: {note}")
 
 
 def train_command(
@@ -130,9 +137,10 @@ def train_command(
 ) -> None:
     """Train a deployable model bundle and save it with its feature-spec hash.
 
-    The model is fitted on the whole data set except its last slice, which calibrates it, fits
-    the decision threshold and tunes the signal thresholds for the data set's symbol:timeframe
-    (signals.target_win_rate with at least signals.min_trades trades).
+    The model is fitted on the whole data set except its last slice, which calibrates it and
+    tunes the decision for the data set's symbol:timeframe (the EV margin and sides with the
+    best net P&L there, on at least signals.min_trades trades). A bundle that would never trade
+    says so, with the reason and what to change.
 
     Example: aitrader train sample:BTC-USD-1h -o models/btc
     """
@@ -160,22 +168,28 @@ def train_command(
         "label": info.label_name,
         "train_window": " → ".join(info.train_window),
         "calibration_window": " → ".join(info.calibration_window),
-        "threshold": info.threshold,
         "run_id": run_id,
     }
     if as_json:
-        emit_json(summary | {"signal_thresholds": info.signal_thresholds})
+        decision = None if tuned is None else tuned.describe()
+        will = None if tuned is None else tuned.reached
+        emit_json(
+            summary
+            | {"signal_thresholds": info.signal_thresholds}
+            | {"will_trade": will, "decision": decision}
+        )
         return
     _print(f"Trained {config.models.kind}", summary)
     if tuned is None:
-        console.print("signal thresholds: not tuned (the data set's symbol/timeframe is unknown)")
+        console.print(
+            "decision: not tuned (the data set's symbol/timeframe is unknown); the bundle trades "
+            "with the configured signals thresholds"
+        )
     elif tuned.reached:
-        console.print(f"signal thresholds tuned on the calibration slice: {tuned.describe()}")
+        console.print(f"decision tuned on the calibration slice: {tuned.describe()}")
     else:
         console.print(
-            "signal thresholds: no threshold reached the target win rate on the calibration "
-            "slice; the bundle records that (no thresholds), and signals from it stay flat: "
-            f"{tuned.describe()}"
+            f"[bold yellow]this bundle will not trade[/] on {tuned.key}: {tuned.describe()}"
         )
 
 
@@ -187,6 +201,9 @@ def tune_command(
     objective: str = typer.Option(None, "--objective", help="log_loss (default) or net_sharpe"),
     study: str = typer.Option(None, "--study", help="Study name (resumes if it exists)."),
     workers: int = typer.Option(None, "--workers", "-w", help="Trials evaluated in parallel."),
+    max_folds: int = typer.Option(
+        None, "--max-folds", help="Score each trial on the last N walk-forward folds (faster)."
+    ),
     ray_address: str = typer.Option(
         None, "--ray-address", help="Run trials on Ray: 'local', 'auto' or ray://host:port."
     ),
@@ -196,8 +213,9 @@ def tune_command(
     """Tune with Optuna (TPE) on a walk-forward objective; killed studies resume.
 
     Every trial counts in the deflated Sharpe ratio; PBO is computed via CSCV over the trials.
+    The default study name is MODEL-DATASET-TIMEFRAME-OBJECTIVE, so studies never mix.
 
-    Example: aitrader tune sample:BTC-USD-1h --trials 50 --workers 2
+    Example: aitrader tune sample:BTC-USD-1h --model logistic --trials 10 --max-folds 8
     """
     from aitrader.validation.tuning import run_tune
 
@@ -205,6 +223,9 @@ def tune_command(
     overrides = {"n_trials": trials, "objective": objective, "study_name": study}
     overrides |= {"workers": workers, "ray_address": ray_address}
     config = _experiment(cfg, model, no_track, **overrides)
+    if max_folds is not None:
+        folds = _override(config.validation, "--max-folds", max_folds=max_folds)
+        config = config.model_copy(update={"validation": folds})
     source = _source(cfg, dataset)
     with progress(transient=True) as bar:
         task = bar.add_task(f"tuning {config.models.kind}", total=None)

@@ -290,7 +290,7 @@ def scan_dataset(
     )
     plan = current_plan(loaded, signals, levels, ctx, float(probs.p_up[-1]))
     params = resolve(signal, loaded.symbol, loaded.timeframe)
-    fields = ("long_threshold", "short_threshold", "allow_long", "allow_short")
+    fields = ("long_threshold", "short_threshold", "min_ev", "allow_long", "allow_short")
     out: dict[str, Any] = {"source": probs.source, "plan": plan, "thresholds_note": note}
     out["thresholds"] = {k: getattr(params, k) for k in fields}
     if with_history:

@@ -1,4 +1,4 @@
-"""Typed, frozen configuration of models, their calibration and the decision rule."""
+"""Typed, frozen configuration of models and their calibration."""
 
 from __future__ import annotations
 
@@ -21,25 +21,6 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class DecisionConfig(Frozen):
-    """Probabilities → positions: trade when ``P(up) - P(down)`` clears a threshold.
-
-    ``threshold`` None fits it on the calibration slice (largest net P&L over ``grid``; 1.0 in
-    the grid means "never trade" and wins when nothing pays for its costs).
-    """
-
-    threshold: float | None = Field(None, ge=0, le=1)
-    grid: tuple[float, ...] = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 1.0)
-    allow_short: bool = True
-
-    @field_validator("grid")
-    @classmethod
-    def _grid_in_range(cls, value: tuple[float, ...]) -> tuple[float, ...]:
-        if not value or any(not 0 <= v <= 1 for v in value):
-            raise ValueError("grid needs at least one threshold, each in [0, 1]")
-        return tuple(sorted(set(value)))
-
-
 class _Invalid:
     """A kind section that failed validation, carried to its own key so that the error names
     ``models.<section>`` (a model-level error would print the whole section instead)."""
@@ -58,7 +39,7 @@ def _valid_section(value: Any) -> Any:
 
 
 class ModelConfig(Frozen):
-    """Which model kind to fit, with its scaler, calibrator and decision rule.
+    """Which model kind to fit, with its scaler and calibrator.
 
     Each kind's parameters sit in a section named after it (``lightgbm: {n_estimators: 300}``);
     any registered kind may have one (see :mod:`aitrader.models.kinds`), and
@@ -76,7 +57,6 @@ class ModelConfig(Frozen):
     scaler: Literal["standard", "robust", "none"] = "robust"
     scaler_clip: float | None = Field(10.0, gt=0, description="clip scaled values to ±clip")
     calibration: Literal["isotonic", "sigmoid", "none"] = "sigmoid"
-    decision: DecisionConfig = DecisionConfig()
 
     @model_validator(mode="before")
     @classmethod

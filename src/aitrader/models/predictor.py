@@ -1,4 +1,4 @@
-"""A fitted prediction chain: scaler → model → calibrator → decision threshold."""
+"""A fitted prediction chain: scaler → model → calibrator."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from aitrader.errors import DataError
 from aitrader.features.scaling import FeatureScaler
 from aitrader.models.base import ClassifierBase
 from aitrader.models.calibration import ProbabilityCalibrator
-from aitrader.models.decision import positions
 
 
 def align_proba(proba: np.ndarray, model_classes: np.ndarray, classes: np.ndarray) -> np.ndarray:
@@ -30,8 +29,6 @@ class Predictor:
     model: ClassifierBase
     scaler: FeatureScaler | None
     calibrator: ProbabilityCalibrator | None
-    threshold: float
-    allow_short: bool
 
     def _matrix(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
         if tuple(str(c) for c in X.columns) != self.feature_names:
@@ -50,7 +47,3 @@ class Predictor:
         """Calibrated probabilities over ``classes``."""
         raw = self.raw_proba(X)
         return raw if self.calibrator is None else self.calibrator.transform(raw)
-
-    def positions(self, X: pd.DataFrame) -> np.ndarray:
-        """Target positions (+1 / 0 / -1) from the calibrated edge and the fitted threshold."""
-        return positions(self.predict_proba(X), self.threshold, self.allow_short)

@@ -1,9 +1,9 @@
 """Model bundles: a fitted prediction chain saved with everything needed to trust it later.
 
 A bundle directory holds ``bundle.json`` (feature-spec hash and columns, label spec, training
-and calibration windows, data checksum, decision threshold, library versions, metrics, and the
-signal thresholds tuned on the calibration slice for the data set's symbol:timeframe), the
-prediction chain (scaler, model, calibrator, threshold) in non-executable files, and a manifest
+and calibration windows, data checksum, library versions, metrics, and the decision tuned on
+the calibration slice for the data set's symbol:timeframe), the prediction chain (scaler,
+model, calibrator) in non-executable files, and a manifest
 of content hashes checked on load (:mod:`aitrader.models.bundle_files`). Loading refuses a
 changed file, a pickle unless the caller trusts the bundle, and a bundle whose feature-spec hash
 differs from the data's.
@@ -58,7 +58,6 @@ class BundleInfo:
     train_window: tuple[str, str]
     calibration_window: tuple[str, str]
     data_checksum: str
-    threshold: float
     classes: list[float]
     metrics: dict[str, float] = field(default_factory=dict)
     signal_thresholds: dict[str, Any] | None = None  # SymbolThresholds as JSON; None: not tuned
@@ -107,10 +106,7 @@ def apply_thresholds(
             f"{where}: config thresholds (the bundle's tuned thresholds are for {tuned.key})"
         )
     if not tuned.reached:
-        return tuned.apply(config), (
-            f"tuned thresholds in use: {tuned.describe()} — no threshold reached the target, "
-            "so no trades"
-        )
+        return tuned.apply(config), f"tuned thresholds in use, no trades: {tuned.describe()}"
     return tuned.apply(config), f"tuned thresholds in use: {tuned.describe()}"
 
 

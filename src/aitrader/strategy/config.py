@@ -43,8 +43,9 @@ class SignalOverride(_Frozen):
 class SignalConfig(_Frozen):
     """Long when P(up) ≥ ``long_threshold``, short when P(down) ≥ ``short_threshold``; size from
     the bands; EV gate; ``overrides`` keyed ``SYMBOL`` or ``SYMBOL:TIMEFRAME`` (see signals.py).
-    ``target_win_rate`` / ``min_trades``: what threshold tuning on a model bundle's calibration
-    slice aims for (``aitrader train``; applied wherever the bundle is used)."""
+    The win probability of a side is its class probability among the moves (P(up) / (P(up) +
+    P(down))); ``min_trades``: the fewest calibration trades a decision tuned on a model's
+    calibration slice rests on (``aitrader.strategy.edge``)."""
 
     long_threshold: float = Field(0.55, gt=0, le=1)
     short_threshold: float = Field(0.55, gt=0, le=1)
@@ -56,11 +57,8 @@ class SignalConfig(_Frozen):
     exit_liquidity: Literal["taker", "maker"] = "taker"
     overrides: dict[str, SignalOverride] = {}
     regime_overrides: dict[str, SignalOverride] = {}
-    target_win_rate: float = Field(
-        0.55, gt=0, lt=1, description="win rate the thresholds tuned at `aitrader train` aim for"
-    )
     min_trades: int = Field(
-        30, ge=1, description="fewest calibration trades a tuned threshold must rest on"
+        30, ge=1, description="fewest calibration trades a tuned decision must rest on"
     )
 
     @field_validator("bands")

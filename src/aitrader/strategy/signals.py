@@ -1,16 +1,20 @@
 """Probabilities → target positions: thresholds, conviction bands and expected-value gating.
 
-Long when P(up) ≥ ``long_threshold``, short when P(down) ≥ ``short_threshold`` (P(down) is
-1 − P(up) for a binary model; when both qualify the likelier side wins, a tie stays flat). Size
-is the multiple of the highest conviction band the win probability reaches (flat below the
-lowest). A trade needs ``p·avg_win − (1−p)·avg_loss − round-trip cost > min_ev``. Overrides
-apply base → ``SYMBOL`` → ``SYMBOL:TIMEFRAME`` → regime.
+The win probability of a side is the calibrated probability of the outcome that side trades,
+net of the neutral class: ``P(up) / (P(up) + P(down))`` for a long (``P(down)`` is
+``1 − P(up)`` for a binary model, so this is P(up)). Long when it is ≥ ``long_threshold``, short
+when ``P(down) / (P(up) + P(down))`` ≥ ``short_threshold`` (when both qualify the likelier side
+wins, a tie stays flat). Size is the multiple of the highest conviction band the win probability
+reaches (flat below the lowest). A trade needs an expected value net of the round trip above
+``min_ev``: ``P(up)·avg_win − P(down)·avg_loss − cost`` for a long (the neutral class moves
+nothing), the mirror for a short. Overrides apply base → ``SYMBOL`` → ``SYMBOL:TIMEFRAME`` →
+regime.
 
-One vectorised function (:func:`generate`) serves backtests over arrays and, through
-:func:`decide_bar`, the live policy one bar at a time. Threshold tuning (:func:`tune_thresholds`)
-runs on validation data only; its result becomes a per symbol:timeframe override. A model
-bundle stores it as :class:`SymbolThresholds` (tuned on the bundle's calibration slice at
-``aitrader train``) and consumers apply it with :func:`with_tuned`.
+One vectorised function (:func:`generate`, with :func:`signal_targets` for target fractions)
+serves backtests over arrays and, through :func:`decide_bar`, the live policy one bar at a time.
+The EV margin and the sides a model trades are tuned on a calibration window only
+(:mod:`aitrader.strategy.edge`); a model bundle stores them as :class:`SymbolThresholds` and
+consumers apply them with :func:`with_tuned`.
 """
 
 from __future__ import annotations
@@ -96,9 +100,23 @@ def expected_value(
     avg_loss: FloatArray | float,
     cost: float,
 ) -> FloatArray:
-    """Net expected return per trade: ``p·avg_win − (1−p)·avg_loss − cost`` (fractions)."""
+    """Net expected return of a trade that wins ``avg_win`` with probability ``p_win`` and
+    loses ``avg_loss`` otherwise: ``p·avg_win − (1−p)·avg_loss − cost`` (trade plans)."""
     p = np.asarray(p_win, dtype=np.float64)
     return np.asarray(p * avg_win - (1.0 - p) * np.asarray(avg_loss) - cost, dtype=np.float64)
+
+
+def gross_edge(
+    p_up: FloatArray | float,
+    p_down: FloatArray | float,
+    avg_win: FloatArray | float,
+    avg_loss: FloatArray | float,
+) -> FloatArray:
+    """Expected return of a long before costs: ``P(up)·avg_win − P(down)·avg_loss`` (the
+    neutral class, whose moves stay inside the cost band, counts as no move)."""
+    up = np.asarray(p_up, dtype=np.float64)
+    down = np.asarray(p_down, dtype=np.float64)
+    return np.asarray(up * avg_win - down * np.asarray(avg_loss), dtype=np.float64)
 
 
 def band_multiple(p_win: FloatArray, bands: Sequence[Band]) -> FloatArray:
@@ -193,17 +211,23 @@ def generate(
     p_down = np.broadcast_to(p_down, (n,))
     prm, bands = _param_arrays(config, n, inputs.regimes, (symbol, timeframe))
     missing = ~(np.isfinite(p_up) & np.isfinite(p_down))
-    long_ok = (prm["allow_long"] > 0) & (p_up >= prm["long_threshold"])
-    short_ok = (prm["allow_short"] > 0) & (p_down >= prm["short_threshold"])
+    moved = p_up + p_down
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p_long = np.where(moved > 0, p_up / moved, 0.5)
+    p_short = 1.0 - p_long
+    long_ok = (prm["allow_long"] > 0) & (p_long >= prm["long_threshold"])
+    short_ok = (prm["allow_short"] > 0) & (p_short >= prm["short_threshold"])
     both = long_ok & short_ok
-    conflict = both & (p_up == p_down)
-    go_long = long_ok & ~(both & (p_down >= p_up))
-    go_short = short_ok & ~(both & (p_up >= p_down))
+    conflict = both & (p_long == p_short)
+    go_long = long_ok & ~(both & (p_short >= p_long))
+    go_short = short_ok & ~(both & (p_long >= p_short))
     side = np.where(go_long, 1, np.where(go_short, -1, 0)).astype(np.int8)
-    p_win = np.where(side > 0, p_up, np.where(side < 0, p_down, np.maximum(p_up, p_down)))
+    p_win = np.where(side > 0, p_long, np.where(side < 0, p_short, np.maximum(p_long, p_short)))
     multiple = band_multiple(p_win, bands)
     cost = round_trip_cost(costs, config.entry_liquidity, config.exit_liquidity)
-    ev = np.broadcast_to(expected_value(p_win, inputs.avg_win, inputs.avg_loss, cost), (n,))
+    edge = np.broadcast_to(gross_edge(p_up, p_down, inputs.avg_win, inputs.avg_loss), (n,))
+    sign = np.where(side != 0, side, np.where(p_short > p_long, -1, 1))
+    ev = sign * edge - cost
     ev_ok = ev > prm["min_ev"]
     reason = np.select(
         [missing, conflict, side == 0, multiple == 0, ~ev_ok],
@@ -218,6 +242,22 @@ def generate(
         ev=np.asarray(ev, dtype=np.float64),
         reason=reason,
     )
+
+
+def signal_targets(
+    inputs: SignalInputs,
+    config: SignalConfig,
+    costs: CostsConfig,
+    symbol: str | None = None,
+    timeframe: str | None = None,
+) -> tuple[Signals, np.ndarray]:
+    """Signals and target fractions (signed; 1 is the top conviction band), NaN where P(up) is
+    missing: the decision rule research, evaluation and the live target feed share."""
+    signals = generate(inputs, config, costs, symbol, timeframe)
+    top = max(band.multiple for band in config.bands)
+    target = np.asarray(signals.target / top, dtype=np.float64)
+    target[np.isnan(np.atleast_1d(np.asarray(inputs.p_up, dtype=np.float64)))] = np.nan
+    return signals, target
 
 
 def decide_bar(
@@ -239,90 +279,50 @@ def decide_bar(
 
 
 class TunedThresholds(BaseModel):
-    """Thresholds reaching a target win rate with the most trades, fitted on validation data;
-    a side whose threshold is None never reached the target and is disabled."""
+    """The decision tuned on a calibration window: the EV margin and the sides that made the
+    most money net of costs there (``min_ev`` None: none did, the model stays flat), with the
+    reasons in plain words."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    long_threshold: float | None
-    short_threshold: float | None
-    long_win_rate: float = Field(ge=0, le=1)
-    short_win_rate: float = Field(ge=0, le=1)
-    long_coverage: float = Field(ge=0, le=1)
-    short_coverage: float = Field(ge=0, le=1)
-    target_win_rate: float = Field(gt=0, lt=1)
+    min_ev: float | None = Field(ge=-1, le=1)
+    allow_long: bool
+    allow_short: bool
+    coverage: float = Field(ge=0, le=1, description="share of calibration bars the gate passes")
+    net_return: float = Field(description="calibration net return of the chosen decision")
+    trades: int = Field(ge=0)
     samples: int = Field(ge=0)
+    notes: tuple[str, ...] = ()
+
+    @property
+    def trades_anything(self) -> bool:
+        return self.min_ev is not None and (self.allow_long or self.allow_short)
 
     def as_override(self) -> SignalOverride:
-        """The override to store under ``"SYMBOL:TIMEFRAME"`` in ``SignalConfig.overrides``."""
+        """The override to store under ``"SYMBOL:TIMEFRAME"`` in ``SignalConfig.overrides``: the
+        EV margin and sides (thresholds and bands stay as configured; they were tuned with)."""
+        live = self.min_ev is not None
         return SignalOverride(
-            long_threshold=self.long_threshold,
-            short_threshold=self.short_threshold,
-            allow_long=self.long_threshold is not None,
-            allow_short=self.short_threshold is not None,
+            min_ev=self.min_ev,
+            allow_long=live and self.allow_long,
+            allow_short=live and self.allow_short,
         )
 
 
-DEFAULT_GRID: tuple[float, ...] = tuple(round(0.5 + 0.01 * i, 2) for i in range(46))
-
-
-def _pick(
-    p: np.ndarray, won: np.ndarray, target: float, min_trades: int, grid: Sequence[float]
-) -> tuple[float | None, float, float]:
-    """Lowest grid threshold reaching ``target`` (max coverage), its win rate and coverage."""
-    for t in sorted(grid):
-        taken = p >= t
-        count = int(taken.sum())
-        if count < min_trades:
-            break
-        rate = float(won[taken].mean())
-        if rate >= target:
-            return float(t), rate, count / p.size
-    return None, 0.0, 0.0
-
-
-def tune_thresholds(
-    p_up: np.ndarray,
-    outcomes: np.ndarray,
-    target_win_rate: float,
-    p_down: np.ndarray | None = None,
-    min_trades: int = 30,
-    grid: Sequence[float] = DEFAULT_GRID,
-) -> TunedThresholds:
-    """Per-side thresholds from validation probabilities and outcomes (+1 up, −1 down, 0 flat);
-    pass validation rows only: tuning on the test window leaks it into the thresholds."""
-    p_up = np.asarray(p_up, dtype=np.float64)
-    y = np.asarray(outcomes, dtype=np.float64)
-    down = 1.0 - p_up if p_down is None else np.asarray(p_down, dtype=np.float64)
-    keep = np.isfinite(p_up) & np.isfinite(down) & np.isfinite(y)
-    p_up, down, y = p_up[keep], down[keep], y[keep]
-    long_: tuple[float | None, float, float] = (None, 0.0, 0.0)
-    short_ = long_
-    if p_up.size:
-        long_ = _pick(p_up, y > 0, target_win_rate, min_trades, grid)
-        short_ = _pick(down, y < 0, target_win_rate, min_trades, grid)
-    return TunedThresholds(
-        long_threshold=long_[0],
-        short_threshold=short_[0],
-        long_win_rate=long_[1],
-        short_win_rate=short_[1],
-        long_coverage=long_[2],
-        short_coverage=short_[2],
-        target_win_rate=target_win_rate,
-        samples=int(p_up.size),
-    )
-
-
 def with_tuned(
-    config: SignalConfig, symbol: str, timeframe: str, tuned: TunedThresholds
+    config: SignalConfig, symbol: str | None, timeframe: str | None, tuned: TunedThresholds
 ) -> SignalConfig:
-    """A copy of ``config`` with the tuned thresholds as the symbol:timeframe override."""
-    overrides = {**config.overrides, f"{symbol}:{timeframe}": tuned.as_override()}
+    """A copy of ``config`` with the tuned decision as the symbol:timeframe override (as the
+    base values when the market is unknown)."""
+    override = tuned.as_override()
+    if not symbol or not timeframe:
+        return config.model_copy(update=override.model_dump(exclude_none=True))
+    overrides = {**config.overrides, f"{symbol}:{timeframe}": override}
     return config.model_copy(update={"overrides": overrides})
 
 
 class SymbolThresholds(BaseModel):
-    """Thresholds tuned for one ``symbol``:``timeframe`` on a model bundle's calibration slice
+    """The decision tuned for one ``symbol``:``timeframe`` on a model bundle's calibration slice
     (``window``: its first and last row), stored in the bundle and applied where it is used."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -340,35 +340,32 @@ class SymbolThresholds(BaseModel):
 
     @property
     def reached(self) -> bool:
-        """Whether at least one side reached the target win rate."""
-        return self.tuned.long_threshold is not None or self.tuned.short_threshold is not None
+        """Whether the tuned decision trades at all."""
+        return self.tuned.trades_anything
 
     def applies_to(self, symbol: str | None, timeframe: str | None) -> bool:
         return symbol == self.symbol and timeframe == self.timeframe
 
     def apply(self, config: SignalConfig) -> SignalConfig:
-        """``config`` with these thresholds as its symbol:timeframe override (``with_tuned``)."""
+        """``config`` with this decision as its symbol:timeframe override (``with_tuned``)."""
         return with_tuned(config, self.symbol, self.timeframe, self.tuned)
 
     def describe(self) -> str:
-        """One line: each side's threshold (or that it never reached the target) and the basis."""
+        """One line: the gate, the sides and the basis, then the reasons."""
         t = self.tuned
-        sides = []
-        for side, threshold, rate, coverage in (
-            ("long", t.long_threshold, t.long_win_rate, t.long_coverage),
-            ("short", t.short_threshold, t.short_win_rate, t.short_coverage),
-        ):
-            if threshold is None:
-                sides.append(f"{side} disabled (target not reached)")
-            else:
-                sides.append(
-                    f"{side} ≥ {threshold:.2f} (win rate {rate:.1%}, coverage {coverage:.1%})"
-                )
         basis = (
-            f"target win rate {t.target_win_rate:.0%} with ≥ {self.min_trades} trades on "
-            f"{t.samples} calibration rows {self.window[0]} → {self.window[1]}"
+            f"on {t.samples} calibration rows {self.window[0]} → {self.window[1]}, "
+            f"≥ {self.min_trades} trades"
         )
-        return f"{self.key}: {', '.join(sides)}; {basis}"
+        if t.min_ev is None:
+            head = f"{self.key}: no trades (no decision made money net of costs {basis})"
+        else:
+            sides = [s for s, on in (("long", t.allow_long), ("short", t.allow_short)) if on]
+            head = (
+                f"{self.key}: {' and '.join(sides)} when EV net of costs > {t.min_ev:+.4%} "
+                f"(coverage {t.coverage:.1%}, {t.trades} trades, net {t.net_return:+.2%} {basis})"
+            )
+        return "; ".join((head, *t.notes))
 
 
 def direction_probabilities(
@@ -380,13 +377,3 @@ def direction_probabilities(
     p = np.asarray(proba, dtype=np.float64)
     p_up = p[:, -1]
     return p_up, (p[:, 0] if values[0] < 0 else None)
-
-
-def class_outcomes(y: np.ndarray, classes: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Labels as :func:`tune_thresholds` outcomes, consistent with
-    :func:`direction_probabilities`: +1 for the highest class, −1 for the lowest, 0 otherwise
-    (for 0/1 labels, "not up" counts as down); NaN stays NaN."""
-    values = np.asarray(classes, dtype=np.float64)
-    labels = np.asarray(y, dtype=np.float64)
-    out = np.where(labels == values[-1], 1.0, np.where(labels == values[0], -1.0, 0.0))
-    return np.where(np.isfinite(labels), out, np.nan)

@@ -18,8 +18,8 @@ class ValidationConfig(Frozen):
     """How out-of-sample predictions are produced: walk-forward, purged k-fold or CPCV.
 
     Walk-forward refits every ``test_size`` rows; ``embargo`` None means the label horizon.
-    The last ``calibration_fraction`` of each training window fits the calibrator and the
-    decision threshold; the model trains on the (purged) rows before it.
+    The last ``calibration_fraction`` of each training window fits the calibrator and tunes the
+    trading decision; the model trains on the (purged) rows before it.
     """
 
     scheme: Literal["walk_forward", "purged_kfold", "cpcv"] = "walk_forward"
@@ -33,7 +33,12 @@ class ValidationConfig(Frozen):
     n_splits: int = Field(5, ge=2, le=100, description="purged k-fold: number of folds")
     cpcv_groups: int = Field(6, ge=3, le=32, description="CPCV: number of groups")
     cpcv_test_groups: int = Field(2, ge=1, le=16, description="CPCV: groups per test set")
-    n_jobs: int = Field(1, ge=1, le=256, description="folds fitted in parallel (process pool)")
+    n_jobs: int | None = Field(
+        None,
+        ge=1,
+        le=256,
+        description="folds fitted in parallel (process pool); None: one per core on ≥ 20,000 rows",
+    )
     ece_bins: int = Field(10, ge=2, le=100)
 
     @model_validator(mode="after")
@@ -51,7 +56,9 @@ class TuningConfig(Frozen):
     """
 
     n_trials: int = Field(30, ge=1, le=100_000, description="total trials of the study")
-    study_name: str = Field("aitrader", min_length=1)
+    study_name: str | None = Field(
+        None, min_length=1, description="None: MODEL-DATASET-TIMEFRAME-OBJECTIVE (never mixed)"
+    )
     storage: str | None = None
     objective: Literal["log_loss", "net_sharpe"] = "log_loss"
     seed: int = Field(0, ge=0, description="TPE sampler seed")

@@ -3,9 +3,10 @@
 This is the pipeline layer the CLI calls: it gathers the typed config sections, runs the honest
 pipeline and records everything in MLflow. Models never see the tracker.
 
-Training a bundle also tunes the signal thresholds (``signals.target_win_rate``,
-``signals.min_trades``) for the data set's symbol:timeframe on the bundle's calibration slice —
-rows strictly after the model's (purged) training rows, never the training rows themselves.
+Evaluation trades the model as a bundle would (``risk``, ``plans`` stop, ``signals``; see
+:mod:`aitrader.validation.evaluation`). Training a bundle also tunes the decision (EV margin and
+sides, ``signals.min_trades``) for the data set's symbol:timeframe on the bundle's calibration
+slice — rows strictly after the model's (purged) training rows, never the training rows.
 """
 
 from __future__ import annotations
@@ -24,21 +25,17 @@ from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig, canonical_specs
 from aitrader.labels import LabelConfig
 from aitrader.models.config import ModelConfig
-from aitrader.models.predictor import Predictor
 from aitrader.models.registry import BundleInfo, ModelBundle, save_bundle
-from aitrader.strategy.config import SignalConfig
-from aitrader.strategy.signals import (
-    SymbolThresholds,
-    class_outcomes,
-    direction_probabilities,
-    tune_thresholds,
-)
+from aitrader.risk.config import RiskConfig
+from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
+from aitrader.strategy.edge import SIDE_SETS, DecisionContext, plan_stop, tune_decision
+from aitrader.strategy.signals import SymbolThresholds, direction_probabilities
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 from aitrader.validation.evaluation import Evaluation, evaluate
 from aitrader.validation.overfitting import deflated_sharpe, pbo_cscv
 from aitrader.validation.splits import Fold
 from aitrader.validation.tracking import Run, git_sha, start_run
-from aitrader.validation.walkforward import Prepared, Progress, final_fold, fit_predictor, prepare
+from aitrader.validation.walkforward import Prepared, Progress, final_fold, fit_chain, prepare
 
 SECTIONS = (
     "features",
@@ -49,6 +46,9 @@ SECTIONS = (
     "tuning",
     "tracking",
     "signals",
+    "risk",
+    "plans",
+    "modes",
 )
 
 
@@ -63,6 +63,24 @@ class ExperimentConfig(Frozen):
     tuning: TuningConfig = TuningConfig()
     tracking: TrackingConfig = TrackingConfig()
     signals: SignalConfig = SignalConfig()
+    risk: RiskConfig = RiskConfig()
+    plans: PlanConfig = PlanConfig()
+    modes: ModesConfig = ModesConfig()
+
+    def context(
+        self, symbol: str | None = None, timeframe: str | None = None, calendar: str = "crypto"
+    ) -> DecisionContext:
+        """How a model trades under these settings (what evaluation scores and bundles use)."""
+        return DecisionContext(
+            signals=self.signals,
+            costs=self.costs,
+            stop=plan_stop(self.plans),
+            risk=self.risk,
+            symbol=symbol,
+            timeframe=timeframe,
+            regime=self.modes.regime,
+            calendar=calendar,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ExperimentConfig:
@@ -101,15 +119,20 @@ def prepare_source(
 
 
 def overfitting_stats(evaluation: Evaluation, splits: int = 10) -> dict[str, float]:
-    """DSR over the decision-threshold grid (the trials evaluate tries) and PBO via CSCV."""
-    grid = evaluation.threshold_returns.to_numpy()
-    net = evaluation.predictions["net_return"].to_numpy()
+    """DSR of the traded strategy, deflated by every choice the per-fold tuning makes (each
+    candidate gate × side set) with the variance of the candidate gates' Sharpe ratios, and PBO
+    via CSCV over the candidate gates; all OOS returns through the managed engine."""
+    grid = evaluation.candidate_returns.to_numpy()
+    net = evaluation.returns.to_numpy()
+    trials = grid.shape[1] * len(SIDE_SETS)
+    out = {"dsr": float("nan"), "pbo": float("nan"), "trials": float(trials)}
+    if grid.shape[1] < 2:
+        return out
     sd = grid.std(axis=0, ddof=1)
     sharpes = np.divide(grid.mean(axis=0), sd, out=np.zeros(grid.shape[1]), where=sd > 0)
-    out = {"dsr": float("nan"), "pbo": float("nan"), "trials": float(grid.shape[1])}
     if net.size > 2:
-        out["dsr"] = deflated_sharpe(net, grid.shape[1], float(np.var(sharpes, ddof=1)))
-    if grid.shape[1] >= 2 and grid.shape[0] >= 2 * splits:
+        out["dsr"] = deflated_sharpe(net, trials, float(np.var(sharpes, ddof=1)))
+    if grid.shape[0] >= 2 * splits:
         out["pbo"] = pbo_cscv(grid, splits).pbo
     return out
 
@@ -135,7 +158,8 @@ def run_evaluate(
 ) -> tuple[Evaluation, dict[str, float], str | None]:
     """Walk-forward evaluation with overfitting statistics; returns the MLflow run id."""
     prepared = prepare_source(source, config)
-    evaluation = evaluate(prepared, config.models, config.validation, config.costs, progress)
+    context = config.context(source.symbol, source.timeframe, source.calendar)
+    evaluation = evaluate(prepared, config.models, config.validation, context, progress)
     stats = overfitting_stats(evaluation)
     run = start_run(config.tracking, data_dir, f"evaluate {config.models.kind} {source.name}")
     if run is None:
@@ -156,26 +180,22 @@ def _window(index: pd.Index, rows: np.ndarray) -> tuple[str, str]:
 def tune_on_calibration(
     prepared: Prepared,
     fold: Fold,
-    predictor: Predictor,
-    signals: SignalConfig,
-    symbol: str,
-    timeframe: str,
+    calibration_proba: np.ndarray,
+    context: DecisionContext,
 ) -> SymbolThresholds:
-    """Signal thresholds reaching ``signals.target_win_rate`` with the most trades, from the
-    fitted chain's probabilities and the labels of ``fold.calibrate`` only (the slice after the
-    model's training rows); a win is the label moving the way the probability says."""
+    """The decision (EV margin, sides) tuned on ``fold.calibrate`` only (the slice after the
+    model's training rows) from the fitted chain's calibrated probabilities there."""
     rows = fold.calibrate
     if rows.size == 0:
-        raise ConfigError("tuning signal thresholds needs a calibration slice")
-    p_up, p_down = direction_probabilities(
-        predictor.predict_proba(prepared.X.iloc[rows]), prepared.classes
-    )
-    outcomes = class_outcomes(prepared.y[rows], prepared.classes)
-    tuned = tune_thresholds(p_up, outcomes, signals.target_win_rate, p_down, signals.min_trades)
+        raise ConfigError("tuning the decision needs a calibration slice")
+    index = prepared.X.index[rows]
+    p_up, p_down = direction_probabilities(calibration_proba, prepared.classes)
+    down = None if p_down is None else pd.Series(p_down, index)
+    tuned = tune_decision(prepared.candles, pd.Series(p_up, index), down, context)
     return SymbolThresholds(
-        symbol=symbol,
-        timeframe=timeframe,
-        min_trades=signals.min_trades,
+        symbol=str(context.symbol),
+        timeframe=str(context.timeframe),
+        min_trades=context.signals.min_trades,
         window=_window(prepared.X.index, rows),
         tuned=tuned,
     )
@@ -188,12 +208,13 @@ def train_bundle(
     timeframe: str | None = None,
 ) -> ModelBundle:
     """Fit the deployable chain on all rows (the last slice calibrates) and describe it; with
-    ``symbol`` and ``timeframe``, tune the signal thresholds for them on that slice."""
+    ``symbol`` and ``timeframe``, tune the decision for them on that slice."""
     fold = final_fold(prepared, config.validation)
-    predictor = fit_predictor(prepared, fold, config.models, config.costs)
+    predictor, calibration_proba = fit_chain(prepared, fold, config.models)
     thresholds = None
     if symbol and timeframe:
-        tuned = tune_on_calibration(prepared, fold, predictor, config.signals, symbol, timeframe)
+        context = config.context(symbol, timeframe)
+        tuned = tune_on_calibration(prepared, fold, calibration_proba, context)
         thresholds = tuned.model_dump(mode="json")
     info = BundleInfo(
         feature_spec_hash=prepared.spec_hash,
@@ -205,7 +226,6 @@ def train_bundle(
         train_window=_window(prepared.X.index, fold.train),
         calibration_window=_window(prepared.X.index, fold.calibrate),
         data_checksum=prepared.data_checksum,
-        threshold=predictor.threshold,
         classes=[float(c) for c in predictor.classes],
         signal_thresholds=thresholds,
     )
@@ -217,18 +237,17 @@ def _specs(config: ExperimentConfig) -> list[dict[str, Any]]:
 
 
 def _threshold_metrics(bundle: ModelBundle) -> dict[str, float]:
-    """The tuned signal thresholds as metrics (a side that never reached the target: NaN)."""
+    """The tuned decision as metrics (no decision: NaN margin, both sides off)."""
     tuned = bundle.info.thresholds()
     if tuned is None:
         return {}
     t = tuned.tuned
     return {
-        "signal_long_threshold": math.nan if t.long_threshold is None else t.long_threshold,
-        "signal_short_threshold": math.nan if t.short_threshold is None else t.short_threshold,
-        "signal_long_win_rate": t.long_win_rate,
-        "signal_short_win_rate": t.short_win_rate,
-        "signal_long_coverage": t.long_coverage,
-        "signal_short_coverage": t.short_coverage,
+        "signal_min_ev": math.nan if t.min_ev is None else t.min_ev,
+        "signal_allow_long": float(t.trades_anything and t.allow_long),
+        "signal_allow_short": float(t.trades_anything and t.allow_short),
+        "signal_calibration_net_return": t.net_return,
+        "signal_calibration_coverage": t.coverage,
     }
 
 
@@ -249,9 +268,6 @@ def run_train(
         return bundle, path, None
     with run:
         record(run, config, prepared, source)
-        run.log_metrics(
-            {"threshold": bundle.predictor.threshold, "rows": float(len(prepared.y))}
-            | _threshold_metrics(bundle)
-        )
+        run.log_metrics({"rows": float(len(prepared.y))} | _threshold_metrics(bundle))
         run.log_dir(path, "bundle")
     return bundle, path, run.run_id

@@ -1,8 +1,7 @@
-"""Out-of-sample metrics: classification quality, calibration, and a vectorised next-bar P&L.
+"""Out-of-sample metrics: classification quality, calibration, and the Sharpe ratio.
 
 Pure functions on arrays. ``y`` holds class column indices ``0..k-1`` (see :func:`encode`);
-``proba`` is rows × classes. Trading: position ``p_t`` is taken at bar ``t``'s close and earns
-``p_t · r_{t+1}``; every unit of position change pays ``taker fee + slippage`` of notional.
+``proba`` is rows × classes. Trading P&L comes from the engine (``validation.evaluation``).
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
-from aitrader.config import CostsConfig
 from aitrader.errors import DataError
 
 _EPS = 1e-15
@@ -112,41 +110,9 @@ def classification_metrics(
     }
 
 
-# ---------------------------------------------------------------------------------------------
-# Trading
-
-
-def cost_per_unit(costs: CostsConfig) -> float:
-    """Cost of trading one unit of notional at market: taker fee + slippage."""
-    return costs.taker_fee + costs.slippage_bps / 10_000
-
-
-def net_returns(
-    position: np.ndarray, next_return: np.ndarray, costs: CostsConfig, start: float = 0.0
-) -> np.ndarray:
-    """Per-bar net return of holding ``position[t]`` over ``next_return[t]`` after costs."""
-    turnover = np.abs(np.diff(np.r_[start, position]))
-    return position * next_return - turnover * cost_per_unit(costs)
-
-
 def sharpe(returns: np.ndarray, periods_per_year: float = 1.0) -> float:
     """Mean over standard deviation (ddof 1), times ``sqrt(periods_per_year)``; 0 if flat."""
     if returns.size < 2:
         return 0.0
     sd = float(np.std(returns, ddof=1))
     return 0.0 if sd == 0 else float(np.mean(returns) / sd * math.sqrt(periods_per_year))
-
-
-def trading_metrics(
-    position: np.ndarray, net: np.ndarray, periods_per_year: float
-) -> dict[str, float]:
-    """Net return (compounded), annualised and per-bar Sharpe, turnover, exposure, trades."""
-    changes = np.abs(np.diff(np.r_[0.0, position]))
-    return {
-        "net_return": float(np.prod(1.0 + net) - 1.0),
-        "net_sharpe": sharpe(net, periods_per_year),
-        "net_sharpe_per_bar": sharpe(net),
-        "turnover": float(changes.sum()),
-        "exposure": float(np.mean(np.abs(position))) if position.size else 0.0,
-        "trades": float(np.count_nonzero(changes)),
-    }

@@ -10,6 +10,8 @@ out-of-sample net returns are kept under ``<data dir>/tuning/<study>/`` for PBO 
 from __future__ import annotations
 
 import logging
+import os
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -22,16 +24,16 @@ import numpy as np
 import optuna
 from optuna.trial import Trial, TrialState
 
-from aitrader.config import CostsConfig
 from aitrader.errors import ConfigError
 from aitrader.models.config import ModelConfig
 from aitrader.models.kinds import get as get_kind
+from aitrader.strategy.edge import DecisionContext
 from aitrader.validation.config import TuningConfig, ValidationConfig
 from aitrader.validation.evaluation import evaluate
 from aitrader.validation.experiment import ExperimentConfig, Source, prepare_source, record
 from aitrader.validation.overfitting import deflated_sharpe, pbo_cscv
 from aitrader.validation.tracking import start_run
-from aitrader.validation.walkforward import Prepared, Progress
+from aitrader.validation.walkforward import Prepared, Progress, fold_pool, fold_workers
 
 log = logging.getLogger(__name__)
 Submit = Callable[[ModelConfig], "Future[TrialResult]"]
@@ -46,39 +48,65 @@ class TrialResult:
 
 
 def suggest(trial: Trial, base: ModelConfig) -> ModelConfig:
-    """A candidate: the kind's search space (declared by the kind) and the decision options."""
+    """A candidate: the kind's search space (declared by the kind) and its calibration."""
     values = base.model_dump()
     space = get_kind(base.kind).space
     if space is not None:
         values[base.kind] = base.params().model_dump() | space(trial)
     values["calibration"] = trial.suggest_categorical("calibration", ["sigmoid", "isotonic"])
-    values["decision"] |= {"allow_short": trial.suggest_categorical("allow_short", [True, False])}
     return ModelConfig.model_validate(values)
 
 
 def evaluate_candidate(
-    prepared: Prepared, model: ModelConfig, validation: ValidationConfig, costs: CostsConfig
+    prepared: Prepared,
+    model: ModelConfig,
+    validation: ValidationConfig,
+    context: DecisionContext,
+    pool: ProcessPoolExecutor | None = None,
 ) -> TrialResult:
-    """Walk-forward out-of-sample metrics and net returns of one candidate."""
-    result = evaluate(prepared, model, validation, costs)
-    return TrialResult(result.metrics, result.predictions["net_return"].to_numpy())
+    """Walk-forward out-of-sample metrics and net returns (the managed engine's) of one
+    candidate, traded as ``context`` says (folds on ``pool``, or as ``validation.n_jobs``
+    says)."""
+    result = evaluate(prepared, model, validation, context, candidates=False, pool=pool)
+    return TrialResult(result.metrics, result.returns.to_numpy())
 
 
-_WORKER: tuple[Prepared, ValidationConfig, CostsConfig] | None = None
+def _serial(validation: ValidationConfig) -> ValidationConfig:
+    """Folds one after the other: trials on a pool or on Ray are the parallel unit."""
+    return validation.model_copy(update={"n_jobs": 1})
 
 
-def _init_worker(prepared: Prepared, validation: ValidationConfig, costs: CostsConfig) -> None:
+_WORKER: tuple[Prepared, ValidationConfig, DecisionContext] | None = None
+
+
+def _init_worker(
+    prepared: Prepared, validation: ValidationConfig, context: DecisionContext
+) -> None:
     global _WORKER
-    _WORKER = (prepared, validation, costs)
+    _WORKER = (prepared, validation, context)
 
 
 def _worker_trial(model: ModelConfig) -> TrialResult:
     assert _WORKER is not None, "worker initialised without data"
-    return evaluate_candidate(_WORKER[0], model, _WORKER[1], _WORKER[2])
+    return evaluate_candidate(_WORKER[0], model, _serial(_WORKER[1]), _WORKER[2])
+
+
+def study_name(config: ExperimentConfig, source: Source) -> str:
+    """``tuning.study_name``, or by default ``KIND-DATASET-TIMEFRAME-OBJECTIVE`` (and
+    ``-lastNfolds`` with ``validation.max_folds``), so trials of different models, data sets,
+    timeframes, objectives or fold sets never share a study (or a DSR)."""
+    tuning = config.tuning
+    if tuning.study_name is not None:
+        return tuning.study_name
+    parts = [config.models.kind, source.name, source.timeframe or "", tuning.objective]
+    if config.validation.max_folds is not None:
+        parts.append(f"last{config.validation.max_folds}folds")
+    return "-".join(re.sub(r"[^A-Za-z0-9._]+", "_", p).strip("_") for p in parts if p)
 
 
 def open_study(tuning: TuningConfig, data_dir: Path) -> optuna.Study:
     """Create or resume the study; trials a dead process left RUNNING are marked FAIL."""
+    assert tuning.study_name is not None, "resolve the study name first (study_name)"
     url = tuning.storage or f"sqlite:///{Path(data_dir).expanduser().resolve() / 'optuna.db'}"
     Path(data_dir).expanduser().mkdir(parents=True, exist_ok=True)
     storage = optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
@@ -161,11 +189,17 @@ def run_trials(
                 progress(done, todo)
 
 
-def _inline(prepared: Prepared, config: ExperimentConfig) -> Submit:
+def _inline(
+    prepared: Prepared,
+    config: ExperimentConfig,
+    context: DecisionContext,
+    pool: ProcessPoolExecutor | None,
+) -> Submit:
     def submit(model: ModelConfig) -> Future[TrialResult]:
         future: Future[TrialResult] = Future()
         try:
-            future.set_result(evaluate_candidate(prepared, model, config.validation, config.costs))
+            result = evaluate_candidate(prepared, model, config.validation, context, pool)
+            future.set_result(result)
         except Exception as exc:
             future.set_exception(exc)
         return future
@@ -173,7 +207,7 @@ def _inline(prepared: Prepared, config: ExperimentConfig) -> Submit:
     return submit
 
 
-def _ray(prepared: Prepared, config: ExperimentConfig) -> Submit:
+def _ray(prepared: Prepared, config: ExperimentConfig, context: DecisionContext) -> Submit:
     try:
         import ray
     except ImportError:
@@ -185,7 +219,7 @@ def _ray(prepared: Prepared, config: ExperimentConfig) -> Submit:
     remote = ray.remote(evaluate_candidate)
 
     def submit(model: ModelConfig) -> Future[TrialResult]:
-        ref = remote.remote(data, model, config.validation, config.costs)
+        ref = remote.remote(data, model, _serial(config.validation), context)
         return ref.future()
 
     return submit
@@ -237,32 +271,48 @@ def summarise(study: optuna.Study, returns_dir: Path) -> TuneResult:
 
 
 def tune(
-    prepared: Prepared, config: ExperimentConfig, data_dir: Path, progress: Progress | None = None
+    prepared: Prepared,
+    config: ExperimentConfig,
+    data_dir: Path,
+    progress: Progress | None = None,
+    context: DecisionContext | None = None,
 ) -> TuneResult:
-    """Run (or resume) the study of ``config.tuning`` on ``prepared`` and summarise it."""
+    """Run (or resume) the study of ``config.tuning`` (its ``study_name`` set) on ``prepared``,
+    each trial traded as ``context`` says, and summarise it."""
     tuning = config.tuning
+    context = context or config.context()
     study = open_study(tuning, data_dir)
-    returns_dir = Path(data_dir).expanduser() / "tuning" / tuning.study_name
+    returns_dir = Path(data_dir).expanduser() / "tuning" / str(tuning.study_name)
     returns_dir.mkdir(parents=True, exist_ok=True)
     if tuning.ray_address is not None:
-        run_trials(study, config, _ray(prepared, config), returns_dir, progress)
+        run_trials(study, config, _ray(prepared, config, context), returns_dir, progress)
     elif tuning.workers > 1:
-        args = (prepared, config.validation, config.costs)
-        context = get_context("spawn")
-        with ProcessPoolExecutor(tuning.workers, context, _init_worker, args) as pool:
+        args = (prepared, config.validation, context)
+        spawn = get_context("spawn")
+        with ProcessPoolExecutor(tuning.workers, spawn, _init_worker, args) as pool:
             submit: Submit = lambda m: pool.submit(_worker_trial, m)  # noqa: E731
             run_trials(study, config, submit, returns_dir, progress)
-    else:
-        run_trials(study, config, _inline(prepared, config), returns_dir, progress)
+    else:  # one trial at a time, its folds on one pool that lives as long as the study
+        cores = len(os.sched_getaffinity(0))
+        workers = fold_workers(config.validation.n_jobs, len(prepared.y), cores)
+        with fold_pool(prepared, workers) as pool:
+            submit = _inline(prepared, config, context, pool)
+            run_trials(study, config, submit, returns_dir, progress)
     return summarise(study, returns_dir)
 
 
 def run_tune(
     source: Source, config: ExperimentConfig, data_dir: Path, progress: Progress | None = None
 ) -> tuple[TuneResult, str | None]:
-    """Tune on ``source`` and record the study's outcome in MLflow; returns the run id."""
+    """Tune on ``source`` (study name: :func:`study_name`) and record the study's outcome in
+    MLflow; returns the run id."""
+    name = study_name(config, source)
+    config = config.model_copy(
+        update={"tuning": config.tuning.model_copy(update={"study_name": name})}
+    )
     prepared = prepare_source(source, config)
-    result = tune(prepared, config, data_dir, progress)
+    context = config.context(source.symbol, source.timeframe, source.calendar)
+    result = tune(prepared, config, data_dir, progress, context)
     run = start_run(config.tracking, data_dir, f"tune {config.models.kind} {source.name}")
     if run is None:
         return result, None

@@ -1,16 +1,21 @@
-"""The honest pipeline: features → labels → folds → (scaler, model, calibrator, threshold) fitted
-per fold on training rows only → out-of-sample probabilities, metrics and net-of-cost P&L.
+"""The honest pipeline: features → labels → folds → (scaler, model, calibrator) fitted per fold
+on training rows only → out-of-sample probabilities.
 
-Per fold the model trains on the purged training rows, the calibrator and the decision threshold
-on the calibration slice that lies strictly after them and before the test block.
+Per fold the model trains on the purged training rows and the calibrator on the calibration slice
+that lies strictly after them and before the test block; the fold keeps the calibrated
+probabilities of that slice, on which the trading decision is tuned (``aitrader.strategy.edge``).
+Every slice is predicted once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from multiprocessing import get_context
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -25,8 +30,7 @@ from aitrader.features.scaling import FeatureScaler
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
 from aitrader.labels import LabelConfig, make_labels
 from aitrader.models.calibration import ProbabilityCalibrator
-from aitrader.models.config import DecisionConfig, ModelConfig
-from aitrader.models.decision import positions
+from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model, uses_scaler
 from aitrader.models.predictor import Predictor
 from aitrader.validation import metrics as m
@@ -51,6 +55,7 @@ class Prepared:
     label_name: str
     periods_per_year: float
     data_checksum: str
+    candles: pd.DataFrame  # the OHLCV bars the rows came from (the decision trades on them)
 
 
 def periods_per_year(index: pd.DatetimeIndex, calendar: str = "crypto") -> float:
@@ -95,37 +100,26 @@ def prepare(
         label_name=made.name,
         periods_per_year=periods_per_year(pd.DatetimeIndex(candles.index), calendar),
         data_checksum=checksum(candles),
+        candles=candles[["open", "high", "low", "close", "volume"]],
     )
 
 
-def fit_threshold(
-    proba: np.ndarray, next_return: np.ndarray, decision: DecisionConfig, costs: CostsConfig
-) -> float:
-    """The grid threshold with the largest net P&L (ties: the larger, i.e. fewer trades)."""
-    best, best_pnl = decision.grid[-1], -np.inf
-    for threshold in decision.grid:
-        held = positions(proba, threshold, decision.allow_short)
-        pnl = float(m.net_returns(held, next_return, costs).sum())
-        if pnl >= best_pnl:
-            best, best_pnl = threshold, pnl
-    return float(best)
+def fit_predictor(prepared: Prepared, fold: Fold, config: ModelConfig) -> Predictor:
+    """Fit scaler and model on ``fold.train`` and the calibrator on ``fold.calibrate``."""
+    return fit_chain(prepared, fold, config)[0]
 
 
-def fit_predictor(
-    prepared: Prepared, fold: Fold, config: ModelConfig, costs: CostsConfig
-) -> Predictor:
-    """Fit scaler and model on ``fold.train``, calibrator and threshold on ``fold.calibrate``.
+def fit_chain(prepared: Prepared, fold: Fold, config: ModelConfig) -> tuple[Predictor, np.ndarray]:
+    """The fitted chain and its calibrated probabilities on ``fold.calibrate`` (rows × classes).
 
     BLAS threads are capped at ``config.n_jobs``: oversubscribed OpenBLAS threads (parallel
     folds or trials on few cores) slow linear models down tenfold.
     """
     with threadpool_limits(limits=config.n_jobs, user_api="blas"):
-        return _fit_predictor(prepared, fold, config, costs)
+        return _fit_chain(prepared, fold, config)
 
 
-def _fit_predictor(
-    prepared: Prepared, fold: Fold, config: ModelConfig, costs: CostsConfig
-) -> Predictor:
+def _fit_chain(prepared: Prepared, fold: Fold, config: ModelConfig) -> tuple[Predictor, np.ndarray]:
     x_train = prepared.X.iloc[fold.train]
     scaler = None
     if uses_scaler(config):
@@ -134,47 +128,41 @@ def _fit_predictor(
         x_train if scaler is None else scaler.transform(x_train), prepared.y[fold.train]
     )
     names = tuple(str(c) for c in prepared.X.columns)
-    decision = config.decision
-    chain = Predictor(names, prepared.classes, model, scaler, None, 1.0, decision.allow_short)
+    chain = Predictor(names, prepared.classes, model, scaler, None)
     if fold.calibrate.size == 0:
-        if decision.threshold is None:
-            raise ConfigError("fitting the decision threshold needs a calibration slice")
-        return replace(chain, threshold=decision.threshold)
-    x_cal = prepared.X.iloc[fold.calibrate]
-    if config.calibration != "none":
-        codes = m.encode(prepared.y[fold.calibrate], prepared.classes)
-        calibrator = ProbabilityCalibrator(config.calibration).fit(chain.raw_proba(x_cal), codes)
-        chain = replace(chain, calibrator=calibrator)
-    threshold = decision.threshold
-    if threshold is None:
-        proba = chain.predict_proba(x_cal)
-        threshold = fit_threshold(proba, prepared.next_return[fold.calibrate], decision, costs)
-    return replace(chain, threshold=threshold)
+        return chain, np.empty((0, len(prepared.classes)))
+    raw = chain.raw_proba(prepared.X.iloc[fold.calibrate])
+    if config.calibration == "none":
+        return chain, raw
+    codes = m.encode(prepared.y[fold.calibrate], prepared.classes)
+    calibrator = ProbabilityCalibrator(config.calibration).fit(raw, codes)
+    return replace(chain, calibrator=calibrator), calibrator.transform(raw)
 
 
 @dataclass(frozen=True)
 class FoldOutput:
-    """Out-of-sample probabilities of one fold and what was fitted to produce them."""
+    """Out-of-sample probabilities of one fold, the calibrated probabilities of its calibration
+    slice and the training climatology."""
 
     fold: Fold
     proba: np.ndarray
-    raw_proba: np.ndarray
+    calibration_proba: np.ndarray
     climatology: np.ndarray
-    threshold: float
 
 
-def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig, costs: CostsConfig) -> FoldOutput:
-    """Fit on the fold's training side and predict its test rows."""
-    chain = fit_predictor(prepared, fold, config, costs)
+def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
+    """Fit on the fold's training side and predict its test rows (once)."""
+    chain, calibration = fit_chain(prepared, fold, config)
     x_test = prepared.X.iloc[fold.test]
     seen = np.concatenate([fold.train, fold.calibrate])
     counts = np.bincount(m.encode(prepared.y[seen], prepared.classes), minlength=len(chain.classes))
     with threadpool_limits(limits=config.n_jobs, user_api="blas"):
-        proba, raw = chain.predict_proba(x_test), chain.raw_proba(x_test)
-    return FoldOutput(fold, proba, raw, counts / counts.sum(), chain.threshold)
+        proba = chain.predict_proba(x_test)
+    return FoldOutput(fold, proba, calibration, counts / counts.sum())
 
 
 _WORKER: Prepared | None = None
+T = TypeVar("T")
 
 
 def _init_worker(prepared: Prepared) -> None:
@@ -182,35 +170,70 @@ def _init_worker(prepared: Prepared) -> None:
     _WORKER = prepared
 
 
-def _worker_fold(fold: Fold, config: ModelConfig, costs: CostsConfig) -> FoldOutput:
+def in_worker(task: Callable[..., T], *args: Any) -> T:
+    """Run ``task(prepared, *args)`` in a :func:`fold_pool` worker on the data it holds."""
     assert _WORKER is not None, "worker initialised without data"
-    return run_fold(_WORKER, fold, config, costs)
+    return task(_WORKER, *args)
+
+
+PARALLEL_ROWS = 20_000
+"""``n_jobs`` None runs folds on one worker per core from this many rows (a worker takes
+seconds to start, more than a small data set's folds)."""
+
+
+def fold_workers(n_jobs: int | None, rows: int, folds: int) -> int:
+    """Worker processes for ``folds`` folds: ``n_jobs``, or with None one per available core on
+    data sets of at least :data:`PARALLEL_ROWS` rows (serial below); never more than folds."""
+    if n_jobs is None:
+        n_jobs = len(os.sched_getaffinity(0)) if rows >= PARALLEL_ROWS else 1
+    return max(1, min(n_jobs, folds))
+
+
+@contextmanager
+def fold_pool(prepared: Prepared, workers: int) -> Iterator[ProcessPoolExecutor | None]:
+    """A spawn process pool whose workers hold ``prepared`` (None for one worker)."""
+    if workers <= 1:
+        yield None
+        return
+    context = get_context("spawn")
+    with ProcessPoolExecutor(workers, context, _init_worker, (prepared,)) as pool:
+        yield pool
+
+
+def _fold_task(
+    prepared: Prepared,
+    fold: Fold,
+    config: ModelConfig,
+    after: Callable[[Prepared, FoldOutput], T] | None,
+) -> FoldOutput | T:
+    output = run_fold(prepared, fold, config)
+    return output if after is None else after(prepared, output)
 
 
 def run_folds(
     prepared: Prepared,
     folds: list[Fold],
     config: ModelConfig,
-    costs: CostsConfig,
-    n_jobs: int = 1,
+    pool: ProcessPoolExecutor | None = None,
     progress: Progress | None = None,
-) -> list[FoldOutput]:
-    """Every fold, serially or on a local process pool of ``n_jobs`` workers (order kept)."""
-    outputs: dict[int, FoldOutput] = {}
-    if n_jobs <= 1 or len(folds) < 2:
+    after: Callable[[Prepared, FoldOutput], Any] | None = None,
+) -> list[Any]:
+    """Every fold's output (``after(prepared, output)`` when given, in the same task), serially
+    or on ``pool`` (order kept). The largest folds start first so the pool does not wait on one
+    long fold at the end."""
+    outputs: dict[int, Any] = {}
+    if pool is None:
         for fold in folds:
-            outputs[fold.number] = run_fold(prepared, fold, config, costs)
+            outputs[fold.number] = _fold_task(prepared, fold, config, after)
             if progress is not None:
                 progress(len(outputs), len(folds))
         return [outputs[f.number] for f in folds]
-    context = get_context("spawn")
-    with ProcessPoolExecutor(n_jobs, context, _init_worker, (prepared,)) as pool:
-        futures = [pool.submit(_worker_fold, fold, config, costs) for fold in folds]
-        for future in as_completed(futures):
-            output = future.result()
-            outputs[output.fold.number] = output
-            if progress is not None:
-                progress(len(outputs), len(folds))
+    ordered = sorted(folds, key=lambda f: -f.train.size)
+    futures = {pool.submit(in_worker, _fold_task, f, config, after): f.number for f in ordered}
+    for future in as_completed(futures):
+        outputs[futures[future]] = future.result()
+        if progress is not None:
+            progress(len(outputs), len(folds))
     return [outputs[f.number] for f in folds]
 
 
