@@ -28,7 +28,7 @@ models:
   logistic: {{C: 0.1, max_iter: 1000}}
   xgboost: {{n_estimators: 200, learning_rate: 0.03, max_depth: 4, min_child_weight: 10.0,
             subsample: 0.8, colsample_bytree: 0.8, reg_lambda: 1.0}}
-  decision: {{threshold: null, allow_short: true}}
+  {decision}
 """
 
 
@@ -39,19 +39,29 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_a_config_with_every_old_section_still_loads(tmp_path: Path) -> None:
-    models = load_settings(write(tmp_path, OLD_FULL_DUMP.format(persistence=""))).models
+    models = load_settings(
+        write(tmp_path, OLD_FULL_DUMP.format(persistence="", decision=""))
+    ).models
     assert models.kind == "random_forest" and models.seed == 7
     assert models.params() == ForestParams(n_estimators=50)
     assert models.params("xgboost") == XGBoostParams()
 
 
 def test_the_moved_persistence_column_names_its_replacement(tmp_path: Path) -> None:
-    text = OLD_FULL_DUMP.format(persistence="persistence_column: trend_strength_2")
+    text = OLD_FULL_DUMP.format(persistence="persistence_column: trend_strength_2", decision="")
     with pytest.raises(ConfigError) as error:
         load_settings(write(tmp_path, text))
     message = str(error.value)
     assert "aitrader.yaml" in message and "models.persistence_column" in message
     assert "`persistence: {column: NAME}`" in message
+
+
+def test_the_removed_decision_section_says_what_replaced_it(tmp_path: Path) -> None:
+    text = OLD_FULL_DUMP.format(persistence="", decision="decision: {threshold: null}")
+    with pytest.raises(ConfigError) as error:
+        load_settings(write(tmp_path, text))
+    message = str(error.value)
+    assert "models.decision" in message and "tuned on each bundle's calibration slice" in message
 
 
 def test_bad_kind_and_bad_parameter_name_the_key(tmp_path: Path) -> None:

@@ -107,5 +107,7 @@ class ModelConfig(Frozen):
 
 MOVED = {
     "persistence_column": "moved: write `persistence: {column: NAME}` under models",
+    "decision": "removed: the trading decision (min_ev, sides) is tuned on each bundle's "
+    "calibration slice (signals.* sets its bounds); delete models.decision",
 }
 """Keys an older version accepted, with what replaces them."""
