@@ -17,8 +17,9 @@ from live_helpers import SYMBOL, SteppingFeed, account, script
 
 from aitrader.engine.types import Bar, Order
 from aitrader.errors import ConfigError
+from aitrader.live.calls import ExchangeCalls
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
-from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
+from aitrader.live.exchange import ExchangeBroker
 from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import OrderStatus

@@ -32,6 +32,7 @@ from aitrader.live.feeds import (
     WebsocketConfig,
     WebsocketFeed,
 )
+from aitrader.live.fingerprint import live_fingerprint
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
 from aitrader.live.runner import Runner, RunSummary, paper_runner
@@ -40,7 +41,6 @@ from aitrader.live.trading import (
     exchange_client,
     history,
     latest_closed_bar,
-    live_fingerprint,
     live_runner,
     resume_point,
     server_clock,

@@ -11,8 +11,6 @@ since the last one processed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 import uuid
@@ -27,8 +25,10 @@ from aitrader.config import Settings
 from aitrader.engine.loop import Engine
 from aitrader.engine.managed_policy import ManagedPolicy, TargetFeed
 from aitrader.errors import ConfigError
-from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
+from aitrader.live.calls import ExchangeCalls
+from aitrader.live.exchange import ExchangeBroker
 from aitrader.live.feeds import BarFeed
+from aitrader.live.fingerprint import live_fingerprint
 from aitrader.live.guard import CircuitBreaker
 from aitrader.live.ledger import Ledger, LedgerRiskStateStore
 from aitrader.live.runner import PROGRESS, GuardConfig, Runner
@@ -154,16 +154,6 @@ def history(
     frame = frame.drop_duplicates("time").astype({"time": "int64"})
     frame.index = pd.to_datetime(frame.pop("time"), unit="ms", utc=True)
     return frame.astype("float64")
-
-
-def live_fingerprint(
-    symbols: Sequence[str], risk: RiskConfig, config: Mapping[str, Any] | None
-) -> str:
-    """What a resumed run on live bars (live, or paper on an exchange's bars) must match:
-    symbols, risk settings and the run's description."""
-    described = {"symbols": list(symbols), "risk": repr(risk), "config": dict(config or {})}
-    text = json.dumps(described, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def resume_point(ledger: Ledger, fingerprint: str) -> pd.Timestamp | None:
