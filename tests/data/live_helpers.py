@@ -14,6 +14,7 @@ import numpy as np
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.engine.types import Bar
+from aitrader.live.calls import ExchangeCalls
 from aitrader.live.emulator import ExchangeEmulator
 from aitrader.live.ledger import Ledger
 from aitrader.risk.config import LimitsConfig, RiskConfig
@@ -81,3 +82,29 @@ def account(emu: ExchangeEmulator) -> dict[str, float]:
     venue: Any = emu.venue
     with venue.lock:
         return {a: venue.free[a] + venue.locked[a] for a in venue.free}
+
+
+def client(emu: ExchangeEmulator, timeout_ms: int = 5000) -> Any:
+    exchange = emu.client(timeout_ms=timeout_ms)
+    exchange.options["recvWindow"] = 1500  # ambiguous orders settle within 2 s
+    return exchange
+
+
+def quick_calls(exchange: Any, sleeps: list[float] | None = None) -> ExchangeCalls:
+    def sleep(seconds: float) -> None:
+        if sleeps is not None:
+            sleeps.append(seconds)
+        time.sleep(min(seconds, 0.05))
+
+    return ExchangeCalls(exchange, attempts=4, max_wait=2.0, sleep=sleep)
+
+
+def assert_ledger_equals_exchange(emu: ExchangeEmulator, ledger: Ledger) -> None:
+    trades = emu.venue.trades
+    fills = ledger.fills()
+    assert sorted(fills["trade_id"]) == sorted(f"binance:{t.trade_id}" for t in trades)
+    held = ledger.positions().get(SYMBOL)
+    balances = account(emu)
+    assert math.isclose(held.qty if held else 0.0, balances["BTC"], abs_tol=1e-12)
+    ids = [o.client_order_id for o in emu.venue.orders.values()]
+    assert len(ids) == len(set(ids)), "an order was sent twice"

@@ -13,7 +13,15 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from live_helpers import SYMBOL, SteppingFeed, account, script
+from live_helpers import (
+    SYMBOL,
+    SteppingFeed,
+    account,
+    assert_ledger_equals_exchange,
+    client,
+    quick_calls,
+    script,
+)
 
 from aitrader.engine.types import Bar, Order
 from aitrader.errors import ConfigError
@@ -37,23 +45,6 @@ def emu() -> Iterator[ExchangeEmulator]:
     config = EmulatorConfig(markets={"BTCUSDT": "BTC-USD-1h"}, balances={"USDT": 10_000.0})
     with ExchangeEmulator(config) as running:
         yield running
-
-
-def client(emu: ExchangeEmulator, timeout_ms: int = 5000) -> Any:
-    exchange = emu.client(timeout_ms=timeout_ms)
-    exchange.options["recvWindow"] = 1500  # ambiguous orders settle within 2 s
-    return exchange
-
-
-def quick_calls(exchange: Any, sleeps: list[float] | None = None) -> ExchangeCalls:
-    def sleep(seconds: float) -> None:
-        if sleeps is not None:
-            sleeps.append(seconds)
-        import time
-
-        time.sleep(min(seconds, 0.05))
-
-    return ExchangeCalls(exchange, attempts=4, max_wait=2.0, sleep=sleep)
 
 
 def run(
@@ -84,17 +75,6 @@ def run(
     assert isinstance(broker, ExchangeBroker)
     RUNNERS.append(runner)
     return summary, broker
-
-
-def assert_ledger_equals_exchange(emu: ExchangeEmulator, ledger: Ledger) -> None:
-    trades = emu.venue.trades
-    fills = ledger.fills()
-    assert sorted(fills["trade_id"]) == sorted(f"binance:{t.trade_id}" for t in trades)
-    held = ledger.positions().get(SYMBOL)
-    balances = account(emu)
-    assert math.isclose(held.qty if held else 0.0, balances["BTC"], abs_tol=1e-12)
-    ids = [o.client_order_id for o in emu.venue.orders.values()]
-    assert len(ids) == len(set(ids)), "an order was sent twice"
 
 
 def test_round_trips_book_exactly_what_the_exchange_did(

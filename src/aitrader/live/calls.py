@@ -17,6 +17,7 @@ Each retry is a warning in the log and, when a ledger is attached, an event in t
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from aitrader.live.ledger import Ledger
 
 log = logging.getLogger(__name__)
+
+_QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
 
 BAN_DEFAULT = 120.0
 """Seconds a 418 without ``Retry-After`` keeps the client quiet."""
@@ -91,8 +94,9 @@ class VenueUnavailable(TransientExchangeError):
 
 
 def short(exc: BaseException, limit: int = 200) -> str:
-    """An exception's text on one line, at most ``limit`` characters."""
-    text = str(exc).replace("\n", " ")
+    """An exception's text on one line, at most ``limit`` characters, URLs without their query
+    (no signature or parameters in logs and the ledger)."""
+    text = _QUERY.sub(r"\1", str(exc).replace("\n", " "))
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

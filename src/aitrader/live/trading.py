@@ -198,6 +198,7 @@ def live_runner(
             LIVE_STATE, {"run_id": run_id, "exchange": exchange.id, "symbols": list(symbols)}
         )
     calls = calls or ExchangeCalls(exchange, breaker)
+    calls.ledger = ledger  # retries and bans become ledger events
     calls("load_markets")
     broker = ExchangeBroker(exchange, symbols, ledger, run_id, calls=calls, capital=capital)
     if state is None:
