@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ import pandas as pd
 import typer
 
 from aitrader.cli.common import JsonOption, console, emit_json, err_console, settings, table
+from aitrader.cli.venue import retrying, run_ledger, venue_errors
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
 from aitrader.data.store import Store
@@ -279,7 +281,7 @@ class LiveBars:
     def describe(self) -> dict[str, object]:
         return {
             **{"exchange": self.exchange, "symbols": list(self.symbols)},
-            "timeframe": self.timeframe,
+            **{"timeframe": self.timeframe, "api_url": self.api_url},
         }
 
     @property
@@ -292,13 +294,17 @@ def _start(
 ) -> tuple[pd.Timestamp, dict[str, pd.DataFrame]]:
     """Where the run starts (the last bar processed, or the latest bar closed on every market)
     and each symbol's history up to it for the strategy's warm-up."""
-    client.load_markets()
+    retrying(client.load_markets)
     missing = [s for s in bars.symbols if s not in client.markets]
     if missing:
         raise ConfigError(f"--symbol {', '.join(missing)}: {client.id} has no such market")
     if start is None:
-        start = min(latest_closed_bar(client, s, bars.timeframe) for s in bars.symbols)
-    return start, {s: history(client, s, bars.timeframe, start, warmup) for s in bars.symbols}
+        tf = bars.timeframe
+        start = min(retrying(partial(latest_closed_bar, client, s, tf)) for s in bars.symbols)
+    return start, {
+        s: retrying(partial(history, client, s, bars.timeframe, start, warmup))
+        for s in bars.symbols
+    }
 
 
 def _feeds(cfg: Settings, client: Any, bars: LiveBars, start: pd.Timestamp) -> list[BarFeed]:
@@ -363,8 +369,12 @@ def _paper_live(
     config = BrokerConfig.from_costs(cfg.costs)
     symbols = list(bars.symbols)
     fingerprint = live_fingerprint(symbols, cfg.risk, run | {"broker": repr(config)})
-    with Ledger(path, secret_values(cfg.secrets)) as book:
-        start, candles = _start(client, bars, resume_point(book, fingerprint), strategy.history)
+    with (
+        venue_errors(bars.exchange, bars.api_url),
+        run_ledger(path, secret_values(cfg.secrets)) as book,
+    ):
+        resume = resume_point(book, fingerprint, run)
+        start, candles = _start(client, bars, resume, strategy.history)
         targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
@@ -444,9 +454,9 @@ def live_command(
     client = exchange_client(name, cfg, api_url)
     markets = "-".join(s.replace("/", "") for s in symbols)
     path = ledger or Path(f"live-{name}-{markets}-{timeframe}.db")
-    run = bars.describe() | strategy.describe()
-    with Ledger(path, secret_values(cfg.secrets)) as book:
-        resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run))
+    run = bars.describe() | strategy.describe() | {"capital": capital}
+    with venue_errors(name, api_url), run_ledger(path, secret_values(cfg.secrets)) as book:
+        resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run), run)
         start, candles = _start(client, bars, resume, strategy.history)
         targets = strategy.feed(cfg, symbols, timeframe, candles)
 

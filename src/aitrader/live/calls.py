@@ -96,8 +96,13 @@ class VenueUnavailable(TransientExchangeError):
 def short(exc: BaseException, limit: int = 200) -> str:
     """An exception's text on one line, at most ``limit`` characters, URLs without their query
     (no signature or parameters in logs and the ledger)."""
-    text = _QUERY.sub(r"\1", str(exc).replace("\n", " "))
+    text = scrub(str(exc))
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def scrub(text: str) -> str:
+    """``text`` on one line with URLs stripped of their query (signatures, parameters)."""
+    return _QUERY.sub(r"\1", text.replace("\n", " "))
 
 
 def banned(exc: Exception) -> bool:

@@ -44,6 +44,7 @@ from aitrader.engine.types import Bar
 from aitrader.errors import ConfigError, TransientBrokerError
 from aitrader.live import schema
 from aitrader.live.db import write_transaction
+from aitrader.live.events import recorded
 from aitrader.live.feeds import BarFeed
 from aitrader.live.fingerprint import refuse_other_run, run_fingerprint, stall_after_of
 from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay
@@ -197,7 +198,8 @@ class Runner:
         self.ledger.log_event("runner", "start", payload={"symbols": list(self.symbols)})
         self._save_status()
         try:
-            await self._decide(queue, len(self.feeds), max_bars)
+            with recorded(self.ledger):  # reconnects and fallbacks are ledger events
+                await self._decide(queue, len(self.feeds), max_bars)
         finally:
             for task in tasks:
                 task.cancel()

@@ -28,7 +28,7 @@ from aitrader.errors import ConfigError
 from aitrader.live.calls import ExchangeCalls
 from aitrader.live.exchange import ExchangeBroker
 from aitrader.live.feeds import BarFeed
-from aitrader.live.fingerprint import live_fingerprint
+from aitrader.live.fingerprint import live_fingerprint, refuse_other_run
 from aitrader.live.guard import CircuitBreaker
 from aitrader.live.ledger import Ledger, LedgerRiskStateStore
 from aitrader.live.runner import PROGRESS, GuardConfig, Runner
@@ -156,10 +156,14 @@ def history(
     return frame.astype("float64")
 
 
-def resume_point(ledger: Ledger, fingerprint: str) -> pd.Timestamp | None:
-    """The last bar processed by the ledger's run when it is this run (None: a fresh run)."""
+def resume_point(
+    ledger: Ledger, fingerprint: str, config: Mapping[str, Any] | None = None
+) -> pd.Timestamp | None:
+    """The last bar processed by the ledger's run when it is this run (None: a fresh ledger);
+    a ledger of another run is refused, naming the settings that differ from ``config``."""
     state = ledger.load_state(PROGRESS)
-    if state is None or state.get("fingerprint") != fingerprint:
+    refuse_other_run(state, fingerprint, dict(config or {}))
+    if state is None:
         return None
     return pd.Timestamp(state["last_bar"])
 
