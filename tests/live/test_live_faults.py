@@ -6,37 +6,31 @@ unnoticed (M2)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 from live_helpers import (
     SYMBOL,
+    Hooked,
     SteppingFeed,
     account,
+    assert_equity_has_no_gap,
     assert_ledger_equals_exchange,
     client,
-    quick_calls,
-    script,
+    drive,
 )
 
-from aitrader.engine.types import Bar
 from aitrader.live.calls import ExchangeCalls
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, unavailable
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
-from aitrader.live.runner import GuardConfig, RunSummary
-from aitrader.live.trading import live_runner
-from aitrader.risk.config import LimitsConfig, RiskConfig
 
-RISK = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
 ORDER = ("POST", "/api/v3/order")
 
 
@@ -45,23 +39,6 @@ def emu() -> Iterator[ExchangeEmulator]:
     config = EmulatorConfig(markets={"BTCUSDT": "BTC-USD-1h"}, balances={"USDT": 10_000.0})
     with ExchangeEmulator(config) as running:
         yield running
-
-
-def drive(
-    ledger: Ledger,
-    exchange: Any,
-    targets: list[float],
-    feed: SteppingFeed,
-    calls: ExchangeCalls | None = None,
-    stop_loss: float | None = None,
-) -> RunSummary:
-    """One live run on the emulator through the real ccxt client, until ``feed`` ends."""
-    runner = live_runner(
-        exchange, [SYMBOL], script(targets, stop_loss), [feed], ledger, RISK, {"test": "faults"},
-        calls=calls or quick_calls(exchange), start=feed.emu.now - pd.Timedelta(hours=1),
-        guard=GuardConfig(backoff_base=0.01, backoff_cap=0.05),
-    )  # fmt: skip
-    return asyncio.run(asyncio.wait_for(runner.run(), 90))
 
 
 class Died(BaseException):
@@ -158,31 +135,6 @@ def test_h2_a_redone_exit_cancels_the_stop_the_redo_placed_and_sells(
         assert_ledger_equals_exchange(emu, ledger)
 
 
-class Hooked(SteppingFeed):
-    """A feed that calls ``hook(n)`` before closing bar ``n`` (once the runner recorded the
-    bars before it)."""
-
-    def __init__(
-        self, emu: ExchangeEmulator, bars: int, ledger: Ledger, hook: Callable[[int], None]
-    ):
-        super().__init__(emu, bars, ledger=ledger)
-        self.hook = hook
-
-    async def bars(self) -> AsyncIterator[Bar]:
-        n = 0
-        async for bar in super().bars():
-            yield bar
-            n += 1
-            await self._settled(n)
-            self.hook(n)
-
-
-def assert_equity_has_no_gap(ledger: Ledger, bars: int) -> None:
-    curve = ledger.equity_curve()
-    assert len(curve) == bars and curve.index.is_unique
-    assert (curve.index.to_series().diff().dropna() == pd.Timedelta(hours=1)).all()
-
-
 def test_m1_an_outage_pauses_reconciling_and_resumes_on_its_own(
     emu: ExchangeEmulator, tmp_path: Path
 ) -> None:
@@ -199,7 +151,7 @@ def test_m1_an_outage_pauses_reconciling_and_resumes_on_its_own(
 
     def venue_back(n: int) -> None:
         if n == 3:
-            emu.faults.clear()
+            emu.restore_service()
 
     exchange.create_order = outage_starts
     targets = [math.nan, 0.5, 0.5, 0.5, 0.5, 0.0]

@@ -233,8 +233,8 @@ def kill_scenario(spec: Spec, workdir: Path) -> Outcome:
     path = workdir / f"torture-{spec.seed}.db"
     with ExchangeEmulator(config) as emu:
         h = Harness(emu, path, spec)
-        for _ in range(spec.kills):
-            _kill_once(h, h.rng.choice(KINDS), outcome)
+        for n in range(spec.kills):
+            _kill_once(h, KINDS[(spec.seed + n) % len(KINDS)], outcome)
             if h.rng.random() < 0.5:
                 emu.advance(h.rng.randint(1, 3))  # slow: bars close while it is down
                 outcome.slow += 1
