@@ -47,6 +47,7 @@ from aitrader.live.trading import (
     resume_point,
     server_clock,
 )
+from aitrader.names import path_segment
 
 FEEDS = ("ws", "rest")
 MODEL_HISTORY = SETTLED_WINDOW + 1000
@@ -452,8 +453,8 @@ def live_command(
     strategy = StrategyChoice(fast, slow, stop_loss, take_profit, model)
     bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
     client = exchange_client(name, cfg, api_url)
-    markets = "-".join(s.replace("/", "") for s in symbols)
-    path = ledger or Path(f"live-{name}-{markets}-{timeframe}.db")
+    markets = "-".join(path_segment(s.replace("/", ""), "--symbol") for s in symbols)
+    path = ledger or Path(f"live-{name}-{markets}-{path_segment(timeframe, '--timeframe')}.db")
     run = bars.describe() | strategy.describe() | {"capital": capital}
     with venue_errors(name, api_url), run_ledger(path, secret_values(cfg.secrets)) as book:
         resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run), run)

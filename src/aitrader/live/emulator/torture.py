@@ -122,7 +122,9 @@ async def _trade(url: str, path: Path, config: EmulatorConfig, spec: Spec) -> No
         feed: BarFeed
         if spec.feed == "ws":
             pro = _client(url, config, spec, pro=True)
-            feed = WebsocketFeed(pro, SYMBOL, "1h", start, WebsocketConfig(backoff=0.05, polling=polling))
+            feed = WebsocketFeed(
+                pro, SYMBOL, "1h", start, WebsocketConfig(backoff=0.05, polling=polling)
+            )
         else:
             feed = PollingFeed(exchange, SYMBOL, "1h", start, polling, exchange.fetch_time)
         calls = ExchangeCalls(exchange, attempts=4, max_wait=2.0)
