@@ -44,6 +44,11 @@ def test_random_sigkills_lose_nothing_and_send_nothing_twice(seed: int, tmp_path
     assert abs(outcome.position_gap) < 1e-9, "the ledger's position is not the account's"
     assert outcome.gaps == 0 and outcome.equity_rows == spec.bars, "the equity curve has a gap"
     assert outcome.orders >= 2  # the scenario traded
+    if ws:  # the dropped websockets reconnected, and the ledger says so
+        assert outcome.drops == 2
+        with Ledger(tmp_path / f"torture-{seed}.db") as ledger:
+            feed = [e.message for e in ledger.events("feed")]
+            assert [m for m in feed if m.startswith("websocket failed; reconnecting")], feed
 
 
 def test_every_kind_of_kill_is_covered() -> None:

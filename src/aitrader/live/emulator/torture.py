@@ -84,6 +84,7 @@ class Outcome:
     kills: dict[str, int] = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
     fast: int = 0
     slow: int = 0
+    drops: int = 0  # websocket connections cut during the final run
     duplicates: int = 0  # client order ids sent twice
     lost: int = 0  # venue fills missing from the ledger
     extra: int = 0  # ledger fills the venue does not have
@@ -142,7 +143,9 @@ async def _trade(url: str, path: Path, config: EmulatorConfig, spec: Spec) -> No
 
 
 def _child(url: str, path: str, config: EmulatorConfig, spec: Spec) -> None:
-    logging.disable(logging.CRITICAL)
+    root = logging.getLogger()  # quiet: no inherited handlers; warnings still reach the ledger
+    root.handlers.clear()
+    root.setLevel(logging.WARNING)
     asyncio.run(_trade(url, Path(path), config, spec))
 
 
@@ -243,10 +246,12 @@ def kill_scenario(spec: Spec, workdir: Path) -> Outcome:
             else:
                 outcome.fast += 1
         h.start()
-        drops = spec.drops
+        steps = 0
         while h.step():
-            if drops and h.rng.random() < 0.4:
-                drops -= emu.drop_websockets() > 0
+            steps += 1
+            due = steps % 4 == 0 and outcome.drops < spec.drops  # cut the streams mid-run
+            if due and h.wait_for(lambda: bool(emu.streams.connections), 5.0):
+                outcome.drops += emu.drop_websockets() > 0
         h.proc.join(30)
         audit(emu, path, spec.bars, outcome)
     return outcome
