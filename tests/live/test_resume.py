@@ -165,10 +165,8 @@ def test_a_bar_interrupted_half_way_is_redone_once(
 def test_a_ledger_of_another_run_is_refused(tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.db") as ledger:
         paper(ledger, frames(bars=300), max_bars=100)
-        with pytest.raises(
-            ConfigError,
-            match=r"holds another run \(the risk settings \(config file\) or the replayed data\)",
-        ):
+        other = r"holds another run \(the risk or cost settings \(config file\) or the replayed"
+        with pytest.raises(ConfigError, match=other):
             paper(ledger, frames(bars=400))
         done = paper(ledger, frames(bars=300))
         assert done.resumed_from == 100 and done.bars == 300

@@ -74,7 +74,9 @@ def refuse_other_run(
     if state is None or state.get("fingerprint") == fingerprint:
         return
     held = state.get("config") or {}
-    diff = differences(held, config) or ["the risk settings (config file) or the replayed data"]
+    diff = differences(held, config) or [
+        "the risk or cost settings (config file) or the replayed data"
+    ]
     raise ConfigError(
         f"the ledger holds another run ({'; '.join(diff)}): resume it with the same settings, "
         "or use a new ledger file"
