@@ -18,7 +18,8 @@ from aitrader.engine.types import Bar
 from aitrader.live.calls import ExchangeCalls
 from aitrader.live.emulator import ExchangeEmulator
 from aitrader.live.ledger import Ledger
-from aitrader.live.runner import GuardConfig, RunSummary
+from aitrader.live.runner import GuardConfig
+from aitrader.live.summary import RunSummary
 from aitrader.live.trading import live_runner
 from aitrader.risk.config import LimitsConfig, RiskConfig
 

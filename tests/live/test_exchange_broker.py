@@ -31,7 +31,8 @@ from aitrader.live.exchange import ExchangeBroker
 from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import OrderStatus
-from aitrader.live.runner import GuardConfig, Runner, RunSummary
+from aitrader.live.runner import GuardConfig, Runner
+from aitrader.live.summary import RunSummary
 from aitrader.live.trading import live_runner, server_clock
 from aitrader.risk.config import LimitsConfig, RiskConfig
 

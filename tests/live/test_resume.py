@@ -32,7 +32,8 @@ from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.errors import ConfigError
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
-from aitrader.live.runner import RunSummary, paper_runner
+from aitrader.live.runner import paper_runner
+from aitrader.live.summary import RunSummary
 
 BARS = 2000
 SHORT = 700
@@ -282,7 +283,7 @@ def test_cli_resumes_the_same_replay_and_refuses_another(
         env=env,
     )
     assert isinstance(other.exception, ConfigError)
-    assert "holds a different run" in str(other.exception)
+    assert "holds another run (bars: ledger 300, now 400)" in str(other.exception)
     assert "bars=300" in str(other.exception)
 
 

@@ -24,7 +24,8 @@ from aitrader.live import runner as runner_module
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.paper import LedgerSimBroker
-from aitrader.live.runner import STATUS, GuardConfig, Runner, RunSummary, paper_runner
+from aitrader.live.runner import STATUS, GuardConfig, Runner, paper_runner
+from aitrader.live.summary import RunSummary
 from aitrader.live.targets import SmaCrossTargets
 
 GUARD = GuardConfig(max_errors=3, backoff_base=0.001, backoff_cap=0.005)

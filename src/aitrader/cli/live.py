@@ -37,7 +37,8 @@ from aitrader.live.feeds import (
 from aitrader.live.fingerprint import live_fingerprint
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
-from aitrader.live.runner import Runner, RunSummary, paper_runner
+from aitrader.live.runner import Runner, paper_runner
+from aitrader.live.summary import RunSummary
 from aitrader.live.targets import SETTLED_WINDOW, ModelTargets, SmaCrossTargets
 from aitrader.live.trading import (
     exchange_client,

@@ -52,6 +52,7 @@ from aitrader.live.ledger import KILL, PAUSE, Ledger, LedgerRiskStateStore
 from aitrader.live.paper import LedgerSimBroker
 from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import to_datetime, utc_now
+from aitrader.live.summary import RunSummary
 from aitrader.risk.config import RiskConfig
 from aitrader.risk.intents import RiskDecision
 from aitrader.risk.limits import RiskManager
@@ -76,6 +77,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 """Errors of a bar that a retry may fix; anything else stops the runner (fail closed)."""
 
 _END = object()
+
+
+class FeedFailed(TransientBrokerError):
+    """A bar feed stopped on an error it could not recover from."""
 
 
 @runtime_checkable
@@ -103,29 +108,6 @@ class GuardConfig:
     stall_after: float | None = None  # None: 3 × the bar duration when known, else no watchdog
     check_every: float = 5.0  # seconds between watchdog checks
     rng: Callable[[], float] = random.random  # backoff jitter
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What one run did: bars decided, orders and fills recorded, the final account, and the
-    health a user checks (paused, feed status, transient errors, circuit breaker, kill switch)."""
-
-    bars: int
-    orders: int
-    fills: int
-    equity: float
-    cash: float
-    last_bar: pd.Timestamp | None
-    dropped: int  # bar times seen for only some symbols (never decided)
-    resumed_from: int = 0  # bars already processed when this run resumed (0: a fresh run)
-    resumed_after: pd.Timestamp | None = None  # the last bar processed before resuming
-    paused: bool = False  # trading paused at the end (PAUSE flag, or the breaker tripped)
-    status: str = "ok"  # feeds: ok, or degraded while one is stalled
-    errors: int = 0  # transient errors retried (or given up on) during this run
-    tripped: bool = False  # the circuit breaker tripped during this run
-    kill_switch: bool = False  # the RiskManager's kill switch is engaged
-    skipped: int = 0  # bars given up after the breaker tripped (not processed)
-    reconciling: str | None = None  # paused, reconciling: why (the venue is down, a mismatch)
 
 
 class Runner:
@@ -203,11 +185,25 @@ class Runner:
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            ended = await asyncio.gather(*tasks, return_exceptions=True)
+        self._feeds_failed(ended)
         summary = self.summary()
         self._save_status("stopped")
         self.ledger.log_event("runner", "stop", payload={"bars": summary.bars})
         return summary
+
+    def _feeds_failed(self, ended: Sequence[object]) -> None:
+        """A feed that died of an error ends the run loudly (the ledger says why; the same
+        command resumes), never as if its bars had simply run out."""
+        failed = [e for e in ended if isinstance(e, Exception)]
+        if not failed:
+            return
+        text = f"{type(failed[0]).__name__}: {failed[0]}"
+        self._save_status("stopped")
+        self.ledger.log_event("runner", f"stopped: a feed failed ({text})", "error")
+        raise FeedFailed(f"a bar feed failed ({text}): run the same command to resume") from failed[
+            0
+        ]
 
     # -- resume and roll back ---------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import random
 import signal
 import sqlite3
 import time
+import traceback
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -85,6 +86,8 @@ class Outcome:
     fast: int = 0
     slow: int = 0
     drops: int = 0  # websocket connections cut during the final run
+    crash: str = ""  # the traceback of a child that stopped by itself (not killed)
+    restarts: int = 0  # children started again after stopping by themselves
     duplicates: int = 0  # client order ids sent twice
     lost: int = 0  # venue fills missing from the ledger
     extra: int = 0  # ledger fills the venue does not have
@@ -146,7 +149,11 @@ def _child(url: str, path: str, config: EmulatorConfig, spec: Spec) -> None:
     root = logging.getLogger()  # quiet: no inherited handlers; warnings still reach the ledger
     root.handlers.clear()
     root.setLevel(logging.WARNING)
-    asyncio.run(_trade(url, Path(path), config, spec))
+    try:
+        asyncio.run(_trade(url, Path(path), config, spec))
+    except BaseException:  # what killed the run, for the scenario's report
+        Path(path + ".err").write_text(traceback.format_exc())
+        raise
 
 
 def snapshots(path: Path) -> int:
@@ -245,16 +252,28 @@ def kill_scenario(spec: Spec, workdir: Path) -> Outcome:
                 outcome.slow += 1
             else:
                 outcome.fast += 1
+        _final_run(h, outcome)
+        audit(emu, path, spec.bars, outcome)
+        crash = path.with_name(path.name + ".err")
+        outcome.crash = crash.read_text()[-2000:] if crash.exists() else ""
+    return outcome
+
+
+def _final_run(h: Harness, outcome: Outcome) -> None:
+    """Run to the end (websocket drops at fixed steps); a child that stops by itself before the
+    end (a feed failed: it says so and exits) is started again, as a supervisor would."""
+    steps = 0
+    for _ in range(3):
         h.start()
-        steps = 0
         while h.step():
             steps += 1
-            due = steps % 4 == 0 and outcome.drops < spec.drops  # cut the streams mid-run
-            if due and h.wait_for(lambda: bool(emu.streams.connections), 5.0):
-                outcome.drops += emu.drop_websockets() > 0
+            due = steps % 4 == 0 and outcome.drops < h.spec.drops  # cut the streams mid-run
+            if due and h.wait_for(lambda: bool(h.emu.streams.connections), 5.0):
+                outcome.drops += h.emu.drop_websockets() > 0
         h.proc.join(30)
-        audit(emu, path, spec.bars, outcome)
-    return outcome
+        if snapshots(h.path) >= h.spec.bars:
+            return
+        outcome.restarts += 1
 
 
 def audit(emu: ExchangeEmulator, path: Path, bars: int, outcome: Outcome) -> None:
