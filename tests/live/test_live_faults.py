@@ -6,14 +6,17 @@ unnoticed (M2)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from live_helpers import (
     SYMBOL,
@@ -26,10 +29,15 @@ from live_helpers import (
     drive,
 )
 
+from aitrader.data.samples import load_sample
+from aitrader.engine.managed_policy import ArrayFeed
+from aitrader.engine.types import Bar
 from aitrader.live.calls import ExchangeCalls
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, unavailable
+from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
+from aitrader.live.runner import FeedFailed, paper_runner
 
 ORDER = ("POST", "/api/v3/order")
 
@@ -197,3 +205,44 @@ def test_m2_a_manual_trade_during_the_run_pauses_it_with_a_clear_message(
         assert_equity_has_no_gap(ledger, len(targets))
         held = ledger.positions()[SYMBOL].qty
         assert math.isclose(held - 0.01, account(emu)["BTC"], abs_tol=1e-9)
+
+
+class BrokenFeed(ReplayFeed):
+    """A replay whose stream dies of an unexpected error after ``good`` bars."""
+
+    def __init__(self, candles: pd.DataFrame, good: int) -> None:
+        super().__init__("BTC/USD", candles, speed=0)
+        self.good = good
+
+    async def bars(self) -> AsyncIterator[Bar]:
+        n = 0
+        async for bar in super().bars():
+            if n == self.good:
+                raise ValueError("malformed kline")
+            n += 1
+            yield bar
+
+
+def test_a_feed_that_dies_stops_the_run_loudly_and_it_resumes(tmp_path: Path) -> None:
+    """Found by the torture suite: a feed task dying of an error ended the run as if the bars
+    had run out (exit 0, bars missing). It now stops with the cause in the ledger, and the same
+    run resumes where it stopped."""
+    candles = load_sample("BTC-USD-1h").iloc[:60]
+    targets = ArrayFeed(
+        np.full((60, 1), 0.5), np.full((1, 1), math.nan), np.full((1, 1), 0.03),
+        np.full((1, 1), math.nan),
+    )  # fmt: skip
+    path = tmp_path / "paper.db"
+    with Ledger(path) as ledger:
+        runner = paper_runner([BrokenFeed(candles, 25)], targets, ledger, config={"t": "feed"})
+        with pytest.raises(FeedFailed, match="malformed kline"):
+            asyncio.run(runner.run())
+        assert len(ledger.equity_curve()) == 25
+        last = [e.message for e in ledger.events("runner")][-1]
+        assert last.startswith("stopped: a feed failed (ValueError: malformed kline)")
+    with Ledger(path) as ledger:
+        runner = paper_runner(
+            [ReplayFeed("BTC/USD", candles)], targets, ledger, config={"t": "feed"}
+        )
+        summary = asyncio.run(runner.run())
+        assert summary.resumed_from == 25 and summary.bars == 60
