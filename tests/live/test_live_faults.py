@@ -29,6 +29,7 @@ from live_helpers import (
     drive,
 )
 
+from aitrader.cli.control import status_payload
 from aitrader.data.samples import load_sample
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.engine.types import Bar
@@ -197,6 +198,8 @@ def test_m2_a_manual_trade_during_the_run_pauses_it_with_a_clear_message(
             ledger, client(emu), targets, Hooked(emu, len(targets), ledger, manual_sell)
         )
         assert summary.paused and summary.status == "reconciling"
+        shown = status_payload(ledger)  # what `aitrader control status` shows meanwhile
+        assert "does not match" in shown["reconciling"]
         assert summary.reconciling is not None and "does not match" in summary.reconciling
         (pause,) = [e for e in ledger.events("runner") if e.message.startswith("paused, reconc")]
         assert "BTC: ledger" in pause.message and "Undo the change" in pause.message

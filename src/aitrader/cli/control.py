@@ -33,8 +33,10 @@ def status_payload(ledger: Ledger, events: int = 10) -> dict[str, Any]:
     progress = ledger.load_state(PROGRESS) or {}
     curve = ledger.equity_curve()
     flags = {name: ledger.get_flag(name) for name in (PAUSE, KILL)}
+    status = ledger.load_state("status") or {}
     return {
-        "status": (ledger.load_state("status") or {}).get("status", "unknown"),
+        "status": status.get("status", "unknown"),
+        "reconciling": status.get("reconciling") or "",  # paused until the venue squares
         "paused": flags[PAUSE].on,
         "pause_reason": flags[PAUSE].reason if flags[PAUSE].on else "",
         "kill": flags[KILL].on,

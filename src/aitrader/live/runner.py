@@ -329,7 +329,8 @@ class Runner:
     def _save_status(self, status: str | None = None) -> None:
         """The ``status`` document a monitoring API reads from the ledger."""
         document = {
-            **{"status": status or self.status, "since": utc_now().isoformat()},
+            "status": status or ("reconciling" if self.reconciling else self.status),
+            "since": utc_now().isoformat(),
             **{"stalled": list(self.stalled), "paused": self.paused},
             "reconciling": self.reconciling,
         }
