@@ -284,7 +284,6 @@ def test_cli_resumes_the_same_replay_and_refuses_another(
     )
     assert isinstance(other.exception, ConfigError)
     assert "holds another run (bars: ledger 300, now 400)" in str(other.exception)
-    assert "bars=300" in str(other.exception)
 
 
 if __name__ == "__main__":  # the process the crash test kills: a paper replay on a ledger
