@@ -126,9 +126,8 @@ async def _trade(url: str, path: Path, config: EmulatorConfig, spec: Spec) -> No
         feed: BarFeed
         if spec.feed == "ws":
             pro = _client(url, config, spec, pro=True)
-            feed = WebsocketFeed(
-                pro, SYMBOL, "1h", start, WebsocketConfig(backoff=0.05, polling=polling)
-            )
+            ws = WebsocketConfig(backoff=0.05, idle_poll=1.0, polling=polling)  # REST check
+            feed = WebsocketFeed(pro, SYMBOL, "1h", start, ws)
         else:
             feed = PollingFeed(exchange, SYMBOL, "1h", start, polling, exchange.fetch_time)
         calls = ExchangeCalls(exchange, attempts=4, max_wait=2.0)
@@ -167,13 +166,22 @@ def snapshots(path: Path) -> int:
         return 0
 
 
+def _context() -> Any:
+    """Children forked from a clean server process with this module preloaded: fast to start,
+    and free of the threads and locks of the process that runs the scenarios (a test session
+    holds emulator threads; a fork of it can deadlock in the child)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 class Harness:
     """Starts, steps and kills the child of one scenario."""
 
     def __init__(self, emu: ExchangeEmulator, path: Path, spec: Spec) -> None:
         self.emu, self.path, self.spec = emu, path, spec
         self.rng = random.Random(spec.seed * 7919)
-        self.context = multiprocessing.get_context("fork")
+        self.context = _context()
         self.proc: Any = None
 
     def start(self) -> None:
