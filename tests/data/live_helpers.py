@@ -6,16 +6,21 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.engine.types import Bar
+from aitrader.live.calls import ExchangeCalls
 from aitrader.live.emulator import ExchangeEmulator
 from aitrader.live.ledger import Ledger
+from aitrader.live.runner import GuardConfig
+from aitrader.live.summary import RunSummary
+from aitrader.live.trading import live_runner
 from aitrader.risk.config import LimitsConfig, RiskConfig
 
 SYMBOL = "BTC/USDT"
@@ -81,3 +86,78 @@ def account(emu: ExchangeEmulator) -> dict[str, float]:
     venue: Any = emu.venue
     with venue.lock:
         return {a: venue.free[a] + venue.locked[a] for a in venue.free}
+
+
+def client(emu: ExchangeEmulator, timeout_ms: int = 5000) -> Any:
+    exchange = emu.client(timeout_ms=timeout_ms)
+    exchange.options["recvWindow"] = 1500  # ambiguous orders settle within 2 s
+    return exchange
+
+
+def quick_calls(exchange: Any, sleeps: list[float] | None = None) -> ExchangeCalls:
+    def sleep(seconds: float) -> None:
+        if sleeps is not None:
+            sleeps.append(seconds)
+        time.sleep(min(seconds, 0.05))
+
+    return ExchangeCalls(exchange, attempts=4, max_wait=2.0, sleep=sleep)
+
+
+def assert_ledger_equals_exchange(emu: ExchangeEmulator, ledger: Ledger) -> None:
+    trades = emu.venue.trades
+    fills = ledger.fills()
+    assert sorted(fills["trade_id"]) == sorted(f"binance:{t.trade_id}" for t in trades)
+    held = ledger.positions().get(SYMBOL)
+    balances = account(emu)
+    assert math.isclose(held.qty if held else 0.0, balances["BTC"], abs_tol=1e-12)
+    ids = [o.client_order_id for o in emu.venue.orders.values()]
+    assert len(ids) == len(set(ids)), "an order was sent twice"
+
+
+RISK_LIVE = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
+
+
+def drive(
+    ledger: Ledger,
+    exchange: Any,
+    targets: list[float],
+    feed: SteppingFeed,
+    calls: ExchangeCalls | None = None,
+    stop_loss: float | None = None,
+    guard: GuardConfig | None = None,
+) -> RunSummary:
+    """One live run on the emulator through the real ccxt client, until ``feed`` ends."""
+    runner = live_runner(
+        exchange, [SYMBOL], script(targets, stop_loss), [feed], ledger, RISK_LIVE,
+        {"test": "faults"}, calls=calls or quick_calls(exchange),
+        start=feed.emu.now - pd.Timedelta(hours=1),
+        guard=guard or GuardConfig(backoff_base=0.01, backoff_cap=0.05),
+    )  # fmt: skip
+    return asyncio.run(asyncio.wait_for(runner.run(), 90))
+
+
+class Hooked(SteppingFeed):
+    """A feed that calls ``hook(n)`` before closing bar ``n`` (once the runner recorded the
+    bars before it); a number it returns is a pause in seconds (no bar meanwhile)."""
+
+    def __init__(
+        self, emu: ExchangeEmulator, bars: int, ledger: Ledger, hook: Callable[[int], object]
+    ):
+        super().__init__(emu, bars, ledger=ledger)
+        self.hook = hook
+
+    async def bars(self) -> AsyncIterator[Bar]:
+        n = 0
+        async for bar in super().bars():
+            yield bar
+            n += 1
+            await self._settled(n)
+            pause = self.hook(n)
+            if isinstance(pause, int | float):
+                await asyncio.sleep(pause)
+
+
+def assert_equity_has_no_gap(ledger: Ledger, bars: int) -> None:
+    curve = ledger.equity_curve()
+    assert len(curve) == bars and curve.index.is_unique
+    assert (curve.index.to_series().diff().dropna() == pd.Timedelta(hours=1)).all()

@@ -13,16 +13,26 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from live_helpers import SYMBOL, SteppingFeed, account, script
+from live_helpers import (
+    SYMBOL,
+    SteppingFeed,
+    account,
+    assert_ledger_equals_exchange,
+    client,
+    quick_calls,
+    script,
+)
 
 from aitrader.engine.types import Bar, Order
 from aitrader.errors import ConfigError
+from aitrader.live.calls import ExchangeCalls
 from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
-from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
+from aitrader.live.exchange import ExchangeBroker
 from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import OrderStatus
-from aitrader.live.runner import GuardConfig, Runner, RunSummary
+from aitrader.live.runner import GuardConfig, Runner
+from aitrader.live.summary import RunSummary
 from aitrader.live.trading import live_runner, server_clock
 from aitrader.risk.config import LimitsConfig, RiskConfig
 
@@ -36,23 +46,6 @@ def emu() -> Iterator[ExchangeEmulator]:
     config = EmulatorConfig(markets={"BTCUSDT": "BTC-USD-1h"}, balances={"USDT": 10_000.0})
     with ExchangeEmulator(config) as running:
         yield running
-
-
-def client(emu: ExchangeEmulator, timeout_ms: int = 5000) -> Any:
-    exchange = emu.client(timeout_ms=timeout_ms)
-    exchange.options["recvWindow"] = 1500  # ambiguous orders settle within 2 s
-    return exchange
-
-
-def quick_calls(exchange: Any, sleeps: list[float] | None = None) -> ExchangeCalls:
-    def sleep(seconds: float) -> None:
-        if sleeps is not None:
-            sleeps.append(seconds)
-        import time
-
-        time.sleep(min(seconds, 0.05))
-
-    return ExchangeCalls(exchange, attempts=4, max_wait=2.0, sleep=sleep)
 
 
 def run(
@@ -83,17 +76,6 @@ def run(
     assert isinstance(broker, ExchangeBroker)
     RUNNERS.append(runner)
     return summary, broker
-
-
-def assert_ledger_equals_exchange(emu: ExchangeEmulator, ledger: Ledger) -> None:
-    trades = emu.venue.trades
-    fills = ledger.fills()
-    assert sorted(fills["trade_id"]) == sorted(f"binance:{t.trade_id}" for t in trades)
-    held = ledger.positions().get(SYMBOL)
-    balances = account(emu)
-    assert math.isclose(held.qty if held else 0.0, balances["BTC"], abs_tol=1e-12)
-    ids = [o.client_order_id for o in emu.venue.orders.values()]
-    assert len(ids) == len(set(ids)), "an order was sent twice"
 
 
 def test_round_trips_book_exactly_what_the_exchange_did(

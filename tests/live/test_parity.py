@@ -19,7 +19,8 @@ from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
-from aitrader.live.runner import RunSummary, paper_runner
+from aitrader.live.runner import paper_runner
+from aitrader.live.summary import RunSummary
 
 OPTIONS = RunOptions(stop_loss=0.03, take_profit=0.06, benchmarks=False)
 

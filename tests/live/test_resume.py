@@ -32,7 +32,8 @@ from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.errors import ConfigError
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
-from aitrader.live.runner import RunSummary, paper_runner
+from aitrader.live.runner import paper_runner
+from aitrader.live.summary import RunSummary
 
 BARS = 2000
 SHORT = 700
@@ -165,7 +166,8 @@ def test_a_bar_interrupted_half_way_is_redone_once(
 def test_a_ledger_of_another_run_is_refused(tmp_path: Path) -> None:
     with Ledger(tmp_path / "ledger.db") as ledger:
         paper(ledger, frames(bars=300), max_bars=100)
-        with pytest.raises(ConfigError, match="holds a different run"):
+        other = r"holds another run \(the risk or cost settings \(config file\) or the replayed"
+        with pytest.raises(ConfigError, match=other):
             paper(ledger, frames(bars=400))
         done = paper(ledger, frames(bars=300))
         assert done.resumed_from == 100 and done.bars == 300
@@ -281,8 +283,7 @@ def test_cli_resumes_the_same_replay_and_refuses_another(
         env=env,
     )
     assert isinstance(other.exception, ConfigError)
-    assert "holds a different run" in str(other.exception)
-    assert "bars=300" in str(other.exception)
+    assert "holds another run (bars: ledger 300, now 400)" in str(other.exception)
 
 
 if __name__ == "__main__":  # the process the crash test kills: a paper replay on a ledger

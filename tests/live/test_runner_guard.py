@@ -25,7 +25,8 @@ from aitrader.live import runner as runner_module
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import KILL, PAUSE, Ledger
 from aitrader.live.paper import LedgerSimBroker
-from aitrader.live.runner import STATUS, GuardConfig, Runner, RunSummary, paper_runner
+from aitrader.live.runner import STATUS, GuardConfig, Runner, paper_runner
+from aitrader.live.summary import RunSummary
 from aitrader.strategies.sma_cross import SmaCross
 from aitrader.strategy.base import Environment
 from aitrader.strategy.feed import StrategyFeed

@@ -278,13 +278,17 @@ def query_command(
     sql: str = typer.Argument(
         ..., help="DuckDB SQL; the view `candles` holds every stored series."
     ),
+    unsafe: bool = typer.Option(
+        False, "--unsafe", help="Allow any SQL: other files, writes, extensions (a console)."
+    ),
     as_json: bool = JsonOption,
 ) -> None:
-    """Run SQL over the store with DuckDB.
+    """Run SQL over the store with DuckDB, read-only: SELECT / EXPLAIN over the stored series
+    only (no other file, no writes) unless --unsafe.
 
     Example: aitrader data query "SELECT symbol, count(*) FROM candles GROUP BY symbol"
     """
-    result = _store(ctx).query(sql)
+    result = _store(ctx).query(sql, unsafe=unsafe)
     if as_json:
         emit_json(result.to_dict(orient="records"))
         return

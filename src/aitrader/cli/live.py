@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from aitrader.cli.strategy import (
     choice,
     run_settings,
 )
+from aitrader.cli.venue import retrying, run_ledger, venue_errors
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
 from aitrader.data.store import Store
@@ -49,18 +51,20 @@ from aitrader.live.feeds import (
     WebsocketConfig,
     WebsocketFeed,
 )
+from aitrader.live.fingerprint import live_fingerprint
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
-from aitrader.live.runner import Runner, RunSummary, paper_runner
+from aitrader.live.runner import Runner, paper_runner
+from aitrader.live.summary import RunSummary
 from aitrader.live.trading import (
     exchange_client,
     history,
     latest_closed_bar,
-    live_fingerprint,
     live_runner,
     resume_point,
     server_clock,
 )
+from aitrader.names import path_segment
 
 FEEDS = ("ws", "rest")
 
@@ -258,7 +262,7 @@ class LiveBars:
     def describe(self) -> dict[str, object]:
         return {
             **{"exchange": self.exchange, "symbols": list(self.symbols)},
-            "timeframe": self.timeframe,
+            **{"timeframe": self.timeframe, "api_url": self.api_url},
         }
 
     @property
@@ -271,13 +275,17 @@ def _start(
 ) -> tuple[pd.Timestamp, dict[str, pd.DataFrame]]:
     """Where the run starts (the last bar processed, or the latest bar closed on every market)
     and each symbol's history up to it for the strategy's warm-up."""
-    client.load_markets()
+    retrying(client.load_markets)
     missing = [s for s in bars.symbols if s not in client.markets]
     if missing:
         raise ConfigError(f"--symbol {', '.join(missing)}: {client.id} has no such market")
     if start is None:
-        start = min(latest_closed_bar(client, s, bars.timeframe) for s in bars.symbols)
-    return start, {s: history(client, s, bars.timeframe, start, warmup) for s in bars.symbols}
+        tf = bars.timeframe
+        start = min(retrying(partial(latest_closed_bar, client, s, tf)) for s in bars.symbols)
+    return start, {
+        s: retrying(partial(history, client, s, bars.timeframe, start, warmup))
+        for s in bars.symbols
+    }
 
 
 def _feeds(cfg: Settings, client: Any, bars: LiveBars, start: pd.Timestamp) -> list[BarFeed]:
@@ -342,8 +350,12 @@ def _paper_live(
     config = BrokerConfig.from_costs(cfg.costs)
     symbols = list(bars.symbols)
     fingerprint = live_fingerprint(symbols, cfg.risk, run | {"broker": repr(config)})
-    with Ledger(path, secret_values(cfg.secrets)) as book:
-        start, candles = _start(client, bars, resume_point(book, fingerprint), strategy.history())
+    with (
+        venue_errors(bars.exchange, bars.api_url),
+        run_ledger(path, secret_values(cfg.secrets)) as book,
+    ):
+        resume = resume_point(book, fingerprint, run)
+        start, candles = _start(client, bars, resume, strategy.history())
         targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
 
         def build(feeds: list[BarFeed]) -> Runner:
@@ -431,11 +443,11 @@ def live_command(
     strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit), trust_bundle)
     bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
     client = exchange_client(name, cfg, api_url)
-    markets = "-".join(s.replace("/", "") for s in symbols)
-    path = ledger or Path(f"live-{name}-{markets}-{timeframe}.db")
-    run = bars.describe() | strategy.describe()
-    with Ledger(path, secret_values(cfg.secrets)) as book:
-        resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run))
+    markets = "-".join(path_segment(s.replace("/", ""), "--symbol") for s in symbols)
+    path = ledger or Path(f"live-{name}-{markets}-{path_segment(timeframe, '--timeframe')}.db")
+    run = bars.describe() | strategy.describe() | {"capital": capital}
+    with venue_errors(name, api_url), run_ledger(path, secret_values(cfg.secrets)) as book:
+        resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run), run)
         start, candles = _start(client, bars, resume, strategy.history())
         targets = strategy.feed(cfg, symbols, timeframe, candles)
 

@@ -39,6 +39,7 @@ from aitrader.data.provenance import (
 from aitrader.data.schema import COLUMNS, empty_candles, normalise, ns_stamps, validate_candles
 from aitrader.data.timeframes import timeframe_seconds
 from aitrader.errors import DataError, StoreError, UnknownName
+from aitrader.names import path_segment
 
 META_KEY = b"aitrader"
 FORMAT_VERSION = 2  # 2 added calendar and history; version-1 files read with defaults
@@ -55,6 +56,8 @@ class DatasetKey:
     def __post_init__(self) -> None:
         if not self.exchange or not self.symbol:
             raise UnknownName(f"data set key needs an exchange and a symbol, got {self}")
+        path_segment(self.exchange, "exchange")  # they become the series' path in the store
+        path_segment(self.symbol, "symbol", separators=True)
         timeframe_seconds(self.timeframe)
 
     def __str__(self) -> str:
@@ -266,16 +269,21 @@ class Store:
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
-    def query(self, sql: str) -> pd.DataFrame:
-        """Run DuckDB SQL over the store: view ``candles`` holds every series with its key."""
+    def query(self, sql: str, unsafe: bool = False) -> pd.DataFrame:
+        """Run DuckDB SQL over the store: view ``candles`` holds every series with its key.
+
+        Read-only unless ``unsafe``: only SELECT / EXPLAIN statements run, and DuckDB may open
+        no file but the store's own series (no other file, no writes, no extension install,
+        no network)."""
         import duckdb
 
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
-            parts = []
+            parts, paths = [], []
             for meta in self.list():
                 path = str(self.path(meta.key)).replace("'", "''")
+                paths.append(path)
                 parts.append(
                     f"SELECT '{_sql(meta.exchange)}' AS exchange, '{_sql(meta.symbol)}' AS symbol, "
                     f"'{_sql(meta.timeframe)}' AS timeframe, timestamp::TIMESTAMPTZ AS timestamp, "
@@ -288,6 +296,8 @@ class Store:
                 + " WHERE FALSE"
             )
             con.execute(f"CREATE VIEW candles AS {body}")
+            if not unsafe:
+                _read_only(con, paths, sql)
             try:
                 return con.execute(sql).df()
             except duckdb.Error as exc:
@@ -302,6 +312,32 @@ def _check_same_calendar(key: DatasetKey, meta: DatasetMeta, how: Write) -> None
             f"{key} is stored with the {meta.calendar} calendar, not {how.calendar}; "
             f"delete it first (aitrader data delete {key}) to store it with another calendar"
         )
+
+
+READ_ONLY = ("SELECT", "EXPLAIN")
+"""Statement kinds ``query`` runs without ``unsafe``."""
+
+
+def _read_only(con: Any, paths: list[str], sql: str) -> None:
+    """Refuse statements other than SELECT / EXPLAIN, then lock DuckDB out of every file but
+    ``paths`` (the store's series) for the rest of the connection."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise DataError(f"query failed: {exc}") from exc
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in READ_ONLY:
+            raise DataError(
+                f"data query is read-only: a {kind} statement is not run (only SELECT and "
+                "EXPLAIN over the store); --unsafe lifts this"
+            )
+    allowed = ", ".join(f"'{p}'" for p in paths)
+    con.execute(f"SET allowed_paths = [{allowed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def _sql(text: str) -> str:

@@ -2,33 +2,28 @@
 
 :class:`ExchangeBroker` takes the same calls as the simulated broker (``open_bar``, ``submit``,
 ``cancel``, ``close_bar``, ``account``, ``positions``, ``fills``), so the decision path of a
-backtest — :class:`~aitrader.engine.managed_policy.ManagedPolicy` under the risk manager — runs
-unchanged on an exchange. What it adds is everything a real venue needs:
+backtest runs unchanged on an exchange. What it adds is everything a real venue needs:
 
-* **Sizing to the market's rules.** A target fraction becomes a quantity at the decision bar's
-  close, floored to the market's amount precision (``amount_to_precision``), capped by the quote
-  balance (with a small buffer for the move to the fill) and checked against the market's minimum
-  amount and notional; an order below the minimum is not sent and the ledger says why. Spot is
-  long only: a negative target means flat.
-* **Write-ahead, idempotent orders.** Each order is written to the ledger as an intent before it
-  is sent, keyed by the run and the policy's deterministic order id, and carries a client order
-  id derived from that key (``newClientOrderId``). A bar redone after a crash finds its intent:
-  an order the exchange already has is adopted, never sent twice.
-* **Network faults.** Every exchange call is retried on network errors (timeouts, 5xx, 429) with
-  exponential backoff and jitter, waiting at least the ``Retry-After`` the exchange asked for;
-  after a failed *create* the order is looked up by its client order id before it is sent again
-  (the request may have reached the exchange). Errors feed a circuit breaker when one is given.
-* **Fills.** Executions are read from the exchange's trades (ids make them idempotent) and
-  recorded net of a commission charged in the base asset (Binance's default for buys), so the
-  ledger's position equals the account's holding; the fee is recorded at its quote value.
-  Orders still working at the next bar are polled; a new target for a symbol cancels its working
-  order first (partial fills stay booked).
-* **Stops.** Where the market offers ``STOP_LOSS`` orders, a position's stop-loss rests on the
-  exchange as a native stop order for the whole position (so it protects also while the runtime
-  is down): placed once the entry has filled, cancelled before any other order on the symbol
-  (it locks the position) and placed again for what is held afterwards. Elsewhere — and for
-  take-profits — brackets are managed locally on closed bars: when a closed bar trades through a
-  level, a market exit is sent at once (it fills at the next price, not at the level).
+* **Sizing to the market's rules**: a target fraction becomes a quantity at the decision bar's
+  close, floored to the amount precision, capped by the quote balance (a small buffer for the
+  move to the fill) and checked against the minimum amount and notional (else not sent, said in
+  the ledger). Spot is long only: a negative target means flat.
+* **Write-ahead, idempotent orders**: each order is an intent in the ledger before it is sent,
+  with a client order id derived from the run and the policy's deterministic order id. A redone
+  bar finds its intent; an order whose fate is unknown (timeout, 5xx, a process killed after
+  sending) is looked up until its ``recvWindow`` (+ margin) has passed, before it is ever sent
+  again — within one process and across restarts alike.
+* **Network faults**: calls go through :class:`~aitrader.live.calls.ExchangeCalls` (retries,
+  ``Retry-After``, IP bans).
+* **Fills** are read from the exchange's trades (ids make them idempotent), net of a commission
+  charged in the base asset, so the ledger's position equals the account's holding.
+* **Stops**: where the market offers ``STOP_LOSS``, a position's stop rests on the exchange for
+  the whole position (it protects while the runtime is down); any other order on the symbol —
+  sent, re-sent or redone — cancels it first (it locks the position), and an exit larger than
+  what is still held is closed as covered, not sent. Elsewhere, and for take-profits, brackets
+  are checked locally on closed bars.
+* **Continuous reconciliation**: every bar checks the account's balances and this run's open
+  orders against the ledger (:func:`~aitrader.live.reconcile.check_account`).
 
 :meth:`checkpoint` / :meth:`restore` let the runner resume it: the state comes back from the
 ledger, and :func:`aitrader.live.reconcile.reconcile` then squares it with the exchange.
@@ -41,8 +36,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ccxt
@@ -50,117 +44,21 @@ import numpy as np
 import pandas as pd
 
 from aitrader.engine.types import Account, Bar, Fill, Liquidity, Order, OrderType, Position
-from aitrader.errors import BrokerError, ConfigError, TransientBrokerError
-from aitrader.live.guard import CircuitBreaker, backoff_delay
+from aitrader.errors import BrokerError, ConfigError
+from aitrader.live.calls import (
+    REJECTIONS,
+    SETTLE_MARGIN,
+    ExchangeCalls,
+    MarketRules,
+    refused,
+    short,
+)
 from aitrader.live.ledger import Ledger, apply_fill
 from aitrader.live.paper import ledger_fills
-from aitrader.live.reconcile import ReconcileReport, reconcile
-from aitrader.live.records import OrderStatus
+from aitrader.live.reconcile import ReconcileReport, check_account, reconcile
+from aitrader.live.records import LedgerOrder, OrderStatus
 
 log = logging.getLogger(__name__)
-
-REJECTIONS: tuple[type[Exception], ...] = (
-    ccxt.InvalidOrder,
-    ccxt.InsufficientFunds,
-    ccxt.BadSymbol,
-    ccxt.PermissionDenied,
-)
-"""Errors meaning the exchange refused this order (recorded as rejected, not retried)."""
-
-
-class TransientExchangeError(TransientBrokerError):
-    """An exchange call still failed after its retries (network, 5xx, rate limit)."""
-
-
-@dataclass(frozen=True)
-class MarketRules:
-    """A spot market's trading rules as ccxt reports them."""
-
-    symbol: str
-    base: str
-    quote: str
-    min_amount: float
-    min_cost: float
-
-    @classmethod
-    def of(cls, exchange: Any, symbol: str) -> MarketRules:
-        try:
-            market = exchange.market(symbol)
-        except ccxt.BadSymbol as exc:
-            raise ConfigError(f"{exchange.id} has no market {symbol}") from exc
-        if not market.get("spot", False):
-            raise ConfigError(f"{symbol} on {exchange.id} is not a spot market")
-        limits = market.get("limits") or {}
-        return cls(
-            symbol,
-            market["base"],
-            market["quote"],
-            float((limits.get("amount") or {}).get("min") or 0.0),
-            float((limits.get("cost") or {}).get("min") or 0.0),
-        )
-
-
-class ExchangeCalls:
-    """Exchange calls with retries on network errors, ``Retry-After`` and a circuit breaker."""
-
-    def __init__(
-        self,
-        exchange: Any,
-        breaker: CircuitBreaker | None = None,
-        attempts: int = 5,
-        max_wait: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if attempts < 1:
-            raise ConfigError(f"attempts must be ≥ 1, got {attempts}")
-        self.exchange, self.breaker = exchange, breaker
-        self.attempts, self.max_wait, self.sleep = attempts, max_wait, sleep
-        self.retries = 0  # calls retried so far (for reports)
-
-    def __call__(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """``exchange.<method>(...)``, retried on network errors (safe for reads and cancels;
-        an order is created with :meth:`ExchangeBroker.send`, which never repeats one blindly)."""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                result = getattr(self.exchange, method)(*args, **kwargs)
-            except ccxt.NetworkError as exc:
-                self.wait_after(method, exc, attempt)
-                continue
-            self.succeeded()
-            return result
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def succeeded(self) -> None:
-        if self.breaker is not None:
-            self.breaker.success()
-
-    def wait_after(self, method: str, exc: Exception, attempt: int) -> None:
-        """Count a failed call; raise after the last attempt, else sleep the backoff (at least
-        what ``Retry-After`` asked for)."""
-        if self.breaker is not None:
-            self.breaker.failure(f"{method}: {type(exc).__name__}")
-        if attempt >= self.attempts:
-            raise TransientExchangeError(
-                f"{self.exchange.id} {method} failed {attempt} times: {type(exc).__name__}: "
-                f"{_short(exc)}"
-            ) from exc
-        wait = max(backoff_delay(attempt, base=0.25, cap=self.max_wait), self.retry_after())
-        self.retries += 1
-        log.warning(
-            "exchange call failed; retrying",
-            extra={"call": method, "attempt": attempt, "wait": round(wait, 3),
-                   "error": type(exc).__name__},
-        )  # fmt: skip
-        self.sleep(wait)
-
-    def retry_after(self) -> float:
-        """Seconds the last response's ``Retry-After`` header asked for (0: none)."""
-        headers = getattr(self.exchange, "last_response_headers", None) or {}
-        value = next((v for k, v in headers.items() if str(k).lower() == "retry-after"), None)
-        try:
-            return min(self.max_wait, float(value)) if value is not None else 0.0
-        except ValueError:
-            return 0.0
 
 
 class ExchangeBroker:
@@ -293,9 +191,16 @@ class ExchangeBroker:
         self.bar, self.now = i, bars[self.symbols[0]].time
         self.marks = {s: bars[s].close for s in self.symbols}
         self.sync()
+        check_account(self)  # a change the run did not make pauses it (ReconcileError)
         for symbol in self.symbols:
             self._check_bracket(symbol, bars[symbol])
             self._ensure_stop(symbol)
+
+    def mark(self, i: int, bars: Mapping[str, Bar]) -> None:
+        """A bar passed while the venue could not be reached or squared (the runner is paused,
+        reconciling): only the clock and the marks move; nothing is sent or polled."""
+        self.bar, self.now = i, bars[self.symbols[0]].time
+        self.marks = {s: bars[s].close for s in self.symbols}
 
     def close_bar(self, bars: Mapping[str, Bar]) -> None:
         self.sync()
@@ -402,17 +307,24 @@ class ExchangeBroker:
     def _send(self, cid: str) -> bool:
         """Send a recorded intent; after an answer that leaves its fate unknown (timeout, 5xx)
         look it up by client order id until the request can no longer execute (its
-        ``recvWindow`` has passed) before sending it again."""
+        ``recvWindow`` has passed) before sending it again. Any other order on the symbol
+        first cancels its native stop (which locks the position); an exit larger than what is
+        still held (the stop filled meanwhile) is not sent: the position is already covered."""
         order = self.ledger.get_order(cid)
         symbol = order.symbol
-        self.ledger.mark_submitted(cid)
+        if order.type is not OrderType.STOP and symbol in self.stops:
+            self.cancel_stop(symbol, "another order on the symbol")
+        if order.qty < 0 and order.type is not OrderType.STOP and self._covered(order):
+            return False
         side = "buy" if order.qty > 0 else "sell"
         amount = self.exchange.amount_to_precision(symbol, abs(order.qty))
         params: dict[str, Any] = {"newClientOrderId": cid, "recvWindow": self.recv_window_ms}
         if order.type is OrderType.STOP:
             params["stopLossPrice"] = order.stop_price
         for attempt in range(1, self.calls.attempts + 1):
-            sent = time.monotonic()
+            self.calls.check_quiet("create_order")
+            self.ledger.mark_submitted(cid)  # each send: its time bounds when it may execute
+            deadline = time.monotonic() + self.recv_window_ms / 1000 + SETTLE_MARGIN
             try:
                 placed = self.exchange.create_order(symbol, "market", side, amount, None, params)
                 self.calls.succeeded()
@@ -422,7 +334,7 @@ class ExchangeBroker:
                     return self._rejected(cid, symbol, exc)
                 placed = found
             except ccxt.NetworkError as exc:
-                found = None if _refused(exc) else self._settle(symbol, cid, sent)
+                found = None if refused(exc) else self._settle(symbol, cid, deadline)
                 if found is None:
                     self.calls.wait_after("create_order", exc, attempt)
                     continue
@@ -431,9 +343,22 @@ class ExchangeBroker:
             return True
         return False  # pragma: no cover
 
-    def _settle(self, symbol: str, cid: str, sent: float) -> dict[str, Any] | None:
-        """Look an order of unknown fate up until its request expired on the exchange."""
-        deadline = sent + self.recv_window_ms / 1000 + 0.5
+    def _covered(self, order: LedgerOrder) -> bool:
+        """Whether an exit asks for more than is held (a stop or an earlier exit closed the
+        position meanwhile): then it is closed in the ledger as not needed — state, not an
+        error — and the next bar decides on what is held."""
+        held = self._floor(order.symbol, self.positions[order.symbol].qty)
+        if -order.qty <= held + 1e-12:
+            return False
+        reason = f"not sent: the position is already covered (holds {held:g}, exit {-order.qty:g})"
+        self.ledger.mark_cancelled(order.client_order_id, reason)
+        self.ledger.log_event("broker", f"{order.symbol} {reason}", "warning", time=self.now)
+        self.pending_brackets.pop(order.symbol, None)
+        return True
+
+    def _settle(self, symbol: str, cid: str, deadline: float) -> dict[str, Any] | None:
+        """Look an order of unknown fate up until its request expired on the exchange (the
+        ``deadline``, monotonic: its send + ``recvWindow`` + a margin for clock skew)."""
         while True:
             found = self.lookup(symbol, cid)
             left = deadline - time.monotonic()
@@ -441,10 +366,33 @@ class ExchangeBroker:
                 return found
             self.calls.sleep(min(0.25, left))
 
-    def _rejected(self, cid: str, symbol: str, exc: Exception) -> bool:
-        order = self.ledger.mark_rejected(cid, f"{type(exc).__name__}: {_short(exc)}")
+    def lookup_settled(self, order: LedgerOrder) -> dict[str, Any] | None:
+        """The exchange's order for a ledger order; for one sent whose fate is unknown (its
+        last send less than ``recvWindow`` + margin ago, e.g. by a process that died) keep
+        looking until it can no longer execute — a restart never re-sends an order the
+        exchange may still execute."""
+        found = self.lookup(order.symbol, order.client_order_id)
+        if found is not None or order.status is not OrderStatus.SUBMITTED:
+            return found
+        sent = self.ledger.get_order(order.client_order_id).submitted_at
+        if sent is None:
+            return None
+        age = (pd.Timestamp.now(tz="UTC") - sent).total_seconds()
+        left = self.recv_window_ms / 1000 + SETTLE_MARGIN - age
+        if left <= 0:
+            return None
         self.ledger.log_event(
-            "broker", f"{symbol} order {cid} rejected: {_short(exc)}", "error", time=self.now
+            "broker",
+            f"{order.symbol} order {order.client_order_id} of unknown fate: looked up for "
+            f"{left:.1f} s more before it counts as never received",
+            time=self.now,
+        )
+        return self._settle(order.symbol, order.client_order_id, time.monotonic() + left)
+
+    def _rejected(self, cid: str, symbol: str, exc: Exception) -> bool:
+        order = self.ledger.mark_rejected(cid, f"{type(exc).__name__}: {short(exc)}")
+        self.ledger.log_event(
+            "broker", f"{symbol} order {cid} rejected: {short(exc)}", "error", time=self.now
         )
         if order.type is OrderType.STOP:
             self.stops.pop(symbol, None)  # the local check guards the position instead
@@ -457,8 +405,7 @@ class ExchangeBroker:
         if status is OrderStatus.INTENT:
             return self._send(cid)
         if status is OrderStatus.SUBMITTED:
-            order = self.ledger.get_order(cid)
-            found = self.lookup(order.symbol, cid)
+            found = self.lookup_settled(self.ledger.get_order(cid))
             if found is None:
                 return self._send(cid)
             self.absorb(found)
@@ -634,19 +581,9 @@ class ExchangeBroker:
             self.submit(exit_order)
 
 
-def _refused(exc: Exception) -> bool:
-    """A rate-limit answer: the request was refused, not executed (its fate is known)."""
-    return isinstance(exc, ccxt.DDoSProtection)
-
-
 def _num(value: float) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
 def _nan(value: float | None) -> float:
     return math.nan if value is None else float(value)
-
-
-def _short(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -96,10 +96,11 @@ class Ledger(LedgerReads, LedgerFollow):
         return order.client_order_id
 
     def mark_submitted(self, client_order_id: str) -> LedgerOrder:
-        """Record that the order is about to be sent (idempotent)."""
+        """Record that the order is about to be sent: ``submitted_at`` is the time of its
+        latest send (until when the exchange may still execute it); a closed order stays."""
         with write_transaction(self.engine) as conn:
             order = self._order(conn, client_order_id)
-            if order.status is OrderStatus.INTENT:
+            if order.status in (OrderStatus.INTENT, OrderStatus.SUBMITTED):
                 self._set_status(conn, order, OrderStatus.SUBMITTED, submitted_at=utc_now())
             return self._order(conn, client_order_id)
 

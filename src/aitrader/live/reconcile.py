@@ -81,7 +81,7 @@ def reconcile(
         cid, symbol = order.client_order_id, order.symbol
         if symbol not in broker.rules:
             raise ReconcileError(f"the ledger holds open order {cid} on {symbol}, not traded")
-        found = broker.lookup(symbol, cid)
+        found = broker.lookup_settled(order)
         redo = redo_after is not None and order.intent_at > redo_after
         if found is None and redo:
             report.redo.append(cid)
@@ -124,6 +124,21 @@ def reconcile(
     return report
 
 
+def check_account(broker: ExchangeBroker, tolerance: float = 1e-6) -> None:
+    """The check made on every bar of a running run: balances as the ledger implies and no
+    open order of this run that the ledger does not know; raises :class:`ReconcileError` (the
+    runner pauses, reconciling, until they match again) on a change the run did not make."""
+    for symbol in broker.symbols:
+        for order in broker.calls("fetch_open_orders", symbol):
+            cid = order.get("clientOrderId")
+            known = broker.ledger.find_order(str(cid))
+            if broker.owns(cid) and (known is None or not known.status.is_open):
+                message = f"open order {cid} on {symbol} is not open in the ledger: not trading"
+                broker.ledger.log_event("reconcile", message, "error")
+                raise ReconcileError(message)
+    _check_balances(broker, ReconcileReport(), tolerance)
+
+
 def _check_balances(broker: ExchangeBroker, report: ReconcileReport, tolerance: float) -> None:
     """The account must hold what the ledger implies, or nothing is traded (fail closed)."""
     actual = broker.balances()
@@ -141,7 +156,8 @@ def _check_balances(broker: ExchangeBroker, report: ReconcileReport, tolerance: 
     if wrong:
         message = (
             "the account does not match the ledger (" + "; ".join(wrong) + "): not trading. "
-            "Check for trades made outside this run, then start a new ledger or fix the account"
+            "Was the account changed outside this run (a manual trade, a transfer)? Undo the "
+            "change, or stop the run and start a new ledger"
         )
         broker.ledger.log_event("reconcile", message, "error")
         raise ReconcileError(message)

@@ -27,7 +27,6 @@ live exchange broker plugs in like the paper one.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import random
@@ -36,21 +35,24 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import ccxt
-import numpy as np
 import pandas as pd
 
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.loop import Broker, Engine
-from aitrader.engine.managed_policy import ArrayFeed, ManagedPolicy, TargetFeed
+from aitrader.engine.managed_policy import ManagedPolicy, TargetFeed
 from aitrader.engine.types import Bar
 from aitrader.errors import ConfigError, TransientBrokerError
 from aitrader.live import schema
 from aitrader.live.db import write_transaction
-from aitrader.live.feeds import BarFeed, ReplayFeed
+from aitrader.live.events import recorded
+from aitrader.live.feeds import BarFeed
+from aitrader.live.fingerprint import refuse_other_run, run_fingerprint, stall_after_of
 from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay
 from aitrader.live.ledger import KILL, PAUSE, Ledger, LedgerRiskStateStore
 from aitrader.live.paper import LedgerSimBroker
+from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import to_datetime, utc_now
+from aitrader.live.summary import RunSummary
 from aitrader.risk.config import RiskConfig
 from aitrader.risk.intents import RiskDecision
 from aitrader.risk.limits import RiskManager
@@ -75,6 +77,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 """Errors of a bar that a retry may fix; anything else stops the runner (fail closed)."""
 
 _END = object()
+
+
+class FeedFailed(TransientBrokerError):
+    """A bar feed stopped on an error it could not recover from."""
 
 
 @runtime_checkable
@@ -102,28 +108,6 @@ class GuardConfig:
     stall_after: float | None = None  # None: 3 × the bar duration when known, else no watchdog
     check_every: float = 5.0  # seconds between watchdog checks
     rng: Callable[[], float] = random.random  # backoff jitter
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What one run did: bars decided, orders and fills recorded, the final account, and the
-    health a user checks (paused, feed status, transient errors, circuit breaker, kill switch)."""
-
-    bars: int
-    orders: int
-    fills: int
-    equity: float
-    cash: float
-    last_bar: pd.Timestamp | None
-    dropped: int  # bar times seen for only some symbols (never decided)
-    resumed_from: int = 0  # bars already processed when this run resumed (0: a fresh run)
-    resumed_after: pd.Timestamp | None = None  # the last bar processed before resuming
-    paused: bool = False  # trading paused at the end (PAUSE flag, or the breaker tripped)
-    status: str = "ok"  # feeds: ok, or degraded while one is stalled
-    errors: int = 0  # transient errors retried (or given up on) during this run
-    tripped: bool = False  # the circuit breaker tripped during this run
-    kill_switch: bool = False  # the RiskManager's kill switch is engaged
-    skipped: int = 0  # bars given up after the breaker tripped (not processed)
 
 
 class Runner:
@@ -171,11 +155,13 @@ class Runner:
         self.resumed_from = 0
         self.resume_after: pd.Timestamp | None = None
         self.guard = guard or GuardConfig()
+        self.recoverable: tuple[type[BaseException], ...] = (*self.guard.errors, ReconcileError)
         self.breaker = CircuitBreaker(self.guard.max_errors, self.guard.window)
         self.tripped = False
         self.paused = False
+        self.reconciling: str | None = None  # paused, reconciling until the venue squares
         self.status, self.stalled = "ok", list[str]()
-        stall_after = self.guard.stall_after or _stall_after(self.feeds)
+        stall_after = self.guard.stall_after or stall_after_of(self.feeds)
         self.watchdog = None if stall_after is None else Watchdog(stall_after)
         self._base: dict[str, Any] = {}
 
@@ -194,15 +180,30 @@ class Runner:
         self.ledger.log_event("runner", "start", payload={"symbols": list(self.symbols)})
         self._save_status()
         try:
-            await self._decide(queue, len(self.feeds), max_bars)
+            with recorded(self.ledger):  # reconnects and fallbacks are ledger events
+                await self._decide(queue, len(self.feeds), max_bars)
         finally:
             for task in tasks:
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            ended = await asyncio.gather(*tasks, return_exceptions=True)
+        self._feeds_failed(ended)
         summary = self.summary()
         self._save_status("stopped")
         self.ledger.log_event("runner", "stop", payload={"bars": summary.bars})
         return summary
+
+    def _feeds_failed(self, ended: Sequence[object]) -> None:
+        """A feed that died of an error ends the run loudly (the ledger says why; the same
+        command resumes), never as if its bars had simply run out."""
+        failed = [e for e in ended if isinstance(e, Exception)]
+        if not failed:
+            return
+        text = f"{type(failed[0]).__name__}: {failed[0]}"
+        self._save_status("stopped")
+        self.ledger.log_event("runner", f"stopped: a feed failed ({text})", "error")
+        raise FeedFailed(f"a bar feed failed ({text}): run the same command to resume") from failed[
+            0
+        ]
 
     # -- resume and roll back ---------------------------------------------------------------
 
@@ -222,13 +223,7 @@ class Runner:
                     "the ledger holds orders but no runner checkpoint; use a new ledger file"
                 )
             return
-        if state.get("fingerprint") != self.fingerprint:
-            held = state.get("config") or {}
-            raise ConfigError(
-                f"the ledger holds a different run ({_describe(held)}; fingerprint "
-                f"{state.get('fingerprint')}, this run {self.fingerprint}): resume it with the "
-                "same replay and settings, or use a new ledger file"
-            )
+        refuse_other_run(state, self.fingerprint, self.config)
         done = int(state["bars"])
         last = pd.Timestamp(state["last_bar"])
         self._restore(state, done)
@@ -252,9 +247,13 @@ class Runner:
             raise ConfigError(
                 f"the ledger holds {len(curve)} equity snapshots, its checkpoint {done} bars"
             )
-        self.broker.restore(dict(state["broker"]))
-        self.policy.restore(state["policy"], self.broker.fills)
-        self.engine.restore(done, curve["equity"], curve["cash"], curve.index)
+        try:
+            self.broker.restore(dict(state["broker"]))
+        except self.guard.errors as exc:  # a restart during an outage: paused, reconciling
+            self._pause_reconciling(pd.Timestamp(state["last_bar"]), exc)
+        finally:
+            self.policy.restore(state["policy"], self.broker.fills)
+            self.engine.restore(done, curve["equity"], curve["cash"], curve.index)
 
     def _rollback(self, logged: int, decided: int) -> None:
         """Back to the last checkpoint (kept in memory) after a failed attempt at a bar.
@@ -272,11 +271,13 @@ class Runner:
             rebuilt = RiskManager(risk.config, store, risk.correlations)
             rebuilt.decisions = risk.decisions
             self.policy.risk = rebuilt
-        self.broker.restore(_copy(state["broker"]))
-        self.policy.restore(state["policy"], self.broker.fills)
-        result = self.engine.result
-        done = self.bars
-        self.engine.restore(done, result.equity[:done], result.cash[:done], result.times[:done])
+        try:
+            self.broker.restore(_copy(state["broker"]))  # a live broker reconciles: may raise
+        finally:
+            self.policy.restore(state["policy"], self.broker.fills)
+            result, done = self.engine.result, self.bars
+            equity, cash, times = result.equity[:done], result.cash[:done], result.times[:done]
+            self.engine.restore(done, equity, cash, times)
 
     def _checkpoint(self, time: pd.Timestamp | None) -> dict[str, Any]:
         return {
@@ -328,8 +329,10 @@ class Runner:
     def _save_status(self, status: str | None = None) -> None:
         """The ``status`` document a monitoring API reads from the ledger."""
         document = {
-            **{"status": status or self.status, "since": utc_now().isoformat()},
+            "status": status or ("reconciling" if self.reconciling else self.status),
+            "since": utc_now().isoformat(),
             **{"stalled": list(self.stalled), "paused": self.paused},
+            "reconciling": self.reconciling,
         }
         self.ledger.save_state(STATUS, document)
 
@@ -376,19 +379,25 @@ class Runner:
 
     async def process(self, bars: Mapping[str, Bar]) -> bool:
         """One complete closed bar: the control flags, the decision path (retried on transient
-        errors), then the equity snapshot and the checkpoint in one transaction. False when the
-        bar was given up (the breaker had tripped and even monitoring failed)."""
+        errors), then the equity snapshot and the checkpoint in one transaction. While paused,
+        reconciling (the venue down, or the account changed outside the run) the bar is only
+        marked — nothing is sent — until a reconciliation passes. False when the bar was given
+        up (the breaker had tripped and even monitoring failed)."""
         time = bars[self.symbols[0]].time
+        if self.reconciling is not None and not self._recover(time):
+            return self._offline(bars, time)
         attempt = 0
         while True:
             decide = self._controls(time)
             logged, decided = len(self.policy.log), len(self.policy.risk.decisions)
             try:
                 self._attempt(bars, decide)
-            except self.guard.errors as exc:
+            except self.recoverable as exc:
                 attempt += 1
-                self._rollback(logged, decided)
-                if not self._failed(exc, time, attempt, decide):
+                retry = self._failed(exc, time, attempt, decide)
+                if not self._rolled_back(logged, decided, time):
+                    return self._offline(bars, time)
+                if not retry:
                     self.skipped += 1
                     return False
                 g = self.guard
@@ -397,6 +406,58 @@ class Runner:
             self.breaker.success()
             self._commit(time)
             return True
+
+    # -- paused, reconciling ----------------------------------------------------------------
+
+    def _rolled_back(self, logged: int, decided: int, time: pd.Timestamp) -> bool:
+        """Back to the last checkpoint; False when the venue cannot be reached or squared
+        (the rollback reconciles): then the runner is paused, reconciling."""
+        try:
+            self._rollback(logged, decided)
+        except self.recoverable as exc:
+            self._pause_reconciling(time, exc)
+            return False
+        return True
+
+    def _pause_reconciling(self, time: pd.Timestamp, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        if reason == self.reconciling:
+            return
+        first = self.reconciling is None
+        self.reconciling = reason
+        message = f"paused, reconciling at bar {time}: {reason}" if first else (
+            f"still reconciling at bar {time}: {reason}"
+        )  # fmt: skip
+        self.ledger.log_event("runner", message, "error", {"bar": time.isoformat()})
+        log.error("paused, reconciling", extra={"bar": str(time), "reason": reason})
+        self._save_status()
+
+    def _recover(self, time: pd.Timestamp) -> bool:
+        """Try to square the ledger with the venue again (the rollback reconciles); True, and
+        trading resumes on its own, once it passes."""
+        if not self._rolled_back(len(self.policy.log), len(self.policy.risk.decisions), time):
+            return False
+        self.reconciling = None
+        message = f"resumed at bar {time}: the venue answers and the account matches the ledger"
+        self.ledger.log_event("runner", message, payload={"bar": time.isoformat()})
+        log.warning("resumed after reconciling", extra={"bar": str(time)})
+        self._save_status()
+        return True
+
+    def _offline(self, bars: Mapping[str, Bar], time: pd.Timestamp) -> bool:
+        """A bar while paused, reconciling: marked at its close from the ledger's state (no
+        exchange call), so the equity curve has no gap; the checkpoint moves past it."""
+        mark = getattr(self.broker, "mark", None)
+        if mark is not None:
+            mark(self.bars, bars)
+        account = self.broker.account(bars)
+        r = self.engine.result
+        self.engine.restore(
+            self.bars + 1, [*r.equity, account.equity], [*r.cash, account.cash], [*r.times, time]
+        )
+        self.policy.observe(bars)
+        self._commit(time)
+        return True
 
     def _attempt(self, bars: Mapping[str, Bar], decide: bool) -> None:
         if decide:
@@ -485,12 +546,13 @@ class Runner:
             dropped=self.dropped,
             resumed_from=self.resumed_from,
             resumed_after=self.resume_after,
-            paused=self.paused,
-            status=self.status,
+            paused=self.paused or self.reconciling is not None,
+            status="reconciling" if self.reconciling is not None else self.status,
             errors=self.errors,
             tripped=self.tripped,
             kill_switch=self.policy.risk.kill_switch_engaged,
             skipped=self.skipped,
+            reconciling=self.reconciling,
         )
 
 
@@ -524,59 +586,7 @@ def paper_runner(
     return Runner(Engine(policy, broker), feeds, ledger, fingerprint, config, guard)
 
 
-def run_fingerprint(
-    feeds: Sequence[BarFeed],
-    targets: TargetFeed,
-    broker_config: BrokerConfig,
-    risk: RiskConfig,
-    config: Mapping[str, Any] | None = None,
-) -> str:
-    """A hash of what determines a run: symbols, broker and risk settings, ``config``, the
-    replayed candles and precomputed targets (where the feeds hold them)."""
-    described = {
-        **{"symbols": [f.symbol for f in feeds], "config": dict(config or {})},
-        **{"broker": repr(broker_config), "risk": repr(risk)},
-    }
-    digest = hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode())
-    for feed in feeds:
-        if isinstance(feed, ReplayFeed):
-            digest.update(pd.util.hash_pandas_object(feed.candles).to_numpy().tobytes())
-    if isinstance(targets, ArrayFeed):
-        for values in (targets.fraction, targets.stop_price, targets.stop_loss):
-            digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
-        digest.update(np.ascontiguousarray(targets.take_profit, dtype=np.float64).tobytes())
-    return digest.hexdigest()[:16]
-
-
-def _describe(config: Mapping[str, Any]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in config.items()) or "no description"
-
-
 def _copy(state: Mapping[str, Any]) -> dict[str, Any]:
     """A deep, JSON-shaped copy of a checkpoint (what a restore reads back from the ledger)."""
     copied: dict[str, Any] = json.loads(json.dumps(state))
     return copied
-
-
-def _stall_after(feeds: Sequence[BarFeed]) -> float | None:
-    """3 × the longest bar duration (wall seconds) among the feeds, None when none is known."""
-    known = [s for s in (_bar_seconds(f) for f in feeds) if s is not None and s > 0]
-    return 3.0 * max(known) if known else None
-
-
-def _bar_seconds(feed: BarFeed) -> float | None:
-    if isinstance(feed, ReplayFeed):
-        index = feed.candles.index
-        if feed.speed == 0 or len(index) < 2:
-            return None  # as fast as possible: no wall-clock rhythm to watch
-        return pd.Timedelta(index[1] - index[0]).total_seconds() / feed.speed
-    step_ms = getattr(feed, "step_ms", None)  # the polling and websocket feeds
-    if isinstance(step_ms, int | float) and step_ms > 0:
-        return float(step_ms) / 1000.0
-    timeframe = getattr(feed, "timeframe", None)
-    if isinstance(timeframe, str):
-        try:
-            return float(ccxt.Exchange.parse_timeframe(timeframe))
-        except Exception:  # an unknown timeframe string: no default
-            return None
-    return None

@@ -11,8 +11,6 @@ since the last one processed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 import uuid
@@ -27,8 +25,10 @@ from aitrader.config import Settings
 from aitrader.engine.loop import Engine
 from aitrader.engine.managed_policy import ManagedPolicy, TargetFeed
 from aitrader.errors import ConfigError
-from aitrader.live.exchange import ExchangeBroker, ExchangeCalls
+from aitrader.live.calls import ExchangeCalls
+from aitrader.live.exchange import ExchangeBroker
 from aitrader.live.feeds import BarFeed
+from aitrader.live.fingerprint import live_fingerprint, refuse_other_run
 from aitrader.live.guard import CircuitBreaker
 from aitrader.live.ledger import Ledger, LedgerRiskStateStore
 from aitrader.live.runner import PROGRESS, GuardConfig, Runner
@@ -156,20 +156,14 @@ def history(
     return frame.astype("float64")
 
 
-def live_fingerprint(
-    symbols: Sequence[str], risk: RiskConfig, config: Mapping[str, Any] | None
-) -> str:
-    """What a resumed run on live bars (live, or paper on an exchange's bars) must match:
-    symbols, risk settings and the run's description."""
-    described = {"symbols": list(symbols), "risk": repr(risk), "config": dict(config or {})}
-    text = json.dumps(described, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def resume_point(ledger: Ledger, fingerprint: str) -> pd.Timestamp | None:
-    """The last bar processed by the ledger's run when it is this run (None: a fresh run)."""
+def resume_point(
+    ledger: Ledger, fingerprint: str, config: Mapping[str, Any] | None = None
+) -> pd.Timestamp | None:
+    """The last bar processed by the ledger's run when it is this run (None: a fresh ledger);
+    a ledger of another run is refused, naming the settings that differ from ``config``."""
     state = ledger.load_state(PROGRESS)
-    if state is None or state.get("fingerprint") != fingerprint:
+    refuse_other_run(state, fingerprint, dict(config or {}))
+    if state is None:
         return None
     return pd.Timestamp(state["last_bar"])
 
@@ -208,6 +202,7 @@ def live_runner(
             LIVE_STATE, {"run_id": run_id, "exchange": exchange.id, "symbols": list(symbols)}
         )
     calls = calls or ExchangeCalls(exchange, breaker)
+    calls.ledger = ledger  # retries and bans become ledger events
     calls("load_markets")
     broker = ExchangeBroker(exchange, symbols, ledger, run_id, calls=calls, capital=capital)
     if state is None:

@@ -50,8 +50,10 @@ def status_payload(ledger: Ledger, events: int = 10) -> dict[str, Any]:
     flags = ledger.flags()
     pause, kill = flags.get(PAUSE, Flag(PAUSE)), flags.get(KILL, Flag(KILL))
     risk = LedgerRiskStateStore(ledger).load()
+    status = ledger.load_state(STATUS) or {}
     return {
-        "status": (ledger.load_state(STATUS) or {}).get("status", "unknown"),
+        "status": status.get("status", "unknown"),
+        "reconciling": status.get("reconciling") or "",  # paused until the venue squares
         "paused": pause.on,
         "pause_reason": pause.reason if pause.on else "",
         "kill": kill.on,

@@ -8,6 +8,7 @@ import json
 import logging
 import socket
 import threading
+import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -125,6 +126,7 @@ class ExchangeEmulator:
         self.user = UserDataHub(self.venue, self.keys, self.streams)
         self.faults: deque[Fault] = deque()
         self.requests: list[tuple[str, str]] = []
+        self.skew_ms = 0  # the exchange's wall clock minus this machine's (signed requests)
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -268,6 +270,21 @@ class ExchangeEmulator:
         with self._lock:
             self.faults.extend([fault] * times)
 
+    def skew_clock(self, ms: int) -> None:
+        """Run the exchange's clock for signed requests ``ms`` ahead of this machine's (negative:
+        behind), as when the bot's clock drifts: requests stamped outside ``recvWindow`` or
+        1 s ahead of the exchange are refused (-1021)."""
+        self.skew_ms = ms
+
+    def outage(self, status: int = 503) -> None:
+        """Answer every request with ``status`` until :meth:`restore_service`."""
+        self.inject(Fault(status), times=1_000_000)
+
+    def restore_service(self) -> None:
+        """End an outage: forget every fault not hit yet."""
+        with self._lock:
+            self.faults.clear()
+
     def delay_fills(self, orders: int = 1) -> None:
         """The next ``orders`` market orders are accepted (NEW) and fill at the next bar's open."""
         with self.venue.lock:
@@ -314,7 +331,8 @@ class ExchangeEmulator:
             params = _params(request.rel_url.raw_query_string, body)
             if route.signed:
                 key = request.headers.get("X-MBX-APIKEY")
-                verify(key, request.rel_url.raw_query_string, body, params, self.keys)
+                now_ms = int(time.time() * 1000) + self.skew_ms
+                verify(key, request.rel_url.raw_query_string, body, params, self.keys, now_ms)
             result = route.handle(self.venue, params)
         except VenueError as exc:
             return _error(exc.status, exc.code, exc.msg)
