@@ -48,7 +48,7 @@ def app() -> typer.Typer:
 
 
 def test_evaluate_reports_metrics_and_tracks(runner: CliRunner, tmp_path: Path) -> None:
-    result = runner.invoke(app(), ["evaluate", DATASET, "-m", "logistic", "--json"])
+    result = runner.invoke(app(), ["evaluate", DATASET, "-k", "logistic", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     for key in ("accuracy", "log_loss", "brier_skill", "ece", "net_sharpe", "dsr", "pbo"):
@@ -60,7 +60,7 @@ def test_evaluate_reports_metrics_and_tracks(runner: CliRunner, tmp_path: Path) 
 def test_train_saves_a_bundle(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     result = runner.invoke(
-        app(), ["train", DATASET, "-m", "majority", "-o", str(out), "--no-track", "--json"]
+        app(), ["train", DATASET, "-k", "majority", "-o", str(out), "--no-track", "--json"]
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -73,7 +73,7 @@ def test_train_uses_the_label_settings_and_tunes_signal_thresholds(
 ) -> None:
     monkeypatch.setenv("AITRADER__LABELS__KIND", "binary")
     out = tmp_path / "bundle"
-    args = ["train", DATASET, "-m", "logistic", "-o", str(out), "--no-track"]
+    args = ["train", DATASET, "-k", "logistic", "-o", str(out), "--no-track"]
     result = runner.invoke(app(), [*args, "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -98,7 +98,7 @@ def test_train_says_when_a_bundle_would_never_trade_and_what_to_change(
 ) -> None:
     """On main ``train`` printed "long disabled, short disabled" and nothing else."""
     monkeypatch.setenv("AITRADER__SIGNALS__MIN_TRADES", "100000")
-    args = ["train", DATASET, "-m", "logistic", "-o", str(tmp_path / "b"), "--no-track"]
+    args = ["train", DATASET, "-k", "logistic", "-o", str(tmp_path / "b"), "--no-track"]
     payload = json.loads(runner.invoke(app(), [*args, "--json"]).stdout)
     assert payload["will_trade"] is False
     assert "long and short disabled" in payload["decision"] and "to change" in payload["decision"]
@@ -112,7 +112,7 @@ def test_train_says_when_a_bundle_would_never_trade_and_what_to_change(
 def test_tune_runs_trials(runner: CliRunner) -> None:
     result = runner.invoke(
         app(),
-        ["tune", DATASET, "-m", "logistic", "-n", "2", "--no-track", "--json"],
+        ["tune", DATASET, "-k", "logistic", "-n", "2", "--no-track", "--json"],
     )
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -122,6 +122,8 @@ def test_tune_runs_trials(runner: CliRunner) -> None:
 
 
 def test_bad_model_kind_is_a_config_error(runner: CliRunner) -> None:
-    result = runner.invoke(app(), ["train", DATASET, "-m", "nope"])
+    result = runner.invoke(app(), ["train", DATASET, "-k", "nope"])
     assert result.exit_code != 0
-    assert "--model" in str(result.exception) and "kind" in str(result.exception)
+    assert "--model-kind" in str(result.exception) and "kind" in str(result.exception)
+    bundle_flag = runner.invoke(app(), ["train", DATASET, "--model", "logistic"])
+    assert bundle_flag.exit_code == 2 and "--model-kind" in bundle_flag.output  # did you mean

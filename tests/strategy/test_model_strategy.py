@@ -232,3 +232,17 @@ def test_strategy_check_proves_the_model_strategy_equal(
     report = check_strategy(ModelBundleStrategy, data, settings, spec)
     assert report.difference is None and report.equal
     assert report.bars == REPLAY and report.decisions == REPLAY
+
+
+def test_backtest_warns_when_it_trades_the_bundles_own_window(
+    candles: pd.DataFrame, bundle: ModelBundle, tmp_path: Path
+) -> None:
+    directory = save_bundle(bundle, tmp_path / "bundle")
+    env = {"AITRADER__DATA__DIR": str(tmp_path / "store")}
+    args = ["backtest", "sample:BTC-USD-1h", "--model", str(directory), "--json", "--start"]
+    honest = CliRunner().invoke(app, [*args, str(candles.index[TRAIN])], env=env)
+    assert honest.exit_code == 0, honest.output
+    assert "in-sample" not in honest.stderr
+    inside = CliRunner().invoke(app, [*args, str(candles.index[TRAIN - 500])], env=env)
+    assert inside.exit_code == 0, inside.output
+    assert "the run is in-sample and its results are optimistic" in " ".join(inside.stderr.split())

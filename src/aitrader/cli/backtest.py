@@ -32,6 +32,7 @@ from aitrader.cli.strategy import (
     choice,
     run_inputs,
     run_settings,
+    warn_in_sample,
 )
 from aitrader.config import Settings
 from aitrader.engine.config import BrokerConfig
@@ -162,6 +163,7 @@ def backtest_command(
     spec = replace(spec, options=replace(spec.options, name=strategy_.name))
     managed = backtest_strategy(strategy_, data, cfg, spec)
     result = managed.result
+    warn_in_sample(chosen, result.equity.index[0], result.equity.index[-1])
     metrics = compute_metrics(result)
     stressed = _run_scenarios(scenario, data, (chosen, cfg, spec), seed)
     scenarios = compare_scenarios(result, stressed) if stressed else None

@@ -36,6 +36,7 @@ from aitrader.cli.strategy import (
     TargetOption,
     choice,
     run_settings,
+    warn_in_sample,
 )
 from aitrader.cli.venue import retrying, run_ledger, venue_errors
 from aitrader.config import Settings
@@ -195,6 +196,7 @@ def _paper_replay(
     candles, before = frame.iloc[max(first, 0) :], frame.iloc[: max(first, 0)]
     if candles.empty:
         raise ConfigError(f"--replay {replay}: no bars to replay")
+    warn_in_sample(strategy, candles.index[0], candles.index[-1])
     if len(before) < warmup:
         raise ConfigError(
             f"--replay {replay}: strategy {strategy.name} needs {warmup} bars of history before "

@@ -24,9 +24,10 @@ from aitrader.validation.experiment import ExperimentConfig, Source
 DatasetArgument = typer.Argument(..., help="sample:NAME, EXCHANGE:SYMBOL:TIMEFRAME or a file")
 ModelOption = typer.Option(
     None,
-    "--model",
-    "-m",
-    help=f"Model kind: {', '.join(kinds.names())} (default: config; `aitrader models list`).",
+    "--model-kind",
+    "-k",
+    help=f"Model kind: {', '.join(kinds.names())} (default: config; `aitrader models list`). "
+    "(--model always names a trained bundle directory.)",
 )
 NoTrackOption = typer.Option(False, "--no-track", help="Do not record the run in MLflow.")
 
@@ -55,7 +56,7 @@ def _experiment(
     base = ExperimentConfig.from_settings(cfg)
     updates: dict[str, Any] = {}
     if model is not None:
-        updates["models"] = _override(base.models, "--model", kind=model)
+        updates["models"] = _override(base.models, "--model-kind", kind=model)
     if no_track:
         updates["tracking"] = _override(base.tracking, "--no-track", enabled=False)
     changes = {k: v for k, v in tuning.items() if v is not None}

@@ -98,6 +98,25 @@ class StrategyChoice:
             self._cache["bundle"] = load_bundle(self.model, trust=self.trust_bundle)
         return self._cache["bundle"]
 
+    def in_sample(self, first: Any, last: Any) -> str | None:
+        """A warning when the traded bars ``first``..``last`` overlap the bundle's training or
+        calibration window (in-sample: results look better than they can be), else None."""
+        bundle = self.bundle()
+        if bundle is None:
+            return None
+        import pandas as pd
+
+        info = bundle.info
+        seen_from = pd.Timestamp(info.train_window[0])
+        seen_to = pd.Timestamp(info.calibration_window[1])
+        if pd.Timestamp(last) < seen_from or pd.Timestamp(first) > seen_to:
+            return None
+        return (
+            f"the traded bars ({first} → {last}) overlap the bundle's training and calibration "
+            f"window ({seen_from} → {seen_to}): the run is in-sample and its results are "
+            f"optimistic; trade bars after {seen_to} (--start) for an honest test"
+        )
+
     def describe(self) -> dict[str, object]:
         """What goes into the ledger and the run fingerprint."""
         described: dict[str, object] = {**self.build().describe()}
@@ -127,6 +146,13 @@ RunConfigOption = typer.Option(
     "-c",
     help="Config file; its run: section (strategy, params, model, data, stops …) sets this run.",
 )
+
+
+def warn_in_sample(chosen: StrategyChoice, first: Any, last: Any) -> None:
+    """Print the in-sample warning of :meth:`StrategyChoice.in_sample`, if any."""
+    message = chosen.in_sample(first, last)
+    if message is not None:
+        err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
 def run_settings(ctx: typer.Context, config: Path | None) -> Settings:
