@@ -53,6 +53,22 @@ def _load_builtins() -> None:
         register(entry.load())
 
 
+def _builtin(name: str) -> type[Strategy] | None:
+    """A built-in found by its module (``sma-cross`` lives in ``strategies/sma_cross.py``)
+    without importing the others (the model strategy pulls in the whole ML stack)."""
+    module_name = name.replace("-", "_")
+    if not module_name.isidentifier():
+        return None
+    try:
+        module = importlib.import_module(f"aitrader.strategies.{module_name}")
+    except ModuleNotFoundError:
+        return None
+    for value in vars(module).values():
+        if _defined_in(value, module.__name__):
+            register(value)
+    return _REGISTRY.get(name)
+
+
 def _defined_in(value: Any, module: str) -> bool:
     return (
         isinstance(value, type)
@@ -71,6 +87,9 @@ def strategies() -> dict[str, type[Strategy]]:
 def strategy_class(spec: str) -> type[Strategy]:
     """The class a spec names: a registered name, ``module:Class`` or ``file.py:Class``."""
     if ":" not in spec:
+        found = _REGISTRY.get(spec) or _builtin(spec)
+        if found is not None:
+            return found
         known = strategies()
         if spec in known:
             return known[spec]
