@@ -86,7 +86,7 @@ def test_a_resume_with_another_capital_is_refused_naming_it(
 ) -> None:
     path = tmp_path / "live.db"
     base = [*COMMANDS["live"], "--api-url", emu.url, "--feed", "rest", "--poll", "0.05"]
-    base += ["--fast", "2", "--slow", "4", "--ledger", str(path), "--max-bars", "2"]
+    base += ["-p", "fast=2", "-p", "slow=4", "--ledger", str(path), "--max-bars", "2"]
     first = runner.invoke(app, [*base, "--capital", "2000"], env=env)
     assert first.exit_code == 0, first.output
     orders = len([r for r in emu.requests if r == ("POST", "/api/v3/order")])

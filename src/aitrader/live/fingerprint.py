@@ -61,7 +61,8 @@ def differences(held: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
     return [
         f"{k}: ledger {held.get(k, missing)}, now {now.get(k, missing)}"
         for k in keys
-        if json.dumps(held.get(k), default=str) != json.dumps(now.get(k), default=str)
+        if json.dumps(held.get(k), default=str, sort_keys=True)
+        != json.dumps(now.get(k), default=str, sort_keys=True)
     ]
 
 
