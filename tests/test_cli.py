@@ -146,11 +146,17 @@ def test_quick_demo_runs_offline_and_writes_a_report(tmp_path: Path) -> None:
     metrics = json.loads((report.parent / "metrics.json").read_text())
     assert payload["metrics"] == metrics
     assert set(metrics["benchmarks"]) == {"buy_and_hold", "sma_crossover"}
-    assert metrics["zero_cost"] is False and metrics["fees_paid"] > 0
+    assert metrics["zero_cost"] is False
     costs = metrics["fees_paid"] + metrics["slippage_paid"]
     assert metrics["costs_pct_of_initial"] == pytest.approx(100 * costs / metrics["initial_cash"])
     decisions = (report.parent / "risk_decisions.csv").read_text().splitlines()
-    assert decisions[0].startswith("time,") and len(decisions) > 1
+    assert decisions[0].startswith("time,")
+    if metrics["trades"]:  # it traded: costs were charged and every order passed the risk manager
+        assert metrics["fees_paid"] > 0 and len(decisions) > 1
+    else:  # it stayed flat: the demo says why, and does not call flat a win
+        flat = " ".join(out.split())
+        assert "never traded" in flat and "why: long and short disabled" in flat
+        assert "beat buy-and-hold" not in flat
     assert store.path(user).read_bytes() == before
     stored = {str(m.key): m.source for m in store.list()}
     assert stored["sample-kraken:BTC/USD:1h"] == "sample:BTC-USD-1h"

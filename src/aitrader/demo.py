@@ -30,6 +30,7 @@ from aitrader.pipeline import (
     portfolio_backtest,
     research,
 )
+from aitrader.validation.evaluation import LOW_TIME_IN_MARKET
 
 SYMBOLS = ("BTC-USD-1h", "ETH-USD-1h")
 
@@ -145,6 +146,9 @@ def _research(
             f"{m['time_in_market']:.1%} of them; the decision traded in "
             f"{m['folds_trading']:.0f} of {m['folds']:.0f} folds (tuned on each calibration slice)"
         )
+        notes = [n for n in run.evaluation.folds["decision_notes"] if n]
+        if m["time_in_market"] < LOW_TIME_IN_MARKET and notes:
+            out.print(f"    why: {notes[-1]}", highlight=False)
     return runs
 
 
@@ -168,7 +172,8 @@ def _print_outcome(result: PipelineResult, out: Console) -> None:
     counts = decisions["action"].value_counts().to_dict() if len(decisions) else {}
     top = decisions[decisions["action"] != "accept"]["reason"].value_counts().head(3)
     out.print(
-        f"[bold]6. Risk manager[/]: {sum(counts.values())} order intents — "
+        f"[bold]6. Risk manager[/]: {sum(counts.values())} order intents"
+        + (" — " if counts else " (no signal reached it)")
         + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
         + ("; most common: " + "; ".join(f"{r} ({n})" for r, n in top.items()) if len(top) else "")
     )
@@ -206,6 +211,13 @@ def _verdict(m: dict[str, Any]) -> str:
     """One plain sentence on how the strategy did against buy-and-hold."""
     ours = m.get("total_return") or 0.0
     hold = (m["benchmarks"].get("buy_and_hold") or {}).get("total_return") or 0.0
+    if not m.get("trades") and not m.get("time_in_market"):
+        return (
+            "[bold]Verdict[/]: out of sample the strategy never traded: the model's edge did "
+            "not pay its costs on any calibration slice, so it stayed flat (see 'why' above). "
+            f"Flat is not skill, even where buy-and-hold lost ({hold:+.1%}). This demonstrates "
+            "an honest pipeline; it is not a trading recommendation."
+        )
     word = "beat" if ours > hold else "lost to"
     sign = "made" if ours >= 0 else "lost"
     held = m.get("time_in_market") or 0.0

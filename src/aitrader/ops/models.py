@@ -14,6 +14,9 @@ class Health(BaseModel):
 
 class Status(BaseModel):
     status: str = Field(description="runtime: ok, degraded (a feed stalled), stopped, unknown")
+    reconciling: str = Field(
+        "", description="why the run is paused, reconciling with the venue (empty: it is not)"
+    )
     paused: bool
     pause_reason: str
     kill: bool = Field(description="the kill flag is set")
