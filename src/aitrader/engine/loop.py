@@ -1,7 +1,8 @@
-"""The event-driven engine: a data source, a clock and a broker around one Strategy.
+"""The event-driven engine: a data source, a clock and a broker around one bar policy.
 
-Backtest replay, paper and live trading differ only in what is passed in; the decision code
-(``Strategy.on_bar``) is the same object the vectorised backtest compiles over whole arrays.
+Backtest replay, paper and live trading differ only in what is passed in; the decision code is
+the same object in all of them (``ManagedPolicy`` driving a user's
+:class:`aitrader.strategy.Strategy` through its target feed).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from aitrader.data.schema import COLUMNS
-from aitrader.engine.policy import Strategy
+from aitrader.engine.policy import BarPolicy
 from aitrader.engine.types import Account, Bar, Fill, Order, built
 
 BarEvent = Mapping[str, Bar]
@@ -87,7 +88,7 @@ class Broker(Protocol):
 class Engine:
     """Feeds bars to the broker and the strategy in the kernel's order of events."""
 
-    def __init__(self, strategy: Strategy, broker: Broker, clock: Clock = time.monotonic):
+    def __init__(self, strategy: BarPolicy, broker: Broker, clock: Clock = time.monotonic):
         self.strategy, self.broker, self.clock = strategy, broker, clock
         self.result = EngineResult()
         self._i = 0

@@ -36,8 +36,9 @@ def decide(targets: np.ndarray, i: int, last: np.ndarray, changed: np.ndarray) -
     return any_change
 
 
-class Strategy(Protocol):
-    """Anything that turns the latest bars into order intents."""
+class BarPolicy(Protocol):
+    """What the engine asks at each bar's close for orders (``ManagedPolicy`` in every run;
+    users write an :class:`aitrader.strategy.Strategy`, which reaches the engine through it)."""
 
     def on_bar(self, i: int, bars: Mapping[str, Bar]) -> Sequence[Order]: ...
 
