@@ -191,3 +191,12 @@ def test_library_backtest_in_a_few_lines(btc: dict[str, pd.DataFrame], settings:
     assert later.result.equity.index[0] == pd.Timestamp("2022-12-01", tz="UTC")
     with pytest.raises(TypeError, match="parameters go to the strategy"):
         aitrader.backtest(SmaCross(), btc, settings=settings, fast=3)
+
+
+def test_a_strategy_without_on_bar_is_refused_when_built() -> None:
+    class Empty(Strategy):
+        def vectorized(self, data, start=0):  # type: ignore[no-untyped-def]
+            return None
+
+    with pytest.raises(ConfigError, match="strategy empty must implement on_bar"):
+        Empty()

@@ -10,6 +10,7 @@ import and load their library inside ``fit``.
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeAlias, runtime_checkable
 
 import numpy as np
@@ -64,7 +65,7 @@ def class_columns(raw: Any) -> np.ndarray:
     return np.column_stack([1.0 - raw, raw]) if raw.ndim == 1 else raw
 
 
-class ClassifierBase:
+class ClassifierBase(ABC):
     """Estimator rules, a common ``predict``, and by default probabilities from a wrapped
     estimator ``model_``.
 
@@ -104,9 +105,10 @@ class ClassifierBase:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    @abstractmethod
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
-        """Learn from a training window (every kind implements it)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement fit()")
+        """Learn from a training window (every kind implements it: a kind without it cannot be
+        instantiated)."""
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities, columns in ``classes_`` order."""

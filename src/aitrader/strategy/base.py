@@ -232,6 +232,11 @@ class Strategy:
             cls.name = _kebab(cls.__name__)
 
     def __init__(self, **params: Any) -> None:
+        if type(self).on_bar is Strategy.on_bar:
+            raise ConfigError(
+                f"strategy {self.name} must implement on_bar(ctx): the decision at each bar's "
+                "close (see docs/STRATEGIES.md)"
+            )
         declared = self.parameters()
         unknown = sorted(set(params) - set(declared))
         if unknown:
@@ -269,8 +274,9 @@ class Strategy:
         strategies update their state here; the history buffers are updated either way."""
 
     def on_bar(self, ctx: Context) -> Decision:
-        """The decision at this bar's close (override)."""
-        raise NotImplementedError(f"strategy {self.name} must implement on_bar(ctx)")
+        """The decision at this bar's close. Every strategy overrides it (a class that does not
+        is refused when it is built), so this base version is never called."""
+        return None
 
     def describe(self) -> dict[str, Any]:
         """Name and parameters, for ledgers, reports and run fingerprints."""
