@@ -232,13 +232,11 @@ def _window(
     frame: pd.DataFrame, start: str | None, end: str | None
 ) -> tuple[pd.DataFrame, int | None]:
     """The candles up to ``end`` and the position of ``start`` (run.start / run.end)."""
-    from aitrader.cli.strategy import parse_date
+    from aitrader.cli.strategy import parse_date, start_position
 
     if end is not None:
         frame = frame.loc[: parse_date(end, "run.end")]
-    if start is None:
-        return frame, None
-    return frame, int(frame.index.searchsorted(parse_date(start, "run.start")))
+    return frame, None if start is None else start_position(frame.index, start, "run.start")
 
 
 @dataclass(frozen=True)

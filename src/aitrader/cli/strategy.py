@@ -356,7 +356,12 @@ def _with_start(spec: Any, data: dict[str, Any], start: str) -> Any:
     from aitrader.strategy.run import align
 
     index = next(iter(align(data).values())).index
-    position = int(index.searchsorted(parse_date(start, "start")))
+    return replace(spec, start=start_position(index, start, "start"))
+
+
+def start_position(index: Any, start: str, option: str) -> int:
+    """The position of the first bar at or after ``start`` (ConfigError past the last bar)."""
+    position = int(index.searchsorted(parse_date(start, option)))
     if position >= len(index):
-        raise ConfigError(f"--start {start}: after the last bar ({index[-1]})")
-    return replace(spec, start=position)
+        raise ConfigError(f"{option} {start}: after the last bar ({index[-1]})")
+    return position

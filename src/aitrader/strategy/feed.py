@@ -185,12 +185,20 @@ class Protected:
 
     def __init__(self, inner: Any, stop_loss: float | None, take_profit: float | None) -> None:
         self.inner, self.stop_loss, self.take_profit = inner, stop_loss, take_profit
+        self._last: tuple[BarTargets | None, BarTargets | None] = (None, None)
 
     def __getattr__(self, name: str) -> Any:  # bind, observe, records …
         return getattr(self.inner, name)
 
     def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
         row = self.inner.at(i, bars)
+        if row is self._last[0] and self._last[1] is not None:  # a repeated answer: no copies
+            return self._last[1]
+        out = self._protect(row)
+        self._last = (row, out)
+        return out
+
+    def _protect(self, row: BarTargets) -> BarTargets:
         stop_loss, take_profit, stop_price = row.stop_loss, row.take_profit, row.stop_price
         if self.stop_loss is not None:
             stop_loss = np.full_like(row.fraction, self.stop_loss)

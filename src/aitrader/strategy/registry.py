@@ -45,10 +45,7 @@ def _load_builtins() -> None:
     import aitrader.strategies as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        module = importlib.import_module(f"{package.__name__}.{info.name}")
-        for value in vars(module).values():
-            if _defined_in(value, module.__name__):
-                register(value)
+        _register_module(importlib.import_module(f"{package.__name__}.{info.name}"))
     for entry in entry_points(group=ENTRY_POINTS):
         register(entry.load())
 
@@ -63,10 +60,15 @@ def _builtin(name: str) -> type[Strategy] | None:
         module = importlib.import_module(f"aitrader.strategies.{module_name}")
     except ModuleNotFoundError:
         return None
+    _register_module(module)
+    return _REGISTRY.get(name)
+
+
+def _register_module(module: Any) -> None:
+    """Register the strategies a built-in module defines (not those it imports)."""
     for value in vars(module).values():
         if _defined_in(value, module.__name__):
             register(value)
-    return _REGISTRY.get(name)
 
 
 def _defined_in(value: Any, module: str) -> bool:

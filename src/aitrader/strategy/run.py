@@ -89,9 +89,7 @@ def _timeframe(data: Candles) -> str:
     return infer_timeframe(pd.DatetimeIndex(next(iter(data.values())).index))
 
 
-def vectorized_feed(
-    strategy: Strategy, data: Candles, env: Environment, start: int
-) -> tuple[ArrayFeed, TargetFrame]:
+def vectorized_feed(strategy: Strategy, data: Candles, env: Environment, start: int) -> ArrayFeed:
     """The strategy's whole target arrays (rows from ``start``) as the policy's feed."""
     strategy.setup(env)
     method: Callable[..., TargetFrame] = strategy.vectorized  # type: ignore[attr-defined]
@@ -104,23 +102,28 @@ def vectorized_feed(
         return as_frame(values, index, symbols, what).to_numpy()[start:]
 
     arrays = [rows(getattr(frame, name), name) for name in FIELDS]
-    feed = ArrayFeed(arrays[0], arrays[3], arrays[1], arrays[2])
-    return feed, frame
+    return ArrayFeed(arrays[0], arrays[3], arrays[1], arrays[2])
+
+
+def _split(
+    strategy: Strategy, data: Candles, spec: RunSpec
+) -> tuple[dict[str, pd.DataFrame], int, dict[str, pd.DataFrame]]:
+    """The aligned bars, the position of the first traded one, and the traded bars."""
+    aligned = align(data)
+    start = first_traded(strategy, len(next(iter(aligned.values()))), spec.start)
+    return aligned, start, {s: frame.iloc[start:] for s, frame in aligned.items()}
 
 
 def strategy_feed(
-    strategy: Strategy, data: Candles, settings: Settings, spec: RunSpec, record: bool = False
+    strategy: Strategy, data: Candles, settings: Settings, spec: RunSpec
 ) -> tuple[TargetFeed, dict[str, pd.DataFrame]]:
     """The feed that decides the traded bars, and those bars (after the warm-up)."""
-    data = align(data)
-    n = len(next(iter(data.values())))
-    start = first_traded(strategy, n, spec.start)
-    env = environment(strategy, data, settings, spec, start)
-    traded = {s: frame.iloc[start:] for s, frame in data.items()}
-    if strategy.has_vectorized and not spec.per_bar and not record:
-        feed: TargetFeed = vectorized_feed(strategy, data, env, start)[0]
+    aligned, start, traded = _split(strategy, data, spec)
+    env = environment(strategy, aligned, settings, spec, start)
+    if strategy.has_vectorized and not spec.per_bar:
+        feed: TargetFeed = vectorized_feed(strategy, aligned, env, start)
     else:
-        feed = StrategyFeed(strategy, env, record=record)
+        feed = StrategyFeed(strategy, env)
     return protect(feed, spec.stop_loss, spec.take_profit), traded
 
 
@@ -160,17 +163,15 @@ def check_strategy(
 ) -> CheckReport:
     """Run a fresh strategy from ``make`` bar by bar and another vectorised over ``data`` and
     compare their decisions bar by bar (NaN = no decision; values within ``rtol``)."""
-    data = align(data)
     probe = make()
     if not probe.has_vectorized:
         raise ConfigError(f"strategy {probe.name} has no vectorized method: nothing to check")
-    start = first_traded(probe, len(next(iter(data.values()))), spec.start)
-    traded = {s: frame.iloc[start:] for s, frame in data.items()}
-    feed = StrategyFeed(probe, environment(probe, data, settings, spec, start), record=True)
+    aligned, start, traded = _split(probe, data, spec)
+    feed = StrategyFeed(probe, environment(probe, aligned, settings, spec, start), record=True)
     slow = run_feed_backtest(traded, feed, spec.broker, spec.risk, spec.options)
     vector = make()
-    env = environment(vector, data, settings, spec, start)
-    arrays, _ = vectorized_feed(vector, data, env, start)
+    env = environment(vector, aligned, settings, spec, start)
+    arrays = vectorized_feed(vector, aligned, env, start)
     fast = run_feed_backtest(traded, arrays, spec.broker, spec.risk, spec.options)
     assert feed.records is not None
     recorded = np.stack(feed.records)  # bars × fields × symbols
