@@ -1,7 +1,7 @@
-"""Paper trading: the backtest's SimBroker with every order and fill written to the ledger first.
+"""The paper venue: the backtest's SimBroker with every order and fill written to the ledger first.
 
-:class:`LedgerSimBroker` changes nothing about execution (same fills, bit for bit, as the
-backtest); it only records, before each step acts:
+:class:`PaperVenue` gives the runtime a :class:`LedgerSimBroker`, which changes nothing about
+execution (same fills, bit for bit, as the backtest); it only records, before each step acts:
 
 * a target order at submission as a *signal* (its target fraction and brackets), because its
   size is only known when the broker sizes it at the fill price;
@@ -39,6 +39,20 @@ from aitrader.live import schema as t
 from aitrader.live.db import read_transaction
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import LedgerError, to_datetime
+
+
+class PaperVenue:
+    """Simulated fills with the backtest's costs (implements :class:`aitrader.venues.Venue`)."""
+
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return "paper"
+
+    def broker(self, symbols: Sequence[str], ledger: Ledger, fresh: bool) -> LedgerSimBroker:
+        return LedgerSimBroker(symbols, self.config, ledger)
 
 
 class LedgerSimBroker(SimBroker):

@@ -15,18 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-import ccxt
-import ccxt.pro
 import pandas as pd
 from aiohttp import web
 
 from aitrader.data.samples import get_sample, load_sample
-from aitrader.live.emulator.auth import verify
-from aitrader.live.emulator.routes import ROUTES
-from aitrader.live.emulator.streams import StreamHub, run_on
-from aitrader.live.emulator.userdata import LISTEN_KEY, LISTEN_KEY_PATH, WS_API_PATH, UserDataHub
-from aitrader.live.emulator.venue import MarketSpec, Venue, VenueError
-from aitrader.live.trading import binance_rest_urls, point_binance
+from aitrader.emulator.auth import verify
+from aitrader.emulator.routes import ROUTES
+from aitrader.emulator.streams import StreamHub, run_on
+from aitrader.emulator.userdata import LISTEN_KEY, LISTEN_KEY_PATH, WS_API_PATH, UserDataHub
+from aitrader.emulator.venue import MarketSpec, Venue, VenueError
+from aitrader.venues.ccxt.client import binance_rest_urls, point_binance, raw_client
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +206,7 @@ class ExchangeEmulator:
         self, api_key: str | None = None, secret: str | None = None, timeout_ms: int = 5000
     ) -> Any:
         """A real ``ccxt.binance`` (spot markets only) signed with the given (default) keys."""
-        return self._point(ccxt.binance(self._settings(api_key, secret, timeout_ms)))
+        return self._point(raw_client("binance", self._settings(api_key, secret, timeout_ms)))
 
     def pro_client(
         self, api_key: str | None = None, secret: str | None = None, timeout_ms: int = 5000
@@ -217,7 +215,7 @@ class ExchangeEmulator:
 
         Create it inside the event loop that uses it and ``await client.close()`` when done.
         """
-        return self._point(ccxt.pro.binance(self._settings(api_key, secret, timeout_ms)))
+        return self._point(raw_client("binance", self._settings(api_key, secret, timeout_ms), True))
 
     def _settings(self, api_key: str | None, secret: str | None, timeout_ms: int) -> dict[str, Any]:
         return {

@@ -23,18 +23,19 @@ from live_helpers import (
     script,
 )
 
+from aitrader.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
 from aitrader.engine.types import Bar, Order
 from aitrader.errors import ConfigError
-from aitrader.live.calls import ExchangeCalls
-from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, rate_limited
-from aitrader.live.exchange import ExchangeBroker
 from aitrader.live.ledger import KILL, PAUSE, Ledger
-from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import OrderStatus
 from aitrader.live.runner import GuardConfig, Runner
 from aitrader.live.summary import RunSummary
-from aitrader.live.trading import live_runner, server_clock
 from aitrader.risk.config import LimitsConfig, RiskConfig
+from aitrader.venues.ccxt.broker import ExchangeBroker
+from aitrader.venues.ccxt.calls import ExchangeCalls
+from aitrader.venues.ccxt.client import server_clock
+from aitrader.venues.ccxt.reconcile import ReconcileError
+from aitrader.venues.ccxt.venue import live_runner
 
 RISK = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
 RUNNERS: list[Runner] = []  # the runners run() built, latest last

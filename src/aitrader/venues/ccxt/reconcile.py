@@ -28,14 +28,10 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from aitrader.engine.types import OrderType
-from aitrader.errors import BrokerError
+from aitrader.venues.base import ReconcileError
 
 if TYPE_CHECKING:
-    from aitrader.live.exchange import ExchangeBroker
-
-
-class ReconcileError(BrokerError):
-    """The ledger and the exchange disagree in a way that cannot be repaired automatically."""
+    from aitrader.venues.ccxt.broker import ExchangeBroker
 
 
 @dataclass

@@ -13,10 +13,10 @@ import aiohttp
 import pandas as pd
 import pytest
 
+from aitrader.emulator import ExchangeEmulator
 from aitrader.engine.types import Bar
 from aitrader.errors import ConfigError
-from aitrader.live.emulator import ExchangeEmulator
-from aitrader.live.feeds import PollingConfig, WebsocketConfig, WebsocketFeed
+from aitrader.venues.ccxt.feeds import PollingConfig, WebsocketConfig, WebsocketFeed
 
 STEP = pd.Timedelta(hours=1)
 STREAM = "btcusdt@kline_1h"

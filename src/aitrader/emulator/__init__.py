@@ -11,7 +11,7 @@ orders against replayed real candles and injects faults on demand.
 ...     emu.drop_websockets()                 # faults: cut connections, refuse handshakes
 """
 
-from aitrader.live.emulator.server import (
+from aitrader.emulator.server import (
     EmulatorConfig,
     ExchangeEmulator,
     Fault,
@@ -20,7 +20,7 @@ from aitrader.live.emulator.server import (
     slow,
     unavailable,
 )
-from aitrader.live.emulator.venue import MarketSpec, Venue, VenueError
+from aitrader.emulator.venue import MarketSpec, Venue, VenueError
 
 __all__ = [
     "EmulatorConfig",

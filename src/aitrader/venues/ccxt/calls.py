@@ -9,31 +9,31 @@ the exchange asked for. Two answers are not retried blindly:
   :class:`VenueUnavailable` at once, naming the end of the ban — and the runner pauses
   (reconciling) instead of hammering the venue.
 * Order creation, which is never repeated blindly (see
-  :meth:`aitrader.live.exchange.ExchangeBroker.send`).
+  :meth:`aitrader.venues.ccxt.broker.ExchangeBroker.send`).
 
 Each retry is a warning in the log and, when a ledger is attached, an event in the ledger.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import ccxt
 
-from aitrader.errors import ConfigError, TransientBrokerError
+from aitrader.errors import ConfigError
 from aitrader.live.guard import CircuitBreaker, backoff_delay
+from aitrader.logsafe import short
+from aitrader.venues.base import TransientVenueError
 
 if TYPE_CHECKING:
     from aitrader.live.ledger import Ledger
 
 log = logging.getLogger(__name__)
-
-_QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
 
 BAN_DEFAULT = 120.0
 """Seconds a 418 without ``Retry-After`` keeps the client quiet."""
@@ -85,7 +85,7 @@ def refused(exc: Exception) -> bool:
     return isinstance(exc, ccxt.DDoSProtection)
 
 
-class TransientExchangeError(TransientBrokerError):
+class TransientExchangeError(TransientVenueError):
     """An exchange call still failed after its retries (network, 5xx, rate limit)."""
 
 
@@ -93,16 +93,22 @@ class VenueUnavailable(TransientExchangeError):
     """The venue asked this client to stay away (IP ban, long ``Retry-After``) for a while."""
 
 
-def short(exc: BaseException, limit: int = 200) -> str:
-    """An exception's text on one line, at most ``limit`` characters, URLs without their query
-    (no signature or parameters in logs and the ledger)."""
-    text = scrub(str(exc))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def scrub(text: str) -> str:
-    """``text`` on one line with URLs stripped of their query (signatures, parameters)."""
-    return _QUERY.sub(r"\1", text.replace("\n", " "))
+def translated(method: Callable[P, R]) -> Callable[P, R]:
+    """A Broker call whose ccxt network errors reach the runtime as the venue's own
+    :class:`TransientExchangeError` (the runner retries venue errors, it never sees ccxt's)."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except ccxt.NetworkError as exc:
+            raise TransientExchangeError(f"{type(exc).__name__}: {short(exc)}") from exc
+
+    return call
 
 
 def banned(exc: Exception) -> bool:

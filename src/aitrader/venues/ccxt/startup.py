@@ -1,6 +1,6 @@
 """Start-up of ``aitrader paper --exchange`` and ``aitrader live`` as an operator sees it:
-transient failures retried, anything else one line with its cause and the fix, and no empty
-ledger file left behind by a run that never started."""
+transient failures retried, anything else one line with its cause and the fix (no empty ledger
+file is left behind either: :func:`aitrader.live.build.run_ledger`)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TypeVar
 
 import ccxt
 
 from aitrader.errors import AitraderError, ConfigError
-from aitrader.live.calls import short
 from aitrader.live.guard import backoff_delay
-from aitrader.live.ledger import Ledger
+from aitrader.logsafe import short
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +83,3 @@ def venue_errors(exchange: str, url: str | None) -> Iterator[None]:
         raise VenueUnreachable(
             f"{exchange} answered with an error at start-up: {short(exc, 200)}"
         ) from None
-
-
-@contextmanager
-def run_ledger(path: Path, secrets: list[str]) -> Iterator[Ledger]:
-    """The run's ledger; a file this call created is removed again when the run fails before
-    it recorded an order or a bar (a start-up failure leaves no empty ledger behind)."""
-    created = not path.exists()
-    book = Ledger(path, secrets)
-    try:
-        with book:
-            yield book
-    except BaseException:
-        if created and _empty(path, secrets):
-            for file in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm"))):
-                file.unlink(missing_ok=True)
-        raise
-
-
-def _empty(path: Path, secrets: list[str]) -> bool:
-    with Ledger(path, secrets) as book:
-        return not book.orders() and book.equity_curve().empty

@@ -17,7 +17,7 @@ import aiohttp
 import ccxt
 import pytest
 
-from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator
+from aitrader.emulator import EmulatorConfig, ExchangeEmulator
 
 SYMBOL = "BTC/USDT"
 ORDERS = "orders:" + SYMBOL  # ccxt's message hash for watch_orders(SYMBOL)

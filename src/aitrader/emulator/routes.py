@@ -8,8 +8,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from aitrader.data.timeframes import timeframe_delta
-from aitrader.live.emulator import wire
-from aitrader.live.emulator.venue import OrderRequest, Venue, VenueError
+from aitrader.emulator import wire
+from aitrader.emulator.venue import OrderRequest, Venue, VenueError
 
 Params = Mapping[str, str]
 

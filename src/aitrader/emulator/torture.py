@@ -6,7 +6,7 @@ or slowly, then checked against the exchange's own record.
 (:class:`Outcome`); :func:`audit` is the check after every scenario: no client order id twice
 on the venue, every venue fill in the ledger, the position equal to the account, and one equity
 row per bar with no gap. The child trades a seeded target script through
-:func:`aitrader.live.trading.live_runner` on REST-polled (or websocket) bars.
+:func:`aitrader.venues.ccxt.venue.live_runner` on REST-polled (or websocket) bars.
 """
 
 from __future__ import annotations
@@ -28,20 +28,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import ccxt
-import ccxt.pro
 import numpy as np
 import pandas as pd
 
+from aitrader.emulator.server import EmulatorConfig, ExchangeEmulator, Fault
 from aitrader.engine.managed_policy import ArrayFeed
-from aitrader.live.calls import ExchangeCalls
-from aitrader.live.emulator.server import EmulatorConfig, ExchangeEmulator, Fault
-from aitrader.live.feeds import BarFeed, PollingConfig, PollingFeed, WebsocketConfig, WebsocketFeed
+from aitrader.live.build import resume_point
+from aitrader.live.feeds import BarFeed
 from aitrader.live.fingerprint import live_fingerprint
 from aitrader.live.ledger import Ledger
 from aitrader.live.runner import GuardConfig
-from aitrader.live.trading import latest_closed_bar, live_runner, point_binance, resume_point
 from aitrader.risk.config import LimitsConfig, RiskConfig
+from aitrader.venues.ccxt.calls import ExchangeCalls
+from aitrader.venues.ccxt.client import latest_closed_bar, point_binance, raw_client
+from aitrader.venues.ccxt.feeds import PollingConfig, PollingFeed, WebsocketConfig, WebsocketFeed
+from aitrader.venues.ccxt.venue import live_runner
 
 SYMBOL = "BTC/USDT"
 RISK = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
@@ -105,9 +106,8 @@ class Outcome:
 
 
 def _client(url: str, config: EmulatorConfig, spec: Spec, pro: bool = False) -> Any:
-    factory = ccxt.pro.binance if pro else ccxt.binance
     settings = {"apiKey": config.api_key, "secret": config.secret, "timeout": 3000}
-    exchange = factory({**settings, "enableRateLimit": False})
+    exchange = raw_client("binance", {**settings, "enableRateLimit": False}, pro)
     ws = {"spot": url.replace("http", "ws") + "/ws"} if pro else None
     point_binance(exchange, url, ws)
     exchange.options["recvWindow"] = spec.recv_window_ms

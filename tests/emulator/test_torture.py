@@ -12,8 +12,7 @@ from pathlib import Path
 import pytest
 from live_helpers import Hooked, client, drive, quick_calls
 
-from aitrader.live.calls import ExchangeCalls
-from aitrader.live.emulator import (
+from aitrader.emulator import (
     EmulatorConfig,
     ExchangeEmulator,
     Fault,
@@ -21,11 +20,12 @@ from aitrader.live.emulator import (
     rate_limited,
     slow,
 )
-from aitrader.live.emulator.torture import KINDS, Outcome, Spec, audit, kill_scenario
+from aitrader.emulator.torture import KINDS, Outcome, Spec, audit, kill_scenario
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
 from aitrader.live.runner import GuardConfig
 from aitrader.live.summary import RunSummary
+from aitrader.venues.ccxt.calls import ExchangeCalls
 
 KILL_SEEDS = range(7)  # 7 scenarios x 5 SIGKILLs; seed 6 streams bars over websockets
 OUTCOMES: dict[int, Outcome] = {}

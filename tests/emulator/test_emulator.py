@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from aitrader.data.samples import load_sample
-from aitrader.live.emulator import (
+from aitrader.emulator import (
     EmulatorConfig,
     ExchangeEmulator,
     VenueError,
@@ -25,7 +25,7 @@ from aitrader.live.emulator import (
     slow,
     unavailable,
 )
-from aitrader.live.emulator.auth import verify
+from aitrader.emulator.auth import verify
 
 SYMBOL = "BTC/USDT"
 

@@ -13,8 +13,9 @@ backtest runs unchanged on an exchange. What it adds is everything a real venue 
   bar finds its intent; an order whose fate is unknown (timeout, 5xx, a process killed after
   sending) is looked up until its ``recvWindow`` (+ margin) has passed, before it is ever sent
   again — within one process and across restarts alike.
-* **Network faults**: calls go through :class:`~aitrader.live.calls.ExchangeCalls` (retries,
-  ``Retry-After``, IP bans).
+* **Network faults**: calls go through :class:`~aitrader.venues.ccxt.calls.ExchangeCalls` (retries,
+  ``Retry-After``, IP bans); a network error still escaping a Broker call reaches the runner as
+  :class:`~aitrader.venues.ccxt.calls.TransientExchangeError` (a venue error, not ccxt's).
 * **Fills** are read from the exchange's trades (ids make them idempotent), net of a commission
   charged in the base asset, so the ledger's position equals the account's holding.
 * **Stops**: where the market offers ``STOP_LOSS``, a position's stop rests on the exchange for
@@ -23,10 +24,10 @@ backtest runs unchanged on an exchange. What it adds is everything a real venue 
   what is still held is closed as covered, not sent. Elsewhere, and for take-profits, brackets
   are checked locally on closed bars.
 * **Continuous reconciliation**: every bar checks the account's balances and this run's open
-  orders against the ledger (:func:`~aitrader.live.reconcile.check_account`).
+  orders against the ledger (:func:`~aitrader.venues.ccxt.reconcile.check_account`).
 
 :meth:`checkpoint` / :meth:`restore` let the runner resume it: the state comes back from the
-ledger, and :func:`aitrader.live.reconcile.reconcile` then squares it with the exchange.
+ledger, and :func:`aitrader.venues.ccxt.reconcile.reconcile` then squares it with the exchange.
 """
 
 from __future__ import annotations
@@ -45,18 +46,19 @@ import pandas as pd
 
 from aitrader.engine.types import Account, Bar, Fill, Liquidity, Order, OrderType, Position
 from aitrader.errors import BrokerError, ConfigError
-from aitrader.live.calls import (
+from aitrader.live.ledger import Ledger, apply_fill
+from aitrader.live.records import LedgerOrder, OrderStatus
+from aitrader.logsafe import short
+from aitrader.venues.ccxt.calls import (
     REJECTIONS,
     SETTLE_MARGIN,
     ExchangeCalls,
     MarketRules,
     refused,
-    short,
+    translated,
 )
-from aitrader.live.ledger import Ledger, apply_fill
-from aitrader.live.paper import ledger_fills
-from aitrader.live.reconcile import ReconcileReport, check_account, reconcile
-from aitrader.live.records import LedgerOrder, OrderStatus
+from aitrader.venues.ccxt.reconcile import ReconcileReport, check_account, reconcile
+from aitrader.venues.paper import ledger_fills
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +147,10 @@ class ExchangeBroker:
             "bar": self.now.isoformat(),
         }
 
+    @translated
     def restore(self, state: Mapping[str, Any]) -> None:
         """State after a restart: the checkpoint and every fill in the ledger (fills recorded
-        after the checkpoint included), then :func:`~aitrader.live.reconcile.reconcile` with
+        after the checkpoint included), then :func:`~aitrader.venues.ccxt.reconcile.reconcile` with
         the exchange — which raises, so nothing is traded, when they cannot be squared."""
         if state.get("run_id") != self.run_id:
             raise ConfigError(f"checkpoint of run {state.get('run_id')}, not {self.run_id}")
@@ -178,6 +181,7 @@ class ExchangeBroker:
         """Cash plus the positions marked at ``marks`` (spot: no margin)."""
         return self.cash + sum(self.positions[s].qty * marks[s] for s in self.symbols if s in marks)
 
+    @translated
     def open_bar(
         self,
         i: int,
@@ -202,11 +206,13 @@ class ExchangeBroker:
         self.bar, self.now = i, bars[self.symbols[0]].time
         self.marks = {s: bars[s].close for s in self.symbols}
 
+    @translated
     def close_bar(self, bars: Mapping[str, Bar]) -> None:
         self.sync()
         for symbol in self.symbols:
             self._ensure_stop(symbol)
 
+    @translated
     def submit(self, order: Order) -> bool:
         """Size, record and send one order; False when it is not sent (below the market's
         minimum, nothing to do, or refused by the exchange — each logged in the ledger)."""
@@ -231,6 +237,7 @@ class ExchangeBroker:
         self.ledger.record_intent(record, intent_key=key, time=self.now)
         return self._send(cid)
 
+    @translated
     def cancel(self, client_order_id: str) -> bool:
         cid = self.client_order_id(f"{self.run_id}:{client_order_id}")
         symbol = next((s for s, c in self.working.items() if c == cid), None)

@@ -41,10 +41,10 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from aitrader.live.emulator import wire
-from aitrader.live.emulator.auth import check_key, verify_ws
-from aitrader.live.emulator.streams import REFUSED_HTML, StreamHub
-from aitrader.live.emulator.venue import OrderUpdate, Venue, VenueError
+from aitrader.emulator import wire
+from aitrader.emulator.auth import check_key, verify_ws
+from aitrader.emulator.streams import REFUSED_HTML, StreamHub
+from aitrader.emulator.venue import OrderUpdate, Venue, VenueError
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import hmac
 import time
 from collections.abc import Mapping
 
-from aitrader.live.emulator.venue import VenueError
+from aitrader.emulator.venue import VenueError
 
 DEFAULT_RECV_WINDOW = 5000
 MAX_RECV_WINDOW = 60_000

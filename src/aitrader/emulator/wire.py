@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from aitrader.live.emulator.venue import MarketSpec, OrderUpdate, Venue, VenueOrder, VenueTrade
+from aitrader.emulator.venue import MarketSpec, OrderUpdate, Venue, VenueOrder, VenueTrade
 
 MAX_KLINES = 1000
 

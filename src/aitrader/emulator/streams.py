@@ -24,8 +24,8 @@ from typing import Any
 import pandas as pd
 from aiohttp import WSMsgType, web
 
-from aitrader.live.emulator import wire
-from aitrader.live.emulator.venue import Venue
+from aitrader.emulator import wire
+from aitrader.emulator.venue import Venue
 
 log = logging.getLogger(__name__)
 
