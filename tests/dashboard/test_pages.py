@@ -88,6 +88,7 @@ def test_trades_page_totals_filters_and_csv(dashboard_env: Api) -> None:
     closed = [t for t in every["items"] if not t["is_open"]]
     at = page("trades")
     assert metric(at, "Trades") == f"{every['total']:,}"
+    assert metric(at, "Closed") == f"{len(closed):,}"
     assert metric(at, "Net P&L (closed)") == f"{sum(t['pnl'] for t in closed):,.2f}"
     wins = sum(t["pnl"] > 0 for t in closed) / len(closed)
     assert metric(at, "Win rate (closed)") == f"{wins:.1%}"
@@ -113,7 +114,7 @@ def test_model_page_judges_a_bundle(
     at = page("model", timeout=300)
     shown = texts(at)
     assert "Scored on **" in shown and "Brier score" in shown
-    assert "logistic" in at.dataframe[0].value["value"].tolist()
+    assert "logistic" in at.table[0].value["value"].tolist()
     assert len(at.get("plotly_chart")) == 4  # calibration, histogram, coverage, importance
 
 

@@ -9,7 +9,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 GREEN, RED, BLUE, GREY = "#16a34a", "#dc2626", "#2563eb", "#6b7280"
-LEVEL_COLOURS = {"entry": BLUE, "stop": RED, "tp1": GREEN, "tp2": GREEN, "take profit": GREEN}
+PURPLE = "#7c3aed"
+LEVEL_COLOURS = {"entry": PURPLE, "stop": RED, "tp1": GREEN, "tp2": GREEN, "take profit": GREEN}
 
 
 def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
@@ -17,20 +18,18 @@ def _layout(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
         title=title,
         height=height,
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
-        legend={"orientation": "h", "y": -0.12},
+        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 1.0, "xanchor": "right"},
         hovermode="x unified",
     )
     return fig
 
 
-def equity_figure(curve: pd.DataFrame, lines: Mapping[str, pd.Series] | None = None) -> go.Figure:
-    """Equity (and cash) over time; ``lines``: more series to compare (benchmarks)."""
+def equity_figure(
+    equity: pd.Series, lines: Mapping[str, pd.Series] | None = None, name: str = "equity"
+) -> go.Figure:
+    """Equity over time; ``lines``: more series to compare (benchmarks)."""
     fig = go.Figure()
-    fig.add_scatter(x=curve.index, y=curve["equity"], name="equity", line={"color": BLUE})
-    if "cash" in curve:
-        fig.add_scatter(
-            x=curve.index, y=curve["cash"], name="cash", line={"color": GREY, "dash": "dot"}
-        )
+    fig.add_scatter(x=equity.index, y=equity, name=name, line={"color": BLUE, "width": 2.5})
     for name, series in (lines or {}).items():
         fig.add_scatter(x=series.index, y=series, name=name, line={"dash": "dash"})
     fig.update_yaxes(title="account value")
@@ -48,6 +47,8 @@ def price_figure(
     position the strategy asked for (fraction of equity)."""
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25])
     fig.add_candlestick(
+        increasing={"line": {"color": "#86c5a0"}, "fillcolor": "#86c5a0"},
+        decreasing={"line": {"color": "#e8a0a0"}, "fillcolor": "#e8a0a0"},
         x=candles.index,
         open=candles["open"],
         high=candles["high"],
@@ -67,7 +68,12 @@ def price_figure(
             y=chosen.get("price", []),
             mode="markers",
             name=name,
-            marker={"symbol": symbol, "size": 11, "color": colour, "line": {"width": 1}},
+            marker={
+                "symbol": symbol,
+                "size": 13,
+                "color": colour,
+                "line": {"width": 1.5, "color": "black"},
+            },
             row=1,
             col=1,
         )
@@ -92,15 +98,20 @@ def price_figure(
         )
     fig.update_xaxes(rangeslider_visible=False)
     fig.update_yaxes(title="price", row=1, col=1)
-    fig.update_yaxes(title="target", row=2, col=1)
+    fig.update_yaxes(title="target (× equity)", row=2, col=1)
     return _layout(fig, title, height=640)
 
 
 def calibration_figure(table: pd.DataFrame) -> go.Figure:
     """Observed win frequency against the predicted p(win), per bin; the diagonal is perfect."""
+    values = [*table["p_mean"], *table["win_rate"]]
+    low, high = max(0.0, min(values) - 0.02), min(1.0, max(values) + 0.02)
     fig = go.Figure()
     fig.add_scatter(
-        x=[0, 1], y=[0, 1], name="perfectly calibrated", line={"color": GREY, "dash": "dot"}
+        x=[low, high],
+        y=[low, high],
+        name="perfectly calibrated",
+        line={"color": GREY, "dash": "dot"},
     )
     fig.add_scatter(
         x=table["p_mean"],
@@ -110,8 +121,8 @@ def calibration_figure(table: pd.DataFrame) -> go.Figure:
         text=[f"{n} rows" for n in table["rows"]],
         line={"color": BLUE},
     )
-    fig.update_xaxes(title="predicted p(win)", range=[0, 1])
-    fig.update_yaxes(title="observed win rate", range=[0, 1])
+    fig.update_xaxes(title="predicted p(win)", range=[low, high], tickformat=".0%")
+    fig.update_yaxes(title="observed win rate", range=[low, high], tickformat=".0%")
     return _layout(fig, "Calibration curve", height=380)
 
 
@@ -142,8 +153,9 @@ def coverage_figure(table: pd.DataFrame) -> go.Figure:
         secondary_y=True,
     )
     fig.update_xaxes(title="trade when p(win) ≥ threshold")
-    fig.update_yaxes(title="win rate", secondary_y=False)
-    fig.update_yaxes(title="coverage (share of bars)", secondary_y=True)
+    fig.update_xaxes(tickformat=".0%")
+    fig.update_yaxes(title="win rate", tickformat=".0%", secondary_y=False)
+    fig.update_yaxes(title="coverage (share of bars)", tickformat=".0%", secondary_y=True)
     return _layout(fig, "Coverage vs win rate by threshold", height=380)
 
 
@@ -158,10 +170,15 @@ def importance_figure(importance: pd.Series, top: int = 20) -> go.Figure:
     )
 
 
-def rows_figure(counts: pd.Series, title: str) -> go.Figure:
-    """Bars stored per month: dips are gaps in the data."""
+def rows_figure(counts: pd.Series, title: str, share: bool) -> go.Figure:
+    """Bars stored per month (``share``: as a share of the month's calendar bars; a dip is a
+    gap in the data)."""
     fig = go.Figure(
         go.Bar(x=counts.index, y=counts.to_numpy(), name="bars", marker={"color": BLUE})
     )
-    fig.update_yaxes(title="bars stored")
+    if share:
+        low = min(0.9, float(counts.min()) - 0.02)
+        fig.update_yaxes(title="share of the month's bars", tickformat=".0%", range=[low, 1.005])
+    else:
+        fig.update_yaxes(title="bars stored")
     return _layout(fig, title, height=320)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pandas as pd
 import streamlit as st
@@ -62,3 +62,25 @@ def frame(rows: list[dict[str, Any]], times: tuple[str, ...] = ()) -> pd.DataFra
         if column in table:
             table[column] = pd.to_datetime(table[column], utc=True, format="ISO8601")
     return table
+
+
+def table_format(table: pd.DataFrame) -> dict[str, Any]:
+    """Column settings a trader reads at a glance: times to the minute (UTC), prices and money
+    with 2 decimals, quantities with 4, fractions as percent."""
+    config: dict[str, Any] = {}
+    for column in table.columns:
+        name = str(column)
+        if pd.api.types.is_datetime64_any_dtype(table[column]):
+            config[name] = st.column_config.DatetimeColumn(name, format="YYYY-MM-DD HH:mm")
+        elif name in ("qty", "requested_qty", "approved_qty"):
+            config[name] = st.column_config.NumberColumn(name, format="%.4f")
+        elif name == "return":
+            config[name] = st.column_config.NumberColumn(name, format="percent")
+        elif pd.api.types.is_float_dtype(table[column]):
+            config[name] = st.column_config.NumberColumn(name, format="%.2f")
+    return config
+
+
+def show_table(table: pd.DataFrame, height: int | Literal["auto"] = "auto") -> None:
+    """``table`` without its index, formatted by :func:`table_format`."""
+    st.dataframe(table, hide_index=True, column_config=table_format(table), height=height)

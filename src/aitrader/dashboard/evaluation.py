@@ -71,11 +71,12 @@ def calibration_table(rows: pd.DataFrame, bins: int = 10) -> pd.DataFrame:
     ).reset_index(drop=True)
 
 
-def coverage_table(rows: pd.DataFrame, steps: int = 41) -> pd.DataFrame:
-    """For thresholds across p(win)'s range: the share of bars at or above it and their win
-    rate (NaN where no bar reaches it)."""
+def coverage_table(rows: pd.DataFrame, steps: int = 41, min_rows: int = 30) -> pd.DataFrame:
+    """For thresholds across p(win)'s range up to where fewer than ``min_rows`` bars reach them:
+    the share of bars at or above each and their win rate."""
     p, won = rows["p_win"].to_numpy(), rows["won"].to_numpy()
-    thresholds = np.linspace(p.min(), p.max(), steps)
+    top = np.sort(p)[-min(min_rows, len(p))]
+    thresholds = np.linspace(p.min(), top, steps)
     above = p[None, :] >= thresholds[:, None]
     count = above.sum(axis=1)
     wins = (above & won[None, :]).sum(axis=1)

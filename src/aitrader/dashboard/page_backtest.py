@@ -14,7 +14,7 @@ import streamlit as st
 from aitrader.analytics.units import format_metric
 from aitrader.config import Settings
 from aitrader.dashboard.charts import equity_figure
-from aitrader.dashboard.context import Context
+from aitrader.dashboard.context import Context, show_table
 from aitrader.dashboard.stored import dataset_names
 
 ROWS = ("total_return", "cagr", "sharpe", "sortino", "max_drawdown", "calmar", "volatility")
@@ -123,10 +123,10 @@ def _report(request: Request, managed: Any, warning: str | None) -> None:
     for cell, key in zip(cells, ("total_return", "sharpe", "max_drawdown", "trades"), strict=True):
         cell.metric(key.replace("_", " "), format_metric(key, metrics[key]))
     st.plotly_chart(
-        equity_figure(pd.DataFrame({"equity": result.equity}), result.benchmarks), width="stretch"
+        equity_figure(result.equity, result.benchmarks, metrics["name"]), width="stretch"
     )
-    st.dataframe(metrics_table(metrics), width="stretch")
+    st.table(metrics_table(metrics))
     actions = managed.decisions["action"].value_counts() if len(managed.decisions) else None
     if actions is not None:
         st.caption("Risk manager: " + ", ".join(f"{n} {a}" for a, n in actions.items()))
-    st.dataframe(result.trades.iloc[::-1], hide_index=True, height=320)
+    show_table(result.trades.iloc[::-1], height=320)

@@ -10,7 +10,7 @@ import streamlit as st
 from aitrader.config import Settings
 from aitrader.dashboard.charts import rows_figure
 from aitrader.dashboard.context import Context
-from aitrader.dashboard.stored import dataset_names, load_candles
+from aitrader.dashboard.stored import dataset_names, load
 
 
 def store_table(settings: Settings) -> pd.DataFrame:
@@ -35,10 +35,21 @@ def store_table(settings: Settings) -> pd.DataFrame:
     )
 
 
-def monthly_rows(candles: pd.DataFrame) -> pd.Series:
-    """Bars stored per calendar month."""
+def monthly_rows(candles: pd.DataFrame, timeframe: str, calendar: str) -> pd.Series:
+    """Bars stored per calendar month; on the crypto calendar (every bar of every day) as a
+    share of the bars the month has, the first and last month counted from the first and last
+    bar."""
+    from aitrader.data.timeframes import timeframe_seconds
+
     index = candles.index.tz_convert("UTC").tz_localize(None)
-    return pd.Series(1, index=index).resample("MS").sum()
+    counts = pd.Series(1, index=index).resample("MS").sum()
+    if calendar != "crypto":
+        return counts
+    step = pd.Timedelta(seconds=timeframe_seconds(timeframe))
+    starts = counts.index.to_series().clip(lower=index[0])
+    ends = (counts.index + pd.offsets.MonthBegin(1)).to_series(index=counts.index)
+    ends = ends.clip(upper=index[-1] + step)
+    return counts / ((ends - starts) / step)
 
 
 @st.cache_data(show_spinner="checking the data", max_entries=8)
@@ -68,22 +79,26 @@ def render(ctx: Context) -> None:
     name = st.selectbox("Check", names, index=len(stored))
     try:
         report = _qc(name, settings)
-        candles, _, timeframe = load_candles(name, str(settings.data.dir))
+        dataset = load(name, str(settings.data.dir))
     except Exception as exc:  # unreadable data: say which and why
         st.error(f"{name}: cannot be checked ({exc})")
         return
     _verdict(report)
-    st.plotly_chart(
-        rows_figure(monthly_rows(candles), f"{name}: bars per month ({timeframe})"), width="stretch"
-    )
+    monthly = monthly_rows(dataset.candles, dataset.timeframe, dataset.calendar)
+    title = f"{name}: bars stored per month ({dataset.timeframe}, {dataset.calendar} calendar)"
+    crypto = dataset.calendar == "crypto"
+    st.plotly_chart(rows_figure(monthly, title, share=crypto), width="stretch")
     left, right = st.columns(2)
+    left.subheader("Checks")
+    right.subheader("Largest gaps")
     checks = pd.DataFrame(report["checks"])[["check", "count", "status", "policy"]]
     left.dataframe(checks, hide_index=True)
     gaps = pd.DataFrame(report["gaps"]["list"])
     if gaps.empty:
         right.write("No gaps.")
     else:
-        right.dataframe(gaps.sort_values("missing", ascending=False).head(20), hide_index=True)
+        largest = gaps.sort_values("missing", ascending=False).head(20)
+        right.dataframe(largest, hide_index=True)
 
 
 def _verdict(report: dict[str, Any]) -> None:
@@ -94,7 +109,9 @@ def _verdict(report: dict[str, Any]) -> None:
         f"{gaps['count']} gaps, {gaps['missing_bars']:,} missing bars; "
         + (f"checks with findings: {', '.join(warned)}" if warned else "every check passed")
     )
-    if report["passed"]:
-        st.success(text)
-    else:
+    if not report["passed"]:
         st.error("REJECTED by a check: " + text)
+    elif warned:
+        st.warning(text)
+    else:
+        st.success(text)

@@ -13,7 +13,7 @@ import streamlit as st
 from aitrader.config import Settings
 from aitrader.dashboard import charts, evaluation
 from aitrader.dashboard.context import Context, missing
-from aitrader.dashboard.stored import dataset_names, load_candles, symbol_of
+from aitrader.dashboard.stored import dataset_names, load, symbol_of
 
 
 @st.cache_resource(show_spinner="loading the model bundle", max_entries=4)
@@ -25,8 +25,8 @@ def _bundle(path: str) -> Any:
 
 @st.cache_data(show_spinner="scoring the model on its out-of-training bars", max_entries=4)
 def _outcomes(path: str, dataset: str, _settings: Settings) -> evaluation.Outcomes:
-    candles, _, timeframe = load_candles(dataset, str(_settings.data.dir))
-    return evaluation.outcomes(_bundle(path), candles, timeframe, _settings)
+    data = load(dataset, str(_settings.data.dir))
+    return evaluation.outcomes(_bundle(path), data.candles, data.timeframe, _settings)
 
 
 def render(ctx: Context) -> None:
@@ -83,7 +83,7 @@ def _describe(info: Any) -> None:
         "decision": "not tuned" if tuned is None else tuned.describe(),
         "created": info.created,
     }
-    st.dataframe(pd.Series(rows, name="value"), width="stretch")
+    st.table(pd.Series(rows, name="value"))
 
 
 def _judged(settings: Settings, path: str, bundle: Any) -> None:

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from aitrader.dashboard.charts import equity_figure
-from aitrader.dashboard.context import Context, frame, missing
+from aitrader.dashboard.context import Context, frame, missing, show_table
 
 CONTROLS = {
     "pause": "Pause: no new orders from the next bar",
@@ -49,7 +49,7 @@ def render(ctx: Context) -> None:
     with left:
         if equity.ok and equity.data["curve"]:
             curve = frame(equity.data["curve"], ("time",)).set_index("time")
-            st.plotly_chart(equity_figure(curve), width="stretch")
+            st.plotly_chart(equity_figure(curve["equity"]), width="stretch")
         _positions(ctx)
     with right:
         _controls(ctx)
@@ -96,7 +96,8 @@ def _positions(ctx: Context) -> None:
     if not len(held):
         st.write("Flat: no open position.")
     else:
-        st.dataframe(held, hide_index=True)
+        held = held.assign(side=held["qty"].map(lambda q: "long" if q > 0 else "short"))
+        show_table(held[["symbol", "side", "qty", "avg_price", "realised_pnl"]])
     if len(table):
         st.caption(f"Realised P&L over all symbols: {money(float(table['realised_pnl'].sum()))}")
 
@@ -137,7 +138,7 @@ def _risk(ctx: Context) -> None:
     )
     if data["decisions"]:
         table = frame(data["decisions"], ("time",))
-        st.dataframe(table[["time", "symbol", "action", "reason"]].iloc[::-1], hide_index=True)
+        show_table(table[["time", "symbol", "action", "reason"]].iloc[::-1])
 
 
 def _monitoring(ctx: Context) -> None:

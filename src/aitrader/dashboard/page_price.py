@@ -11,7 +11,7 @@ import streamlit as st
 
 from aitrader.dashboard.charts import price_figure
 from aitrader.dashboard.context import Context, all_items, frame, missing
-from aitrader.dashboard.stored import dataset_names, load_candles
+from aitrader.dashboard.stored import dataset_names, load
 
 PLAN_KEYS = {  # absolute price levels a strategy's trade plan may carry in its signal details
     "entry": ("entry", "entry_price"),
@@ -54,10 +54,11 @@ def render(ctx: Context) -> None:
     name = top[0].selectbox("Candles from", names, index=names.index(default))
     bars = top[1].slider("Bars shown", 100, 3000, 500, step=100)
     try:
-        candles, symbol, _ = load_candles(name, str(ctx.settings.data.dir))
+        dataset = load(name, str(ctx.settings.data.dir))
     except Exception as exc:  # a data set that cannot be read: say which and why
         st.error(f"{name}: cannot load the candles ({exc})")
         return
+    candles, symbol = dataset.candles, dataset.symbol
     status = ctx.api.get("/status")
     end = pd.Timestamp(status.data["last_bar"]) if status.ok and status.data["last_bar"] else None
     shown = candles.loc[:end].iloc[-bars:] if end is not None else candles.iloc[-bars:]

@@ -8,7 +8,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from aitrader.dashboard.context import Context, all_items, frame, missing
+from aitrader.dashboard.context import Context, all_items, frame, missing, show_table
 
 SIDES = {"both": None, "long": "buy", "short": "sell"}
 STATES = {"all": None, "closed": False, "open": True}
@@ -41,15 +41,17 @@ def render(ctx: Context) -> None:
     trades = frame(answer.data, ("entry_time", "exit_time"))[COLUMNS]
     trades["side"] = trades["side"].map({1: "long", -1: "short"})
     found = summary(trades)
-    cells = st.columns(4)
-    cells[0].metric("Trades", f"{int(found['trades']):,}", f"{int(found['closed']):,} closed")
-    cells[1].metric("Win rate (closed)", f"{found['win_rate']:.1%}")
-    cells[2].metric("Net P&L (closed)", f"{found['pnl']:,.2f}")
-    cells[3].metric("Fees paid", f"{found['fees']:,.2f}")
+    cells = st.columns(5)
+    cells[0].metric("Trades", f"{int(found['trades']):,}")
+    cells[1].metric("Closed", f"{int(found['closed']):,}")
+    cells[2].metric("Win rate (closed)", f"{found['win_rate']:.1%}")
+    cells[3].metric("Net P&L (closed)", f"{found['pnl']:,.2f}")
+    cells[4].metric("Fees paid", f"{found['fees']:,.2f}")
     st.download_button(
         "Download CSV", trades.to_csv(index=False), file_name="trades.csv", mime="text/csv"
     )
-    st.dataframe(trades.iloc[::-1], hide_index=True, height=560)
+    st.caption("Newest first; times UTC; P&L and fees in the account currency, net of costs.")
+    show_table(trades.iloc[::-1], height=560)
 
 
 def _filters(ctx: Context) -> dict[str, Any]:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
 from aitrader.config import Settings
+from aitrader.data.datasets import Dataset
 from aitrader.data.samples import PREFIX, SAMPLES
 from aitrader.data.store import Store
 
@@ -25,9 +25,8 @@ def symbol_of(name: str) -> str:
 
 
 @st.cache_data(show_spinner="loading candles", max_entries=8)
-def load_candles(name: str, data_dir: str) -> tuple[pd.DataFrame, str, str]:
-    """The candles of ``name``, their symbol and timeframe."""
+def load(name: str, data_dir: str) -> Dataset:
+    """The data set ``name``: candles, symbol, timeframe, calendar."""
     from aitrader.data.datasets import load_dataset
 
-    dataset = load_dataset(name, Store(data_dir))
-    return dataset.candles, dataset.symbol, dataset.timeframe
+    return load_dataset(name, Store(data_dir))
