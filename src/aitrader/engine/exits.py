@@ -22,8 +22,9 @@ bracket; the plan only moves them, once per bar at the close:
    given); a level moved at a close acts from the next bar on — so the bar in which TP1 fills
    keeps the stop the plan had at its open.
 
-The plan ends when the position is flat (stop, TP2, time stop, a signal) or changes side; a
-new target for the symbol replaces it.
+The plan ends when the position is flat (stop, TP2, time stop, a signal) or changes side — at
+the first close after the entry order too, when the entry did not fill or was stopped out in
+its own bar; a new target for the symbol replaces it.
 """
 
 from __future__ import annotations
@@ -101,8 +102,8 @@ def step(state: PlanState, qty: float, avg: float, bar: tuple[float, float], tp_
     whether a take-profit filled since the last close. Returns ``"done"`` when the plan is
     over, ``"time_stop"`` when the position must be closed now, else ``""``."""
     plan, side = state.plan, state.plan.side
-    if qty * side <= 0.0:
-        return "" if state.phase == PENDING else "done"
+    if qty * side <= 0.0:  # closed; or, at the first close, never filled or out in its bar
+        return "done"
     if state.phase == PENDING:
         state.phase, state.entry, state.best = OPEN, avg, avg
         state.stop = _level(avg, side, -plan.stop)

@@ -13,7 +13,9 @@ price. A rejected entry is not retried until the target changes again.
 
 A target with a trade plan (TP1 share, TP2, break-even, trailing or time stop) gets a
 :class:`~aitrader.engine.exits.PlanState` that moves the broker's stop and take-profit at each
-close and closes the position at its time stop (rules: :mod:`aitrader.engine.exits`).
+close and closes the position at its time stop (rules: :mod:`aitrader.engine.exits`). Once a
+plan has ended (the position closed by its exits), a target with a plan enters again even if
+its fraction equals the last one: a plan is a decision to enter.
 """
 
 from __future__ import annotations
@@ -189,6 +191,7 @@ class ManagedPolicy:
         self.last = np.full(len(self.symbols), np.nan)
         self.plans: dict[str, PlanState] = {}
         self._tp_hits: set[str] = set()  # symbols with a take-profit fill since the last close
+        self._ended: set[str] = set()  # symbols whose plan ended, no target decided since
         self._booked = 0
         bind = getattr(feed, "bind", None)  # a strategy feed reads the account and risk state
         if bind is not None:
@@ -204,7 +207,8 @@ class ManagedPolicy:
         number of fills booked."""
         last = [None if math.isnan(v) else float(v) for v in self.last]
         plans = {s: state.to_json() for s, state in self.plans.items()}
-        return {"last": last, "booked": self._booked, "plans": plans}
+        ended = sorted(self._ended)
+        return {"last": last, "booked": self._booked, "plans": plans, "ended": ended}
 
     def restore(self, state: Mapping[str, Any], fills: Sequence[Fill]) -> None:
         """Put back a :meth:`checkpoint`; the trade book is rebuilt from the first ``booked``
@@ -217,7 +221,7 @@ class ManagedPolicy:
             raise ValueError(f"restore: {len(last)} targets for {len(self.symbols)} symbols")
         self.last = np.array(last, dtype=np.float64)
         self.plans = {s: PlanState.from_json(v) for s, v in state.get("plans", {}).items()}
-        self._tp_hits = set()
+        self._tp_hits, self._ended = set(), set(state.get("ended", []))
         self.book = TradeBook(getattr(self.portfolio, "dust", None))
         for fill in fills[:booked]:
             self.book.add(fill)
@@ -242,8 +246,9 @@ class ManagedPolicy:
         self.risk.update_equity(time, account.equity)
         kill = self.risk.kill_switch_engaged
         row = self.feed.at(i, bars)
-        changed = self._changes(row.fraction)
-        due = self._advance(bars, {self.symbols[j] for j in changed})
+        due = self._advance(bars)
+        changed = self._changes(row)
+        due = [s for s in due if self.symbols.index(s) not in changed]
         if not (kill or changed or due):
             return ()
         marks = {s: bars[s].close for s in self.symbols}
@@ -270,37 +275,39 @@ class ManagedPolicy:
                 orders.append(order)
         return orders
 
-    def _advance(self, bars: Mapping[str, Bar], deciding: set[str]) -> list[str]:
+    def _advance(self, bars: Mapping[str, Bar]) -> list[str]:
         """Each trade plan one close on (:func:`aitrader.engine.exits.step`): the broker gets
-        its moved levels; returns the symbols whose time stop is due (unless a new target for
-        the symbol decides this bar)."""
+        its moved levels; returns the symbols whose time stop is due."""
         hits, self._tp_hits = self._tp_hits, set()
         due = []
         for symbol, state in list(self.plans.items()):
             position, bar = self.portfolio.positions[symbol], bars[symbol]
-            verdict = step(
-                state, position.qty, position.avg_price, (bar.high, bar.low), symbol in hits
-            )
+            qty = position.qty if abs(position.qty) > self.book.dust.get(symbol, 0.0) else 0.0
+            verdict = step(state, qty, position.avg_price, (bar.high, bar.low), symbol in hits)
             if verdict == "done":
                 del self.plans[symbol]
+                self._ended.add(symbol)
                 continue
             levels = [state.stop, state.take_profit, state.share]
             if state.phase != PENDING and not _same(levels, state.sent):
                 self.portfolio.protect(symbol, *levels)  # type: ignore[attr-defined]
                 state.sent = levels
-            if verdict == "time_stop" and symbol not in deciding:
+            if verdict == "time_stop":
                 due.append(symbol)
         return due
 
-    def _changes(self, fraction: np.ndarray) -> list[int]:
+    def _changes(self, row: BarTargets) -> list[int]:
         """Symbols whose target changed at this bar (the kernel's ``target_changed`` rule, run
-        interpreted on a few floats); their last targets are updated."""
+        interpreted on a few floats), or that enter again: a target with a trade plan after
+        the symbol's last plan ended; their last targets are updated."""
         last, changed = self.last, []
-        targets = np.asarray(fraction, dtype=np.float64).ravel().tolist()
+        targets = np.asarray(row.fraction, dtype=np.float64).ravel().tolist()
         for j, target in enumerate(targets):
-            if _target_changed(target, last[j]):
+            again = self.symbols[j] in self._ended and target == target != 0 and _plans(row, j)
+            if again or _target_changed(target, last[j]):
                 last[j] = target
                 changed.append(j)
+                self._ended.discard(self.symbols[j])
         return changed
 
     def _book_fills(self) -> None:
@@ -326,7 +333,7 @@ class ManagedPolicy:
         if intent is None:
             return None
         plan = None
-        if row.plan is not None and fraction != 0 and not np.isnan(row.plan[:, j]).all():
+        if fraction != 0 and row.plan is not None and _plans(row, j):
             side = 1 if fraction > 0 else -1
             sl = math.nan if stop_loss is None else stop_loss
             plan = exit_plan(side, price, (sl, tp), row.plan[:, j])
@@ -350,7 +357,7 @@ class ManagedPolicy:
             return None, snapshot
         if plan is not None and goal != 0:
             self.plans[intent.symbol] = PlanState(plan)
-        else:
+        elif wish.why != "time_stop":  # a plan's own exit: it ends when the position is flat
             self.plans.pop(intent.symbol, None)
         order = Order(
             symbol=intent.symbol,
@@ -397,6 +404,12 @@ class ManagedPolicy:
         self.log.append(row)
         if self.on_decision is not None:
             self.on_decision(decision, row)
+
+
+def _plans(row: BarTargets, j: int) -> bool:
+    """Whether symbol ``j``'s target carries a trade plan."""
+    plan = row.plan
+    return plan is not None and not bool(np.isnan(plan[:, j]).all())
 
 
 def _same(a: Sequence[float], b: Sequence[float]) -> bool:
