@@ -55,8 +55,14 @@ def plan_feed() -> ArrayFeed:
     return ArrayFeed(fraction, nan, np.full((1, 1), 0.05), np.full((1, 1), 0.001), plan)
 
 
-def run(emu: ExchangeEmulator, ledger: Ledger, bars: int) -> ExchangeBroker:
-    exchange = client(emu)
+class Died(BaseException):
+    """The process is killed (not an error the runner could retry)."""
+
+
+def run(
+    emu: ExchangeEmulator, ledger: Ledger, bars: int, exchange: Any | None = None
+) -> ExchangeBroker:
+    exchange = exchange or client(emu)
     runner = live_runner(
         exchange, [SYMBOL], plan_feed(), [SteppingFeed(emu, bars, ledger=ledger)], ledger,
         RISK, {"test": "plan"}, calls=quick_calls(exchange),
@@ -106,4 +112,32 @@ def test_tp1_half_then_break_even_once_across_a_restart(
             assert last <= entry * 1.0001
         entries = [o for o in ledger.orders() if o.qty > 0]
         assert len(entries) == 1  # one plan, one entry
+        assert_ledger_equals_exchange(emu, ledger)
+
+
+@pytest.mark.timeout(300)
+def test_killed_right_after_sending_tp1_it_is_not_sent_again(
+    emu: ExchangeEmulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "live.db"
+    exchange = client(emu)
+    send = exchange.create_order
+
+    def dies_after_a_sell(*args: Any, **kwargs: Any) -> Any:
+        placed = send(*args, **kwargs)
+        if args[2] == "sell" and args[1] == "market":  # TP1 is on the exchange, unrecorded
+            raise Died
+        return placed
+
+    exchange.create_order = dies_after_a_sell
+    with Ledger(path) as ledger, pytest.raises(Died):
+        run(emu, ledger, 3, exchange)
+    with Ledger(path) as ledger:
+        broker = run(emu, ledger, BARS - 5)
+        assert broker.reconciled is not None
+        reasons = [r for r, _ in sells(ledger)]
+        assert reasons[0] == "take_profit" and len(reasons) == 2
+        tp1 = [o for o in emu.venue.orders.values() if o.side == "SELL" and o.type == "MARKET"]
+        assert len(tp1) == 2  # TP1 once, the final exit once (no stop rested: it was crossed)
+        assert account(emu)["BTC"] == pytest.approx(0.0, abs=1e-5)
         assert_ledger_equals_exchange(emu, ledger)

@@ -26,8 +26,9 @@ and a broker (:mod:`aitrader.engine.managed_policy`)::
 ``on_bar(ctx)`` runs at each bar's close and returns the target position per symbol as a
 fraction of equity (a float for a one-symbol run, a mapping ``{symbol: float | Target}``
 otherwise); ``None``/NaN or a missing symbol means "no decision" (the last target stands). A
-:class:`Target` adds a protective stop and a take-profit. A changed target becomes an order
-intent that the risk manager checks, fills at the next bar's open by default.
+:class:`Target` adds a protective stop and a take-profit, or a full trade plan (TP1 share, TP2,
+break-even, trailing and time stops) that the engine executes. A changed target becomes an
+order intent that the risk manager checks, fills at the next bar's open by default.
 
 ``vectorized(data)`` is optional: the whole target array at once, for fast backtests, sweeps and
 research. The framework — not the user — proves it equal to ``on_bar``

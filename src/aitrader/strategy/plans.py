@@ -24,7 +24,7 @@ from aitrader.risk.intents import OrderIntent
 from aitrader.risk.sizing import position_size
 from aitrader.risk.stops import atr_stop
 from aitrader.strategy.config import PlanConfig, SignalConfig
-from aitrader.strategy.signals import Signal, Signals, expected_value, resolve, round_trip_cost
+from aitrader.strategy.signals import Signal, expected_value, resolve, round_trip_cost
 
 
 @dataclass(frozen=True)
@@ -176,26 +176,3 @@ def _rejected(
         **{"p_win": signal.p_win, "expected_value": nan, "tp1_net": nan},
     }
     return TradePlan(**_head(ctx, time, side), **values, status="rejected", reason=reason)
-
-
-def build_plans(
-    candles: pd.DataFrame, signals: Signals, ctx: PlanContext, levels: PlanLevels | None = None
-) -> list[TradePlan]:
-    """A plan for every bar where ``signals`` trades (accepted and rejected)."""
-    levels = plan_levels(candles, ctx.plan) if levels is None else levels
-    plans = []
-    for t in np.flatnonzero(signals.side != 0):
-        side, multiple = int(signals.side[t]), float(signals.multiple[t])
-        one = Signal(side, multiple, float(signals.p_win[t]), float(signals.ev[t]), "trade")
-        plans.append(make_plan(candles, levels, int(t), one, ctx))
-    return plans
-
-
-def latest_plan(candles: pd.DataFrame, signal: Signal, ctx: PlanContext) -> TradePlan:
-    """The plan for the last bar (what ``aitrader scan`` prints)."""
-    return make_plan(candles, plan_levels(candles, ctx.plan), len(candles) - 1, signal, ctx)
-
-
-def plans_frame(plans: list[TradePlan]) -> pd.DataFrame:
-    """Plans as a table (one row per plan)."""
-    return pd.DataFrame([p.__dict__ for p in plans])
