@@ -226,3 +226,34 @@ def test_the_stop_never_loosens_and_a_plan_never_grows_the_position(
     finite = [s for s in stops if not math.isnan(s)]
     assert all(side * (b - a) >= 0 for a, b in itertools.pairwise(finite))
     assert step(state, 0.0, 100.0, (price, price), False) == "done"
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.floats(-0.04, 0.04), st.floats(0.0, 0.03), st.floats(0.0, 0.03)),
+        min_size=3,
+        max_size=25,
+    ),
+    side=st.sampled_from([1.0, -1.0]),
+    trail=st.one_of(st.just(math.nan), st.floats(0.005, 0.05)),
+)
+def test_a_plan_only_ever_reduces_its_position_and_enters_once(
+    steps: list[tuple[float, float, float]], side: float, trail: float
+) -> None:
+    rows, price = [], 100.0
+    for drift, up, down in steps:
+        close = price * (1 + drift)
+        rows.append((price, max(price, close) * (1 + up), min(price, close) * (1 - down), close))
+        price = close
+    plan = Target(0.5 * side, stop_loss=0.03, take_profit=0.02, tp1_share=0.5, tp2=0.04,
+                  break_even=True, trail=trail, time_stop=10)  # fmt: skip
+    got = fills(run(candles(*rows), plan))
+    held = 0.0
+    for n, (_, qty, _, _, reason) in enumerate(got):
+        if n == 0:
+            assert reason == "signal" and qty * side > 0  # the one entry
+        else:
+            assert reason != "signal" and qty * held < 0 and abs(qty) <= abs(held) + 1e-9
+        held += qty
+    assert len([f for f in got if f[4] == "take_profit"]) <= 2
