@@ -21,15 +21,15 @@ from live_helpers import (
     quick_calls,
 )
 
-from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.emulator import EmulatorConfig, ExchangeEmulator
-from aitrader.venues.ccxt.broker import ExchangeBroker
+from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
 from aitrader.live.runner import GuardConfig
-from aitrader.venues.ccxt.venue import live_runner
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.strategy.base import PLAN_FIELDS
+from aitrader.venues.ccxt.broker import ExchangeBroker
+from aitrader.venues.ccxt.venue import live_runner
 
 RISK = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
 BARS = 80
