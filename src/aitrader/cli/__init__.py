@@ -47,6 +47,8 @@ COMMANDS: dict[str, str] = {
     "control": "aitrader.cli.control:app",
     "risk": "aitrader.cli.risk:app",
     "serve": "aitrader.cli.serve:serve_command",
+    "run": "aitrader.cli.run:run_command",
+    "schedule": "aitrader.cli.schedule:app",
 }
 
 

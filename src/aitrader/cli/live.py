@@ -43,6 +43,7 @@ from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
 from aitrader.data.store import Store
 from aitrader.engine.config import BrokerConfig
+from aitrader.engine.managed_policy import TargetFeed
 from aitrader.errors import ConfigError
 from aitrader.live.feeds import (
     BarFeed,
@@ -52,10 +53,10 @@ from aitrader.live.feeds import (
     WebsocketConfig,
     WebsocketFeed,
 )
-from aitrader.live.fingerprint import live_fingerprint
+from aitrader.live.fingerprint import live_fingerprint, run_fingerprint, stall_after_of
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
-from aitrader.live.runner import Runner, paper_runner
+from aitrader.live.runner import GuardConfig, Runner, paper_runner
 from aitrader.live.summary import RunSummary
 from aitrader.live.trading import (
     exchange_client,
@@ -186,6 +187,45 @@ def _paper_replay(
     max_bars: int | None,
     as_json: bool,
 ) -> None:
+    plan = replay_plan(cfg, replay, bars, speed, strategy)
+    path = ledger or _default_ledger()
+    with Ledger(path, secret_values(cfg.secrets)) as book:
+        summary = asyncio.run(replay_runner(plan, cfg, book).run(max_bars))
+    if as_json:
+        _emit(summary, path, plan.symbol, {})
+        return
+    if summary.resumed_from >= len(plan.candles):
+        message = (
+            f"the ledger's run was already complete ({summary.resumed_from} bars): resumed nothing"
+        )
+        console.print(message, highlight=False, soft_wrap=True)
+    elif summary.resumed_from:
+        console.print(
+            f"resumed from bar {summary.resumed_from + 1} of {len(plan.candles)} "
+            f"(after {summary.resumed_after})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    _report(summary, path, plan.symbol, "Paper run (simulated fills)")
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """A paper replay ready to run: the replayed candles, their feed, the strategy's targets
+    (warmed up on the bars before), the broker settings and the run's description."""
+
+    symbol: str
+    candles: pd.DataFrame
+    feeds: list[BarFeed]
+    targets: TargetFeed
+    broker: BrokerConfig
+    run: dict[str, object]
+
+
+def replay_plan(
+    cfg: Settings, replay: str, bars: int | None, speed: float, strategy: StrategyChoice
+) -> ReplayPlan:
+    """The paper replay of ``replay`` (``--replay``, or run.data) from the config and options."""
     loaded = load_dataset(replay, Store(cfg.data.dir))
     frame, start = _window(loaded.candles, cfg.run.start, cfg.run.end)
     warmup = strategy.history()
@@ -203,29 +243,23 @@ def _paper_replay(
             f"the replayed ones, {len(before)} are left: use a smaller --bars"
         )
     targets = strategy.feed(cfg, [loaded.symbol], loaded.timeframe, {loaded.symbol: before})
-    path = ledger or _default_ledger()
     run: dict[str, object] = {"replay": replay, "bars": bars, **strategy.describe()}
-    with Ledger(path, secret_values(cfg.secrets)) as book:
-        feeds = [ReplayFeed(loaded.symbol, candles, speed)]
-        config = BrokerConfig.from_costs(cfg.costs)
-        runner = paper_runner(feeds, targets, book, config, cfg.risk, run)
-        summary = asyncio.run(runner.run(max_bars))
-    if as_json:
-        _emit(summary, path, loaded.symbol, {})
-        return
-    if summary.resumed_from >= len(candles):
-        message = (
-            f"the ledger's run was already complete ({summary.resumed_from} bars): resumed nothing"
-        )
-        console.print(message, highlight=False, soft_wrap=True)
-    elif summary.resumed_from:
-        console.print(
-            f"resumed from bar {summary.resumed_from + 1} of {len(candles)} "
-            f"(after {summary.resumed_after})",
-            highlight=False,
-            soft_wrap=True,
-        )
-    _report(summary, path, loaded.symbol, "Paper run (simulated fills)")
+    feeds: list[BarFeed] = [ReplayFeed(loaded.symbol, candles, speed)]
+    broker = BrokerConfig.from_costs(cfg.costs)
+    return ReplayPlan(loaded.symbol, candles, feeds, targets, broker, run)
+
+
+def replay_runner(
+    plan: ReplayPlan, cfg: Settings, book: Ledger, feeds: list[BarFeed] | None = None
+) -> Runner:
+    """The paper runner of ``plan`` on ``book``; ``feeds`` replace the plan's (a bot's feeds
+    that end when it stops) without changing the run's fingerprint, so ``aitrader paper`` and
+    ``aitrader run`` resume each other's ledgers."""
+    fingerprint = run_fingerprint(plan.feeds, plan.targets, plan.broker, cfg.risk, plan.run)
+    guard = GuardConfig(stall_after=stall_after_of(plan.feeds))
+    return paper_runner(
+        feeds or plan.feeds, plan.targets, book, plan.broker, cfg.risk, plan.run, guard, fingerprint
+    )
 
 
 def _window(
