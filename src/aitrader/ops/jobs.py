@@ -123,7 +123,7 @@ def _report_page(ledger: Ledger, day: pd.Timestamp, summary: str) -> str:
         if t.exit_time is not None and t.exit_time < until and t.pnl is not None
     )
     curve = ledger.equity_curve()["equity"]
-    counts = ledger.risk_action_counts()
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(ledger.risk_action_counts().items()))
     status = html.escape(status_text(ledger)).replace("\n", "<br>")
     return (
         f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Daily report {day:%Y-%m-%d}"
@@ -132,7 +132,7 @@ def _report_page(ledger: Ledger, day: pd.Timestamp, summary: str) -> str:
         f"<h2>Equity</h2>{_svg(curve[curve.index < until].iloc[-500:])}"
         f"<h2>Trades closed that day</h2><table><tr><th>symbol</th><th>side</th><th>entry</th>"
         f"<th>exit</th><th>P&amp;L</th><th>exit reason</th></tr>{rows}</table>"
-        f"<h2>Risk verdicts (all run)</h2><p>{html.escape(str(counts))}</p></body></html>\n"
+        f"<h2>Risk verdicts (all run)</h2><p>{html.escape(counts or 'none')}</p></body></html>\n"
     )
 
 

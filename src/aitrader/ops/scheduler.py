@@ -16,7 +16,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aitrader.config import Settings
@@ -107,11 +107,9 @@ def trigger(schedule: JobSchedule) -> Any:
     return IntervalTrigger(minutes=schedule.every_minutes, timezone=UTC)
 
 
-def configure(scheduler: Any, settings: Settings) -> list[str]:
-    """Set up ``scheduler`` (not started; an APScheduler 3 scheduler class's instance) with
-    the SQLite job store, a one-thread-per-job executor, coalescing, one instance per job and
-    the misfire grace; add the enabled jobs (replacing stored ones, removing disabled ones).
-    The names of the jobs scheduled."""
+def configure(scheduler: Any, settings: Settings) -> None:
+    """Set up ``scheduler`` (an APScheduler 3 scheduler, not started): the SQLite job store,
+    a thread per job, coalescing, one instance per job, the misfire grace."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
@@ -127,35 +125,38 @@ def configure(scheduler: Any, settings: Settings) -> list[str]:
         },
         timezone=UTC,
     )
+
+
+def schedule_jobs(scheduler: Any, settings: Settings) -> list[str]:
+    """The enabled jobs into the (started, paused) scheduler's store: a stored job whose
+    schedule is unchanged keeps its next run time (so runs missed while the bot was down are
+    seen, and coalesced); a changed one is replaced; a disabled one is removed. Their names."""
     scheduled = []
-    for name, schedule in sorted(cfg.jobs.items()):
+    for name, schedule in sorted(settings.schedule.jobs.items()):
+        stored = scheduler.get_job(name)
         if not schedule.enabled:
+            if stored is not None:
+                scheduler.remove_job(name)
             continue
-        scheduler.add_job(
-            scheduled_job,
-            trigger(schedule),
-            args=[name],
-            id=name,
-            name=name,
-            replace_existing=True,
-        )
+        wanted = trigger(schedule)
+        if stored is None or str(stored.trigger) != str(wanted):
+            scheduler.add_job(
+                scheduled_job, wanted, args=[name], id=name, name=name, replace_existing=True
+            )
         scheduled.append(name)
+    for job in scheduler.get_jobs():
+        if job.id not in scheduled:
+            scheduler.remove_job(job.id)  # a job this version no longer knows
     return scheduled
 
 
-def prune(scheduler: Any, keep: list[str]) -> None:
-    """Remove stored jobs that are no longer enabled (call once the scheduler started)."""
-    for job in scheduler.get_jobs():
-        if job.id not in keep:
-            scheduler.remove_job(job.id)
-
-
-def start(scheduler: Any, settings: Settings, notify: Notify, paused: bool = False) -> list[str]:
+def start(scheduler: Any, settings: Settings, notify: Notify) -> list[str]:
     """Configure and start ``scheduler`` for the bot; the jobs scheduled."""
     CONTEXT.settings, CONTEXT.notify = settings, notify
-    names = configure(scheduler, settings)
-    scheduler.start(paused=paused)
-    prune(scheduler, names)
+    configure(scheduler, settings)
+    scheduler.start(paused=True)
+    names = schedule_jobs(scheduler, settings)
+    scheduler.resume()
     return names
 
 
@@ -168,7 +169,12 @@ def next_runs(settings: Settings, now: datetime | None = None) -> list[tuple[str
         if schedule is None or not schedule.enabled:
             rows.append((name, "off", "-"))
             continue
-        when = schedule.cron or f"every {schedule.every_minutes:g} min"
-        fire = trigger(schedule).get_next_fire_time(None, now)
+        if schedule.every_minutes is not None:  # from now on, as a bot started now runs it
+            when, fire = (
+                f"every {schedule.every_minutes:g} min",
+                now + timedelta(minutes=schedule.every_minutes),
+            )
+        else:
+            when, fire = str(schedule.cron), trigger(schedule).get_next_fire_time(None, now)
         rows.append((name, when, "-" if fire is None else fire.isoformat()))
     return rows
