@@ -1,7 +1,8 @@
 """``aitrader run``: the real bot process (paper replay of the bundled BTC-USD sample, the API
 on uvicorn at a free 127.0.0.1 port, the scheduler, the notifier sending to a local server
-that speaks the Telegram Bot API) stopped by SIGTERM mid-replay and restarted: it resumes,
-and every fill reaches Telegram exactly once and equals an uninterrupted ``aitrader paper``."""
+that speaks the Telegram Bot API, commands from allow-listed chats only) stopped by SIGTERM
+mid-replay and restarted: it resumes, and every fill reaches Telegram exactly once and equals
+an uninterrupted ``aitrader paper``."""
 
 from __future__ import annotations
 
@@ -111,6 +112,10 @@ def fill_rows(ledger: Ledger) -> list[dict[str, object]]:
 def test_the_bot_serves_notifies_stops_on_sigterm_and_resumes(tmp_path: Path) -> None:
     bot = BotState()
     bot.gate.set()
+    bot.updates = [  # Telegram commands: one from the allowed chat, a kill from a stranger
+        {"update_id": 7, "message": {"chat": {"id": CHAT}, "text": "/balance"}},
+        {"update_id": 8, "message": {"chat": {"id": 99}, "text": "/kill"}},
+    ]
     with serve(BotApi, bot) as bot_url:
         config = bot_config(tmp_path, bot_url)
         with bot_process(config) as (process, url, _):
@@ -144,3 +149,8 @@ def test_the_bot_serves_notifies_stops_on_sigterm_and_resumes(tmp_path: Path) ->
     assert sent == [fill_text(f) for f in fills] and len(sent) >= 4
     assert {chat for chat, _ in bot.messages} == {CHAT}
     assert sum(text.startswith("bot started") for _, text in bot.messages) == 2
+    # /balance answered (once per process: each polls getUpdates from offset 0); the
+    # stranger's /kill ignored: no kill switch, and the fills equal the reference above
+    assert sum(text.startswith(("equity ", "no equity")) for _, text in bot.messages) == 2
+    with Ledger(tmp_path / "bot.db") as ledger:
+        assert "kill" not in ledger.flags()

@@ -67,6 +67,7 @@ from aitrader.live.trading import (
     server_clock,
 )
 from aitrader.names import path_segment
+from aitrader.ops.bot import StopSignal
 
 FEEDS = ("ws", "rest")
 
@@ -336,29 +337,36 @@ def _feeds(cfg: Settings, client: Any, bars: LiveBars, start: pd.Timestamp) -> l
     return [WebsocketFeed(stream, s, bars.timeframe, start, config) for s in bars.symbols]
 
 
-def _drive(
-    cfg: Settings,
-    client: Any,
-    bars: LiveBars,
-    start: pd.Timestamp,
-    build: Callable[[list[BarFeed]], Runner],
-    max_bars: int | None,
+@dataclass(frozen=True)
+class LiveSession:
+    """A run on an exchange's live bars, ready to start: the client, the bars, where the run
+    starts (the last bar processed, or the latest closed one) and how its runner is built."""
+
+    client: Any
+    bars: LiveBars
+    start: pd.Timestamp
+    build: Callable[[list[BarFeed]], Runner]
+
+
+async def drive(
+    cfg: Settings, session: LiveSession, max_bars: int | None, stop: StopSignal | None = None
 ) -> tuple[Runner, RunSummary]:
-    """Build the runner on live feeds and run it until ``max_bars`` (or Ctrl-C: the ledger is
-    consistent after every bar, so the same command resumes)."""
-
-    async def main() -> tuple[Runner, RunSummary]:
-        feeds = _feeds(cfg, client, bars, start)
-        try:
-            runner = build(feeds)
-            return runner, await runner.run(max_bars)
-        finally:
-            close = getattr(feeds[0], "close", None)  # the feeds share one client
-            if close is not None:
-                await close()
-
+    """Build the runner on live feeds and run it until ``max_bars`` or ``stop`` (a bot's)."""
+    feeds = _feeds(cfg, session.client, session.bars, session.start)
     try:
-        return asyncio.run(main())
+        runner = session.build(feeds if stop is None else stop.feeds(feeds))
+        return runner, await (runner.run(max_bars) if stop is None else stop.run(runner, max_bars))
+    finally:
+        close = getattr(feeds[0], "close", None)  # the feeds share one client
+        if close is not None:
+            await close()
+
+
+def _drive(cfg: Settings, session: LiveSession, max_bars: int | None) -> tuple[Runner, RunSummary]:
+    """:func:`drive` until ``max_bars`` (or Ctrl-C: the ledger is consistent after every bar,
+    so the same command resumes)."""
+    try:
+        return asyncio.run(drive(cfg, session, max_bars))
     except KeyboardInterrupt:
         err_console.print(
             "stopped (Ctrl-C): the ledger holds every completed bar; run the same command to "
@@ -367,6 +375,46 @@ def _drive(
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
+
+
+def paper_live_session(
+    cfg: Settings, bars: LiveBars, strategy: StrategyChoice, book: Ledger
+) -> LiveSession:
+    """Paper trading on an exchange's live bars (its public market data, the simulated
+    broker) on ``book``: resumed after its last bar when it holds this run."""
+    client = exchange_client(bars.exchange, cfg, bars.api_url, keys=False)
+    run = bars.describe() | strategy.describe()
+    config = BrokerConfig.from_costs(cfg.costs)
+    symbols = list(bars.symbols)
+    fingerprint = live_fingerprint(symbols, cfg.risk, run | {"broker": repr(config)})
+    resume = resume_point(book, fingerprint, run)
+    start, candles = _start(client, bars, resume, strategy.history())
+    targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
+
+    def build(feeds: list[BarFeed]) -> Runner:
+        return paper_runner(feeds, targets, book, config, cfg.risk, run, None, fingerprint)
+
+    return LiveSession(client, bars, start, build)
+
+
+def live_session(
+    cfg: Settings, bars: LiveBars, strategy: StrategyChoice, capital: float | None, book: Ledger
+) -> LiveSession:
+    """Live trading (real orders through ccxt, the API keys of the secrets) on ``book``: a
+    resumed run reconciles with the exchange first."""
+    client = exchange_client(bars.exchange, cfg, bars.api_url)
+    symbols = list(bars.symbols)
+    run = bars.describe() | strategy.describe() | {"capital": capital}
+    resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run), run)
+    start, candles = _start(client, bars, resume, strategy.history())
+    targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
+
+    def build(feeds: list[BarFeed]) -> Runner:
+        return live_runner(
+            client, symbols, targets, feeds, book, cfg.risk, run, start=start, capital=capital
+        )
+
+    return LiveSession(client, bars, start, build)
 
 
 def _paper_live(
@@ -378,31 +426,20 @@ def _paper_live(
     as_json: bool,
 ) -> None:
     """Paper trading on an exchange's live bars: its market data, the simulated broker."""
-    client = exchange_client(bars.exchange, cfg, bars.api_url, keys=False)
     path = ledger or _default_ledger()
-    run = bars.describe() | strategy.describe()
-    config = BrokerConfig.from_costs(cfg.costs)
-    symbols = list(bars.symbols)
-    fingerprint = live_fingerprint(symbols, cfg.risk, run | {"broker": repr(config)})
     with (
         venue_errors(bars.exchange, bars.api_url),
         run_ledger(path, secret_values(cfg.secrets)) as book,
     ):
-        resume = resume_point(book, fingerprint, run)
-        start, candles = _start(client, bars, resume, strategy.history())
-        targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
-
-        def build(feeds: list[BarFeed]) -> Runner:
-            return paper_runner(feeds, targets, book, config, cfg.risk, run, None, fingerprint)
-
-        _, summary = _drive(cfg, client, bars, start, build, max_bars)
+        session = paper_live_session(cfg, bars, strategy, book)
+        _, summary = _drive(cfg, session, max_bars)
     if as_json:
         _emit(summary, path, bars.label, {})
         return
     _report(summary, path, bars.label, "Paper run on live bars (simulated fills)")
 
 
-def _has_keys(cfg: Settings, exchange: str) -> bool:
+def has_keys(cfg: Settings, exchange: str) -> bool:
     """Whether the environment / secrets file holds both an API key and a secret."""
     credentials = cfg.secrets.exchanges.get(exchange.strip().lower())
     if credentials is None or credentials.api_key is None or credentials.secret is None:
@@ -465,7 +502,7 @@ def live_command(
     if not exchange or not symbols:
         raise ConfigError("live needs --exchange and --symbol (or run.exchange / run.symbols)")
     name = exchange.strip().lower()
-    if not _has_keys(cfg, name):
+    if not has_keys(cfg, name):
         variable = f"AITRADER__SECRETS__EXCHANGES__{name.upper()}__API_KEY (and __SECRET)"
         _refuse(f"no API keys for {name}: set {variable} or a secrets file (mode 0600)")
     if not confirm_live:
@@ -476,21 +513,11 @@ def live_command(
         )
     strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit), trust_bundle)
     bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
-    client = exchange_client(name, cfg, api_url)
     markets = "-".join(path_segment(s.replace("/", ""), "--symbol") for s in symbols)
     path = ledger or Path(f"live-{name}-{markets}-{path_segment(timeframe, '--timeframe')}.db")
-    run = bars.describe() | strategy.describe() | {"capital": capital}
     with venue_errors(name, api_url), run_ledger(path, secret_values(cfg.secrets)) as book:
-        resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run), run)
-        start, candles = _start(client, bars, resume, strategy.history())
-        targets = strategy.feed(cfg, symbols, timeframe, candles)
-
-        def build(feeds: list[BarFeed]) -> Runner:
-            return live_runner(
-                client, symbols, targets, feeds, book, cfg.risk, run, start=start, capital=capital
-            )
-
-        runner, summary = _drive(cfg, client, bars, start, build, max_bars)
+        session = live_session(cfg, bars, strategy, capital, book)
+        runner, summary = _drive(cfg, session, max_bars)
         report = getattr(runner.engine.broker, "reconciled", None)
     changes = report.lines() if report is not None else []
     if as_json:

@@ -1,6 +1,7 @@
 """``aitrader run --config bot.yaml``: the bot process (runtime + API + scheduler + notifier,
-see :mod:`aitrader.ops.bot`). The runtime is the one ``aitrader paper`` uses — a replay of
-``run.data`` at ``bot.replay_speed`` — with the strategy of the ``run:`` section."""
+see :mod:`aitrader.ops.bot`). The runtime is the one ``aitrader paper`` and ``live`` use — a
+replay of ``run.data`` at ``bot.replay_speed``, or an exchange's live bars with simulated
+(``bot.mode: paper``) or real (``live``) orders — with the strategy of the ``run:`` section."""
 
 from __future__ import annotations
 
@@ -41,17 +42,46 @@ def replay_runtime(cfg: Settings) -> Runtime:
     return runtime
 
 
+def exchange_runtime(cfg: Settings) -> Runtime:
+    """Paper trading on an exchange's live bars, or live trading (``bot.mode``), on
+    ``run.exchange`` / ``run.symbols`` / ``run.timeframe``, as ``paper --exchange`` and
+    ``live`` do."""
+    from aitrader.cli.live import LiveBars, drive, has_keys, live_session, paper_live_session
+    from aitrader.cli.venue import venue_errors
+
+    run, bot = cfg.run, cfg.bot
+    if not run.exchange or not run.symbols:
+        raise ConfigError("the bot needs run.data (a replay) or run.exchange and run.symbols")
+    name = run.exchange.strip().lower()
+    if bot.mode == "live" and not has_keys(cfg, name):
+        raise ConfigError(f"bot.mode live: no API keys for {name} in the secrets")
+    if bot.mode == "live" and not bot.confirm_live:
+        raise ConfigError(
+            f"bot.mode live places real orders on {name} with real money: set bot.confirm_live"
+        )
+    feed = (bot.feed, bot.poll, bot.exchange_url, bot.exchange_ws_url)
+    bars = LiveBars(name, tuple(run.symbols), run.timeframe or "1m", *feed)
+    strategy = choice(cfg, None, None, None)
+
+    async def runtime(book: Ledger, stop: StopSignal) -> RunSummary:
+        with venue_errors(name, bot.exchange_url):
+            if bot.mode == "live":
+                session = live_session(cfg, bars, strategy, run.capital, book)
+            else:
+                session = paper_live_session(cfg, bars, strategy, book)
+            return (await drive(cfg, session, bot.max_bars, stop))[1]
+
+    return runtime
+
+
 def build_runtime(cfg: Settings) -> Runtime | None:
-    """The runtime ``bot.mode`` and the ``run:`` section ask for (None: switched off)."""
+    """The runtime ``bot.mode`` and the ``run:`` section ask for (None: switched off): a
+    paper replay of ``run.data``, else trading on ``run.exchange``'s live bars."""
     if not cfg.bot.runtime:
         return None
     if cfg.bot.mode == "paper" and cfg.run.data:
         return replay_runtime(cfg)
-    raise ConfigError(
-        "aitrader run hosts a paper replay of run.data (bot.mode paper); for paper or live "
-        "trading on an exchange's bars use `aitrader paper --exchange` / `aitrader live` with "
-        "`aitrader run` beside it (bot: {runtime: false}) on the same ledger"
-    )
+    return exchange_runtime(cfg)
 
 
 def run_command(ctx: typer.Context, config: Path | None = RunConfigOption) -> None:

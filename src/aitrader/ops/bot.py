@@ -70,6 +70,10 @@ class StoppableFeed:
     def __init__(self, feed: BarFeed, stop: asyncio.Event) -> None:
         self.feed, self.stop, self.symbol = feed, stop, feed.symbol
 
+    def __getattr__(self, name: str) -> object:
+        """The feed's other attributes (its timeframe, for the runner's watchdog)."""
+        return getattr(self.feed, name)
+
     async def bars(self) -> AsyncIterator[Bar]:
         source = aiter(self.feed.bars())
         stopped = asyncio.create_task(self.stop.wait())
