@@ -76,7 +76,7 @@ class Operator:
                     apply_control(ledger, "flatten", "operator")
                     self.seen = status["bars"]  # bars done before, and once the flag is set
                     self.flattened_after = status_payload(ledger, events=0)["bars"]
-                elif self.flattened_after is not None and status["bars"] >= self.flattened_after + 5:
+                elif self.flattened_after is not None and status["bars"] > self.flattened_after + 4:
                     apply_control(ledger, "resume", "operator")
                     self.resumed_after = status["bars"]
                     return
