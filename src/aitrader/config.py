@@ -23,6 +23,7 @@ from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
 from aitrader.labelspec import LabelConfig
 from aitrader.models.config import ModelConfig
+from aitrader.ops.bot_config import BotConfig, ScheduleConfig
 from aitrader.ops.config import ApiConfig, NotifyConfig
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalConfig
@@ -168,6 +169,8 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     api: ApiConfig = ApiConfig()
     notify: NotifyConfig = NotifyConfig()
+    bot: BotConfig = BotConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
     secrets_file: Path | None = Field(None, description="YAML file with secrets (mode 0600)")
     secrets: Secrets = Secrets()
 

@@ -192,6 +192,7 @@ class ManagedPolicy:
         self.plans: dict[str, PlanState] = {}
         self._tp_hits: set[str] = set()  # symbols with a take-profit fill since the last close
         self._ended: set[str] = set()  # symbols whose plan ended, no target decided since
+        self.flattening: str | None = None  # an operator's flatten: close all, ask no target
         self._booked = 0
         bind = getattr(feed, "bind", None)  # a strategy feed reads the account and risk state
         if bind is not None:
@@ -246,6 +247,8 @@ class ManagedPolicy:
             self.risk.observe_prices({s: bars[s].close for s in self.symbols})
 
     def on_bar(self, i: int, bars: Mapping[str, Bar]) -> Sequence[Order]:
+        if self.flattening is not None:
+            return self.flatten_all(i, bars, self.flattening)  # observes (and tracks) the bar
         self._track(bars)
         self._book_fills()
         time = bars[self.symbols[0]].time
@@ -378,24 +381,31 @@ class ManagedPolicy:
         )
         return order, _with_holding(snapshot, intent.symbol, decision.approved, intent.price)
 
-    def _flatten(self, i: int, snapshot: PortfolioSnapshot, time: Any) -> list[Order]:
-        """Kill switch: reduce-only intents closing every position, checked and logged."""
+    def flatten_all(self, i: int, bars: Mapping[str, Bar], reason: str) -> list[Order]:
+        """An operator's flatten: the bar is observed (no target asked) and every position is
+        closed through the kill switch's reduce-only, risk-checked path, tagged ``reason``."""
+        self.observe(bars)
+        account = self.portfolio.account(bars)
+        marks = {s: bars[s].close for s in self.symbols}
+        snapshot = PortfolioSnapshot.from_engine(account, self.portfolio.positions, marks)
+        return self._flatten(i, snapshot, bars[self.symbols[0]].time, reason)
+
+    def _flatten(
+        self, i: int, snapshot: PortfolioSnapshot, time: Any, reason: str = "kill_switch"
+    ) -> list[Order]:
+        """Reduce-only intents closing every position, checked and logged (kill switch)."""
         orders = []
         for intent in self.risk.flatten(snapshot, time):
+            intent = replace(intent, reason=reason)
             decision = self.risk.check(intent, snapshot)
             self._log(i, decision, 0.0, approved_fraction(decision, snapshot, intent.price))
             if decision.approved != 0:
                 self.plans.pop(intent.symbol, None)
-                oid = order_id(intent.symbol, i, "kill_switch")
-                orders.append(
-                    Order(
-                        intent.symbol,
-                        oid,
-                        reduce_only=True,
-                        target_fraction=0.0,
-                        reason="kill_switch",
-                    )
+                oid = order_id(intent.symbol, i, reason)
+                order = Order(
+                    intent.symbol, oid, reduce_only=True, target_fraction=0.0, reason=reason
                 )
+                orders.append(order)
         return orders
 
     def _log(self, i: int, decision: RiskDecision, target: float, goal: float) -> None:
