@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator
 from live_helpers import SYMBOL, assert_ledger_equals_exchange
 from typer.testing import CliRunner
 
 from aitrader.cli import app
+from aitrader.emulator import EmulatorConfig, ExchangeEmulator
 from aitrader.live.ledger import Ledger
 from aitrader.ops.controls import apply_control, status_payload
 
