@@ -47,7 +47,7 @@ def exchange_runtime(cfg: Settings) -> Runtime:
     ``run.exchange`` / ``run.symbols`` / ``run.timeframe``, as ``paper --exchange`` and
     ``live`` do."""
     from aitrader.cli.live import LiveBars, drive, has_keys, live_session, paper_live_session
-    from aitrader.cli.venue import venue_errors
+    from aitrader.venues.ccxt.startup import venue_errors
 
     run, bot = cfg.run, cfg.bot
     if not run.exchange or not run.symbols:
