@@ -1,6 +1,7 @@
 """The bot's jobs on real data: the daily report over a real paper run's ledger (HTML page and
 summary), ``aitrader schedule run`` sending a job's message to a local Telegram Bot API
-server, the scan job over the bundled sample, and ``aitrader schedule list``."""
+server, the scan job over the bundled sample, ``aitrader schedule list``, and the data sync
+over a store (an imported series is not synced)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pandas as pd
 import yaml
 from bot_api import TOKEN as BOT_TOKEN
 from bot_api import BotApi, BotState
+from factories import candles, write_csv
 from local_http import serve
 from typer.testing import CliRunner
 
@@ -19,7 +21,7 @@ from aitrader.cli import app
 from aitrader.config import Settings
 from aitrader.live.ledger import Ledger
 from aitrader.ops import views
-from aitrader.ops.jobs import daily_report_job
+from aitrader.ops.jobs import daily_report_job, data_sync_job
 from aitrader.ops.texts import daily_text
 
 runner = CliRunner()
@@ -98,3 +100,14 @@ def test_the_scan_job_and_the_schedule_list(tmp_path: Path) -> None:
     assert rows["retrain"]["calls"] == "aitrader.models.promotion:retrain_job"
     unknown = runner.invoke(app, ["schedule", "run", "nope", "--config", str(config)])
     assert unknown.exit_code == 2 and "unknown job 'nope'" in unknown.output
+
+
+def test_the_data_sync_job_skips_an_imported_series(tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "prices.csv", candles(48))
+    env = {"AITRADER__DATA__DIR": str(tmp_path / "store")}
+    args = ["data", "import", str(path), "-s", "BTC/USDT", "-t", "1h", "-e", "binance"]
+    assert runner.invoke(app, args, env=env).exit_code == 0
+    said: list[str] = []
+    summary = data_sync_job(Settings(data={"dir": tmp_path / "store"}), said.append)
+    assert summary == "data sync: 0 series updated (+0 bars), 1 skipped, 0 failed"
+    assert said == []  # a notice only when a series failed

@@ -123,6 +123,11 @@ class Bot:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
         cfg = self.settings.bot
+        if cfg.scheduler:  # a bad cron line is refused before anything starts
+            from aitrader.ops.scheduler import trigger
+
+            for schedule in self.settings.schedule.jobs.values():
+                trigger(schedule)
         with ExitStack() as stack:
             book = stack.enter_context(self._ledger())  # first: creates the ledger's tables
             self._start_api(stack)
