@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ import aiohttp
 import numpy as np
 
 from aitrader.ops.auth import hash_token, new_token
-from common import machine
+from common import write_result
 
 ENTRY = "from aitrader.cli import main; main()"
 
@@ -141,16 +139,7 @@ def main() -> None:
             f"{r['p90']:>8.2f} {r['p99']:>8.2f}  errors={r['errors']}"
         )
     print(f"load average before {load_before}, after {load_after}")
-    out = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "loadavg_before": load_before,
-        "loadavg_after": load_after,
-        "runs": runs,
-    }
-    target = Path(__file__).parent / "results" / "api.json"
-    target.write_text(json.dumps(out, indent=2) + "\n")
+    write_result("api", args, (load_before, load_after), {"runs": runs})
 
 
 if __name__ == "__main__":

@@ -14,18 +14,16 @@ figures are the median and range of the later rounds. Writes ``benchmarks/result
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from common import machine
+from common import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "data"))
@@ -84,17 +82,7 @@ def main() -> None:
             f"{r['max_s']:>6.2f}"
         )
     print(f"load average before {load_before}, after {load_after}")
-    out = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "loadavg_before": load_before,
-        "loadavg_after": load_after,
-        "pages": rows,
-    }
-    (Path(__file__).parent / "results" / "dashboard.json").write_text(
-        json.dumps(out, indent=2) + "\n"
-    )
+    write_result("dashboard", args, (load_before, load_after), {"pages": rows})
 
 
 if __name__ == "__main__":

@@ -81,17 +81,21 @@ def trade_ledger(path: Path, trades: int) -> Path:
     from aitrader.engine.types import Fill, Liquidity, Order
     from aitrader.live.ledger import Ledger
 
-    btc = load_sample("BTC-USD-1h").iloc[-(4 * trades + 10) :]
+    btc = load_sample("BTC-USD-1h").iloc[-(4 * trades + 2000) :]
     target = np.where(np.arange(len(btc)) % 4 < 2, 0.5, 0.0)
     result = run_backtest({"BTC/USD": btc}, target, options=RunOptions(timeframe="1h"))
-    fills = result.fills.iloc[: 2 * trades]
+    last_exit = result.trades["exit_time"].iloc[trades - 1]
+    fills = result.fills[result.fills["time"] <= last_exit]
     equity = result.equity
+    signed = fills["qty"] * fills["side"]
+    ordered = signed.groupby(fills["client_order_id"]).sum()  # partial fills: one order
     with Ledger(path) as ledger:
-        for row in fills.itertuples(index=False):
+        for n, row in enumerate(fills.itertuples(index=False)):
             qty = float(row.qty) * int(row.side)
-            order = Order("BTC/USD", str(row.client_order_id), qty, reason=str(row.reason))
+            coid = str(row.client_order_id)
+            order = Order("BTC/USD", coid, float(ordered[coid]), reason=str(row.reason))
             ledger.record_intent(order, time=row.time)
-            ledger.mark_submitted(order.client_order_id)
+            ledger.mark_submitted(coid)
             fill = Fill(
                 row.time,
                 "BTC/USD",
@@ -100,10 +104,10 @@ def trade_ledger(path: Path, trades: int) -> Path:
                 float(row.fee),
                 float(row.slippage),
                 Liquidity(row.liquidity),
-                order.client_order_id,
+                coid,
                 str(row.reason),
             )
-            ledger.record_fill(fill, f"bench:{order.client_order_id}")
+            ledger.record_fill(fill, f"bench:{n}")
             ledger.record_equity(row.time, float(equity.loc[row.time]), 0.0)
     return path
 
