@@ -45,6 +45,12 @@ QTY_TOLERANCE = 1e-9
 
 PAUSE = "pause"
 KILL = "kill"
+DRIFT = "drift"
+"""State document the drift check writes: ``{"size_multiplier", "reason", ...}``; the runner
+applies the multiplier to new entries through the risk manager until the next retrain."""
+
+DecisionRow = tuple[str, float, float, Mapping[str, Any] | None]
+"""One symbol's decision at a bar: ``(symbol, target fraction, bar close, Target.info)``."""
 
 
 class Ledger(LedgerReads, LedgerFollow):
@@ -382,6 +388,39 @@ class Ledger(LedgerReads, LedgerFollow):
                     payload=self.redact.json(payload),
                 )
             )
+
+    def record_decisions(
+        self,
+        time: pd.Timestamp,
+        strategy: str,
+        rows: Iterable[DecisionRow],
+        latency_ms: float,
+    ) -> int:
+        """The strategy's decision at one bar, a row per symbol: target fraction (NaN: none),
+        the bar's close, the decision path's latency and ``Target.info`` (JSON). Idempotent per
+        bar time and symbol (a bar redone after a crash stores nothing twice); returns the
+        number of rows stored."""
+        stamp = pd.Timestamp(time)
+        stored = 0
+        with write_transaction(self.engine) as conn:
+            for symbol, target, price, info in rows:
+                key = f"{stamp.isoformat()}|{symbol}"
+                if conn.execute(
+                    sa.select(t.decisions.c.id).where(t.decisions.c.key == key)
+                ).first():
+                    continue
+                conn.execute(
+                    t.decisions.insert().values(
+                        **{"time": to_datetime(stamp), "symbol": symbol, "strategy": strategy},
+                        target=float(target) if math.isfinite(target) else None,
+                        price=float(price) if math.isfinite(price) else None,
+                        latency_ms=float(latency_ms),
+                        info=self.redact.json(info),
+                        key=key,
+                    )
+                )
+                stored += 1
+        return stored
 
     def record_risk_decision(self, decision: RiskDecision, key: str | None = None) -> bool:
         """What the risk manager said about one intent.

@@ -126,12 +126,16 @@ class Param:
 class Target:
     """A target position with its protection. ``fraction``: signed fraction of equity (NaN: no
     decision). ``stop_loss`` / ``take_profit``: distances as fractions of the entry price;
-    ``stop_price``: an absolute protective stop (give it or ``stop_loss``)."""
+    ``stop_price``: an absolute protective stop (give it or ``stop_loss``). ``info``: a free-form,
+    JSON-safe explanation of the decision, recorded with it in a paper/live run's ledger (e.g. the
+    model strategy's class probabilities ``{"probabilities": {"down": p, "flat": p, "up": p}}``
+    and its feature row); it never changes what is traded."""
 
     fraction: float
     stop_loss: float = math.nan
     take_profit: float = math.nan
     stop_price: float = math.nan
+    info: Mapping[str, Any] | None = field(default=None, compare=False)
 
 
 Decision = float | Target | Mapping[str, "float | Target | None"] | None

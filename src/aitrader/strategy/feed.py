@@ -103,6 +103,8 @@ class StrategyFeed:
         self._row = self._none
         self._targets = _targets(self._none)
         self.records: list[np.ndarray] | None = [] if record else None
+        self.decided = False  # whether the last ``at`` asked the strategy (a new bar)
+        self.explained: dict[str, Mapping[str, Any]] = {}  # ``Target.info`` of that answer
 
     def bind(self, portfolio: Any, risk: Any) -> None:
         """Give ``on_bar`` the account (positions, equity) and the risk state."""
@@ -128,9 +130,11 @@ class StrategyFeed:
             self.strategy.observe(self.ctx)
 
     def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
+        self.decided = False
         if self._push(bars):
             self._enter(i, bars)
             decision = self.strategy.on_bar(self.ctx)
+            self.decided, self.explained = True, {}
             if decision is None and self._row is not self._none:
                 self._row, self._targets = self._none, _targets(self._none)
             elif decision is not None:
@@ -139,6 +143,14 @@ class StrategyFeed:
         if self.records is not None:
             self.records.append(self._row)
         return self._targets
+
+    def decisions(self) -> list[tuple[str, float, Mapping[str, Any] | None]]:
+        """The strategy's answer at the last bar it was asked, per symbol: ``(symbol, target
+        fraction (NaN: no decision), Target.info)``; empty when the last bar was not new."""
+        if not self.decided:
+            return []
+        row = self._row
+        return [(s, float(row[0, j]), self.explained.get(s)) for j, s in enumerate(self.symbols)]
 
     def _decode(self, decision: Decision) -> np.ndarray:
         """A decision as rows (fraction, stop_loss, take_profit, stop_price) × symbols."""
@@ -156,6 +168,8 @@ class StrategyFeed:
                 raise ConfigError(f"strategy {self.strategy.name}: unknown symbol {symbol!r}")
             if isinstance(value, Target):
                 row[:, j] = (value.fraction, value.stop_loss, value.take_profit, value.stop_price)
+                if value.info is not None:
+                    self.explained[symbol] = value.info
             elif value is not None:
                 row[0, j] = _number(value, self.strategy.name, symbol)
         row.setflags(write=False)
