@@ -31,7 +31,7 @@ from aitrader.validation.experiment import ExperimentConfig, train_bundle
 from aitrader.validation.walkforward import Prepared, prepare
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "validation"))
-from conftest import synthetic_candles  # noqa: E402
+from conftest import synthetic_candles
 
 FEATURES = {"preset": "none", "extra": [{"name": "roc"}, {"name": "rsi"}, {"name": "zscore"}]}
 FIGURES = {"accuracy": 0.56, "brier": 0.48, "ece": 0.03, "net_sharpe": 1.2, "dsr": 0.7}
