@@ -37,6 +37,7 @@ from aitrader.live.records import (
 )
 from aitrader.risk.intents import RiskDecision
 from aitrader.risk.state import RiskState
+from aitrader.strategy.base import DecisionRow
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,11 @@ DRIFT = "drift"
 """State document the drift check writes: ``{"size_multiplier", "reason", ...}``; the runner
 applies the multiplier to new entries through the risk manager until the next retrain."""
 
-DecisionRow = tuple[str, float, float, Mapping[str, Any] | None]
-"""One symbol's decision at a bar: ``(symbol, target fraction, bar close, Target.info)``."""
+
+def drift_scale(state: Mapping[str, Any] | None) -> tuple[float, str]:
+    """The entry-size multiplier and its reason in a ``drift`` state document (none: 1)."""
+    document = state or {}
+    return float(document.get("size_multiplier", 1.0)), str(document.get("reason", ""))
 
 
 class Ledger(LedgerReads, LedgerFollow):
@@ -401,7 +405,9 @@ class Ledger(LedgerReads, LedgerFollow):
         bar time and symbol (a bar redone after a crash stores nothing twice); returns the
         number of rows stored."""
         stamp = pd.Timestamp(time)
-        stored = 0
+        stored, rows = 0, list(rows)
+        if not rows:
+            return 0
         with write_transaction(self.engine) as conn:
             for symbol, target, price, info in rows:
                 key = f"{stamp.isoformat()}|{symbol}"

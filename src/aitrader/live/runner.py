@@ -49,7 +49,7 @@ from aitrader.live.events import recorded
 from aitrader.live.feeds import BarFeed
 from aitrader.live.fingerprint import refuse_other_run, run_fingerprint, stall_after_of
 from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay
-from aitrader.live.ledger import DRIFT, KILL, PAUSE, Ledger, LedgerRiskStateStore
+from aitrader.live.ledger import DRIFT, KILL, PAUSE, Ledger, LedgerRiskStateStore, drift_scale
 from aitrader.live.paper import LedgerSimBroker
 from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import to_datetime, utc_now
@@ -464,7 +464,10 @@ class Runner:
         if decide:
             start = perf_counter()
             self.engine.on_bar(bars)
-            self._record_strategy(bars, (perf_counter() - start) * 1000.0)
+            explain = getattr(self.policy.feed, "decision_rows", None)
+            if explain is not None:  # the strategy's decision at this bar, latency, Target.info
+                time, name, rows = explain(bars)
+                self.ledger.record_decisions(time, name, rows, (perf_counter() - start) * 1e3)
         else:
             self.engine.on_bar(bars, decide=False)
             self.policy.observe(bars)
@@ -496,8 +499,7 @@ class Runner:
         flags = self.ledger.flags()
         kill, pause = flags.get(KILL), flags.get(PAUSE)
         risk = self.policy.risk
-        drift = self.ledger.load_state(DRIFT) or {}  # the drift check's size multiplier
-        risk.scale_entries(float(drift.get("size_multiplier", 1.0)), str(drift.get("reason", "")))
+        risk.scale_entries(*drift_scale(self.ledger.load_state(DRIFT)))  # a drifted model's size
         if kill is not None and kill.on and not risk.kill_switch_engaged:
             reason = f"kill flag: {kill.reason}" if kill.reason else "kill flag"
             risk.engage_kill_switch(time, reason)
@@ -516,22 +518,6 @@ class Runner:
             return True
         held = any(p.qty != 0 for p in self.policy.portfolio.positions.values())
         return risk.kill_switch_engaged and held  # a kill switch still flattens while paused
-
-    def _record_strategy(self, bars: Mapping[str, Bar], latency_ms: float) -> None:
-        """The strategy's decision at this bar (target, close, ``Target.info``) and the bar's
-        decision latency to the ledger (once per bar and symbol)."""
-        feed = self.policy.feed
-        answers = getattr(feed, "decisions", None)
-        if answers is None:
-            return
-        rows = [
-            (s, target, bars[s].close, info)
-            for s, target, info in answers()
-            if info is not None or target == target  # NaN without info: nothing decided
-        ]
-        if rows:
-            name = getattr(getattr(feed, "strategy", None), "name", type(feed).__name__)
-            self.ledger.record_decisions(bars[self.symbols[0]].time, name, rows, latency_ms)
 
     def _record_decision(self, decision: RiskDecision, row: Mapping[str, Any]) -> None:
         """Each RiskManager verdict to the ledger before it is acted on, keyed by bar time,

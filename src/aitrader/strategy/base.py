@@ -141,6 +141,9 @@ class Target:
 Decision = float | Target | Mapping[str, "float | Target | None"] | None
 """What ``on_bar`` returns: one symbol's target (float or Target), a mapping per symbol, or None."""
 
+DecisionRow = tuple[str, float, float, Mapping[str, Any] | None]
+"""A decision as a run records it: ``(symbol, target fraction, the bar's close, Target.info)``."""
+
 
 @dataclass(frozen=True)
 class TargetFrame:

@@ -22,7 +22,7 @@ from aitrader.engine.managed_policy import BarTargets
 from aitrader.engine.types import Bar
 from aitrader.errors import ConfigError
 from aitrader.features.bars import Bars, bars_from_candles
-from aitrader.strategy.base import Context, Decision, Environment, Strategy, Target
+from aitrader.strategy.base import Context, Decision, DecisionRow, Environment, Strategy, Target
 
 
 class BarBuffer:
@@ -144,13 +144,16 @@ class StrategyFeed:
             self.records.append(self._row)
         return self._targets
 
-    def decisions(self) -> list[tuple[str, float, Mapping[str, Any] | None]]:
-        """The strategy's answer at the last bar it was asked, per symbol: ``(symbol, target
-        fraction (NaN: no decision), Target.info)``; empty when the last bar was not new."""
-        if not self.decided:
-            return []
-        row = self._row
-        return [(s, float(row[0, j]), self.explained.get(s)) for j, s in enumerate(self.symbols)]
+    def decision_rows(self, bars: Mapping[str, Bar]) -> tuple[Any, str, list[DecisionRow]]:
+        """What a run records of the strategy's answer at the last bar it was asked: the bar's
+        time, the strategy's name and per symbol ``(symbol, target fraction (NaN: none), the
+        bar's close, Target.info)``; no rows when the bar was not new or nothing was decided."""
+        rows: list[DecisionRow] = []
+        for j, s in enumerate(self.symbols if self.decided else ()):
+            target, info = float(self._row[0, j]), self.explained.get(s)
+            if info is not None or not math.isnan(target):
+                rows.append((s, target, float(bars[s].close), info))
+        return self.ctx.time, self.strategy.name, rows
 
     def _decode(self, decision: Decision) -> np.ndarray:
         """A decision as rows (fraction, stop_loss, take_profit, stop_price) × symbols."""
