@@ -54,6 +54,7 @@ lock: | $(PY)
 	$(PY) -m pip install --quiet "pip-tools>=7.4"
 	$(COMPILE) -o $(LOCK_RUN) pyproject.toml
 	$(COMPILE) --extra dev -o $(LOCK_DEV) pyproject.toml
+	$(PY) tools/cpu_torch_lock.py $(LOCK_DEV)
 
 # known vulnerabilities in the locked dependencies; says NO VERDICT (exit 2) when the advisory
 # database cannot be reached

@@ -39,9 +39,10 @@ from numba import njit
 import perbar
 from aitrader.data.samples import load_sample
 from aitrader.engine.backtest import RunOptions, run_backtest
-from aitrader.engine.baselines import sma, sma_crossover_targets
+from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.sweep import SweepGrid, sweep
+from aitrader.features.indicators import sma
 from common import best_of, interleaved, machine, minute_bars
 
 RESULTS = Path(__file__).parent / "results" / "engine.json"

@@ -51,16 +51,16 @@ import pandas as pd
 
 from aitrader.config import Settings
 from aitrader.data.samples import load_sample
+from aitrader.emulator import EmulatorConfig, ExchangeEmulator
 from aitrader.engine.backtest import RunOptions
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed import run_managed_backtest
 from aitrader.engine.managed_policy import protective_levels
 from aitrader.engine.types import Bar
 from aitrader.features.featureset import build_features
-from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator
+from aitrader.live.build import paper_runner
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
-from aitrader.live.runner import paper_runner
 from aitrader.models.registry import ModelBundle
 from aitrader.pipeline import bundle_specs, bundle_targets
 from aitrader.risk.config import LimitsConfig, RiskConfig

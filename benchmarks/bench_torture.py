@@ -1,7 +1,7 @@
 """Torture figures for the live runtime: seeded scenarios of real live runs against the local
 exchange emulator, each SIGKILLed 5 times (start-up, mid-bar, an order in flight; fast and slow
-restarts), then audited against the emulator's record (the harness of tests/live/test_torture.py,
-with more seeds).
+restarts), then audited against the emulator's record (the harness of
+tests/emulator/test_torture.py, with more seeds).
 
 Usage: python benchmarks/bench_torture.py [--seeds N] [--first S]
 Writes benchmarks/results/torture.json.
@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from aitrader.live.emulator.torture import KINDS, Spec, kill_scenario
+from aitrader.emulator.torture import KINDS, Spec, kill_scenario
 
 
 def main() -> None:

@@ -8,9 +8,24 @@ rewrites each record (message, arguments and exception text) before it is writte
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 
 from aitrader.live.records import Redactor
+
+_QUERY = re.compile(r"(https?://[^\s?]+)\?\S*")
+
+
+def short(exc: BaseException, limit: int = 200) -> str:
+    """An exception's text on one line, at most ``limit`` characters, URLs without their query
+    (no signature or parameters in logs and the ledger)."""
+    text = scrub(str(exc))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def scrub(text: str) -> str:
+    """``text`` on one line with URLs stripped of their query (signatures, parameters)."""
+    return _QUERY.sub(r"\1", text.replace("\n", " "))
 
 
 class RedactingFilter(logging.Filter):

@@ -12,16 +12,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aitrader.emulator import ExchangeEmulator
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.engine.types import Bar
-from aitrader.live.calls import ExchangeCalls
-from aitrader.live.emulator import ExchangeEmulator
 from aitrader.live.ledger import Ledger
 from aitrader.live.runner import GuardConfig
 from aitrader.live.summary import RunSummary
-from aitrader.live.trading import live_runner
 from aitrader.risk.config import LimitsConfig, RiskConfig
+from aitrader.venues.ccxt.calls import ExchangeCalls
+from aitrader.venues.ccxt.venue import live_runner
 
 SYMBOL = "BTC/USDT"
 

@@ -24,10 +24,10 @@ from aitrader.config import DownloadConfig
 from aitrader.data.download import SourceOverrides, download, sync
 from aitrader.data.samples import load_sample
 from aitrader.data.schema import validate_candles
-from aitrader.data.sources.exchange import ohlcv_to_frame
 from aitrader.data.sources.retry import Backoff, parse_retry_after
 from aitrader.data.store import DatasetKey, Store
 from aitrader.errors import ConfigError, SourceError, TransientSourceError
+from aitrader.venues.ccxt.data import ohlcv_to_frame
 
 KEY = DatasetKey("binance", "BTC/USDT", "1m")
 MINUTE_MS = 60_000

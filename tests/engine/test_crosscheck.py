@@ -15,8 +15,9 @@ import pytest
 
 from aitrader.data.samples import load_sample
 from aitrader.engine.backtest import RunOptions, run_backtest
-from aitrader.engine.baselines import sma, sma_crossover_targets
+from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
+from aitrader.features.indicators import sma
 
 pytestmark = pytest.mark.slow
 CASH = 100_000.0

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from aitrader.data.samples import load_sample
+from aitrader.emulator import ExchangeEmulator
+from aitrader.emulator.server import unavailable
 from aitrader.engine.types import Bar
 from aitrader.errors import ConfigError
-from aitrader.live.emulator import ExchangeEmulator
-from aitrader.live.emulator.server import unavailable
-from aitrader.live.feeds import PollingConfig, PollingFeed, ReplayFeed
+from aitrader.live.feeds import ReplayFeed
+from aitrader.venues.ccxt.feeds import PollingConfig, PollingFeed
 
 FAST = PollingConfig(interval=0.01, limit=50, max_backoff=0.05)
 

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from aitrader.cli.live import live_command, paper_command
-from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator
+from aitrader.emulator import EmulatorConfig, ExchangeEmulator
 from aitrader.live.ledger import Ledger
 
 app = typer.Typer()

@@ -31,14 +31,15 @@ from live_helpers import (
 
 from aitrader.cli.control import status_payload
 from aitrader.data.samples import load_sample
+from aitrader.emulator import EmulatorConfig, ExchangeEmulator, Fault, unavailable
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.engine.types import Bar
-from aitrader.live.calls import ExchangeCalls
-from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator, Fault, unavailable
+from aitrader.live.build import paper_runner
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
-from aitrader.live.runner import FeedFailed, paper_runner
+from aitrader.live.runner import FeedFailed
+from aitrader.venues.ccxt.calls import ExchangeCalls
 
 ORDER = ("POST", "/api/v3/order")
 

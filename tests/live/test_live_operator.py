@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aitrader.cli import app
-from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator
+from aitrader.emulator import EmulatorConfig, ExchangeEmulator
 
 KEY, SECRET = "operator-key-0123456789", "operator-secret-9876543210"
 MARKET = ["--exchange", "binance", "--symbol", "BTC/USDT", "--timeframe", "1h"]

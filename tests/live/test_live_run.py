@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from live_helpers import SYMBOL, account
 
-from aitrader.live.emulator import EmulatorConfig, ExchangeEmulator
+from aitrader.emulator import EmulatorConfig, ExchangeEmulator
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
 

@@ -16,10 +16,10 @@ from aitrader.engine.backtest import RunOptions
 from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.managed import ManagedResult, run_managed_backtest
 from aitrader.engine.managed_policy import ArrayFeed
+from aitrader.live.build import paper_runner
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import OrderStatus
-from aitrader.live.runner import paper_runner
 from aitrader.live.summary import RunSummary
 
 OPTIONS = RunOptions(stop_loss=0.03, take_profit=0.06, benchmarks=False)

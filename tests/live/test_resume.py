@@ -30,9 +30,9 @@ from aitrader.data.samples import load_sample
 from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.managed_policy import ArrayFeed
 from aitrader.errors import ConfigError
+from aitrader.live.build import paper_runner
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
-from aitrader.live.runner import paper_runner
 from aitrader.live.summary import RunSummary
 
 BARS = 2000

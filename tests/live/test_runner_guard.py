@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import ccxt
 import numpy as np
 import pandas as pd
 import pytest
@@ -21,15 +20,17 @@ from aitrader.data.samples import load_sample
 from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.engine.managed_policy import ArrayFeed, decisions_frame
 from aitrader.engine.types import Bar, Order
-from aitrader.live import runner as runner_module
+from aitrader.live.build import paper_runner
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import KILL, PAUSE, Ledger
-from aitrader.live.paper import LedgerSimBroker
-from aitrader.live.runner import STATUS, GuardConfig, Runner, paper_runner
+from aitrader.live.runner import STATUS, GuardConfig, Runner
 from aitrader.live.summary import RunSummary
 from aitrader.strategies.sma_cross import SmaCross
 from aitrader.strategy.base import Environment
 from aitrader.strategy.feed import StrategyFeed
+from aitrader.venues import paper as paper_venue
+from aitrader.venues.base import TransientVenueError
+from aitrader.venues.paper import LedgerSimBroker
 
 GUARD = GuardConfig(max_errors=3, backoff_base=0.001, backoff_cap=0.005)
 BARS = 400
@@ -241,7 +242,7 @@ def flaky_broker(
             submits["n"] += 1
             n = submits["n"]
             if n in submit_failures or (where == "submit" and always_from and n >= always_from):
-                raise ccxt.NetworkError(f"connection reset (submit {n})")
+                raise TransientVenueError(f"connection reset (submit {n})")
             return super().submit(order)
 
         def open_bar(self, i: int, bars: Mapping[str, Bar], *args: Any) -> None:
@@ -250,7 +251,7 @@ def flaky_broker(
                 opened.add(i)
                 raise TimeoutError(f"exchange timed out at bar {i}")
             if where == "open" and always_from is not None and i >= always_from:
-                raise ccxt.ExchangeNotAvailable("exchange down")
+                raise TransientVenueError("exchange down")
 
     return Flaky
 
@@ -261,7 +262,7 @@ def test_transient_errors_are_retried_to_the_same_end_state(
     fills = clean["fills"]
     bars_with_fills = sorted({int(candles().index.get_loc(f["time"])) for f in fills})
     opens = set(bars_with_fills[2:8]) | {200}
-    monkeypatch.setattr(runner_module, "LedgerSimBroker", flaky_broker({3, 4, 9}, opens))
+    monkeypatch.setattr(paper_venue, "LedgerSimBroker", flaky_broker({3, 4, 9}, opens))
     with Ledger(tmp_path / "ledger.db") as ledger:
         runner = build(ledger)
         summary = run(runner)
@@ -279,7 +280,7 @@ def test_transient_errors_are_retried_to_the_same_end_state(
 def test_persistent_errors_trip_the_breaker_and_pause(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner_module, "LedgerSimBroker", flaky_broker(always_from=6))
+    monkeypatch.setattr(paper_venue, "LedgerSimBroker", flaky_broker(always_from=6))
     with Ledger(tmp_path / "ledger.db") as ledger:
         summary = run(build(ledger))
         assert summary.tripped and summary.paused and summary.errors == 3
@@ -287,7 +288,7 @@ def test_persistent_errors_trip_the_breaker_and_pause(
         assert len(ledger.equity_curve()) == BARS
         flag = ledger.get_flag(PAUSE)
         assert flag.on and flag.reason.startswith("circuit breaker tripped: 3 errors")
-        assert "NetworkError: connection reset" in flag.reason
+        assert "TransientVenueError: connection reset" in flag.reason
         assert [e.level for e in ledger.events("error")] == ["warning"] * 3 + ["error"]
         assert len(ledger.orders(statuses=["filled"])) == len(ledger.orders()) - len(
             ledger.orders(statuses=["cancelled"])
@@ -298,7 +299,7 @@ def test_a_broker_that_cannot_even_monitor_skips_bars_and_finishes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broker = flaky_broker(always_from=300, where="open")
-    monkeypatch.setattr(runner_module, "LedgerSimBroker", broker)
+    monkeypatch.setattr(paper_venue, "LedgerSimBroker", broker)
     with Ledger(tmp_path / "ledger.db") as ledger:
         summary = run(build(ledger))
         assert summary.tripped and summary.paused
@@ -312,7 +313,7 @@ def test_non_transient_errors_propagate(tmp_path: Path, monkeypatch: pytest.Monk
         def submit(self, order: Order) -> bool:
             raise ValueError("a bug, not the network")
 
-    monkeypatch.setattr(runner_module, "LedgerSimBroker", Broken)
+    monkeypatch.setattr(paper_venue, "LedgerSimBroker", Broken)
     with Ledger(tmp_path / "ledger.db") as ledger, pytest.raises(ValueError, match="a bug"):
         run(build(ledger))
 

@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ops_helpers import TOKEN_HASH, app_for
-from typer.testing import CliRunner
+from ops_helpers import TOKEN_HASH, app_for, paper_replay
 
-from aitrader.cli import app
 from aitrader.live.ledger import Ledger
 from aitrader.ops.server import BackgroundServer
 
@@ -22,12 +20,7 @@ assert TOKEN_HASH
 @pytest.fixture(scope="session")
 def paper_ledger_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished 400-bar paper run (SMA baseline, costs on), made once per session."""
-    root = tmp_path_factory.mktemp("paper")
-    path = root / "paper.db"
-    args = ["paper", "--replay", "sample:BTC-USD-1h", "--bars", str(BARS), "--ledger", str(path)]
-    result = CliRunner().invoke(app, args, env={"AITRADER__DATA__DIR": str(root / "store")})
-    assert result.exit_code == 0, result.output
-    return path
+    return paper_replay(tmp_path_factory.mktemp("paper"), BARS)
 
 
 @pytest.fixture

@@ -15,9 +15,10 @@ from aitrader.config import Settings
 from aitrader.data.samples import load_sample
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.types import Bar
+from aitrader.live.build import paper_runner
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
-from aitrader.live.runner import Runner, paper_runner
+from aitrader.live.runner import Runner
 from aitrader.ops.server import BackgroundServer
 from aitrader.strategies.sma_cross import SmaCross
 from aitrader.strategy.base import Environment

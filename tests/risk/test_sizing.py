@@ -55,10 +55,10 @@ def test_vol_target_fraction() -> None:
 
 
 def test_position_size_methods_and_leverage_cap() -> None:
-    base = SizingConfig(risk_pct=0.01)
+    base = SizingConfig(method="fixed_fractional", risk_pct=0.01)
     assert position_size(10_000, 100.0, 99.0, base) == pytest.approx(100.0)
     assert position_size(10_000, 100.0, 99.5, base) == pytest.approx(100.0)  # 200 → 1× cap
-    levered = SizingConfig(risk_pct=0.01, max_leverage=3.0)
+    levered = SizingConfig(method="fixed_fractional", risk_pct=0.01, max_leverage=3.0)
     assert position_size(10_000, 100.0, 99.5, levered) == pytest.approx(200.0)
     vol = SizingConfig(method="vol_target", target_vol=0.02)
     assert position_size(10_000, 100.0, 99.0, vol, vol=0.04) == pytest.approx(50.0)

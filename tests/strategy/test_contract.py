@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import talib
 
 from aitrader.config import Settings
 from aitrader.data.samples import load_sample
@@ -109,6 +110,23 @@ def test_sma_cross_enters_only_on_a_crossing(settings: Settings) -> None:
     assert decided.tolist() == [0.0, 1.0]  # down-cross, then up-cross
     first_down = int(np.flatnonzero(state == 0.0)[0])
     assert decided.index[0] == index[first_down]
+
+
+def test_sma_cross_bar_by_bar_is_talib_to_the_last_bit(settings: Settings) -> None:
+    # prices on a 0.1 grid make (near-)ties of fast and slow common: a running sum in another
+    # order than TA-Lib's disagrees with it in the last bit there and flips some decisions
+    steps = np.random.default_rng(11).integers(-1, 2, 3000).astype(np.float64)
+    close = 1000.0 + np.cumsum(steps) * 0.1
+    index = pd.date_range("2024-01-01", periods=len(close), freq="1h", tz="UTC")
+    frame = pd.DataFrame(
+        {"open": close, "high": close + 0.1, "low": close - 0.1, "close": close, "volume": 1.0},
+        index=index,
+    )
+    fast, slow = talib.SMA(close, timeperiod=5), talib.SMA(close, timeperiod=20)
+    assert (np.abs(fast - slow) < 1e-9).sum() > 20  # the ties are there
+    make = lambda: SmaCross(fast=5, slow=20)  # noqa: E731
+    report = check_strategy(make, {SYMBOL: frame}, settings, spec(settings))
+    assert report.difference is None and report.equal and report.decisions > 50
 
 
 @pytest.mark.parametrize("name", ["sma-cross", "buy-and-hold"])

@@ -147,7 +147,7 @@ def backtest_command(
     from aitrader.analytics.scenarios import compare_scenarios
     from aitrader.strategy.run import backtest_strategy
 
-    cfg = _with_costs(run_settings(ctx, config), fee, slippage)
+    cfg = with_costs(run_settings(ctx, config), fee, slippage)
     chosen = choice(cfg, strategy, params, model, (stop_loss, take_profit), trust_bundle)
     window = (start or cfg.run.start, end or cfg.run.end)
     data, spec = run_inputs(cfg, datasets or cfg.run.data, chosen, window)
@@ -194,7 +194,7 @@ def _risk_line(decisions: pd.DataFrame, actions: dict[str, int]) -> str:
     return line
 
 
-def _with_costs(cfg: Settings, fee: float | None, slippage: float | None) -> Settings:
+def with_costs(cfg: Settings, fee: float | None, slippage: float | None) -> Settings:
     """The settings with ``--fee`` / ``--slippage`` applied to the costs (validated)."""
     changes: dict[str, float] = {}
     if fee is not None:

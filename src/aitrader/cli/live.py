@@ -38,33 +38,18 @@ from aitrader.cli.strategy import (
     run_settings,
     warn_in_sample,
 )
-from aitrader.cli.venue import retrying, run_ledger, venue_errors
 from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
 from aitrader.data.store import Store
 from aitrader.engine.config import BrokerConfig
 from aitrader.errors import ConfigError
-from aitrader.live.feeds import (
-    BarFeed,
-    PollingConfig,
-    PollingFeed,
-    ReplayFeed,
-    WebsocketConfig,
-    WebsocketFeed,
-)
+from aitrader.live.build import paper_runner, resume_point, run_ledger
+from aitrader.live.feeds import BarFeed, ReplayFeed
 from aitrader.live.fingerprint import live_fingerprint
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
-from aitrader.live.runner import Runner, paper_runner
+from aitrader.live.runner import Runner
 from aitrader.live.summary import RunSummary
-from aitrader.live.trading import (
-    exchange_client,
-    history,
-    latest_closed_bar,
-    live_runner,
-    resume_point,
-    server_clock,
-)
 from aitrader.names import path_segment
 
 FEEDS = ("ws", "rest")
@@ -275,6 +260,9 @@ def _start(
 ) -> tuple[pd.Timestamp, dict[str, pd.DataFrame]]:
     """Where the run starts (the last bar processed, or the latest bar closed on every market)
     and each symbol's history up to it for the strategy's warm-up."""
+    from aitrader.venues.ccxt.client import history, latest_closed_bar
+    from aitrader.venues.ccxt.startup import retrying
+
     retrying(client.load_markets)
     missing = [s for s in bars.symbols if s not in client.markets]
     if missing:
@@ -291,6 +279,14 @@ def _start(
 def _feeds(cfg: Settings, client: Any, bars: LiveBars, start: pd.Timestamp) -> list[BarFeed]:
     """Each symbol's closed bars after ``start``: websocket klines (one ccxt.pro client; REST
     back-fill and fallback), or REST polling. Call inside the event loop that consumes them."""
+    from aitrader.venues.ccxt.client import exchange_client, server_clock
+    from aitrader.venues.ccxt.feeds import (
+        PollingConfig,
+        PollingFeed,
+        WebsocketConfig,
+        WebsocketFeed,
+    )
+
     polling = PollingConfig(interval=bars.poll)
     if bars.feed == "rest":
         clock = server_clock(client)
@@ -344,6 +340,9 @@ def _paper_live(
     as_json: bool,
 ) -> None:
     """Paper trading on an exchange's live bars: its market data, the simulated broker."""
+    from aitrader.venues.ccxt.client import exchange_client
+    from aitrader.venues.ccxt.startup import venue_errors
+
     client = exchange_client(bars.exchange, cfg, bars.api_url, keys=False)
     path = ledger or _default_ledger()
     run = bars.describe() | strategy.describe()
@@ -441,6 +440,10 @@ def live_command(
             "money; add --confirm-live to confirm"
         )
     strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit), trust_bundle)
+    from aitrader.venues.ccxt.client import exchange_client
+    from aitrader.venues.ccxt.startup import venue_errors
+    from aitrader.venues.ccxt.venue import live_runner
+
     bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
     client = exchange_client(name, cfg, api_url)
     markets = "-".join(path_segment(s.replace("/", ""), "--symbol") for s in symbols)

@@ -93,7 +93,7 @@ def open_source(
         from aitrader.data.sources.yahoo import YAHOO_BASE_URL, YahooSource
 
         return YahooSource(config, base_url=urls.get("base", YAHOO_BASE_URL))
-    from aitrader.data.sources.exchange import ExchangeSource, make_exchange
+    from aitrader.venues.ccxt.data import ExchangeSource, make_exchange
 
     exchange = make_exchange(name, config, urls or None, overrides.market_types or None)
     return ExchangeSource(exchange, config)

@@ -34,8 +34,9 @@ from aitrader.engine.broker import SimBroker
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.loop import Engine, replay
 from aitrader.engine.managed_policy import ArrayFeed, ManagedPolicy, TargetFeed, decisions_frame
+from aitrader.engine.records import trades_frame
 from aitrader.engine.result import BacktestResult
-from aitrader.engine.tradebook import TradeBook, fills_table, trades_table
+from aitrader.engine.tradebook import TradeBook, fills_table, trade_rows
 from aitrader.errors import ConfigError
 from aitrader.features.indicators import atr
 from aitrader.risk.config import RiskConfig
@@ -143,14 +144,14 @@ def _result(
     book = TradeBook()
     book.extend(fills)
     closes = {s: float(mkt.bars[-1, j, 3]) for j, s in enumerate(mkt.symbols)}
-    trades = book.snapshot(mkt.index[-1], closes)
+    rows, reasons = trade_rows(book.snapshot(mkt.index[-1], closes), mkt.symbols, mkt.index)
     equity = np.asarray(engine.result.equity, dtype=np.float64)
     benchmarks = baseline_curves(mkt, config, options) if options.benchmarks else {}
     return BacktestResult(
         equity=pd.Series(equity, index=mkt.index, name="equity", copy=False),
         cash=pd.Series(np.asarray(engine.result.cash), index=mkt.index, name="cash", copy=False),
         exposure=pd.Series(np.divide(gross, equity), index=mkt.index, name="exposure", copy=False),
-        trades=trades_table(trades, mkt.index),
+        trades=trades_frame(rows, mkt.symbols, mkt.index, reasons),
         fills=fills_table(fills, mkt.index),
         initial_cash=config.initial_cash,
         timeframe=options.timeframe or infer_timeframe(mkt.index),

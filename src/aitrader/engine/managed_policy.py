@@ -199,11 +199,18 @@ class ManagedPolicy:
         observe = getattr(self.feed, "observe", None)
         if observe is not None:
             observe(bars)
+        self._track(bars)
         self._book_fills()
         account = self.portfolio.account(bars)
         self.risk.update_equity(bars[self.symbols[0]].time, account.equity)
 
+    def _track(self, bars: Mapping[str, Bar]) -> None:
+        """Every bar's closes to the RiskManager when its sizing reads volatility."""
+        if self.risk.volatility is not None:
+            self.risk.observe_prices({s: bars[s].close for s in self.symbols})
+
     def on_bar(self, i: int, bars: Mapping[str, Bar]) -> Sequence[Order]:
+        self._track(bars)
         self._book_fills()
         time = bars[self.symbols[0]].time
         account = self.portfolio.account(bars)
@@ -248,7 +255,8 @@ class ManagedPolicy:
         for fill in fills[self._booked :]:
             closed = self.book.add(fill)
             if closed is not None:
-                self.risk.record_trade(fill.time, closed.pnl)
+                ret = closed.pnl / closed.entry_notional if closed.entry_notional else None
+                self.risk.record_trade(fill.time, closed.pnl, ret)
         self._booked = len(fills)
 
     def _intent(

@@ -63,9 +63,14 @@ def fills_frame(
 
 
 def trades_frame(
-    rows: np.ndarray, symbols: tuple[str, ...], index: pd.DatetimeIndex
+    rows: np.ndarray,
+    symbols: Sequence[str],
+    index: pd.DatetimeIndex,
+    reasons: Sequence[str] = REASONS,
 ) -> pd.DataFrame:
-    """Round trips (flat → flat) as TRADE_COLUMNS; ``rows`` are kernel trade records."""
+    """Round trips (flat → flat) as TRADE_COLUMNS: the one trade-table builder. ``rows`` are
+    trade records in the kernel's layout (the event path's come from ``TradeBook.rows``);
+    column 10 indexes ``reasons``."""
     entry, exit_ = rows[:, 3].astype(np.int64), rows[:, 5].astype(np.int64)
     is_open = rows[:, 11] == 1.0
     exit_time = index[exit_].where(~is_open)
@@ -83,7 +88,7 @@ def trades_frame(
             "fees": rows[:, 8],
             "slippage": rows[:, 9],
             "bars_held": exit_ - entry,
-            "exit_reason": _labels(REASONS, rows[:, 10].astype(np.int64)),
+            "exit_reason": _labels(reasons, rows[:, 10].astype(np.int64)),
             "is_open": is_open,
         }
     )

@@ -4,18 +4,19 @@ The compiled kernel keeps its trade ledger inside the simulation; the event-driv
 live, risk-managed backtests) sees only :class:`Fill` objects. :class:`TradeBook` applies the
 same arithmetic to them (entry notional, exit notional, fees, slippage; a trade closes when the
 position is exactly flat, which fills never crossing zero guarantee), so both paths produce the
-same TRADE_COLUMNS table. It also tells a live policy when a trade closed and for how much.
+same trade records (``trade_rows``), turned into TRADE_COLUMNS by ``records.trades_frame`` (the
+one trade-table builder). It also tells a live policy when a trade closed and for how much.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
-from aitrader.engine.result import FILL_COLUMNS, TRADE_COLUMNS
+from aitrader.engine.result import FILL_COLUMNS
 from aitrader.engine.types import Fill
 
 
@@ -120,37 +121,25 @@ class TradeBook:
         return [*self.closed, *marked]
 
 
-def trades_table(trades: list[BookTrade], index: pd.DatetimeIndex) -> pd.DataFrame:
-    """Trades as TRADE_COLUMNS; those marked at the end (reason ``end``) are the open ones."""
-    is_open = np.array([t.exit_reason == "end" for t in trades], dtype=bool)
+def trade_rows(
+    trades: Sequence[BookTrade], symbols: Sequence[str], index: pd.DatetimeIndex
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Trades as kernel trade records (for ``records.trades_frame``) and the exit-reason names
+    their column 10 indexes; those marked at the end (reason ``end``) are the open ones."""
+    reasons = tuple(dict.fromkeys(t.exit_reason for t in trades))
+    rows = np.empty((len(trades), 12), dtype=np.float64)
+    code = {name: k for k, name in enumerate(reasons)}
+    column = {s: j for j, s in enumerate(symbols)}
     entry = index.get_indexer(pd.DatetimeIndex([t.entry_time for t in trades]))
     exit_ = index.get_indexer(pd.DatetimeIndex([t.exit_time for t in trades]))
-    qty = np.array([t.entry_qty for t in trades], dtype=np.float64)
-    entry_price = np.array([t.entry_notional for t in trades], dtype=np.float64) / qty
-    last_close = [
-        t.mark if o and t.exit_qty == 0 else t.exit_notional / t.entry_qty
-        for t, o in zip(trades, is_open, strict=True)
-    ]
-    pnl = np.array([t.pnl for t in trades], dtype=np.float64)
-    frame = pd.DataFrame(
-        {
-            "symbol": np.array([t.symbol for t in trades], dtype=object),
-            "side": np.array([t.side for t in trades], dtype=np.int64),
-            "qty": qty,
-            "entry_time": index[entry],
-            "entry_price": entry_price,
-            "exit_time": index[exit_].where(~is_open),
-            "exit_price": np.array(last_close, dtype=np.float64),
-            "pnl": pnl,
-            "return": pnl / (qty * entry_price),
-            "fees": np.array([t.fees for t in trades], dtype=np.float64),
-            "slippage": np.array([t.slippage for t in trades], dtype=np.float64),
-            "bars_held": (exit_ - entry).astype(np.int64),
-            "exit_reason": np.array([t.exit_reason for t in trades], dtype=object),
-            "is_open": is_open,
-        }
-    )
-    return frame.loc[:, list(TRADE_COLUMNS)]
+    for k, t in enumerate(trades):
+        is_open = t.exit_reason == "end"
+        exit_price = t.mark if is_open and t.exit_qty == 0 else t.exit_notional / t.entry_qty
+        rows[k] = (
+            *(column[t.symbol], t.side, t.entry_qty, entry[k], t.entry_notional / t.entry_qty),
+            *(exit_[k], exit_price, t.pnl, t.fees, t.slippage, code[t.exit_reason], is_open),
+        )
+    return rows, reasons
 
 
 def fills_table(fills: list[Fill], index: pd.DatetimeIndex) -> pd.DataFrame:

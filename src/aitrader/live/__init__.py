@@ -1,5 +1,6 @@
-"""Paper and live trading: the ledger (nothing lost), and a local Binance-speaking exchange
-emulator (``aitrader.live.emulator``) for tests and offline demos."""
+"""The paper and live runtime: the runner, its feeds and guards, and the ledger (nothing lost).
+Where orders execute is a venue (:mod:`aitrader.venues`); the local exchange emulator for tests
+and offline demos is :mod:`aitrader.emulator`."""
 
 from aitrader.live.ledger import KILL, PAUSE, Ledger, LedgerRiskStateStore, apply_fill
 from aitrader.live.records import (

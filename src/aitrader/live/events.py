@@ -8,8 +8,8 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from aitrader.live.calls import scrub
 from aitrader.live.ledger import Ledger
+from aitrader.logsafe import scrub
 
 EXTRAS = ("symbol", "failures", "errors", "delay", "retry", "error")
 """Fields of a record's ``extra`` that go into the event's text (in this order)."""

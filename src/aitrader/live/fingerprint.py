@@ -8,10 +8,10 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import ccxt
 import numpy as np
 import pandas as pd
 
+from aitrader.data.timeframes import timeframe_seconds
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed_policy import ArrayFeed, TargetFeed
 from aitrader.errors import ConfigError
@@ -102,7 +102,7 @@ def _bar_seconds(feed: BarFeed) -> float | None:
     timeframe = getattr(feed, "timeframe", None)
     if isinstance(timeframe, str):
         try:
-            return float(ccxt.Exchange.parse_timeframe(timeframe))
-        except Exception:  # an unknown timeframe string: no default
+            return float(timeframe_seconds(timeframe))
+        except ConfigError:  # an unknown timeframe string: no default
             return None
     return None

@@ -5,7 +5,8 @@ assembles one bar per symbol for the same open time and hands it to the *same* d
 :func:`aitrader.engine.managed.run_managed_backtest` — :class:`~aitrader.engine.loop.Engine`
 driving a :class:`~aitrader.engine.managed_policy.ManagedPolicy` — with a broker that writes
 every intent, submission and fill to the :class:`~aitrader.live.ledger.Ledger` before acting
-(:class:`~aitrader.live.paper.LedgerSimBroker` for paper trading).
+(:class:`~aitrader.venues.paper.LedgerSimBroker` for paper trading; the broker comes from a
+:class:`~aitrader.venues.base.Venue`, see :func:`aitrader.live.build.start_runner`).
 
 After each bar the equity snapshot and a checkpoint — the last processed bar, the broker's cash,
 positions, brackets and pending orders, the policy's last targets, the risk state and a
@@ -20,8 +21,8 @@ Operations: before each bar the runner reads the ledger's ``pause`` and ``kill``
 process sets them); every RiskManager verdict goes to the ledger before its order; transient
 errors are retried from the last checkpoint with backoff until a circuit breaker trips and pauses
 trading (:mod:`aitrader.live.guard`); a watchdog saves the feeds' health as the ``status`` state
-document. The broker is anything implementing :class:`LedgerBroker` (checkpoint / restore), so a
-live exchange broker plugs in like the paper one.
+document. The broker is anything implementing :class:`~aitrader.venues.base.LedgerBroker`
+(checkpoint / restore), so a live exchange broker plugs in like the paper one.
 """
 
 from __future__ import annotations
@@ -33,31 +34,27 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from time import perf_counter
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-import ccxt
 import pandas as pd
 
-from aitrader.engine.config import BrokerConfig
-from aitrader.engine.loop import Broker, Engine
-from aitrader.engine.managed_policy import ManagedPolicy, TargetFeed
+from aitrader.engine.loop import Engine
+from aitrader.engine.managed_policy import ManagedPolicy
 from aitrader.engine.types import Bar
 from aitrader.errors import ConfigError, TransientBrokerError
 from aitrader.live import schema
 from aitrader.live.db import write_transaction
 from aitrader.live.events import recorded
 from aitrader.live.feeds import BarFeed
-from aitrader.live.fingerprint import refuse_other_run, run_fingerprint, stall_after_of
+from aitrader.live.fingerprint import refuse_other_run, stall_after_of
 from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay
 from aitrader.live.ledger import DRIFT, KILL, PAUSE, Ledger, LedgerRiskStateStore, drift_scale
-from aitrader.live.paper import LedgerSimBroker
-from aitrader.live.reconcile import ReconcileError
 from aitrader.live.records import to_datetime, utc_now
 from aitrader.live.summary import RunSummary
-from aitrader.risk.config import RiskConfig
 from aitrader.risk.intents import RiskDecision
 from aitrader.risk.limits import RiskManager
 from aitrader.risk.state import RiskState
+from aitrader.venues.base import LedgerBroker, ReconcileError
 
 log = logging.getLogger(__name__)
 
@@ -68,32 +65,19 @@ STATUS = "status"
 """Ledger state document for monitoring: ``{"status", "since", "stalled", "paused"}``."""
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    ccxt.NetworkError,
-    ccxt.ExchangeNotAvailable,
-    ccxt.RateLimitExceeded,
     TimeoutError,
     ConnectionError,
     TransientBrokerError,
 )
-"""Errors of a bar that a retry may fix; anything else stops the runner (fail closed)."""
+"""Errors of a bar that a retry may fix; anything else stops the runner (fail closed). A venue
+reports its own transient failures as :class:`~aitrader.errors.TransientBrokerError`
+(:class:`~aitrader.venues.base.TransientVenueError`), never as a client library's errors."""
 
 _END = object()
 
 
 class FeedFailed(TransientBrokerError):
     """A bar feed stopped on an error it could not recover from."""
-
-
-@runtime_checkable
-class LedgerBroker(Broker, Protocol):
-    """A broker the runner can checkpoint and resume: the paper broker, or a live exchange
-    broker whose ``restore`` reloads its state from the ledger and reconciles with the
-    exchange. Both must be idempotent on client order ids and trade ids (see :class:`Runner`).
-    """
-
-    def checkpoint(self) -> dict[str, Any]: ...
-
-    def restore(self, state: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -241,7 +225,7 @@ class Runner:
         if self.policy.risk.state != RiskState.from_json(state["risk"]):
             raise ConfigError(
                 "the risk manager's state differs from the checkpoint: build the runner with "
-                "paper_runner, which restores it from the ledger"
+                "aitrader.live.build.start_runner, which restores it from the ledger"
             )
         curve = self.ledger.equity_curve()
         if len(curve) != done:
@@ -259,7 +243,7 @@ class Runner:
     def _rollback(self, logged: int, decided: int) -> None:
         """Back to the last checkpoint (kept in memory) after a failed attempt at a bar.
 
-        The risk state goes back too: the runner keeps it in the ledger (as ``paper_runner``
+        The risk state goes back too: the runner keeps it in the ledger (as ``start_runner``
         sets it up), so a manager holding another state is rebuilt on the ledger's store.
         """
         state, risk = self._base, self.policy.risk
@@ -561,36 +545,6 @@ class Runner:
             skipped=self.skipped,
             reconciling=self.reconciling,
         )
-
-
-def paper_runner(
-    feeds: Sequence[BarFeed],
-    targets: TargetFeed,
-    ledger: Ledger,
-    broker_config: BrokerConfig | None = None,
-    risk: RiskConfig | None = None,
-    config: Mapping[str, Any] | None = None,
-    guard: GuardConfig | None = None,
-    fingerprint: str | None = None,
-) -> Runner:
-    """A paper-trading Runner built like ``run_managed_backtest``: SimBroker (here writing to
-    the ledger), a RiskManager (its state in the ledger), ManagedPolicy, Engine.
-
-    On a ledger holding a checkpoint of the same run it resumes (the risk state is taken from
-    the checkpoint, not from a bar interrupted half-way); ``config`` describes the run in the
-    ledger (e.g. the replay and strategy) and goes into its fingerprint (default:
-    :func:`run_fingerprint`; a run on live bars names itself, as its bars are not known yet).
-    """
-    symbols = [f.symbol for f in feeds]
-    broker_config, risk = broker_config or BrokerConfig(), risk or RiskConfig()
-    fingerprint = fingerprint or run_fingerprint(feeds, targets, broker_config, risk, config)
-    state = ledger.load_state(PROGRESS)
-    if state is not None and state.get("fingerprint") == fingerprint and "risk" in state:
-        LedgerRiskStateStore(ledger).save(RiskState.from_json(state["risk"]))
-    broker = LedgerSimBroker(symbols, broker_config, ledger)
-    manager = RiskManager(risk, store=LedgerRiskStateStore(ledger))
-    policy = ManagedPolicy(symbols, targets, manager, broker)
-    return Runner(Engine(policy, broker), feeds, ledger, fingerprint, config, guard)
 
 
 def _copy(state: Mapping[str, Any]) -> dict[str, Any]:

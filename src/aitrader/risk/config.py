@@ -13,9 +13,16 @@ class _Frozen(BaseModel):
 
 
 class SizingConfig(_Frozen):
-    """Size of a new position before limits: fixed fractional, fractional Kelly or vol target."""
+    """How big a new position may be, applied by the RiskManager to every entry.
 
-    method: Literal["fixed_fractional", "kelly", "vol_target"] = "fixed_fractional"
+    ``target``: the strategy's target fraction is the size (the limits still cap it).
+    ``fixed_fractional``: lose ``risk_pct`` of equity at the stop. ``kelly``: fractional Kelly
+    from the last ``kelly_window`` closed trades (fixed fractional until 5 trades are known).
+    ``vol_target``: exposure ``target_vol / realised volatility`` over ``vol_window`` bars.
+    For every method but ``target`` the strategy's fraction is the direction and a ceiling.
+    """
+
+    method: Literal["target", "fixed_fractional", "kelly", "vol_target"] = "target"
     risk_pct: float = Field(0.01, gt=0, le=0.2, description="equity risked to the stop per trade")
     kelly_fraction: float = Field(0.5, gt=0, le=1, description="share of the full Kelly bet")
     kelly_cap: float = Field(0.25, gt=0, le=1, description="largest Kelly fraction of equity")

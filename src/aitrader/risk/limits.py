@@ -3,20 +3,25 @@
 Reductions always pass. Entries are blocked by the kill switch, the maximum drawdown, the daily
 loss limit (reset at the UTC day boundary), the cool-down after consecutive losses and the daily
 trade count; otherwise they are shrunk to fit the drawdown size reduction, the risk per trade and
-the position, total and correlated exposure limits. Every verdict is kept in ``decisions``.
+the position, total and correlated exposure limits and, unless ``risk.sizing.method`` is
+``target``, the sizing rule (fixed fractional, Kelly, vol target). Every verdict is kept in
+``decisions``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.risk.intents import Action, OrderIntent, PortfolioSnapshot, RiskDecision
+from aitrader.risk.sizing import VolatilityTracker, position_size, sizing_label
 from aitrader.risk.state import JsonRiskStateStore, MemoryRiskStateStore, RiskState, RiskStateStore
 
 logger = logging.getLogger(__name__)
@@ -71,10 +76,18 @@ class RiskManager:
         self.decisions: list[RiskDecision] = []
         self.scale: tuple[float, str] = (1.0, "")  # an outside size multiplier and its reason
         self._day: tuple[int | None, str] = (None, "")  # the last UTC day number and its text
+        sizing = config.sizing
+        self.volatility = VolatilityTracker(sizing) if sizing.method == "vol_target" else None
 
     @property
     def state(self) -> RiskState:
         return self._state
+
+    def observe_prices(self, closes: Mapping[str, float]) -> None:
+        """A bar's closes, for vol-target sizing (the policy calls this every bar when
+        ``volatility`` is set; otherwise there is nothing to track)."""
+        if self.volatility is not None:
+            self.volatility.update(closes)
 
     @property
     def kill_switch_engaged(self) -> bool:
@@ -111,8 +124,12 @@ class RiskManager:
             self._day = (number, utc(time).date().isoformat())
         return self._day[1]
 
-    def record_trade(self, time: pd.Timestamp, pnl: float) -> None:
-        """Count consecutive losses; start the cool-down when they reach the limit."""
+    def record_trade(self, time: pd.Timestamp, pnl: float, ret: float | None = None) -> None:
+        """Count consecutive losses; start the cool-down when they reach the limit. ``ret``
+        (P&L over the entry notional) joins the recent returns Kelly sizing reads."""
+        if ret is not None and self.config.sizing.method == "kelly" and math.isfinite(ret):
+            window = self.config.sizing.kelly_window
+            self._set(trade_returns=(*self._state.trade_returns, float(ret))[-window:])
         if pnl >= 0:
             self._set(consecutive_losses=0)
             return
@@ -214,6 +231,9 @@ class RiskManager:
             caps[f"risk per trade {lim.risk_per_trade:.2%}"] = (
                 lim.risk_per_trade * equity / abs(price - intent.stop)
             )
+        sized = self._sized(intent, equity)
+        if sized is not None:
+            caps[sized[0]] = sized[1] - base
         caps[f"max_position {lim.max_position:.2f}×equity"] = (
             lim.max_position * equity / price - base
         )
@@ -231,6 +251,17 @@ class RiskManager:
             return opening, ACCEPT_REASON
         binding = [name for name, cap in caps.items() if cap <= allowed * (1 + _TOLERANCE)]
         return side * allowed, "; ".join(n for n in binding if n != "requested")
+
+    def _sized(self, intent: OrderIntent, equity: float) -> tuple[str, float] | None:
+        """``risk.sizing``'s position size for this entry and its name (None: ``target``)."""
+        config = self.config.sizing
+        if config.method == "target":
+            return None
+        returns = np.asarray(self._state.trade_returns, dtype=np.float64)
+        vol = None if self.volatility is None else self.volatility.vol(intent.symbol)
+        stop = math.nan if intent.stop is None else intent.stop
+        qty = position_size(equity, intent.price, stop, config, returns, vol)
+        return sizing_label(config, returns.size), qty
 
     def _correlated_notional(self, symbol: str, portfolio: PortfolioSnapshot) -> float | None:
         """Signed notional of the other symbols correlated with ``symbol`` (None: no matrix)."""

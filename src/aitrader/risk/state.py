@@ -31,9 +31,11 @@ class RiskState:
     trades_today: int = 0
     consecutive_losses: int = 0
     cooldown_until: pd.Timestamp | None = None
+    trade_returns: tuple[float, ...] = ()  # the last closed trades' returns (Kelly sizing)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        out["trade_returns"] = list(self.trade_returns)
         for key in ("kill_time", "cooldown_until"):
             out[key] = None if out[key] is None else out[key].isoformat()
         return out
@@ -43,6 +45,7 @@ class RiskState:
         values = dict(data)
         for key in ("kill_time", "cooldown_until"):
             values[key] = None if values.get(key) is None else pd.Timestamp(values[key])
+        values["trade_returns"] = tuple(float(r) for r in values.get("trade_returns", ()))
         return cls(**values)
 
 

@@ -27,7 +27,8 @@ class SmaCross(Strategy):
     Long from the close where SMA(fast) crosses above SMA(slow), flat (short with ``short``)
     where it crosses below; nothing is decided on the first bar both averages exist, only on a
     crossing. Ties: long needs fast > slow strictly. Each symbol gets 1/N of equity. The averages
-    are running sums from the first bar seen, identical bar by bar and in ``vectorized``.
+    are TA-Lib's SMA: ``vectorized`` calls it, ``on_bar`` keeps its running sum from the first
+    bar seen with the same operations in the same order, so both agree to the last bit.
     """
 
     name = "sma-cross"
@@ -54,14 +55,16 @@ class SmaCross(Strategy):
                 self._push(j, float(close))
 
     def _push(self, j: int, close: float) -> float:
-        """The batch kernel's step (same operations, same order); returns the previous state."""
+        """TA-Lib's SMA step (drop the oldest close, then add the new one); returns the
+        previous state."""
         i, fast, slow = self._count[j], self.fast, self.slow
         ring, sums = self._ring[j], self._sums[j]
-        quick, lazy = float(sums[0]) + close, float(sums[1]) + close
+        quick, lazy = float(sums[0]), float(sums[1])
         if i >= fast:
             quick -= float(ring[(i - fast) % slow])
         if i >= slow:
             lazy -= float(ring[i % slow])
+        quick, lazy = quick + close, lazy + close
         ring[i % slow] = close
         sums[0], sums[1] = quick, lazy
         self._count[j] = i + 1

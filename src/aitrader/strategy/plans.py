@@ -165,7 +165,10 @@ def make_plan(
     cost = round_trip_cost(ctx.costs, ctx.signal.entry_liquidity, ctx.signal.exit_liquidity)
     tp1_net = abs(tp1 - entry) / entry - cost
     ev = float(expected_value(signal.p_win, abs(tp1 - entry) / entry, risk / entry, cost))
-    qty = position_size(ctx.equity, entry, stop, ctx.sizing) * max(signal.multiple, 0.0)
+    sizing = ctx.sizing  # a plan has no target fraction: ``target`` sizes it fixed fractional
+    if sizing.method == "target":
+        sizing = sizing.model_copy(update={"method": "fixed_fractional"})
+    qty = position_size(ctx.equity, entry, stop, sizing) * max(signal.multiple, 0.0)
     qty = min(qty, ctx.sizing.max_leverage * ctx.equity / entry)
     min_ev = resolve(ctx.signal, ctx.symbol, ctx.timeframe).min_ev
     status: Literal["accepted", "rejected"] = "accepted"

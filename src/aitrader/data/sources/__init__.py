@@ -1,4 +1,5 @@
-"""Remote candle sources: ccxt exchanges and Yahoo Finance, behind one small page protocol."""
+"""Remote candle sources behind one small page protocol: Yahoo Finance here, ccxt exchanges in
+:mod:`aitrader.venues.ccxt.data`."""
 
 from __future__ import annotations
 
