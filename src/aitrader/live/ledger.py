@@ -399,33 +399,35 @@ class Ledger(LedgerReads, LedgerFollow):
         strategy: str,
         rows: Iterable[DecisionRow],
         latency_ms: float,
+        conn: sa.Connection | None = None,
     ) -> int:
         """The strategy's decision at one bar, a row per symbol: target fraction (NaN: none),
         the bar's close, the decision path's latency and ``Target.info`` (JSON). Idempotent per
-        bar time and symbol (a bar redone after a crash stores nothing twice); returns the
+        bar time and symbol (a bar redone after a crash stores nothing twice); in ``conn``'s
+        transaction when given (the runner's commit of the bar), else in its own. Returns the
         number of rows stored."""
-        stamp = pd.Timestamp(time)
-        stored, rows = 0, list(rows)
+        rows = list(rows)
         if not rows:
             return 0
-        with write_transaction(self.engine) as conn:
-            for symbol, target, price, info in rows:
-                key = f"{stamp.isoformat()}|{symbol}"
-                if conn.execute(
-                    sa.select(t.decisions.c.id).where(t.decisions.c.key == key)
-                ).first():
-                    continue
-                conn.execute(
-                    t.decisions.insert().values(
-                        **{"time": to_datetime(stamp), "symbol": symbol, "strategy": strategy},
-                        target=float(target) if math.isfinite(target) else None,
-                        price=float(price) if math.isfinite(price) else None,
-                        latency_ms=float(latency_ms),
-                        info=self.redact.json(info),
-                        key=key,
-                    )
+        if conn is None:
+            with write_transaction(self.engine) as own:
+                return self.record_decisions(time, strategy, rows, latency_ms, own)
+        stamp, stored = pd.Timestamp(time), 0
+        for symbol, target, price, info in rows:
+            key = f"{stamp.isoformat()}|{symbol}"
+            if conn.execute(sa.select(t.decisions.c.id).where(t.decisions.c.key == key)).first():
+                continue
+            conn.execute(
+                t.decisions.insert().values(
+                    **{"time": to_datetime(stamp), "symbol": symbol, "strategy": strategy},
+                    target=float(target) if math.isfinite(target) else None,
+                    price=float(price) if math.isfinite(price) else None,
+                    latency_ms=float(latency_ms),
+                    info=self.redact.json(info),
+                    key=key,
                 )
-                stored += 1
+            )
+            stored += 1
         return stored
 
     def record_risk_decision(self, decision: RiskDecision, key: str | None = None) -> bool:

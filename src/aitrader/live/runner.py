@@ -54,6 +54,7 @@ from aitrader.live.summary import RunSummary
 from aitrader.risk.intents import RiskDecision
 from aitrader.risk.limits import RiskManager
 from aitrader.risk.state import RiskState
+from aitrader.strategy.base import DecisionRow
 from aitrader.venues.base import LedgerBroker, ReconcileError
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,7 @@ class Runner:
         stall_after = self.guard.stall_after or stall_after_of(self.feeds)
         self.watchdog = None if stall_after is None else Watchdog(stall_after)
         self._base: dict[str, Any] = {}
+        self._decided: tuple[pd.Timestamp, str, list[DecisionRow], float] | None = None
 
     async def run(self, max_bars: int | None = None) -> RunSummary:
         """Decide every complete closed bar until the feeds end (or ``max_bars`` are done)."""
@@ -445,13 +447,14 @@ class Runner:
         return True
 
     def _attempt(self, bars: Mapping[str, Bar], decide: bool) -> None:
+        self._decided = None
         if decide:
             start = perf_counter()
             self.engine.on_bar(bars)
             explain = getattr(self.policy.feed, "decision_rows", None)
-            if explain is not None:  # the strategy's decision at this bar, latency, Target.info
+            if explain is not None:  # the strategy's decision: written with the bar's commit
                 time, name, rows = explain(bars)
-                self.ledger.record_decisions(time, name, rows, (perf_counter() - start) * 1e3)
+                self._decided = (time, name, rows, (perf_counter() - start) * 1e3)
         else:
             self.engine.on_bar(bars, decide=False)
             self.policy.observe(bars)
@@ -523,7 +526,9 @@ class Runner:
             where = schema.state.c.name == PROGRESS
             if not conn.execute(schema.state.update().where(where).values(**row)).rowcount:
                 conn.execute(schema.state.insert().values(name=PROGRESS, **row))
-        self._base = _copy(state)
+            if self._decided is not None:  # target, close, latency, Target.info per symbol
+                self.ledger.record_decisions(*self._decided, conn=conn)
+        self._base, self._decided = _copy(state), None
 
     def summary(self) -> RunSummary:
         result = self.engine.result
