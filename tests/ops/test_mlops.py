@@ -257,3 +257,5 @@ def test_drift_is_shown_in_the_api(drift_api: str) -> None:
     assert body["level"] == "alert" and body["size_multiplier"] == 1.0  # action: alert only
     assert body["report"]["samples"] == 200
     assert body["message"].startswith("drift alert: model btc")
+    text = client(drift_api, token=None).get("/metrics").text
+    assert "aitrader_drift_level 2.0" in text and "aitrader_size_multiplier 1.0" in text

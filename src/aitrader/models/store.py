@@ -149,13 +149,17 @@ class ModelStore:
         return self._write_meta(name, path, meta)
 
     def add_directory(self, name: str, source: Path, meta: dict[str, Any]) -> Version:
-        """Copy the bundle in ``source`` (its manifest checked) in as the next version."""
+        """Copy the bundle in ``source`` (its manifest checked) in as the next version; its
+        bundle's figures (if any) become the version's."""
         from aitrader.models.bundle_files import read_files
 
-        read_files(source)
+        try:
+            figures = json.loads(read_files(source)["bundle.json"]).get("metrics") or {}
+        except (ValueError, AttributeError):
+            figures = {}
         path = self._claim(name)
         shutil.copytree(source, path, dirs_exist_ok=True)
-        return self._write_meta(name, path, {"source": str(source)} | meta)
+        return self._write_meta(name, path, {"source": str(source), "metrics": figures} | meta)
 
     def _write_meta(self, name: str, path: Path, meta: dict[str, Any]) -> Version:
         document = {"created": now_text()} | meta

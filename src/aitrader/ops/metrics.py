@@ -21,11 +21,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from aitrader.live.ledger import Ledger
+from aitrader.live.ledger import DRIFT, Ledger
 from aitrader.ops.controls import status_payload
 from aitrader.ops.views import monitoring
 
 PREFIX = "aitrader_"
+DRIFT_LEVELS = {"ok": 0.0, "warn": 1.0, "alert": 2.0}
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Upper bounds (seconds) of the decision-latency histogram's buckets."""
 
@@ -62,6 +63,14 @@ class LedgerCollector(Collector):
         yield from self._risk()
         yield from self._health(status)
         yield self._latency()
+        yield from self._drift()
+
+    def _drift(self) -> Iterator[Metric]:
+        drift = self.ledger.load_state(DRIFT) or {}
+        level = DRIFT_LEVELS.get(str(drift.get("level", "unknown")), -1.0)
+        yield _gauge("drift_level", "Latest drift check: 0 ok, 1 warn, 2 alert, -1 none.", level)
+        multiplier = float(drift.get("size_multiplier", 1.0))
+        yield _gauge("size_multiplier", "Entry-size multiplier set by the drift check.", multiplier)
 
     def _latency(self) -> HistogramMetricFamily:
         counts, total_ms = self.ledger.latency_histogram([b * 1000.0 for b in LATENCY_BUCKETS])
