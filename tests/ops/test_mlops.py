@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from aitrader.cli import app
 from aitrader.config import Settings
+from aitrader.errors import ConfigError
 from aitrader.live.ledger import DRIFT, Ledger
 from aitrader.models.drift import ks, psi, summarise
 from aitrader.models.promotion import announce
@@ -218,6 +219,8 @@ def test_an_older_bundle_without_a_reference_gets_a_clear_message(
     models.promote("btc", models.add("btc", old, {}).id)
     line = drift_job(_settings(tmp_path), print)
     assert "has no drift reference" in line and "retrain it" in line
+    with pytest.raises(ConfigError, match=r"mlops\.model 'eth': no such model in the store"):
+        drift_job(_settings(tmp_path, model="eth"), print)
 
 
 def test_the_runner_applies_the_drift_multiplier_through_the_risk_manager(tmp_path: Path) -> None:

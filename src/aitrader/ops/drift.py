@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from aitrader.config import Settings
+from aitrader.errors import ConfigError
 from aitrader.live.ledger import DRIFT, Ledger
 from aitrader.live.records import secret_values, utc_now
 from aitrader.models.drift import DriftReport, Thresholds, drift_report
@@ -82,6 +83,11 @@ def check_drift(settings: Settings, ledger: Ledger) -> DriftCheck:
 
     cfg = settings.mlops
     path = cfg.store_root(settings.data.dir) / cfg.model
+    if not path.is_dir():
+        raise ConfigError(
+            f"mlops.model {cfg.model!r}: no such model in the store {path.parent} (the retrain "
+            "job or `aitrader models promote` puts one there)"
+        )
     info = load_info(path)
     checked: dict[str, Any] = {"checked_at": utc_now().isoformat(), "model": cfg.model}
     checked["bundle"] = info.created
