@@ -22,10 +22,10 @@ import pandas as pd
 
 from aitrader.config import Settings
 from aitrader.live.ledger import DRIFT, Ledger
+from aitrader.strategy.signals import class_name
 
 BACKTEST = ("accuracy", "brier", "ece", "net_sharpe", "dsr")
 """The bundle's walk-forward figures shown beside the live ones (accuracy = hit rate)."""
-CLASS_NAMES = {-1.0: "down", 0.0: "flat", 1.0: "up"}
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,6 @@ class MlSource:
         entry = cfg.store_root(settings.data.dir) / cfg.model
         bundle = entry if entry.is_dir() else None
         return cls(bundle, cfg.rolling, settings.costs.round_trip, settings.validation.ece_bins)
-
-
-def _names(classes: list[float]) -> list[str]:
-    signed = min(classes) < 0
-    table = CLASS_NAMES if signed else {0.0: "down", 1.0: "up"}
-    return [table.get(c, f"{c:g}") for c in classes]
 
 
 def realised(prices: np.ndarray, times: pd.DatetimeIndex, horizon: int) -> np.ndarray:
@@ -79,7 +73,7 @@ def outcome_classes(returns: np.ndarray, label: dict[str, Any], round_trip: floa
 def _scored(frame: pd.DataFrame, info: Any, round_trip: float) -> tuple[np.ndarray, np.ndarray]:
     """Rows × classes probabilities and realised class indices of the decisions scored."""
     classes = [float(c) for c in info.classes]
-    names = _names(classes)
+    names = [class_name(c, classes) for c in classes]
     probas, outcomes = [], []
     for _, group in frame.groupby("symbol", sort=True):
         times = pd.DatetimeIndex(group["time"])

@@ -46,7 +46,7 @@ from aitrader.pipeline import (
 from aitrader.strategy.base import Context, Decision, Environment, Param, Strategy, Target
 from aitrader.strategy.base import TargetFrame as Frame
 from aitrader.strategy.modes import regime_labels
-from aitrader.strategy.signals import SignalInputs, direction_probabilities
+from aitrader.strategy.signals import SignalInputs, class_probabilities, direction_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -95,22 +95,6 @@ def _frame(bars: Bars) -> pd.DataFrame:
     index = pd.DatetimeIndex(pd.to_datetime(bars.ts, utc=True), name="timestamp")
     fields = ("open", "high", "low", "close", "volume")
     return pd.DataFrame({k: getattr(bars, k) for k in fields}, index=index)
-
-
-def class_name(value: float, classes: Sequence[float] | np.ndarray) -> str:
-    """A label class by name: ``down``/``flat``/``up`` for −1/0/+1 labels, ``down``/``up`` for
-    0/1 labels, else the number."""
-    signed = min(classes) < 0
-    names = {-1.0: "down", 0.0: "flat", 1.0: "up"} if signed else {0.0: "down", 1.0: "up"}
-    return names.get(float(value), f"{float(value):g}")
-
-
-def class_probabilities(
-    proba: np.ndarray, classes: Sequence[float] | np.ndarray
-) -> dict[str, float]:
-    """One row of class probabilities by class name (:func:`class_name`)."""
-    values = [float(c) for c in classes]
-    return {class_name(c, values): float(p) for c, p in zip(values, proba, strict=True)}
 
 
 def _json_row(row: pd.DataFrame) -> dict[str, float | None]:
