@@ -25,6 +25,7 @@ from aitrader.labelspec import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.ops.bot_config import BotConfig, ScheduleConfig
 from aitrader.ops.config import ApiConfig, NotifyConfig
+from aitrader.ops.mlops_config import MlopsConfig
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalConfig
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
@@ -171,6 +172,7 @@ class Settings(BaseSettings):
     notify: NotifyConfig = NotifyConfig()
     bot: BotConfig = BotConfig()
     schedule: ScheduleConfig = ScheduleConfig()
+    mlops: MlopsConfig = MlopsConfig()
     secrets_file: Path | None = Field(None, description="YAML file with secrets (mode 0600)")
     secrets: Secrets = Secrets()
 

@@ -223,14 +223,14 @@ def test_open_a_v1_database_and_migrate_to_current(tmp_path: Path) -> None:
     raw.commit()
     raw.close()
     with Ledger(path) as ledger:
-        assert ledger.version == t.CURRENT_VERSION == 3
+        assert ledger.version == t.CURRENT_VERSION == 4
         old = ledger.get_order("old-1")
         assert old.status is OrderStatus.SUBMITTED and old.error is None
         ledger.mark_rejected("old-1", "expired")
         ledger.record_equity(T0, 1.0, 1.0)
         with ledger.engine.connect() as conn:
             versions = conn.execute(sa.select(t.schema_version.c.version)).scalars().all()
-            assert versions == [1, 2, 3]
+            assert versions == [1, 2, 3, 4]
             _assert_schema_matches_metadata(conn)
 
 

@@ -101,4 +101,4 @@ def test_missing_xgboost_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> 
     X, y = dataset(50)
     with pytest.raises(ConfigError, match=r"pip install 'aitrader\[xgboost\]'"):
         make_model(small("xgboost")).fit(X, y)
-    assert kinds.get("xgboost").describe()["installed"] is False  # `aitrader models list` says so
+    assert kinds.get("xgboost").describe()["installed"] is False  # `aitrader models kinds` says so

@@ -17,7 +17,7 @@ import typer
 from pydantic import Field, ValidationError
 from typer.testing import CliRunner
 
-from aitrader.cli.models import evaluate_command, kinds_app, train_command, tune_command
+from aitrader.cli.models import evaluate_command, models_app, train_command, tune_command
 from aitrader.cli.scan import scan_command
 from aitrader.data.samples import load_sample
 from aitrader.data.store import DatasetKey, Store
@@ -99,7 +99,7 @@ def app() -> typer.Typer:
         cli.command(name)(command)
     cli.command("tune")(tune_command)
     cli.command("scan")(scan_command)
-    cli.add_typer(kinds_app, name="models")
+    cli.add_typer(models_app, name="models")
     return cli
 
 
@@ -111,7 +111,7 @@ def run(runner: CliRunner, *args: str) -> dict[str, Any]:
 
 
 def test_the_kind_is_listed_and_its_section_validated(runner: CliRunner) -> None:
-    listed = json.loads(runner.invoke(app(), ["models", "list", "--json"]).stdout)
+    listed = json.loads(runner.invoke(app(), ["models", "kinds", "--json"]).stdout)
     assert {"name": "centroid", "params": {"shrink": 0.25}, "bundle": "safe"}.items() <= next(
         row for row in listed if row["name"] == "centroid"
     ).items()

@@ -21,6 +21,8 @@ PROTECTED = [
     ("GET", "/signals"),
     ("GET", "/risk"),
     ("GET", "/monitoring"),
+    ("GET", "/ml-metrics"),
+    ("GET", "/drift"),
     ("POST", "/control/pause"),
     ("POST", "/control/resume"),
     ("POST", "/control/kill"),

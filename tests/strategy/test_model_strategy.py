@@ -213,6 +213,17 @@ def test_paper_cli_trades_a_model_bundle_bar_by_bar(bundle: ModelBundle, tmp_pat
     with Ledger(path) as ledger:
         assert len(ledger.equity_curve()) == REPLAY
         assert len(ledger.risk_decisions()) > 0
+        decisions = ledger.decisions(10 * REPLAY)
+    # every decision on record: its target, the bar's close, latency, probabilities, features
+    assert len(decisions) == REPLAY and set(decisions["strategy"]) == {"model"}
+    closes = load_sample("BTC-USD-1h")["close"].reindex(pd.DatetimeIndex(decisions["time"]))
+    np.testing.assert_array_equal(decisions["price"].to_numpy(), closes.to_numpy())
+    assert (decisions["latency_ms"] > 0).all() and decisions["target"].notna().all()
+    info = decisions["info"].iloc[-1]
+    assert set(info["probabilities"]) == {"down", "flat", "up"}
+    assert sum(info["probabilities"].values()) == pytest.approx(1.0)
+    assert set(info["features"]) == set(bundle.info.feature_columns)
+    assert info["bundle"] == bundle.info.created
     args = ["paper", "--replay", "sample:BTC-USD-1h", "--bars", "50000", "--model", str(directory)]
     too_long = CliRunner().invoke(app, args, env=env)
     assert too_long.exit_code == 2 and "bars of history" in too_long.output

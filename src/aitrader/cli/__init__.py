@@ -34,7 +34,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "aitrader.cli.models:evaluate_command",
     "train": "aitrader.cli.models:train_command",
     "tune": "aitrader.cli.models:tune_command",
-    "models": "aitrader.cli.models:kinds_app",
+    "models": "aitrader.cli.models:models_app",
     "backtest": "aitrader.cli.backtest:backtest_command",
     "strategy": "aitrader.cli.strategy:app",
     "optimize": "aitrader.cli.optimize:optimize_command",

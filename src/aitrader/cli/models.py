@@ -15,6 +15,7 @@ from typing import Any
 import typer
 from pydantic import BaseModel, ValidationError
 
+from aitrader.cli import model_store
 from aitrader.cli.common import JsonOption, console, emit_json, progress, settings, table
 from aitrader.config import Settings, format_validation_error
 from aitrader.errors import ConfigError, DataError
@@ -26,7 +27,7 @@ ModelOption = typer.Option(
     None,
     "--model-kind",
     "-k",
-    help=f"Model kind: {', '.join(kinds.names())} (default: config; `aitrader models list`). "
+    help=f"Model kind: {', '.join(kinds.names())} (default: config; `aitrader models kinds`). "
     "(--model always names a trained bundle directory.)",
 )
 NoTrackOption = typer.Option(False, "--no-track", help="Do not record the run in MLflow.")
@@ -245,17 +246,23 @@ def tune_command(
     _print(f"Tuning study {result.study_name}", summary | result.best_params)
 
 
-kinds_app = typer.Typer(help="Model kinds: list the registry.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model kinds, and the versioned model store: list, promote, rollback.",
+    no_args_is_help=True,
+)
+models_app.command("list")(model_store.list_command)
+models_app.command("promote")(model_store.promote_command)
+models_app.command("rollback")(model_store.rollback_command)
 
 
-@kinds_app.command("list")
+@models_app.command("kinds")
 def list_kinds_command(as_json: bool = JsonOption) -> None:
     """Show every model kind with its parameters (defaults), extra and bundle format.
 
     Set a kind's parameters in the config section named after it, e.g.
     `models: {kind: lightgbm, lightgbm: {n_estimators: 300}}`.
 
-    Example: aitrader models list --json
+    Example: aitrader models kinds --json
     """
     rows = [kinds.get(name).describe() for name in kinds.names()]
     if as_json:

@@ -100,7 +100,9 @@ def _serve(ledger: Path, cfg: Settings, where: tuple[str, int]) -> None:
     except OSError as exc:
         raise ConfigError(f"cannot listen on {where[0]}:{where[1]}: {exc.strerror}") from None
     with Ledger(ledger, secret_values(cfg.secrets)) as book:
-        options = AppConfig(cfg.api.max_page, cfg.api.cache_seconds)
+        from aitrader.ops.mlmetrics import MlSource
+
+        options = AppConfig(cfg.api.max_page, cfg.api.cache_seconds, ml=MlSource.from_settings(cfg))
         app = create_app(book, TokenChecker(token_hash), options)
         notices = NotificationService(book, cfg)
         bound = sock.getsockname()

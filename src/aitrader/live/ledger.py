@@ -37,6 +37,7 @@ from aitrader.live.records import (
 )
 from aitrader.risk.intents import RiskDecision
 from aitrader.risk.state import RiskState
+from aitrader.strategy.base import DecisionRow
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,15 @@ QTY_TOLERANCE = 1e-9
 
 PAUSE = "pause"
 KILL = "kill"
+DRIFT = "drift"
+"""State document the drift check writes: ``{"size_multiplier", "reason", ...}``; the runner
+applies the multiplier to new entries through the risk manager until the next retrain."""
+
+
+def drift_scale(state: Mapping[str, Any] | None) -> tuple[float, str]:
+    """The entry-size multiplier and its reason in a ``drift`` state document (none: 1)."""
+    document = state or {}
+    return float(document.get("size_multiplier", 1.0)), str(document.get("reason", ""))
 
 
 class Ledger(LedgerReads, LedgerFollow):
@@ -382,6 +392,43 @@ class Ledger(LedgerReads, LedgerFollow):
                     payload=self.redact.json(payload),
                 )
             )
+
+    def record_decisions(
+        self,
+        time: pd.Timestamp,
+        strategy: str,
+        rows: Iterable[DecisionRow],
+        latency_ms: float,
+        conn: sa.Connection | None = None,
+    ) -> int:
+        """The strategy's decision at one bar, a row per symbol: target fraction (NaN: none),
+        the bar's close, the decision path's latency and ``Target.info`` (JSON). Idempotent per
+        bar time and symbol (a bar redone after a crash stores nothing twice); in ``conn``'s
+        transaction when given (the runner's commit of the bar), else in its own. Returns the
+        number of rows stored."""
+        rows = list(rows)
+        if not rows:
+            return 0
+        if conn is None:
+            with write_transaction(self.engine) as own:
+                return self.record_decisions(time, strategy, rows, latency_ms, own)
+        stamp, stored = pd.Timestamp(time), 0
+        for symbol, target, price, info in rows:
+            key = f"{stamp.isoformat()}|{symbol}"
+            if conn.execute(sa.select(t.decisions.c.id).where(t.decisions.c.key == key)).first():
+                continue
+            conn.execute(
+                t.decisions.insert().values(
+                    **{"time": to_datetime(stamp), "symbol": symbol, "strategy": strategy},
+                    target=float(target) if math.isfinite(target) else None,
+                    price=float(price) if math.isfinite(price) else None,
+                    latency_ms=float(latency_ms),
+                    info=self.redact.json(info),
+                    key=key,
+                )
+            )
+            stored += 1
+        return stored
 
     def record_risk_decision(self, decision: RiskDecision, key: str | None = None) -> bool:
         """What the risk manager said about one intent.

@@ -107,6 +107,43 @@ class LedgerReads:
             }
         )
 
+    def decisions(self, limit: int, symbol: str | None = None) -> pd.DataFrame:
+        """The latest ``limit`` per-decision records (of ``symbol``), oldest first: ``time,
+        symbol, strategy, target, price, latency_ms, info`` (info: ``Target.info`` as a dict;
+        target NaN: no decision)."""
+        d = t.decisions.c
+        query = sa.select(t.decisions).order_by(d.id.desc()).limit(limit)
+        if symbol is not None:
+            query = query.where(d.symbol == symbol)
+        with read_transaction(self.engine) as conn:
+            rows = list(conn.execute(query))[::-1]
+        nan = float("nan")
+        return pd.DataFrame(
+            {
+                "time": [to_timestamp(r.time) for r in rows],
+                "symbol": [r.symbol for r in rows],
+                "strategy": [r.strategy for r in rows],
+                "target": [nan if r.target is None else float(r.target) for r in rows],
+                "price": [nan if r.price is None else float(r.price) for r in rows],
+                "latency_ms": [float(r.latency_ms) for r in rows],
+                "info": [loads_payload(r.info) for r in rows],
+            }
+        )
+
+    def latency_histogram(self, bounds: Sequence[float]) -> tuple[list[int], float]:
+        """Decision latencies: cumulative counts at or below each of ``bounds`` (ms, rising)
+        followed by the total count, and their sum (ms), in one read."""
+        d = t.decisions.c
+        # One latency per bar: the rows of a bar share it.
+        per_bar = sa.select(d.time, sa.func.max(d.latency_ms).label("ms")).group_by(d.time)
+        bar = per_bar.subquery()
+        counts = [sa.func.sum(sa.case((bar.c.ms <= b, 1), else_=0)) for b in bounds]
+        query = sa.select(*counts, sa.func.count(), sa.func.sum(bar.c.ms))
+        with read_transaction(self.engine) as conn:
+            found = conn.execute(query).one()
+        values = [int(v or 0) for v in found[:-1]]
+        return values, float(found[-1] or 0.0)
+
     def latest_risk_decisions(self, limit: int) -> pd.DataFrame:
         """The latest ``limit`` risk verdicts, oldest first (columns as ``risk_decisions``)."""
         columns = ["time", "symbol", "action", "requested_qty", "approved_qty", "reason"]

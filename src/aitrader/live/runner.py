@@ -33,6 +33,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from time import perf_counter
 from typing import Any
 
 import pandas as pd
@@ -48,12 +49,13 @@ from aitrader.live.feeds import BarFeed
 from aitrader.live.fingerprint import refuse_other_run, stall_after_of
 from aitrader.live.flatten import FLATTEN, FlattenControl
 from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay
-from aitrader.live.ledger import KILL, PAUSE, Ledger, LedgerRiskStateStore
+from aitrader.live.ledger import DRIFT, KILL, PAUSE, Ledger, LedgerRiskStateStore, drift_scale
 from aitrader.live.records import to_datetime, utc_now
 from aitrader.live.summary import RunSummary
 from aitrader.risk.intents import RiskDecision
 from aitrader.risk.limits import RiskManager
 from aitrader.risk.state import RiskState
+from aitrader.strategy.base import DecisionRow
 from aitrader.venues.base import LedgerBroker, ReconcileError
 
 log = logging.getLogger(__name__)
@@ -151,6 +153,7 @@ class Runner:
         stall_after = self.guard.stall_after or stall_after_of(self.feeds)
         self.watchdog = None if stall_after is None else Watchdog(stall_after)
         self._base: dict[str, Any] = {}
+        self._decided: tuple[pd.Timestamp, str, list[DecisionRow], float] | None = None
 
     async def run(self, max_bars: int | None = None) -> RunSummary:
         """Decide every complete closed bar until the feeds end (or ``max_bars`` are done)."""
@@ -449,8 +452,14 @@ class Runner:
         return True
 
     def _attempt(self, bars: Mapping[str, Bar], decide: bool) -> None:
+        self._decided = None
         if decide:
+            start = perf_counter()
             self.engine.on_bar(bars)
+            explain = getattr(self.policy.feed, "decision_rows", None)
+            if explain is not None:  # the strategy's decision: written with the bar's commit
+                time, name, rows = explain(bars)
+                self._decided = (time, name, rows, (perf_counter() - start) * 1e3)
             self.flatten.after_bar()
         else:
             self.engine.on_bar(bars, decide=False)
@@ -483,6 +492,7 @@ class Runner:
         flags = self.ledger.flags()
         kill, pause = flags.get(KILL), flags.get(PAUSE)
         risk, flatten = self.policy.risk, self.flatten.before_bar(flags.get(FLATTEN), time)
+        risk.scale_entries(*drift_scale(self.ledger.load_state(DRIFT)))  # a drifted model's size
         if kill is not None and kill.on and not risk.kill_switch_engaged:
             reason = f"kill flag: {kill.reason}" if kill.reason else "kill flag"
             risk.engage_kill_switch(time, reason)
@@ -521,7 +531,9 @@ class Runner:
             where = schema.state.c.name == PROGRESS
             if not conn.execute(schema.state.update().where(where).values(**row)).rowcount:
                 conn.execute(schema.state.insert().values(name=PROGRESS, **row))
-        self._base = _copy(state)
+            if self._decided is not None:  # target, close, latency, Target.info per symbol
+                self.ledger.record_decisions(*self._decided, conn=conn)
+        self._base, self._decided = _copy(state), None
 
     def summary(self) -> RunSummary:
         result = self.engine.result

@@ -144,6 +144,20 @@ risk_decisions = sa.Table(
     sa.Column("key", sa.String(200), unique=True),  # idempotency key (a bar redone: no repeat)
 )
 
+decisions = sa.Table(
+    "decisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("time", TIME, nullable=False, index=True),
+    sa.Column("symbol", sa.String(40), nullable=False),
+    sa.Column("strategy", sa.String(60), nullable=False),
+    sa.Column("target", sa.Float),  # signed fraction of equity; NULL: no decision
+    sa.Column("price", sa.Float),  # the bar's close the decision was made at
+    sa.Column("latency_ms", sa.Float, nullable=False),  # the bar's decision path, milliseconds
+    sa.Column("info", sa.Text, nullable=False),  # Target.info as JSON (probabilities ...)
+    sa.Column("key", sa.String(200), nullable=False, unique=True),  # bar time|symbol: once
+)
+
 state = sa.Table(
     "state",
     metadata,
@@ -202,6 +216,13 @@ def _v3_risk_decision_keys(conn: sa.Connection) -> None:
     conn.execute(sa.text("CREATE UNIQUE INDEX ix_risk_decisions_key ON risk_decisions (key)"))
 
 
+def _v4_decisions(conn: sa.Connection) -> None:
+    """Per-decision records: target, price, latency and the strategy's explanation."""
+    frozen = sa.MetaData()
+    sa.Table(decisions.name, frozen, *[_column(c) for c in decisions.columns])
+    frozen.create_all(conn)
+
+
 @dataclass(frozen=True)
 class Migration:
     version: int
@@ -213,5 +234,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "orders, fills, positions, flags, events", _v1_core),
     Migration(2, "equity, signals, risk decisions, state; orders.error", _v2_accounting),
     Migration(3, "risk decisions: intent, unique key", _v3_risk_decision_keys),
+    Migration(4, "decisions: target, price, latency, info per bar and symbol", _v4_decisions),
 )
 CURRENT_VERSION = MIGRATIONS[-1].version

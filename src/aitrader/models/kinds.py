@@ -120,7 +120,7 @@ class ModelKind(Generic[P]):
             )
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-safe description (for ``aitrader models list``)."""
+        """A JSON-safe description (for ``aitrader models kinds``)."""
         return {
             "name": self.name,
             "summary": self.summary,
@@ -204,9 +204,8 @@ def names() -> list[str]:
 
 def unknown(name: str) -> str:
     """The message for a kind nobody registered."""
-    return (
-        f"unknown model kind {name!r}; available: {', '.join(names())} (see `aitrader models list`)"
-    )
+    available = ", ".join(names())
+    return f"unknown model kind {name!r}; available: {available} (see `aitrader models kinds`)"
 
 
 def get(name: str) -> ModelKind[Any]:

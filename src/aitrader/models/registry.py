@@ -61,6 +61,7 @@ class BundleInfo:
     classes: list[float]
     metrics: dict[str, float] = field(default_factory=dict)
     signal_thresholds: dict[str, Any] | None = None  # SymbolThresholds as JSON; None: not tuned
+    reference: dict[str, Any] | None = None  # drift reference (models.drift); None: older bundle
     versions: dict[str, str] = field(default_factory=library_versions)
     created: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     format: int = BUNDLE_FORMAT
@@ -133,8 +134,11 @@ def load_bundle(
     directory: Path | str, spec_hash: str | None = None, trust: bool = False
 ) -> ModelBundle:
     """Read a bundle, checking every file against the manifest; with ``spec_hash``, refuse it
-    unless the feature specs match. ``trust`` allows kinds saved as a pickle (it runs code)."""
-    path = Path(directory).expanduser()
+    unless the feature specs match. ``trust`` allows kinds saved as a pickle (it runs code).
+    A model store entry (:mod:`aitrader.models.store`) means its champion's bundle."""
+    from aitrader.models.store import resolve_champion
+
+    path = resolve_champion(Path(directory).expanduser())
     files = read_files(path)
     info = _read_info(path, files["bundle.json"])
     if info.format != BUNDLE_FORMAT:
@@ -144,3 +148,12 @@ def load_bundle(
     if spec_hash is not None:
         bundle.check_features(spec_hash)
     return bundle
+
+
+def load_info(directory: Path | str) -> BundleInfo:
+    """A bundle's metadata only (files checked against the manifest; the model is not read).
+    A model store entry means its champion's bundle."""
+    from aitrader.models.store import resolve_champion
+
+    path = resolve_champion(Path(directory).expanduser())
+    return _read_info(path, read_files(path)["bundle.json"])

@@ -10,7 +10,7 @@ write the ledger's flags through :func:`aitrader.ops.controls.apply_control`, as
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -31,6 +31,7 @@ from aitrader.ops.auth import TokenChecker
 from aitrader.ops.cache import TtlCache
 from aitrader.ops.controls import CONTROLS, apply_control, status_payload
 from aitrader.ops.metrics import registry
+from aitrader.ops.mlmetrics import MlSource
 
 Clock = Callable[[], pd.Timestamp]
 UNAUTHORIZED = {"detail": "unauthorized"}
@@ -55,11 +56,12 @@ def _stamp(value: datetime | None) -> pd.Timestamp | None:
 @dataclass(frozen=True)
 class AppConfig:
     """How the API answers: the largest page, how long ``/status`` and ``/metrics`` answers
-    are reused (seconds; 0: never), and the wall clock (feed age)."""
+    are reused (seconds; 0: never), the wall clock (feed age), and the live model (``ml``)."""
 
     max_page: int = 1000
     cache_seconds: float = 1.0
     clock: Clock = _utc_now
+    ml: MlSource = field(default_factory=MlSource)
 
 
 def create_app(ledger: Ledger, checker: TokenChecker, config: AppConfig | None = None) -> FastAPI:
@@ -86,6 +88,7 @@ def create_app(ledger: Ledger, checker: TokenChecker, config: AppConfig | None =
     guarded = [Depends(authorised)]
     _read_routes(app, ledger, cfg, cache, guarded)
     _control_routes(app, ledger, cache, guarded)
+    _ml_routes(app, ledger, cfg.ml, guarded)
     return app
 
 
@@ -252,3 +255,31 @@ def _control_routes(app: FastAPI, ledger: Ledger, cache: TtlCache, guarded: list
             summary=f"{action.capitalize()} the run",
             description=spec.said,
         )(make(action))
+
+
+def _ml_routes(app: FastAPI, ledger: Ledger, source: MlSource, guarded: list[Any]) -> None:
+    from aitrader.errors import ConfigError, DataError
+    from aitrader.live.ledger import DRIFT
+    from aitrader.ops.mlmetrics import ml_metrics
+
+    deps: list[Any] = guarded
+
+    @app.get("/ml-metrics", response_model=m.MlMetrics, dependencies=deps, tags=["model"])
+    def ml() -> m.MlMetrics:
+        """The live model's rolling hit rate, Brier score and calibration on realised
+        outcomes, beside its walk-forward figures, and the latest drift check."""
+        try:
+            return m.MlMetrics(**ml_metrics(ledger, source))
+        except (ConfigError, DataError) as exc:  # an unreadable bundle: said, not a 500
+            live = m.LiveFigures(scored=0, note=f"model unavailable: {exc}")
+            return m.MlMetrics(model=None, live=live, backtest={}, drift=ledger.load_state(DRIFT))
+
+    @app.get("/drift", response_model=m.DriftOut, dependencies=deps, tags=["model"])
+    def drift() -> m.DriftOut:
+        """The latest drift check: PSI/KS per feature and of the predicted probability against
+        the bundle's training reference, its level and the entry-size multiplier in force."""
+        state = ledger.load_state(DRIFT) or {}
+        fields = {k: state[k] for k in m.DriftOut.model_fields if k in state}
+        fields.setdefault("level", "unknown")
+        fields.setdefault("message", "no drift check has run (the scheduler's drift job)")
+        return m.DriftOut(**fields)

@@ -1,8 +1,9 @@
 """Prometheus metrics of a run, read from its ledger at each scrape (prometheus-client).
 
 A custom collector on its own registry: nothing is cached between scrapes and several APIs in
-one process do not clash. The ledger does not record decision latency, so there is no latency
-histogram here (the runner would have to write it).
+one process do not clash. The decision-latency histogram counts the latency the runner records
+with each bar's decision (the bar's decision path: broker events, strategy, risk checks, orders
+written to the ledger).
 """
 
 from __future__ import annotations
@@ -12,14 +13,22 @@ from typing import Any
 
 import pandas as pd
 from prometheus_client import CollectorRegistry
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
-from aitrader.live.ledger import Ledger
+from aitrader.live.ledger import DRIFT, Ledger
 from aitrader.ops.controls import status_payload
 from aitrader.ops.views import monitoring
 
 PREFIX = "aitrader_"
+DRIFT_LEVELS = {"ok": 0.0, "warn": 1.0, "alert": 2.0}
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+"""Upper bounds (seconds) of the decision-latency histogram's buckets."""
 
 
 def _gauge(name: str, text: str, value: float | None) -> GaugeMetricFamily:
@@ -53,6 +62,25 @@ class LedgerCollector(Collector):
             yield CounterMetricFamily(PREFIX + name, f"{name.title()} recorded.", counts[name])
         yield from self._risk()
         yield from self._health(status)
+        yield self._latency()
+        yield from self._drift()
+
+    def _drift(self) -> Iterator[Metric]:
+        drift = self.ledger.load_state(DRIFT) or {}
+        level = DRIFT_LEVELS.get(str(drift.get("level", "unknown")), -1.0)
+        yield _gauge("drift_level", "Latest drift check: 0 ok, 1 warn, 2 alert, -1 none.", level)
+        multiplier = float(drift.get("size_multiplier", 1.0))
+        yield _gauge("size_multiplier", "Entry-size multiplier set by the drift check.", multiplier)
+
+    def _latency(self) -> HistogramMetricFamily:
+        counts, total_ms = self.ledger.latency_histogram([b * 1000.0 for b in LATENCY_BUCKETS])
+        buckets = [(f"{b:g}", float(n)) for b, n in zip(LATENCY_BUCKETS, counts, strict=False)]
+        return HistogramMetricFamily(
+            PREFIX + "decision_latency_seconds",
+            "Time of each bar's decision path (broker events, strategy, risk, orders).",
+            buckets=[*buckets, ("+Inf", float(counts[-1]))],
+            sum_value=total_ms / 1000.0,
+        )
 
     def _positions(self) -> Iterator[Metric]:
         qty = GaugeMetricFamily(

@@ -173,3 +173,48 @@ class ControlOut(BaseModel):
     on: bool
     reason: str
     message: str
+
+
+class CalibrationBin(BaseModel):
+    lower: float
+    upper: float
+    confidence: float | None = Field(description="mean top-class probability in the bin")
+    accuracy: float | None = Field(description="how often the top class was the outcome")
+    count: int
+
+
+class LiveFigures(BaseModel):
+    decisions: int = Field(0, description="the model's decisions in the rolling window")
+    scored: int = Field(description="decisions whose outcome is known")
+    hit_rate: float | None = Field(None, description="the top class was the outcome")
+    brier: float | None = None
+    ece: float | None = Field(None, description="expected calibration error (top label)")
+    calibration: list[CalibrationBin] = []
+    latency_ms: dict[str, float] = Field({}, description="decision latency: p50, max")
+    note: str | None = None
+
+
+class ModelOut(BaseModel):
+    path: str = Field(description="the bundle or model store entry (its champion)")
+    bundle: str = Field(description="the bundle's creation stamp (its decisions carry it)")
+    label: str
+    horizon: int
+    classes: list[float]
+    note: str | None = None
+
+
+class MlMetrics(BaseModel):
+    model: ModelOut | None
+    live: LiveFigures
+    backtest: dict[str, float | None] = Field(
+        description="the bundle's walk-forward figures: accuracy (hit rate), brier, ece, ..."
+    )
+    drift: dict[str, Any] | None = Field(description="the latest drift check (see /drift)")
+
+
+class DriftOut(BaseModel):
+    level: str = Field(description="ok, warn, alert, or unknown (no verdict)")
+    message: str
+    checked_at: str | None = None
+    size_multiplier: float = Field(1.0, description="applied to new entries (1: none)")
+    report: dict[str, Any] | None = Field(None, description="PSI/KS per feature, prediction PSI")

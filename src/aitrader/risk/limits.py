@@ -74,6 +74,7 @@ class RiskManager:
         self._state = store.load() or RiskState()
         self.correlations = correlations
         self.decisions: list[RiskDecision] = []
+        self.scale: tuple[float, str] = (1.0, "")  # an outside size multiplier and its reason
         self._day: tuple[int | None, str] = (None, "")  # the last UTC day number and its text
         sizing = config.sizing
         self.volatility = VolatilityTracker(sizing) if sizing.method == "vol_target" else None
@@ -149,6 +150,13 @@ class RiskManager:
         logger.warning("kill switch reset", extra={"time": str(time)})
         self._set(kill_switch=False, kill_reason="", kill_time=None)
 
+    def scale_entries(self, multiplier: float, reason: str) -> None:
+        """Scale new entries by ``multiplier`` (in (0, 1]; 1: off) until told otherwise, e.g.
+        while a model has drifted; a cap like the drawdown reduction, named by ``reason``."""
+        if not 0 < multiplier <= 1:
+            raise ValueError(f"size multiplier must be in (0, 1], got {multiplier}")
+        self.scale = (float(multiplier), reason)
+
     def flatten(self, portfolio: PortfolioSnapshot, time: pd.Timestamp) -> list[OrderIntent]:
         """Reduce-only intents closing every open position (what the kill switch sends)."""
         return [
@@ -216,6 +224,9 @@ class RiskManager:
         mult = self.size_multiplier(equity)
         if mult < 1.0:
             caps[f"drawdown {self.drawdown(equity):.2%}: size ×{mult:.3f}"] = abs(opening) * mult
+        outside, why = self.scale
+        if outside < 1.0:
+            caps[f"{why or 'scaled'}: size ×{outside:.3f}"] = abs(opening) * outside
         if intent.stop is not None and intent.stop != price:
             caps[f"risk per trade {lim.risk_per_trade:.2%}"] = (
                 lim.risk_per_trade * equity / abs(price - intent.stop)

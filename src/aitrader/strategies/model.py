@@ -46,7 +46,7 @@ from aitrader.pipeline import (
 from aitrader.strategy.base import Context, Decision, Environment, Param, Strategy, Target
 from aitrader.strategy.base import TargetFrame as Frame
 from aitrader.strategy.modes import regime_labels
-from aitrader.strategy.signals import SignalInputs, direction_probabilities
+from aitrader.strategy.signals import SignalInputs, class_probabilities, direction_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,14 @@ def _frame(bars: Bars) -> pd.DataFrame:
     index = pd.DatetimeIndex(pd.to_datetime(bars.ts, utc=True), name="timestamp")
     fields = ("open", "high", "low", "close", "volume")
     return pd.DataFrame({k: getattr(bars, k) for k in fields}, index=index)
+
+
+def _json_row(row: pd.DataFrame) -> dict[str, float | None]:
+    """A one-row feature frame as JSON-safe values (NaN/inf as None)."""
+    return {
+        c: (float(v) if np.isfinite(v) else None)
+        for c, v in zip(row.columns, row.iloc[0], strict=True)
+    }
 
 
 class ModelBundleStrategy(Strategy):
@@ -175,8 +183,8 @@ class ModelBundleStrategy(Strategy):
         self.observe(ctx)
         out = {}
         for s in self.symbols:
-            fraction, stop_loss = self._decide(ctx, s)
-            out[s] = Target(fraction / len(self.symbols), stop_loss=stop_loss)
+            fraction, stop_loss, info = self._decide(ctx, s)
+            out[s] = Target(fraction / len(self.symbols), stop_loss=stop_loss, info=info)
         return out
 
     def features(self, bars: Bars, symbol: str) -> pd.DataFrame:
@@ -192,22 +200,27 @@ class ModelBundleStrategy(Strategy):
         row = np.array([[values[c] for c in self.columns]], dtype=np.float64)
         return pd.DataFrame(row, columns=self.columns)
 
-    def _decide(self, ctx: Context, symbol: str) -> tuple[float, float]:
-        """``(signed fraction of the top band, ATR stop-loss fraction)`` at the last bar."""
+    def _decide(self, ctx: Context, symbol: str) -> tuple[float, float, dict[str, Any]]:
+        """``(signed fraction of the top band, ATR stop-loss fraction, explanation)`` at the
+        last bar; the explanation holds the calibrated class probabilities and the feature row
+        (what drift checks compare with the bundle's training reference)."""
         t0 = time.perf_counter_ns()
         bars = ctx.history(symbol)
         row = self.features(bars, symbol)
         t1 = time.perf_counter_ns()
         p_up, p_down = np.array([np.nan]), None
+        info: dict[str, Any] = {"bundle": self.bundle.info.created, "features": _json_row(row)}
         if np.isfinite(row.to_numpy()).all():
             proba = self.bundle.predictor.predict_proba(row)
-            p_up, p_down = direction_probabilities(proba, self.bundle.predictor.classes)
+            classes = self.bundle.predictor.classes
+            p_up, p_down = direction_probabilities(proba, classes)
+            info["probabilities"] = class_probabilities(proba[0], classes)
         t2 = time.perf_counter_ns()
         fraction, stop_loss = self._policy(bars, symbol, p_up, p_down)
         t3 = time.perf_counter_ns()
         for stage, ns in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             self.timings[stage] += ns
-        return fraction, stop_loss
+        return fraction, stop_loss, info
 
     def _policy(
         self, bars: Bars, symbol: str, p_up: np.ndarray, p_down: np.ndarray | None

@@ -136,6 +136,9 @@ class Target:
     ``trail`` is a trailing-stop distance as a fraction of the entry price (k ATRs: ``k × ATR /
     close``); ``time_stop`` closes the position after that many bars held (0: never).
     Absolute prices become distances from the decision bar's close, applied to the fill.
+    ``info``: a free-form, JSON-safe explanation of the decision, recorded with it in a paper/live
+    run's ledger (e.g. the model strategy's class probabilities ``{"probabilities": {"down": p,
+    "flat": p, "up": p}}``); it never changes what is traded.
     """
 
     fraction: float
@@ -149,6 +152,7 @@ class Target:
     break_even: bool = False
     trail: float = math.nan
     time_stop: int = 0
+    info: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.plan_row() is not None:
@@ -189,6 +193,9 @@ def check_plan(target: Any) -> None:
 
 Decision = float | Target | Mapping[str, "float | Target | None"] | None
 """What ``on_bar`` returns: one symbol's target (float or Target), a mapping per symbol, or None."""
+
+DecisionRow = tuple[str, float, float, Mapping[str, Any] | None]
+"""A decision as a run records it: ``(symbol, target fraction, the bar's close, Target.info)``."""
 
 
 @dataclass(frozen=True)

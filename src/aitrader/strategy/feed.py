@@ -26,6 +26,7 @@ from aitrader.strategy.base import (
     PLAN_FIELDS,
     Context,
     Decision,
+    DecisionRow,
     Environment,
     Strategy,
     Target,
@@ -113,6 +114,8 @@ class StrategyFeed:
         self._row = self._none
         self._targets = _targets(self._none)
         self.records: list[np.ndarray] | None = [] if record else None
+        self.decided = False  # whether the last ``at`` asked the strategy (a new bar)
+        self.explained: dict[str, Mapping[str, Any]] = {}  # ``Target.info`` of that answer
 
     def bind(self, portfolio: Any, risk: Any) -> None:
         """Give ``on_bar`` the account (positions, equity) and the risk state."""
@@ -138,9 +141,11 @@ class StrategyFeed:
             self.strategy.observe(self.ctx)
 
     def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
+        self.decided = False
         if self._push(bars):
             self._enter(i, bars)
             decision = self.strategy.on_bar(self.ctx)
+            self.decided, self.explained = True, {}
             if decision is None and self._row is not self._none:
                 self._row, self._targets = self._none, _targets(self._none)
             elif decision is not None:
@@ -149,6 +154,17 @@ class StrategyFeed:
         if self.records is not None:
             self.records.append(self._row)
         return self._targets
+
+    def decision_rows(self, bars: Mapping[str, Bar]) -> tuple[Any, str, list[DecisionRow]]:
+        """What a run records of the strategy's answer at the last bar it was asked: the bar's
+        time, the strategy's name and per symbol ``(symbol, target fraction (NaN: none), the
+        bar's close, Target.info)``; no rows when the bar was not new or nothing was decided."""
+        rows: list[DecisionRow] = []
+        for j, s in enumerate(self.symbols if self.decided else ()):
+            target, info = float(self._row[0, j]), self.explained.get(s)
+            if info is not None or not math.isnan(target):
+                rows.append((s, target, float(bars[s].close), info))
+        return self.ctx.time, self.strategy.name, rows
 
     def _decode(self, decision: Decision) -> np.ndarray:
         """A decision as rows (fraction, stop_loss, take_profit, stop_price, the plan fields)
@@ -170,6 +186,8 @@ class StrategyFeed:
                 plan = value.plan_row()
                 if plan is not None:
                     row[4:, j] = plan
+                if value.info is not None:
+                    self.explained[symbol] = value.info
             elif value is not None:
                 row[0, j] = _number(value, self.strategy.name, symbol)
         row.setflags(write=False)

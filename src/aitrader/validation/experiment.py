@@ -25,6 +25,7 @@ from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig, canonical_specs
 from aitrader.labels import LabelConfig
 from aitrader.models.config import ModelConfig
+from aitrader.models.drift import drift_reference
 from aitrader.models.registry import BundleInfo, ModelBundle, save_bundle
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
@@ -228,6 +229,10 @@ def train_bundle(
         data_checksum=prepared.data_checksum,
         classes=[float(c) for c in predictor.classes],
         signal_thresholds=thresholds,
+        reference=drift_reference(
+            prepared.X.iloc[fold.train],
+            direction_probabilities(calibration_proba, predictor.classes)[0],
+        ),
     )
     return ModelBundle(predictor, info)
 
