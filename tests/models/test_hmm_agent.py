@@ -101,3 +101,16 @@ def test_missing_lags_feature_is_a_clear_error(kit: SimpleNamespace, btc: pd.Dat
     X, y = kit.rows(btc, [FeatureSpec(name="realized_vol")])
     with pytest.raises(ConfigError, match=r"reads the last 48 bars from the `lags` feature"):
         kit.fitted("hmm", X, y)
+
+
+def test_an_experiment_adds_the_window_the_kind_reads() -> None:
+    from aitrader.models.config import ModelConfig
+    from aitrader.validation.experiment import ExperimentConfig
+
+    hmm = ModelConfig.model_validate({"kind": "hmm", "hmm": {"window": 64}})
+    added = ExperimentConfig(models=hmm).features.extra
+    assert added == (FeatureSpec(name="lags", params={"lags": 64}),)
+    own = {"extra": [{"name": "lags", "params": {"lags": 100}}]}
+    kept = ExperimentConfig.model_validate({"models": hmm, "features": own}).features.extra
+    assert kept == (FeatureSpec(name="lags", params={"lags": 100}),)  # the user's window stays
+    assert ExperimentConfig().features.extra == ()  # lightgbm reads no window
