@@ -9,9 +9,12 @@ costs; every model scored and traded by the same :func:`aitrader.validation.eval
 The outputs pass refits each agent on the same folds (:func:`fit_chain`) and reads
 :func:`aitrader.models.agents.agent_outputs` on the test rows.
 
+One decision's model latency (a single feature row → calibrated probabilities + the agent's
+outputs, the per-bar path) is timed on the first fold's chain over 300 test rows.
+
 Usage: python benchmarks/bench_agents.py [--dataset BTC-USD-1h] [--test-size 5000]
-       [--kinds majority lightgbm hmm garch garch_mlp quantile]
-Writes benchmarks/results/agents.json.
+       [--kinds majority lightgbm hmm garch garch_mlp quantile] [--latency-only]
+Writes benchmarks/results/agents.json (agents_latency.json with --latency-only).
 """
 
 from __future__ import annotations
@@ -86,32 +89,61 @@ def output_quality(
     return stats
 
 
-def run(name: str, kinds: list[str], test_size: int, workers: int) -> list[dict[str, Any]]:
-    candles = load_sample(name)
+def latency(
+    prepared: Prepared, model: ModelConfig, validation: ValidationConfig
+) -> dict[str, float]:
+    """One decision's model time: the chain of the first fold predicting single rows (the
+    per-bar path: one feature row → calibrated probabilities and the agent's outputs)."""
+    fold = make_folds(prepared.windows, validation, prepared.horizon)[0]
+    chain, _ = fit_chain(prepared, fold, model)
+    times = []
+    for i in fold.test[:300]:
+        row = prepared.X.iloc[[int(i)]]
+        start = time.perf_counter()
+        chain.predict_proba(row)
+        agent_outputs(chain, row)
+        times.append((time.perf_counter() - start) * 1000)
+    return {"p50_ms": float(np.median(times)), "p99_ms": float(np.percentile(times, 99))}
+
+
+def evaluated(
+    prepared: Prepared, label: str, validation: ValidationConfig, context: Any
+) -> dict[str, Any]:
+    """One kind's walk-forward metrics, overfitting statistics, wall time and load."""
+    model = ModelConfig.model_validate(CONFIGS[label])
+    load0 = os.getloadavg()[0]
+    start = time.perf_counter()
+    result = evaluate(prepared, model, validation, context)
+    wall = time.perf_counter() - start
+    stats = overfitting_stats(result)
+    row: dict[str, Any] = {"rows": len(prepared.y), "features": prepared.X.shape[1]}
+    row |= {"folds": int(result.metrics["folds"])}
+    row |= {k: result.metrics[k] for k in COLUMNS} | {"dsr": stats["dsr"], "pbo": stats["pbo"]}
+    row |= {"evaluate_s": round(wall, 1), "load_start": load0, "load_end": os.getloadavg()[0]}
+    if label not in ("majority", "lightgbm"):
+        start = time.perf_counter()
+        row["outputs"] = output_quality(prepared, model, validation)
+        row["outputs_s"] = round(time.perf_counter() - start, 1)
+    return row
+
+
+def run(
+    name: str, kinds: list[str], validation: ValidationConfig, only_latency: bool
+) -> list[dict[str, Any]]:
+    """Every chosen kind on one bundled data set (features built once)."""
     sample = get_sample(name)
     features = FeaturesConfig(extra=(FeatureSpec(name="lags"),))
     start = time.perf_counter()
-    prepared = prepare(candles, features, LabelConfig(), CostsConfig(), sample.timeframe)
-    build_s = time.perf_counter() - start
-    validation = ValidationConfig(n_jobs=workers, test_size=test_size)
+    prepared = prepare(load_sample(name), features, LabelConfig(), CostsConfig(), sample.timeframe)
+    build_s = round(time.perf_counter() - start, 1)
     context = ExperimentConfig().context(sample.symbol, sample.timeframe)
     rows = []
     for label in kinds:
+        row: dict[str, Any] = {"dataset": name, "model": label, "features_s": build_s}
+        if not only_latency:
+            row |= evaluated(prepared, label, validation, context)
         model = ModelConfig.model_validate(CONFIGS[label])
-        load0 = os.getloadavg()[0]
-        start = time.perf_counter()
-        result = evaluate(prepared, model, validation, context)
-        wall = time.perf_counter() - start
-        stats = overfitting_stats(result)
-        row: dict[str, Any] = {"dataset": name, "model": label, "rows": len(prepared.y)}
-        row |= {"features": prepared.X.shape[1], "folds": int(result.metrics["folds"])}
-        row |= {k: result.metrics[k] for k in COLUMNS} | {"dsr": stats["dsr"], "pbo": stats["pbo"]}
-        row |= {"evaluate_s": round(wall, 1), "features_s": round(build_s, 1)}
-        row |= {"load_start": load0, "load_end": os.getloadavg()[0]}
-        if label not in ("majority", "lightgbm"):
-            start = time.perf_counter()
-            row["outputs"] = output_quality(prepared, model, validation)
-            row["outputs_s"] = round(time.perf_counter() - start, 1)
+        row["latency"] = latency(prepared, model, validation) | {"load": os.getloadavg()[0]}
         rows.append(row)
         print(json.dumps(row, default=float), flush=True)
     return rows
@@ -123,12 +155,15 @@ def main() -> None:
     parser.add_argument("--test-size", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--kinds", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--latency-only", action="store_true", help="skip the walk-forward")
     args = parser.parse_args()
-    rows = run(args.dataset, args.kinds, args.test_size, args.workers)
+    validation = ValidationConfig(n_jobs=args.workers, test_size=args.test_size)
+    rows = run(args.dataset, args.kinds, validation, args.latency_only)
     payload = {"cores": os.cpu_count(), "test_size": args.test_size, "results": rows}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(payload, indent=2, default=float) + "\n")
-    print(f"wrote {RESULTS}")
+    path = RESULTS.with_name("agents_latency.json") if args.latency_only else RESULTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=float) + "\n")
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -165,7 +165,7 @@ register(
     ModelKind(
         name="garch",
         summary="volatility agent: GARCH(1,1) next-bar sigma, range and high-vol probability "
-        "(needs the `lags` feature)",
+        "(reads the `lags` window)",
         estimator=GarchAgentModel,
         params=GarchParams,
         codec=StateCodec(),

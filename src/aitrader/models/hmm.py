@@ -190,7 +190,7 @@ register(
     ModelKind(
         name="hmm",
         summary="regime agent: Gaussian HMM on returns/ranges, forward-filtered per bar "
-        "(needs the `lags` feature)",
+        "(reads the `lags` window)",
         estimator=HMMRegimeModel,
         params=HMMParams,
         codec=StateCodec(),

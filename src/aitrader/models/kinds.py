@@ -137,6 +137,7 @@ class ModelKind(Generic[P]):
             "params": self.params().model_dump(mode="json"),
             "tunable": self.space is not None,
             "raw_features": self.raw_features,
+            "features": self.required_features(),
             "extra": self.extra,
             "installed": not self.missing(),
             "bundle": "pickle (needs --trust-bundle)" if self.codec.executable else "safe",

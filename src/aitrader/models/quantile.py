@@ -161,7 +161,7 @@ register(
     ModelKind(
         name="quantile",
         summary="magnitude: next-bar return quantiles (LightGBM) with split-conformal 80/95 % "
-        "intervals (needs the `lags` feature)",
+        "intervals (reads the `lags` window)",
         estimator=QuantileModel,
         params=QuantileParams,
         codec=StateCodec(),
