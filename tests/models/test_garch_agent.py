@@ -80,3 +80,16 @@ def test_causal_and_bit_identical_after_loading(
     assert np.array_equal(loaded.model.outputs(X).to_numpy(), chain.model.outputs(X).to_numpy())
     single = np.vstack([chain.model.outputs(X.iloc[[i]]).to_numpy() for i in range(1500, 1510)])
     assert np.array_equal(single, chain.model.outputs(X.iloc[1500:1510]).to_numpy())
+
+
+def test_the_window_has_forgotten_its_seed(btc: pd.DataFrame, kit: SimpleNamespace) -> None:
+    """σ from the 48-bar window is within 1 % of σ from 200 bars (99 % of rows)."""
+    from aitrader.features.spec import FeatureSpec
+    from aitrader.models.garch import GarchAgentModel
+
+    X, y = kit.rows(btc, [FeatureSpec(name="lags", params={"lags": 200})])
+    short = kit.fitted("garch", X.iloc[:1500], y[:1500]).model  # default window: 48 bars
+    long = GarchAgentModel(short.params.model_copy(update={"window": 200}))
+    long.garch_ = short.garch_
+    ratio = short.sigma(X.iloc[1500:]) / long.sigma(X.iloc[1500:])
+    assert np.percentile(np.abs(ratio - 1), 99) < 0.01

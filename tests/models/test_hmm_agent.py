@@ -114,3 +114,16 @@ def test_an_experiment_adds_the_window_the_kind_reads() -> None:
     kept = ExperimentConfig.model_validate({"models": hmm, "features": own}).features.extra
     assert kept == (FeatureSpec(name="lags", params={"lags": 100}),)  # the user's window stays
     assert ExperimentConfig().features.extra == ()  # lightgbm reads no window
+
+
+def test_the_window_has_forgotten_where_it_started(btc: pd.DataFrame, kit: SimpleNamespace) -> None:
+    """The 32-bar forward filter equals one over 200 bars: filtering the row's window is the
+    full-history filter."""
+    specs = [FeatureSpec(name="lags", params={"lags": 200})]
+    X, y = kit.rows(btc, specs)
+    short = kit.fitted("hmm", X.iloc[:1500], y[:1500], window=kit.LAGS).model
+    long = HMMRegimeModel(short.params.model_copy(update={"window": 200}))
+    for name in ("initial_", "transmat_", "means_", "vars_", "obs_mean_", "obs_scale_"):
+        setattr(long, name, getattr(short, name))
+    gap = np.abs(short.state_proba(X.iloc[1500:]) - long.state_proba(X.iloc[1500:]))
+    assert gap.max() < 1e-6
