@@ -127,3 +127,18 @@ def test_the_window_has_forgotten_where_it_started(btc: pd.DataFrame, kit: Simpl
         setattr(long, name, getattr(short, name))
     gap = np.abs(short.state_proba(X.iloc[1500:]) - long.state_proba(X.iloc[1500:]))
     assert gap.max() < 1e-6
+
+
+def test_listing_the_kinds_imports_no_heavy_library() -> None:
+    """The agents' modules import hmmlearn, arch, numba, LightGBM and pandas only when used."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys; from aitrader.models import kinds; kinds.names(); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    heavy = {"hmmlearn", "arch", "numba", "scipy", "sklearn", "lightgbm", "pandas"}
+    assert heavy.isdisjoint(json.loads(done.stdout))

@@ -27,10 +27,9 @@ import io
 import json
 import warnings
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from aitrader.errors import DataError
@@ -40,6 +39,9 @@ from aitrader.models.codecs import StateCodec, json_bytes, npz_bytes, read_npz
 from aitrader.models.config import Frozen
 from aitrader.models.heads import Head, HeadConfig, binary_head, fit_head
 from aitrader.models.kinds import ModelKind, register
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 OUTPUTS = ("garch_sigma", "garch_range", "vol_high_p")
 
@@ -125,6 +127,8 @@ class GarchAgentModel(ClassifierBase):
 
     def outputs(self, X: ArrayLike) -> pd.DataFrame:
         """``garch_sigma``, ``garch_range`` and ``vol_high_p`` per row (see the module)."""
+        import pandas as pd
+
         self._check_fitted()
         sigma, Z = self._features(X)
         high = self.vol_head_.predict_proba(Z)[:, 1]

@@ -24,11 +24,9 @@ import io
 import json
 import warnings
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-import pandas as pd
-from numba import njit
 from pydantic import Field
 
 from aitrader.errors import DataError
@@ -38,6 +36,9 @@ from aitrader.models.codecs import StateCodec, json_bytes, npz_bytes, read_npz
 from aitrader.models.config import Frozen
 from aitrader.models.heads import rowdot
 from aitrader.models.kinds import ModelKind, register
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _STATE = ("initial_", "transmat_", "means_", "vars_", "obs_mean_", "obs_scale_", "emit_")
 
@@ -51,40 +52,6 @@ class HMMParams(Frozen):
     )
     n_iter: int = Field(100, ge=1, le=10_000, description="EM iterations")
     smoothing: float = Field(1.0, ge=0, description="pseudo-count per state and class")
-
-
-@njit(cache=True)
-def _forward(loglik: np.ndarray, initial: np.ndarray, transmat: np.ndarray) -> np.ndarray:
-    """Filtered state probabilities at each row's last bar: ``loglik`` is (rows, bars, states)."""
-    n, length, k = loglik.shape
-    out = np.empty((n, k))
-    alpha = np.empty(k)
-    prior = np.empty(k)
-    for i in range(n):
-        for j in range(k):
-            alpha[j] = initial[j]
-        for t in range(length):
-            if t > 0:
-                for j in range(k):
-                    s = 0.0
-                    for h in range(k):
-                        s += alpha[h] * transmat[h, j]
-                    prior[j] = s
-            else:
-                for j in range(k):
-                    prior[j] = alpha[j]
-            top = loglik[i, t, 0]
-            for j in range(1, k):
-                top = max(top, loglik[i, t, j])
-            total = 0.0
-            for j in range(k):
-                alpha[j] = prior[j] * np.exp(loglik[i, t, j] - top)
-                total += alpha[j]
-            for j in range(k):
-                alpha[j] /= total
-        for j in range(k):
-            out[i, j] = alpha[j]
-    return out
 
 
 def stationary(transmat: np.ndarray) -> np.ndarray:
@@ -157,8 +124,10 @@ class HMMRegimeModel(ClassifierBase):
         """Forward-filtered state probabilities at each row's bar (rows × states, 0 calmest)."""
         if not hasattr(self, "transmat_"):
             raise DataError("HMMRegimeModel is not fitted: call fit() first")
+        from aitrader.models.hmm_filter import forward
+
         obs = self._observations(*self._windows(X))
-        return np.asarray(_forward(self._loglik(obs), self.initial_, self.transmat_))
+        return np.asarray(forward(self._loglik(obs), self.initial_, self.transmat_))
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Class probabilities: filtered state probabilities × per-state class frequencies."""
@@ -167,6 +136,8 @@ class HMMRegimeModel(ClassifierBase):
 
     def outputs(self, X: ArrayLike) -> pd.DataFrame:
         """``hmm_p0 .. hmm_p{K-1}``: P(regime k | bars ≤ t), regime 0 the calmest."""
+        import pandas as pd
+
         gamma = self.state_proba(X)
         return pd.DataFrame(gamma, columns=[f"hmm_p{k}" for k in range(gamma.shape[1])])
 

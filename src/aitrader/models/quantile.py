@@ -20,10 +20,9 @@ import io
 import json
 import math
 from collections.abc import Mapping
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
 from aitrader.errors import DataError
@@ -33,6 +32,9 @@ from aitrader.models.codecs import StateCodec, json_bytes, npz_bytes, read_npz
 from aitrader.models.config import Frozen
 from aitrader.models.heads import Head, HeadConfig, fit_head
 from aitrader.models.kinds import ModelKind, register
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LEVELS = (0.025, 0.1, 0.5, 0.9, 0.975)
 COVERAGES = {80: (0.1, 0.9), 95: (0.025, 0.975)}
@@ -126,6 +128,8 @@ class QuantileModel(ClassifierBase):
 
     def outputs(self, X: ArrayLike) -> pd.DataFrame:
         """``ret_q50`` and the conformal 80 % / 95 % intervals of the next log return."""
+        import pandas as pd
+
         self._check_fitted()
         q = self.quantiles(as_matrix(X))
         columns = [q[:, LEVELS.index(0.5)]]
