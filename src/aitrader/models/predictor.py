@@ -30,7 +30,8 @@ class Predictor:
     scaler: FeatureScaler | None
     calibrator: ProbabilityCalibrator | None
 
-    def _matrix(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+        """The rows the model reads: columns checked, scaled when the chain has a scaler."""
         if tuple(str(c) for c in X.columns) != self.feature_names:
             raise DataError(
                 "feature columns differ from the ones the model was trained on "
@@ -40,7 +41,7 @@ class Predictor:
 
     def raw_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Uncalibrated probabilities over ``classes``."""
-        proba = self.model.predict_proba(self._matrix(X))
+        proba = self.model.predict_proba(self.transform(X))
         return align_proba(proba, self.model.classes_, self.classes)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
