@@ -39,6 +39,7 @@ BUILTINS: tuple[str, ...] = (
     "aitrader.models.linear",
     "aitrader.models.baselines",
     "aitrader.models.xgb",
+    "aitrader.models.meta",
 )
 """Modules whose import registers the built-in kinds, in the order they are listed."""
 

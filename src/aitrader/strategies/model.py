@@ -175,8 +175,8 @@ class ModelBundleStrategy(Strategy):
         self.observe(ctx)
         out = {}
         for s in self.symbols:
-            fraction, stop_loss = self._decide(ctx, s)
-            out[s] = Target(fraction / len(self.symbols), stop_loss=stop_loss)
+            fraction, stop_loss, info = self._decide(ctx, s)
+            out[s] = Target(fraction / len(self.symbols), stop_loss=stop_loss, info=info)
         return out
 
     def features(self, bars: Bars, symbol: str) -> pd.DataFrame:
@@ -192,22 +192,23 @@ class ModelBundleStrategy(Strategy):
         row = np.array([[values[c] for c in self.columns]], dtype=np.float64)
         return pd.DataFrame(row, columns=self.columns)
 
-    def _decide(self, ctx: Context, symbol: str) -> tuple[float, float]:
-        """``(signed fraction of the top band, ATR stop-loss fraction)`` at the last bar."""
+    def _decide(self, ctx: Context, symbol: str) -> tuple[float, float, dict[str, Any] | None]:
+        """``(signed fraction of the top band, ATR stop-loss fraction, why)`` at the last bar;
+        why: the probabilities by class and, for a meta-agent, each agent's view and weight."""
         t0 = time.perf_counter_ns()
         bars = ctx.history(symbol)
         row = self.features(bars, symbol)
         t1 = time.perf_counter_ns()
-        p_up, p_down = np.array([np.nan]), None
+        p_up, p_down, info = np.array([np.nan]), None, None
         if np.isfinite(row.to_numpy()).all():
-            proba = self.bundle.predictor.predict_proba(row)
+            proba, info = self.bundle.predictor.predict_explained(row)
             p_up, p_down = direction_probabilities(proba, self.bundle.predictor.classes)
         t2 = time.perf_counter_ns()
         fraction, stop_loss = self._policy(bars, symbol, p_up, p_down)
         t3 = time.perf_counter_ns()
         for stage, ns in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             self.timings[stage] += ns
-        return fraction, stop_loss
+        return fraction, stop_loss, info
 
     def _policy(
         self, bars: Bars, symbol: str, p_up: np.ndarray, p_down: np.ndarray | None

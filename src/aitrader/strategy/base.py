@@ -126,12 +126,14 @@ class Param:
 class Target:
     """A target position with its protection. ``fraction``: signed fraction of equity (NaN: no
     decision). ``stop_loss`` / ``take_profit``: distances as fractions of the entry price;
-    ``stop_price``: an absolute protective stop (give it or ``stop_loss``)."""
+    ``stop_price``: an absolute protective stop (give it or ``stop_loss``). ``info``: why
+    (JSON-safe), e.g. the model strategy's probabilities and each agent's view and weight."""
 
     fraction: float
     stop_loss: float = math.nan
     take_profit: float = math.nan
     stop_price: float = math.nan
+    info: Mapping[str, Any] | None = None
 
 
 Decision = float | Target | Mapping[str, "float | Target | None"] | None
