@@ -25,6 +25,7 @@ from aitrader.labelspec import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.ops.config import ApiConfig, NotifyConfig
 from aitrader.risk.config import RiskConfig
+from aitrader.sentiment.config import SentimentConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalConfig
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 
@@ -168,6 +169,7 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     api: ApiConfig = ApiConfig()
     notify: NotifyConfig = NotifyConfig()
+    sentiment: SentimentConfig = SentimentConfig()
     secrets_file: Path | None = Field(None, description="YAML file with secrets (mode 0600)")
     secrets: Secrets = Secrets()
 

@@ -47,6 +47,7 @@ COMMANDS: dict[str, str] = {
     "control": "aitrader.cli.control:app",
     "risk": "aitrader.cli.risk:app",
     "serve": "aitrader.cli.serve:serve_command",
+    "news": "aitrader.cli.news:app",
 }
 
 
