@@ -7,9 +7,9 @@ risk-managed engine with costs and the ATR stop (``validation.evaluation``).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
+from factories import momentum_walk
 
 from aitrader.config import FeaturesConfig, Settings
 from aitrader.data.samples import load_sample
@@ -31,25 +31,6 @@ SPECS = (
 )
 CONFIG = ExperimentConfig(features=FeaturesConfig(preset="none", extra=SPECS))
 VALIDATION = ValidationConfig(min_train=2000, test_size=1000)
-
-
-def momentum_walk(n: int, seed: int, beta: float, vol: float = 0.006) -> pd.DataFrame:
-    """Hourly candles whose bar return is ``beta`` × the sum of the last three plus noise: a
-    planted, learnable 3-bar momentum (``beta`` 0: a pure random walk)."""
-    rng = np.random.default_rng(seed)
-    eps = rng.normal(0.0, vol, n)
-    r = np.zeros(n)
-    for i in range(3, n):
-        r[i] = beta * (r[i - 1] + r[i - 2] + r[i - 3]) + eps[i]
-    close = 100.0 * np.exp(np.cumsum(r))
-    open_ = np.r_[100.0, close[:-1]]
-    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, vol / 3, n)))
-    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, vol / 3, n)))
-    index = pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC", name="timestamp")
-    volume = rng.uniform(1e4, 1e5, n)  # liquid: orders never hit the volume cap
-    return pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
-    )
 
 
 def run(candles: pd.DataFrame, config: ExperimentConfig = CONFIG) -> tuple[Evaluation, dict]:
