@@ -8,17 +8,15 @@ import math
 
 import pytest
 from factories import momentum_walk
+from unseen import train_then_trade
 
-from aitrader.config import FeaturesConfig, Settings
-from aitrader.engine.backtest import RunOptions
-from aitrader.engine.managed import run_managed_backtest
+from aitrader.config import FeaturesConfig
 from aitrader.features.spec import FeatureSpec
 from aitrader.models.config import ModelConfig
 from aitrader.models.meta import MetaModel
-from aitrader.pipeline import bundle_targets, pipeline_stop
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate
-from aitrader.validation.experiment import ExperimentConfig, overfitting_stats, train_bundle
+from aitrader.validation.experiment import ExperimentConfig, overfitting_stats
 from aitrader.validation.walkforward import prepare
 
 SPECS = (
@@ -72,23 +70,11 @@ def test_every_combiner_finds_and_trades_the_planted_momentum(combiner: str) -> 
 
 @pytest.mark.slow
 def test_a_meta_bundle_trades_unseen_bars_of_the_planted_walk() -> None:
-    experiment = config("vote")
     candles = momentum_walk(9000, seed=2, beta=0.15)
-    seen, unseen = candles.iloc[:6000], candles.iloc[6000:]
-    prepared = prepare(seen, experiment.features, experiment.labels, experiment.costs, "1h")
-    bundle = train_bundle(prepared, experiment, "SYN/USD", "1h")
+    bundle, _, result = train_then_trade(candles, 6000, config("vote"))
     model = bundle.predictor.model
     assert isinstance(model, MetaModel)
     weights = dict(zip([a.name for a in model.agents_], model.weights_[0], strict=True))
     assert weights["majority"] < 0.1 < weights["lightgbm"] + weights["logistic"]
-    settings = Settings(features=experiment.features)
-    targets = bundle_targets("SYN/USD", candles, bundle, settings, "1h")
-    fraction = targets.fraction.loc[unseen.index]
-    result = run_managed_backtest(
-        unseen,
-        fraction.to_numpy(),
-        stops=pipeline_stop(settings),
-        options=RunOptions(timeframe="1h", benchmarks=False),
-    )
     assert len(result.result.trades) >= 30
     assert result.result.equity.iloc[-1] > result.result.initial_cash
