@@ -224,3 +224,16 @@ def test_too_short_a_window_is_a_clear_error() -> None:
     frame, y = planted(400)
     with pytest.raises(ConfigError, match="no regime_proba"):
         meta(agents=["logistic", "majority"], regime_agent="majority").fit(frame[["x"]], y)
+
+
+def test_an_agent_reads_only_its_columns(tmp_path: Path) -> None:
+    frame, y = planted(1500, seed=6)
+    x = frame[["x", "noise"]]
+    model = meta(agents=[{"kind": "logistic", "name": "news", "columns": ["noi"]}, "logistic"])
+    model.fit(x, y)
+    assert [a.model.n_features_in_ for a in model.agents_] == [1, 2]
+    assert model.skills_[0] < 0.01 < model.skills_[1]  # the noise column alone has no skill
+    loaded = load_bundle(save_bundle(_bundle(model, x), tmp_path / "m")).predictor.model
+    assert loaded.agents_[0].columns == ("noise",)
+    with pytest.raises(DataError, match="no feature column starts with 'news_'"):
+        meta(agents=[{"kind": "logistic", "columns": ["news_"]}]).fit(x, y)

@@ -3,7 +3,9 @@ they disagree.
 
 ``models: {kind: meta, meta: {agents: [lightgbm, logistic], combiner: vote}}``. Any registered
 kind can be an agent (``{kind: lightgbm, params: {n_estimators: 100}, name: fast}`` sets its
-parameters). Inside :meth:`MetaModel.fit`, on the training window only:
+parameters; ``columns: [news_]`` makes it read only the columns with those prefixes, e.g. a
+sentiment agent on the ``news_sentiment`` feature). Inside :meth:`MetaModel.fit`, on the
+training window only:
 
 1. **Out-of-fold views.** The last ``1 − first_fraction`` of the window is cut into
    ``inner_folds`` blocks; for each block every agent is fitted on the rows before it (less
@@ -28,7 +30,6 @@ each row; :meth:`MetaModel.explain` turns one row into JSON for ``Target.info``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any, Literal, Self
@@ -65,6 +66,9 @@ class AgentSpec(Frozen):
     kind: str
     params: dict[str, Any] = Field(default_factory=dict)
     name: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    columns: tuple[str, ...] = Field(
+        (), description="prefixes of the feature columns it reads (e.g. news_); empty: all"
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -89,6 +93,19 @@ class AgentSpec(Frozen):
 
         kind = kinds.get(self.kind)
         return kind.build(kind.validate_params(self.params), seed, n_jobs)
+
+    def select(self, names: tuple[str, ...]) -> tuple[str, ...] | None:
+        """The feature columns this agent reads (None: all); DataError for a prefix that
+        matches none."""
+        if not self.columns:
+            return None
+        for prefix in self.columns:
+            if not any(n.startswith(prefix) for n in names):
+                raise DataError(
+                    f"meta agent {self.name or self.kind!r}: no feature column starts with "
+                    f"{prefix!r}; add the feature (e.g. news_sentiment) or fix its columns"
+                )
+        return tuple(n for n in names if n.startswith(self.columns))
 
     def scaled(self, method: str) -> bool:
         """Whether this agent reads scaled features."""
@@ -148,8 +165,11 @@ class FittedAgent:
     model: Any
     scaler: FeatureScaler | None
     calibrator: ProbabilityCalibrator | None = None
+    columns: tuple[str, ...] | None = None
 
     def _inputs(self, frame: pd.DataFrame) -> Any:
+        if self.columns is not None:
+            frame = frame[list(self.columns)]
         return frame if self.scaler is None else self.scaler.transform(frame)
 
     def raw(self, frame: pd.DataFrame, classes: np.ndarray) -> np.ndarray:
@@ -210,12 +230,15 @@ class MetaModel(ClassifierBase):
                 "out-of-fold block are too few to fit the agents; lengthen the training window "
                 "or lower meta.inner_folds / raise meta.first_fraction"
             )
+        columns = spec.select(tuple(str(c) for c in frame.columns))
+        if columns is not None:
+            frame = frame[list(columns)]
         scaler = None
         if spec.scaled(p.scaler):
             scaler = FeatureScaler(p.scaler, p.scaler_clip).fit(frame)  # type: ignore[arg-type]
         model = spec.build(self.seed, self.n_jobs)
         model.fit(frame if scaler is None else scaler.transform(frame), labels)
-        return FittedAgent(name, model, scaler)
+        return FittedAgent(name, model, scaler, columns=columns)
 
     def _out_of_fold(
         self, frame: pd.DataFrame, labels: np.ndarray
@@ -345,10 +368,6 @@ class MetaModel(ClassifierBase):
         if output.regimes is not None:
             info["regimes"] = [float(v) for v in output.regimes[row]]
         return info
-
-    def describe_weights(self) -> Mapping[str, float]:
-        """Each agent's skill on the recent out-of-fold rows (for reports)."""
-        return {a.name: float(s) for a, s in zip(self.agents_, self.skills_, strict=True)}
 
 
 def _codec() -> Any:

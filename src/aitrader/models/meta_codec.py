@@ -37,7 +37,11 @@ class MetaCodec:
             scaler = agent.scaler and scaler_state(agent.scaler, arrays, f"{key}.scaler")
             calibrator = agent.calibrator and agent.calibrator.state(arrays, f"{key}.calibrator")
             spec = model_spec(agent.model, files, f"{key}-")
-            agents.append({"name": agent.name, "model": spec, "scaler": scaler, "cal": calibrator})
+            columns = None if agent.columns is None else list(agent.columns)
+            agents.append(
+                {"name": agent.name, "model": spec, "scaler": scaler, "cal": calibrator}
+                | {"columns": columns}
+            )
         state: dict[str, Any] = {a: encode(getattr(model, a), a, arrays) for a in _ARRAYS}
         state |= {
             "agents": agents,
@@ -68,5 +72,6 @@ class MetaCodec:
             fitted = load_model(spec["model"], dict(files), where, is_trusted(), f"agent{i}-")
             scaler = spec["scaler"] and scaler_from_state(spec["scaler"], arrays)
             calibrator = spec["cal"] and ProbabilityCalibrator.from_state(spec["cal"], arrays)
-            model.agents_.append(FittedAgent(spec["name"], fitted, scaler, calibrator))
+            columns = None if spec["columns"] is None else tuple(spec["columns"])
+            model.agents_.append(FittedAgent(spec["name"], fitted, scaler, calibrator, columns))
         return model
