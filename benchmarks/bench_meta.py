@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from aitrader.config import Settings
@@ -37,8 +36,8 @@ from aitrader.models.registry import ModelBundle
 from aitrader.strategies.model import MODEL_HISTORY, STAGES, ModelBundleStrategy
 from aitrader.strategy.base import Environment
 from aitrader.strategy.feed import StrategyFeed
-from aitrader.validation.experiment import ExperimentConfig, train_bundle
-from aitrader.validation.walkforward import prepare
+from aitrader.validation.experiment import ExperimentConfig
+from bench_live import stats, train
 from common import machine
 
 RESULTS = Path(__file__).parent / "results" / "meta_latency.json"
@@ -51,26 +50,6 @@ def agent_kinds() -> tuple[list[str], list[str]]:
     names = [n for n in kinds.names() if n != "meta"]
     missing = [n for n in names if kinds.get(n).missing()]
     return [n for n in names if n not in missing], missing
-
-
-def train(candles: pd.DataFrame, models: ModelConfig) -> tuple[ModelBundle, float]:
-    config = ExperimentConfig(features=FEATURES, models=models)
-    start = time.perf_counter()
-    prepared = prepare(candles, config.features, config.labels, config.costs, TIMEFRAME)
-    bundle = train_bundle(prepared, config, SYMBOL, TIMEFRAME)
-    return bundle, time.perf_counter() - start
-
-
-def stats(ns: list[int]) -> dict[str, float]:
-    a = np.asarray(ns, dtype=np.float64) / 1e6
-    p50, p90, p99 = np.percentile(a, [50, 90, 99])
-    return {
-        "count": int(a.size),
-        "p50_ms": round(float(p50), 3),
-        "p90_ms": round(float(p90), 3),
-        "p99_ms": round(float(p99), 3),
-        "max_ms": round(float(a.max()), 3),
-    }
 
 
 def replay(
@@ -125,7 +104,7 @@ def main() -> None:
         configs.append((f"meta (no {', '.join(args.also_without)})", meta_config(fewer, args)))
     bundles, fit_s = {}, {}
     for name, models in configs:
-        bundles[name], fit_s[name] = train(head, models)
+        bundles[name], fit_s[name] = train(head, ExperimentConfig(features=FEATURES, models=models))
         print(f"trained {name} in {fit_s[name]:.1f} s", flush=True)
     times = replay(candles, first, args.bars, bundles)
     table = {name: {s: stats(v) for s, v in stages.items()} for name, stages in times.items()}
