@@ -198,3 +198,19 @@ def test_a_damaged_store_names_its_line(tmp_path: Path) -> None:
     store.write_text('{"key": "a", "published": "2021-01-01T00:00:00Z", "score": 0.1}\nnot json\n')
     with pytest.raises(DataError, match="line 2 is not a stored headline"):
         load_scored(store)
+
+
+def test_news_job_summarises_and_notifies_failed_feeds(server: str, tmp_path: Path) -> None:
+    from aitrader.config import Settings
+    from aitrader.sentiment.collect import news_job
+
+    feeds = [{"url": f"{server}/atom.xml"}, {"url": f"{server}/broken", "name": "down"}]
+    settings = Settings.model_validate(
+        {"data": {"dir": str(tmp_path)}, "sentiment": {"feeds": feeds}}
+    )
+    sent: list[str] = []
+    assert news_job(settings, sent.append) == "news: 1 new headline(s) from 1/2 feeds"
+    assert sent == [f"news feed down failed: news feed {server}/broken: HTTP 500"]
+    assert len((tmp_path / "news.jsonl").read_text().splitlines()) == 1
+    with pytest.raises(ConfigError, match="no news feeds configured"):
+        news_job(Settings.model_validate({"data": {"dir": str(tmp_path)}}), sent.append)
