@@ -237,3 +237,21 @@ def test_an_agent_reads_only_its_columns(tmp_path: Path) -> None:
     assert loaded.agents_[0].columns == ("noise",)
     with pytest.raises(DataError, match="no feature column starts with 'news_'"):
         meta(agents=[{"kind": "logistic", "columns": ["news_"]}]).fit(x, y)
+
+
+def test_purge_shorter_than_the_label_horizon_is_refused() -> None:
+    from factories import momentum_walk
+
+    from aitrader.config import CostsConfig
+    from aitrader.features.spec import FeatureSpec
+    from aitrader.labels import LabelConfig
+    from aitrader.validation.config import ValidationConfig
+    from aitrader.validation.walkforward import final_fold, fit_chain, prepare
+
+    candles = momentum_walk(1500, seed=0, beta=0.0)
+    labels = LabelConfig(kind="binary", horizon=30)
+    prepared = prepare(candles, [FeatureSpec(name="rsi")], labels, CostsConfig(), "1h")
+    config = ModelConfig.model_validate({"kind": "meta", "meta": {"agents": ["logistic"]}})
+    fold = final_fold(prepared, ValidationConfig())
+    with pytest.raises(ConfigError, match=r"purge_rows is 24 but labels\.horizon is 30"):
+        fit_chain(prepared, fold, config)

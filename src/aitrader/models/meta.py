@@ -213,6 +213,16 @@ class MetaModel(ClassifierBase):
     def _p(self) -> MetaParams:
         return self.params if isinstance(self.params, MetaParams) else MetaParams()
 
+    def check_horizon(self, horizon: int) -> None:
+        """ConfigError when ``purge_rows`` is shorter than the label horizon (the inner
+        out-of-fold blocks would then see training labels that overlap them)."""
+        purge = self._p().purge_rows
+        if purge < horizon:
+            raise ConfigError(
+                f"models.meta.purge_rows is {purge} but labels.horizon is {horizon}: set "
+                f"models.meta.purge_rows to at least {horizon}"
+            )
+
     def _frame(self, X: ArrayLike) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame):
             return X

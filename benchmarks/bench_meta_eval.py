@@ -11,9 +11,9 @@ targets trade through the risk-managed engine with costs and the ATR stop (net S
 time in market); DSR and PBO over the per-fold decision candidates. Interval coverage is filled
 in for kinds whose evaluation reports it (none of today's kinds: "–").
 
-    python benchmarks/bench_agents.py [--max-folds 10] [--workers 2] [--datasets BTC-USD-1h]
+    python benchmarks/bench_meta_eval.py [--max-folds 10] [--workers 2] [--datasets BTC-USD-1h]
 
-Appends one JSON row per model to benchmarks/results/agents.json as it goes (a killed run keeps
+Appends one JSON row per model to benchmarks/results/meta_eval.json as it goes (a killed run keeps
 what it finished) and prints a Markdown table at the end.
 """
 
@@ -35,7 +35,7 @@ from aitrader.validation.evaluation import evaluate
 from aitrader.validation.experiment import ExperimentConfig, overfitting_stats
 from aitrader.validation.walkforward import Prepared, prepare
 
-RESULTS = Path(__file__).parent / "results" / "agents.json"
+RESULTS = Path(__file__).parent / "results" / "meta_eval.json"
 FEATURES = FeaturesConfig(extra=(FeatureSpec(name="trend_strength", params={"window": 2}),))
 METRICS = (
     "accuracy", "majority_rate", "log_loss", "brier_skill", "ece", "auc", "net_sharpe",
