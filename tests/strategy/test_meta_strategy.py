@@ -111,3 +111,17 @@ def test_each_decision_explains_the_agents(trained: tuple[Path, Path]) -> None:
     assert sum(weights) == pytest.approx(1.0) and info["combiner"] == "confidence"
     assert all(np.isclose(sum(a["view"].values()), 1.0) for a in info["agents"].values())
     assert isinstance(info["gated"], bool)
+
+
+def test_meta_bar_by_bar_equals_the_batch_pipeline(trained: tuple[Path, Path]) -> None:
+    from aitrader.engine.config import BrokerConfig
+    from aitrader.strategy.run import RunSpec, check_strategy
+
+    _, out = trained
+    settings = Settings.model_validate({"features": CONFIG["features"]})
+    data = {"BTC/USD": load_sample("BTC-USD-1h").iloc[TRAIN - 3100 : TRAIN + 150]}
+    spec = RunSpec(
+        BrokerConfig.from_costs(settings.costs), settings.risk, start=3100, bundle=load_bundle(out)
+    )
+    report = check_strategy(ModelBundleStrategy, data, settings, spec)
+    assert report.difference is None and report.equal and report.decisions == 150
