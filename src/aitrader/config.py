@@ -27,6 +27,7 @@ from aitrader.ops.bot_config import BotConfig, ScheduleConfig
 from aitrader.ops.config import ApiConfig, NotifyConfig
 from aitrader.ops.mlops_config import MlopsConfig
 from aitrader.risk.config import RiskConfig
+from aitrader.sentiment.config import SentimentConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalConfig
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 
@@ -173,6 +174,7 @@ class Settings(BaseSettings):
     bot: BotConfig = BotConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     mlops: MlopsConfig = MlopsConfig()
+    sentiment: SentimentConfig = SentimentConfig()
     secrets_file: Path | None = Field(None, description="YAML file with secrets (mode 0600)")
     secrets: Secrets = Secrets()
 

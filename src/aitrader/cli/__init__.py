@@ -50,6 +50,7 @@ COMMANDS: dict[str, str] = {
     "dashboard": "aitrader.cli.dashboard:dashboard_command",
     "run": "aitrader.cli.run:run_command",
     "schedule": "aitrader.cli.schedule:app",
+    "news": "aitrader.cli.news:app",
 }
 
 

@@ -130,6 +130,11 @@ def trusted() -> Iterator[None]:
         _TRUSTED.reset(token)
 
 
+def is_trusted() -> bool:
+    """Whether the bundle being loaded is trusted (inside :func:`trusted`)."""
+    return _TRUSTED.get()
+
+
 @dataclass(frozen=True)
 class PickleCodec:
     """The whole fitted model as a pickle (``model.pkl``): loading it can run code, so it loads

@@ -42,6 +42,7 @@ BUILTINS: tuple[str, ...] = (
     "aitrader.models.hmm",
     "aitrader.models.garch",
     "aitrader.models.quantile",
+    "aitrader.models.meta",
 )
 """Modules whose import registers the built-in kinds, in the order they are listed."""
 

@@ -138,7 +138,8 @@ class Target:
     Absolute prices become distances from the decision bar's close, applied to the fill.
     ``info``: a free-form, JSON-safe explanation of the decision, recorded with it in a paper/live
     run's ledger (e.g. the model strategy's class probabilities ``{"probabilities": {"down": p,
-    "flat": p, "up": p}}``); it never changes what is traded.
+    "flat": p, "up": p}}`` and, for a meta-agent, each agent's view and weight); it never changes
+    what is traded.
     """
 
     fraction: float
