@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from aitrader.errors import ConfigError, DataError
+from aitrader.frozen import Frozen
 from aitrader.models import kinds
 from aitrader.models.base import ArrayLike, ClassifierBase, as_matrix, check_training
 from aitrader.models.bundle_files import BundleError
 from aitrader.models.codecs import AttributesCodec
-from aitrader.models.config import Frozen, ModelConfig
+from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model
 from aitrader.models.meta import MetaModel, MetaParams
 from aitrader.models.meta_combine import Stacker, disagreement, skill_weights, tune_gate
