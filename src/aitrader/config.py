@@ -22,7 +22,7 @@ from aitrader import DEFAULT_CONFIG_NAME
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
 from aitrader.frozen import Frozen
-from aitrader.labelspec import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.ops.bot_config import BotConfig, ScheduleConfig
 from aitrader.ops.config import ApiConfig, NotifyConfig

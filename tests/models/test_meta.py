@@ -245,7 +245,7 @@ def test_purge_shorter_than_the_label_horizon_is_refused() -> None:
 
     from aitrader.config import CostsConfig
     from aitrader.features.spec import FeatureSpec
-    from aitrader.labels import LabelConfig
+    from aitrader.labels.config import LabelConfig
     from aitrader.validation.config import ValidationConfig
     from aitrader.validation.walkforward import final_fold, fit_chain, prepare
 

@@ -28,7 +28,8 @@ from aitrader.errors import ConfigError, DataError
 from aitrader.features.featureset import build_features
 from aitrader.features.scaling import FeatureScaler
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
-from aitrader.labels import LabelConfig, make_labels
+from aitrader.labels.build import make_labels
+from aitrader.labels.config import LabelConfig
 from aitrader.models.calibration import ProbabilityCalibrator
 from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model, uses_scaler

@@ -1,9 +1,6 @@
-"""The label spec (:class:`LabelConfig`): which label a model learns and its parameters.
-
-Kept apart from :mod:`aitrader.labels` so that :mod:`aitrader.config` can hold it in its
-``Settings`` (``labels`` section): this module must not import :mod:`aitrader.config`, which
-imports it. ``from aitrader.labels import LabelConfig`` keeps working (re-exported there).
-"""
+"""The label spec (:class:`LabelConfig`, the ``labels:`` config section): which label a model
+learns and its parameters. Light to import (pydantic only), so :mod:`aitrader.config` holds it in
+its ``Settings``; :mod:`aitrader.labels.build` makes the labels."""
 
 from __future__ import annotations
 
