@@ -32,14 +32,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import numpy as np
-import pandas as pd
 from pydantic import Field, model_validator
 
 from aitrader.errors import ConfigError, DataError
-from aitrader.features.scaling import FeatureScaler
 from aitrader.frozen import Frozen
 from aitrader.models.base import ArrayLike, ClassifierBase, check_training
 from aitrader.models.calibration import ProbabilityCalibrator
@@ -55,7 +53,11 @@ from aitrader.models.meta_combine import (
     skill_weights,
     tune_gate,
 )
-from aitrader.models.predictor import align_proba, class_names
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from aitrader.features.scaling import FeatureScaler
 
 MIN_ROWS = 50
 
@@ -174,6 +176,8 @@ class FittedAgent:
 
     def raw(self, frame: pd.DataFrame, classes: np.ndarray) -> np.ndarray:
         """Uncalibrated probabilities over ``classes``."""
+        from aitrader.models.predictor import align_proba  # pandas: not at the kind's import
+
         proba = self.model.predict_proba(self._inputs(frame))
         return align_proba(np.asarray(proba), np.asarray(self.model.classes_), classes)
 
@@ -224,6 +228,8 @@ class MetaModel(ClassifierBase):
             )
 
     def _frame(self, X: ArrayLike) -> pd.DataFrame:
+        import pandas as pd  # not at the kind's import (listing kinds stays light)
+
         if isinstance(X, pd.DataFrame):
             return X
         names = getattr(self, "feature_names_", None)
@@ -245,6 +251,8 @@ class MetaModel(ClassifierBase):
             frame = frame[list(columns)]
         scaler = None
         if spec.scaled(p.scaler):
+            from aitrader.features.scaling import FeatureScaler  # pandas: only when fitting
+
             scaler = FeatureScaler(p.scaler, p.scaler_clip).fit(frame)  # type: ignore[arg-type]
         model = spec.build(self.seed, self.n_jobs)
         model.fit(frame if scaler is None else scaler.transform(frame), labels)
@@ -360,6 +368,8 @@ class MetaModel(ClassifierBase):
     def explain(self, output: MetaOutput, row: int = -1) -> dict[str, Any]:
         """One row of :meth:`combine` as JSON: combiner, disagreement, gate and each agent's
         view and weight (what ``Target.info`` carries)."""
+        from aitrader.models.predictor import class_names
+
         labels = class_names(self.classes_)
         agents = {
             agent.name: {
