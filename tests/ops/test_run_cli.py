@@ -45,3 +45,16 @@ def test_unknown_jobs_and_bad_cron_lines_are_named(tmp_path: Path) -> None:
     bad = {**replay, "schedule": {"jobs": {"scan": {"cron": "61 * * * *"}}}}
     bad["bot"] = {"ledger": str(tmp_path / "bot.db"), "api": False, "runtime": False}
     assert "schedule cron '61 * * * *'" in run_with(tmp_path, bad)
+
+
+def test_the_example_bot_config_builds_its_runtime() -> None:
+    from aitrader.cli.run import build_runtime
+    from aitrader.config import load_settings
+
+    example = Path(__file__).parents[2] / "examples" / "paper-bot.yaml"
+    cfg = load_settings(example)
+    assert cfg.bot.mode == "paper" and cfg.run.data == ["sample:BTC-USD-1h"]
+    assert cfg.api.host == "127.0.0.1" and cfg.bot.replay_speed == 4 * 3600
+    assert build_runtime(cfg) is not None  # the replay of the bundled sample is ready
+    listed = runner.invoke(app, ["schedule", "list", "--config", str(example)])
+    assert listed.exit_code == 0 and "every 15 min" in listed.output
