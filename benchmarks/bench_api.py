@@ -6,23 +6,23 @@ sends requests on a fixed schedule (open loop: request ``i`` goes out at ``i / r
 whatever the answers before it did) for ``--seconds`` seconds, first to ``/status`` (with the
 token), then to ``/metrics``, each after ``--warmup`` seconds of the same load that are not
 counted. Latency is from send to full response. Prints a table and writes
-``benchmarks/results/api.json``.
+``benchmarks/results/api.json``. With ``--trades N`` the ledger holds N round trips instead
+(written through the ledger's writer API from a backtest's fills, see
+``tests/data/dashboard_helpers.py``); ``--ledger FILE`` serves an existing ledger.
 
-    python benchmarks/bench_api.py [--rate 200] [--seconds 30] [--bars 2000]
+    python benchmarks/bench_api.py [--rate 200] [--seconds 30] [--bars 2000 | --trades 10000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import aiohttp
 import numpy as np
 
 from aitrader.ops.auth import hash_token, new_token
-from common import machine
+from common import write_result
 
 ENTRY = "from aitrader.cli import main; main()"
 
@@ -41,6 +41,16 @@ def make_ledger(root: Path, bars: int) -> Path:
     args = ["paper", "--replay", "sample:BTC-USD-1h", "--bars", str(bars), "--ledger", str(path)]
     subprocess.run([sys.executable, "-c", ENTRY, *args], env=env, check=True, capture_output=True)
     return path
+
+
+def build_ledger(root: Path, bars: int, trades: int) -> Path:
+    """A paper run of ``bars`` bars, or with ``trades`` a ledger of that many round trips."""
+    if not trades:
+        return make_ledger(root, bars)
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "data"))
+    from dashboard_helpers import trade_ledger
+
+    return trade_ledger(root / "trades.db", trades)
 
 
 def start_server(ledger: Path, token: str) -> tuple[subprocess.Popen[str], str]:
@@ -105,10 +115,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--bars", type=int, default=2000)
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load not counted")
+    parser.add_argument("--trades", type=int, default=0, help="a ledger of N round trips")
+    parser.add_argument("--ledger", type=Path, default=None, help="serve this ledger instead")
     args = parser.parse_args()
     token = new_token()
     with tempfile.TemporaryDirectory() as tmp:
-        ledger = make_ledger(Path(tmp), args.bars)
+        ledger = args.ledger or build_ledger(Path(tmp), args.bars, args.trades)
         process, url = start_server(ledger, token)
         try:
             load_before = os.getloadavg()
@@ -127,16 +139,7 @@ def main() -> None:
             f"{r['p90']:>8.2f} {r['p99']:>8.2f}  errors={r['errors']}"
         )
     print(f"load average before {load_before}, after {load_after}")
-    out = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "args": vars(args),
-        "loadavg_before": load_before,
-        "loadavg_after": load_after,
-        "runs": runs,
-    }
-    target = Path(__file__).parent / "results" / "api.json"
-    target.write_text(json.dumps(out, indent=2) + "\n")
+    write_result("api", args, (load_before, load_after), {"runs": runs})
 
 
 if __name__ == "__main__":

@@ -79,3 +79,22 @@ def interleaved(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, di
             "load_after": os.getloadavg()[0], "result": results[n],
         }  # fmt: skip
     return out
+
+
+def write_result(name: str, args: Any, loads: tuple[Any, Any], payload: dict[str, Any]) -> None:
+    """``results/NAME.json``: date, machine, the arguments, load average before and after, and
+    ``payload``."""
+    import json
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    out = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "loadavg_before": loads[0],
+        "loadavg_after": loads[1],
+        **payload,
+    }
+    target = Path(__file__).parent / "results" / f"{name}.json"
+    target.write_text(json.dumps(out, indent=2) + "\n")

@@ -67,7 +67,7 @@ def test_default_datasets_with_the_labelled_baseline(env: dict[str, str]) -> Non
     assert result.exit_code == 0, result.output
     out = result.stdout
     assert "sample:BTC-USD-1h" in out and "sample:ETH-USD-1h" in out
-    assert "Current trade plans" in out and "Plans replayed over history" in out
+    assert "Current trade plans" in out and "Trade-plan strategy backtested over history" in out
     assert "baseline sma-cross 10/30 — NOT a model" in out
 
 
@@ -76,6 +76,7 @@ def test_probability_file_plan_levels_and_history(
 ) -> None:
     path = probability_file(tmp_path / "p.parquet", btc, 0.9)
     env = env | {"AITRADER__PLANS__MIN_TP1_NET": "0"}  # calm end of 2022: TP1 is close
+    env |= {"AITRADER__PLANS__MAX_HOLD_BARS": "24"}  # each plan is over before the next signal
     payload = scan_json(["sample:BTC-USD-1h", "--probabilities", str(path), "--history"], env)
     (result,) = payload["results"]
     assert result["source"].startswith(f"probabilities file {path}")
@@ -91,12 +92,19 @@ def test_probability_file_plan_levels_and_history(
     assert plan["tp2"] == pytest.approx(close + 3.0 * a, rel=1e-5)
     # 1 % of 10 000 at risk per unit of band (×3 at p 0.9), capped at 1× leverage
     assert plan["qty"] == pytest.approx(min(3 * 100.0 / (1.5 * a), 10_000.0 / close), rel=1e-5)
-    assert plan["validity_bars"] == 3 and plan["leverage"] >= 1.0
+    assert plan["leverage"] >= 1.0
     history = result["history"]
     # 16 bars at p ≥ 0.85; the first has no ATR yet, calm bars fail the EV gate
-    assert 10 <= history["signals"] <= 15
-    assert sum(history["outcomes"].values()) == history["accepted"] <= history["signals"]
-    assert 0.0 <= history["win_rate"] <= 1.0 and np.isfinite(history["total_return"])
+    assert 10 <= history["signals"] <= 15 and history["accepted"] <= history["signals"]
+    # the engine's backtest of the plans: each accepted plan is one trade, entered by a signal
+    # fill and left by the plan's exits (TP1, stops, the 24-bar time stop) — but the last
+    # bar's, which has no bar left to fill in; the P&L is the backtest's, not a second model's
+    exits = history["exits"]
+    assert history["trades"] == history["accepted"] - 1 == exits["signal"] >= 5, history
+    plan_exits = ("take_profit", "stop_loss", "time_stop")
+    assert sum(exits.get(k, 0) for k in plan_exits) >= history["trades"]
+    assert history["final_equity"] == pytest.approx(10_000.0 * (1 + history["total_return"]))
+    assert 0.0 <= history["win_rate"] <= 1.0
     assert payload["kill_switch"] is None
 
 

@@ -23,9 +23,11 @@ from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
 from aitrader.labelspec import LabelConfig
 from aitrader.models.config import ModelConfig
+from aitrader.ops.bot_config import BotConfig, ScheduleConfig
 from aitrader.ops.config import ApiConfig, NotifyConfig
 from aitrader.ops.mlops_config import MlopsConfig
 from aitrader.risk.config import RiskConfig
+from aitrader.sentiment.config import SentimentConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalConfig
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 
@@ -169,7 +171,10 @@ class Settings(BaseSettings):
     logging: LoggingConfig = LoggingConfig()
     api: ApiConfig = ApiConfig()
     notify: NotifyConfig = NotifyConfig()
+    bot: BotConfig = BotConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
     mlops: MlopsConfig = MlopsConfig()
+    sentiment: SentimentConfig = SentimentConfig()
     secrets_file: Path | None = Field(None, description="YAML file with secrets (mode 0600)")
     secrets: Secrets = Secrets()
 

@@ -31,3 +31,22 @@ def write_csv(path: Path, df: pd.DataFrame) -> Path:
     out.index = out.index.strftime("%Y-%m-%dT%H:%M:%SZ")
     out.to_csv(path, index_label="timestamp")
     return path
+
+
+def momentum_walk(n: int, seed: int, beta: float, vol: float = 0.006) -> pd.DataFrame:
+    """Hourly candles whose bar return is ``beta`` × the sum of the last three plus noise: a
+    planted, learnable 3-bar momentum (``beta`` 0: a pure random walk)."""
+    rng = np.random.default_rng(seed)
+    eps = rng.normal(0.0, vol, n)
+    r = np.zeros(n)
+    for i in range(3, n):
+        r[i] = beta * (r[i - 1] + r[i - 2] + r[i - 3]) + eps[i]
+    close = 100.0 * np.exp(np.cumsum(r))
+    open_ = np.r_[100.0, close[:-1]]
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, vol / 3, n)))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, vol / 3, n)))
+    index = pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC", name="timestamp")
+    volume = rng.uniform(1e4, 1e5, n)  # liquid: orders never hit the volume cap
+    return pd.DataFrame(
+        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
+    )

@@ -34,6 +34,7 @@ from aitrader.live.build import paper_runner
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.summary import RunSummary
+from aitrader.strategy.base import PLAN_FIELDS
 
 BARS = 2000
 SHORT = 700
@@ -284,6 +285,52 @@ def test_cli_resumes_the_same_replay_and_refuses_another(
     )
     assert isinstance(other.exception, ConfigError)
     assert "holds another run (bars: ledger 300, now 400)" in str(other.exception)
+
+
+def plan_feed(data: dict[str, pd.DataFrame]) -> ArrayFeed:
+    """The SMA crossing as entries with trade plans: stop 3 %, half at TP1 (+1.5 %), the rest
+    at TP2 (+4 %), break-even after TP1, a 2 % trailing stop and a 30-bar time stop."""
+    close = next(iter(data.values()))["close"].to_numpy(np.float64)
+    state = sma_crossover_targets(close, 10, 30, short=True)
+    fraction = np.where(np.r_[np.nan, state[:-1]] != state, state, np.nan).reshape(-1, 1)
+    plan = np.full((len(close), len(PLAN_FIELDS), 1), np.nan)
+    for field, value in (("tp1_share", 0.5), ("tp2", 0.04), ("break_even", 1.0),
+                         ("trail", 0.02), ("time_stop", 30.0)):  # fmt: skip
+        plan[:, PLAN_FIELDS.index(field)] = value
+    one = np.full((1, 1), np.nan)
+    return ArrayFeed(fraction, one, np.full((1, 1), 0.03), np.full((1, 1), 0.015), plan)
+
+
+def test_trade_plans_stop_and_resume_in_process(tmp_path: Path) -> None:
+    """Stopped mid-plan (after TP1, before its last exit) and resumed: the plan's state and
+    the broker's levels come back from the checkpoint; every order and fill as uninterrupted."""
+    data = frames(bars=SHORT)
+
+    def run(ledger: Ledger, max_bars: int | None = None) -> RunSummary:
+        feeds = [ReplayFeed(symbol, candles, speed=0) for symbol, candles in data.items()]
+        runner = paper_runner(feeds, plan_feed(data), ledger, BROKER, RISK, {"test": "plans"})
+        return asyncio.run(runner.run(max_bars))
+
+    with Ledger(tmp_path / "reference.db") as ledger:
+        summary = run(ledger)
+        expected = {**state(ledger), "summary": summary}
+        reasons = ledger.fills()["reason"].tolist()
+    assert reasons.count("take_profit") >= 4 and "stop_loss" in reasons
+    # stop right after the bars of the first TP1 fills: their plans run on at break-even
+    index = data["BTC/USD"].index
+    tp1_bars = [
+        int(index.get_loc(fill["time"])) + 1
+        for fill, reason in zip(expected["fills"], reasons, strict=True)
+        if reason == "take_profit"
+    ]
+    for stop_at in tp1_bars[:3]:
+        path = tmp_path / f"stop{stop_at}.db"
+        with Ledger(path) as ledger:
+            assert run(ledger, stop_at).bars == stop_at
+        with Ledger(path) as ledger:
+            resumed = run(ledger)
+            assert resumed.resumed_from == stop_at
+            check(ledger, expected, resumed)
 
 
 if __name__ == "__main__":  # the process the crash test kills: a paper replay on a ledger

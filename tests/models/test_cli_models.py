@@ -127,3 +127,26 @@ def test_bad_model_kind_is_a_config_error(runner: CliRunner) -> None:
     assert "--model-kind" in str(result.exception) and "kind" in str(result.exception)
     bundle_flag = runner.invoke(app(), ["train", DATASET, "--model", "logistic"])
     assert bundle_flag.exit_code == 2 and "--model-kind" in bundle_flag.output  # did you mean
+
+
+@pytest.mark.slow
+def test_an_agent_trains_on_the_features_it_needs_and_backtests(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    from aitrader.cli.backtest import backtest_command
+    from aitrader.models.registry import load_bundle
+
+    out = tmp_path / "garch"
+    args = ["train", DATASET, "-k", "garch", "-o", str(out), "--no-track", "--json"]
+    result = runner.invoke(app(), args)
+    assert result.exit_code == 0, result.output
+    columns = load_bundle(out).predictor.feature_names
+    assert columns[:3] == ("rsi_14", "roc_10", "trend_strength_2")  # the configured set ...
+    assert columns[-1] == "lag_hl_47" and len(columns) == 3 + 96  # ... plus the 48-bar window
+    cli = typer.Typer()
+    cli.command("backtest")(backtest_command)
+    cli.command("noop")(lambda: None)
+    ran = runner.invoke(cli, ["backtest", DATASET, "--model", str(out), "--json"])
+    assert ran.exit_code == 0, ran.output
+    metrics = json.loads(ran.stdout)["metrics"]
+    assert metrics["name"] == "model" and metrics["bars"] > 0 and metrics["final_equity"] > 0

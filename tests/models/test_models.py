@@ -20,13 +20,19 @@ KINDS = kinds.names()  # every registered kind follows the estimator rules
 
 
 def dataset(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
-    """Three classes (-1, 0, 1) driven by the first column; the last column is a move sign."""
+    """Three classes (-1, 0, 1) driven by the first column; the last column is a move sign;
+    the `lags` window of a random walk for the kinds that read one."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 4))
     score = x[:, 0] + 0.5 * rng.normal(size=n)
     y = np.where(score > 0.5, 1.0, np.where(score < -0.5, -1.0, 0.0))
     frame = pd.DataFrame(x, columns=["a", "b", "c", "trend_strength_2"])
     frame["trend_strength_2"] = np.sign(x[:, 0])
+    r = rng.normal(0.0, 0.01, n + 48)
+    hl = np.abs(rng.normal(0.0, 0.01, n + 48)) + 0.001
+    for k in range(48):
+        frame[f"lag_ret_{k}"] = r[48 - k : 48 - k + n]
+        frame[f"lag_hl_{k}"] = hl[48 - k : 48 - k + n]
     return frame, y
 
 
@@ -36,6 +42,7 @@ def small(kind: str) -> ModelConfig:
         lightgbm={"n_estimators": 30},
         random_forest={"n_estimators": 20},
         xgboost={"n_estimators": 20},
+        quantile={"n_estimators": 20},
     )
 
 

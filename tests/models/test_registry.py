@@ -39,8 +39,10 @@ SPECS = [
     FeatureSpec(name="rsi"),
     FeatureSpec(name="roc"),
     FeatureSpec(name="trend_strength", params={"window": 2}),
+    FeatureSpec(name="lags"),  # the window the sequence agents (hmm, garch, quantile) read
 ]
 SMALL = {"lightgbm": {"n_estimators": 15}, "xgboost": {"n_estimators": 15}}
+SMALL |= {"quantile": {"n_estimators": 15}}
 SMALL |= {"random_forest": {"n_estimators": 10}}
 
 

@@ -4,50 +4,26 @@ API (uvicorn on 127.0.0.1, its own connection to the same ledger file) run side 
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
-from ops_helpers import app_for, client
+from ops_helpers import SYMBOL, Hook, app_for, client, replay_run, sample_candles
 
-from aitrader.config import Settings
-from aitrader.data.samples import load_sample
-from aitrader.engine.config import BrokerConfig
-from aitrader.engine.types import Bar
-from aitrader.live.build import paper_runner
-from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.live.runner import Runner
 from aitrader.ops.server import BackgroundServer
-from aitrader.strategies.sma_cross import SmaCross
-from aitrader.strategy.base import Environment
-from aitrader.strategy.feed import StrategyFeed
 
-SYMBOL = "BTC/USD"
 BARS = 300
-Hook = Callable[[Runner, pd.Timestamp], None]
 
 
 def candles() -> pd.DataFrame:
-    return load_sample("BTC-USD-1h").iloc[-BARS:]
+    return sample_candles(BARS)
 
 
 def run(path: Path, before_bar: Hook | None = None) -> Ledger:
     """A paper run over the sample; ``before_bar(runner, time)`` runs before each bar."""
     ledger = Ledger(path)
-    targets = StrategyFeed(SmaCross(), Environment((SYMBOL,), "1h", Settings()))
-    feeds = [ReplayFeed(SYMBOL, candles(), speed=0)]
-    runner = paper_runner(feeds, targets, ledger, BrokerConfig(), config={"test": "ops"})
-    if before_bar is not None:
-        real = runner.process
-
-        async def process(bars: Mapping[str, Bar]) -> bool:
-            before_bar(runner, bars[SYMBOL].time)
-            return await real(bars)
-
-        runner.process = process  # type: ignore[method-assign]
-    summary = asyncio.run(runner.run())
+    summary = replay_run(ledger, BARS, before_bar)
     assert summary.bars == BARS
     return ledger
 

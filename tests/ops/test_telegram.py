@@ -133,3 +133,21 @@ def test_apprise_refuses_an_unknown_scheme_without_echoing_the_url() -> None:
     with pytest.raises(NotifyError, match="scheme 'nosuch'") as error:
         AppriseSender(["nosuch://secret-token@host"])
     assert "secret-token" not in str(error.value)
+
+
+def test_a_kill_switch_the_risk_manager_engaged_is_told_once(ledger_copy: Path) -> None:
+    from aitrader.live.ledger import LedgerRiskStateStore
+    from aitrader.risk.state import RiskState
+
+    notices: list[Notice] = []
+    with Ledger(ledger_copy) as ledger:
+        watcher = LedgerWatcher(ledger, lambda n: notices.append(n) or True)
+        store = LedgerRiskStateStore(ledger)
+        reason = "drawdown 12.00% ≥ max_drawdown 10.00%"
+        store.save(RiskState(kill_switch=True, kill_reason=reason))
+        assert watcher.poll() == 1 and watcher.poll() == 0
+        store.save(RiskState())  # reset, then engaged by the kill flag: its control event tells
+        watcher.poll()
+        store.save(RiskState(kill_switch=True, kill_reason="kill flag: manual"))
+        assert watcher.poll() == 0
+    assert [(n.kind, n.text) for n in notices] == [("kill", f"kill switch engaged: {reason}")]

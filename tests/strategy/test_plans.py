@@ -6,23 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aitrader.config import CostsConfig
+from aitrader.config import CostsConfig, Settings
 from aitrader.features.indicators import atr
 from aitrader.risk.config import RiskConfig, SizingConfig
 from aitrader.risk.intents import PortfolioSnapshot
 from aitrader.risk.limits import RiskManager
+from aitrader.strategies.trade_plan import Probabilities, TradePlanStrategy
+from aitrader.strategy.base import Environment
 from aitrader.strategy.config import PlanConfig, SignalConfig
-from aitrader.strategy.plans import (
-    PlanContext,
-    build_plans,
-    latest_plan,
-    make_plan,
-    plan_levels,
-    plans_frame,
-)
-from aitrader.strategy.signals import Signal, SignalInputs, generate
+from aitrader.strategy.plans import PlanContext, TradePlan, make_plan, plan_levels
+from aitrader.strategy.signals import Signal
 
 COSTS = CostsConfig()  # round trip 0.24 %
+
+
+def latest_plan(candles: pd.DataFrame, signal: Signal, ctx: PlanContext) -> TradePlan:
+    """The plan for the last bar (what ``aitrader scan`` prints)."""
+    return make_plan(candles, plan_levels(candles, ctx.plan), len(candles) - 1, signal, ctx)
 
 
 def frame(high: np.ndarray, low: np.ndarray, close: np.ndarray) -> pd.DataFrame:
@@ -117,16 +117,28 @@ def test_fibonacci_extension_targets() -> None:
     assert (short.tp1, short.tp2) == pytest.approx((100.0 - risk, 100.0 - 2 * risk))
 
 
-def test_build_plans_makes_one_plan_per_signal_bar() -> None:
+def test_the_trade_plan_strategy_targets_each_fresh_signal_with_its_plan() -> None:
     candles = flat(40)
-    p = np.where(np.arange(40) % 10 == 9, 0.7, 0.5)
-    signals = generate(SignalInputs(p, 0.03, 0.03), SignalConfig(), COSTS)
-    plans = build_plans(candles, signals, ctx())
-    assert [pl.time for pl in plans] == list(candles.index[[9, 19, 29, 39]])
-    assert [pl.status for pl in plans] == ["rejected", "accepted", "accepted", "accepted"]
-    assert plans[1].qty == pytest.approx(2 * 100 / 3)  # p = 0.7: the 2× band
-    table = plans_frame(plans)
-    assert list(table["status"]) == ["rejected", "accepted", "accepted", "accepted"]
+    p = pd.Series(np.where(np.arange(40) % 10 == 9, 0.7, 0.5), index=candles.index)
+    strategy = TradePlanStrategy()
+    strategy.use(Probabilities(p, None, "test"), SignalConfig())
+    strategy.setup(Environment(("X",), "1h", Settings(costs=COSTS)))
+    frame = strategy.vectorized({"X": candles})
+    decided = frame.fraction["X"].dropna()
+    # bar 9's plan is rejected (no ATR(14) yet); then a plan per signal, at the 2× band
+    assert list(decided.index) == list(candles.index[[19, 29, 39]])
+    assert decided.tolist() == [2.0, 2.0, 2.0]
+
+    def levels(name: str) -> list[float]:
+        table = getattr(frame, name)
+        assert table is not None
+        return table["X"].dropna().tolist()
+
+    # ATR 2: stop 1.5 ATR below 100, TP1 at 1 R, TP2 at 2 R, half at TP1, trail 2 ATR
+    assert levels("stop_price") == [97.0] * 3 and levels("take_profit_price") == [103.0] * 3
+    assert levels("tp2_price") == [106.0] * 3 and levels("tp1_share") == [0.5] * 3
+    assert levels("break_even") == [1.0] * 3
+    assert levels("trail") == pytest.approx([0.04] * 3)
 
 
 def test_plan_to_intent_passes_the_risk_manager() -> None:

@@ -1,5 +1,6 @@
 """A new user's path from the README: write a strategy, backtest it, check it, paper-trade it;
-the backtest and the paper replay of the same settings agree to the cent."""
+the backtest and the paper replay of the same settings agree to the cent — the trade-plan
+strategy's TP1 partial exits, break-even and trailing stops included."""
 
 from __future__ import annotations
 
@@ -107,3 +108,34 @@ def test_one_run_config_is_the_same_run_in_backtest_and_paper(workdir: Path) -> 
     # an option on the command line overrides the file
     other = invoke("backtest", "--config", str(config), "-p", "fast=5", "--json")
     assert other["strategy"]["params"]["fast"] == 5
+
+
+def write_config(workdir: Path) -> Path:
+    """A run of the trade-plan strategy whose EV gate lets the baseline signal trade."""
+    start = replay_start()
+    config = {
+        "run": {"strategy": "trade-plan", "data": ["sample:BTC-USD-1h"], "start": start},
+        "signals": {"min_ev": -0.01},
+        "plans": {"min_tp1_net": 0.0, "max_hold_bars": 48},
+    }
+    path = workdir / "plan.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.slow
+def test_trade_plan_backtest_equals_paper_replay_to_the_cent(workdir: Path) -> None:
+    config = write_config(workdir)
+    backtest = invoke("backtest", "--config", str(config), "--json")
+    paper = invoke("paper", "--config", str(config), "--speed", "0", "--ledger", "p.db", "--json")
+    assert paper["bars"] == BARS
+    assert round(backtest["metrics"]["final_equity"], 2) == round(paper["equity"], 2)
+    assert backtest["metrics"]["final_equity"] == pytest.approx(paper["equity"], rel=1e-12)
+    with Ledger(workdir / "p.db") as ledger:
+        reasons = ledger.fills()["reason"].value_counts().to_dict()
+    # entries, TP1 partials and stops (initial, break-even or trailed) all happened
+    assert reasons.get("take_profit", 0) >= 3 and reasons.get("stop_loss", 0) >= 3
+    assert reasons.get("signal", 0) >= 3
+    check = invoke("strategy", "check", "trade-plan", "--config", str(config), "--json")
+    assert check["equal"] is True and check["decisions"] >= 10  # one per fresh signal
+    assert check["equity_per_bar"] == check["equity_vectorized"]

@@ -7,20 +7,18 @@ risk-managed engine with costs and the ATR stop (``validation.evaluation``).
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
+from factories import momentum_walk
+from unseen import train_then_trade
 
-from aitrader.config import FeaturesConfig, Settings
+from aitrader.config import FeaturesConfig
 from aitrader.data.samples import load_sample
-from aitrader.engine.backtest import RunOptions
-from aitrader.engine.managed import run_managed_backtest
 from aitrader.features.spec import FeatureSpec
 from aitrader.models.config import ModelConfig
-from aitrader.pipeline import bundle_targets, pipeline_stop
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import Evaluation, evaluate, market_note
-from aitrader.validation.experiment import ExperimentConfig, overfitting_stats, train_bundle
+from aitrader.validation.experiment import ExperimentConfig, overfitting_stats
 from aitrader.validation.walkforward import prepare
 
 SPECS = (
@@ -31,25 +29,6 @@ SPECS = (
 )
 CONFIG = ExperimentConfig(features=FeaturesConfig(preset="none", extra=SPECS))
 VALIDATION = ValidationConfig(min_train=2000, test_size=1000)
-
-
-def momentum_walk(n: int, seed: int, beta: float, vol: float = 0.006) -> pd.DataFrame:
-    """Hourly candles whose bar return is ``beta`` × the sum of the last three plus noise: a
-    planted, learnable 3-bar momentum (``beta`` 0: a pure random walk)."""
-    rng = np.random.default_rng(seed)
-    eps = rng.normal(0.0, vol, n)
-    r = np.zeros(n)
-    for i in range(3, n):
-        r[i] = beta * (r[i - 1] + r[i - 2] + r[i - 3]) + eps[i]
-    close = 100.0 * np.exp(np.cumsum(r))
-    open_ = np.r_[100.0, close[:-1]]
-    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, vol / 3, n)))
-    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, vol / 3, n)))
-    index = pd.date_range("2021-01-01", periods=n, freq="1h", tz="UTC", name="timestamp")
-    volume = rng.uniform(1e4, 1e5, n)  # liquid: orders never hit the volume cap
-    return pd.DataFrame(
-        {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
-    )
 
 
 def run(candles: pd.DataFrame, config: ExperimentConfig = CONFIG) -> tuple[Evaluation, dict]:
@@ -76,21 +55,10 @@ def test_planted_momentum_is_traded_out_of_sample_with_a_significant_net_sharpe(
 def test_a_trained_bundle_trades_unseen_bars_of_the_planted_walk() -> None:
     """The issue's failure: a bundle trained on the walk made 0 signals on unseen bars."""
     candles = momentum_walk(9000, seed=2, beta=0.15)
-    seen, unseen = candles.iloc[:6000], candles.iloc[6000:]
-    prepared = prepare(seen, CONFIG.features, CONFIG.labels, CONFIG.costs, "1h")
-    bundle = train_bundle(prepared, CONFIG, "SYN/USD", "1h")
+    bundle, fraction, result = train_then_trade(candles, 6000, CONFIG)
     tuned = bundle.info.thresholds()
     assert tuned is not None and tuned.reached, tuned
-    settings = Settings(features=CONFIG.features)
-    targets = bundle_targets("SYN/USD", candles, bundle, settings, "1h")
-    fraction = targets.fraction.loc[unseen.index]
     assert (fraction.fillna(0.0) != 0).mean() > 0.05  # on main: 0 signals
-    result = run_managed_backtest(
-        unseen,
-        fraction.to_numpy(),
-        stops=pipeline_stop(settings),
-        options=RunOptions(timeframe="1h", benchmarks=False),
-    )
     assert len(result.result.trades) >= 30
     assert result.result.equity.iloc[-1] > result.result.initial_cash
 

@@ -48,6 +48,9 @@ COMMANDS: dict[str, str] = {
     "risk": "aitrader.cli.risk:app",
     "serve": "aitrader.cli.serve:serve_command",
     "dashboard": "aitrader.cli.dashboard:dashboard_command",
+    "run": "aitrader.cli.run:run_command",
+    "schedule": "aitrader.cli.schedule:app",
+    "news": "aitrader.cli.news:app",
 }
 
 

@@ -1,5 +1,5 @@
-"""``aitrader control status | pause | resume | kill``: watch and steer a paper or live run
-through its ledger, also while the run is going (the runner reads the flags every bar)."""
+"""``aitrader control status | pause | resume | kill | flatten``: watch and steer a paper or
+live run through its ledger, also while the run is going (the runner reads the flags every bar)."""
 
 from __future__ import annotations
 
@@ -67,43 +67,46 @@ def _set(ctx: typer.Context, path: Path, action: str, reason: str, as_json: bool
         console.print(said, highlight=False, soft_wrap=True)
 
 
-@app.command("pause")
-def pause_command(
-    ctx: typer.Context,
-    ledger: Path = LedgerArgument,
-    reason: str = ReasonOption,
-    as_json: bool = JsonOption,
-) -> None:
+def _control_command(action: str, help_text: str) -> None:
+    """``aitrader control ACTION``: sets the flag of ``action`` (see ``CONTROLS``)."""
+
+    def command(
+        ctx: typer.Context,
+        ledger: Path = LedgerArgument,
+        reason: str = ReasonOption,
+        as_json: bool = JsonOption,
+    ) -> None:
+        _set(ctx, ledger, action, reason, as_json)
+
+    command.__doc__ = help_text
+    app.command(action)(command)
+
+
+_control_command(
+    "pause",
     """Pause trading: the run keeps recording bars and equity but sends no new order.
 
     Example: aitrader control pause --ledger live.db --reason "exchange maintenance"
-    """
-    _set(ctx, ledger, "pause", reason, as_json)
-
-
-@app.command("resume")
-def resume_command(
-    ctx: typer.Context,
-    ledger: Path = LedgerArgument,
-    reason: str = ReasonOption,
-    as_json: bool = JsonOption,
-) -> None:
-    """Resume trading after a pause (also one the circuit breaker set).
+    """,
+)
+_control_command(
+    "resume",
+    """Resume trading after a pause (also one the circuit breaker set) or a flatten.
 
     Example: aitrader control resume --ledger live.db
-    """
-    _set(ctx, ledger, "resume", reason, as_json)
-
-
-@app.command("kill")
-def kill_command(
-    ctx: typer.Context,
-    ledger: Path = LedgerArgument,
-    reason: str = ReasonOption,
-    as_json: bool = JsonOption,
-) -> None:
+    """,
+)
+_control_command(
+    "kill",
     """Engage the kill switch: flatten every position and block new entries.
 
     Example: aitrader control kill --ledger live.db --reason "manual stop"
-    """
-    _set(ctx, ledger, "kill", reason, as_json)
+    """,
+)
+_control_command(
+    "flatten",
+    """Close every position once (risk-checked, reduce-only), then stay flat until resume.
+
+    Example: aitrader control flatten --ledger live.db --reason "news in an hour"
+    """,
+)

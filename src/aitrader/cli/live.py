@@ -42,15 +42,17 @@ from aitrader.config import Settings
 from aitrader.data.datasets import load_dataset
 from aitrader.data.store import Store
 from aitrader.engine.config import BrokerConfig
+from aitrader.engine.managed_policy import TargetFeed
 from aitrader.errors import ConfigError
 from aitrader.live.build import paper_runner, resume_point, run_ledger
 from aitrader.live.feeds import BarFeed, ReplayFeed
-from aitrader.live.fingerprint import live_fingerprint
+from aitrader.live.fingerprint import live_fingerprint, run_fingerprint, stall_after_of
 from aitrader.live.ledger import Ledger
 from aitrader.live.records import secret_values
-from aitrader.live.runner import Runner
+from aitrader.live.runner import GuardConfig, Runner
 from aitrader.live.summary import RunSummary
 from aitrader.names import path_segment
+from aitrader.ops.bot import StopSignal
 
 FEEDS = ("ws", "rest")
 
@@ -171,6 +173,45 @@ def _paper_replay(
     max_bars: int | None,
     as_json: bool,
 ) -> None:
+    plan = replay_plan(cfg, replay, bars, speed, strategy)
+    path = ledger or _default_ledger()
+    with Ledger(path, secret_values(cfg.secrets)) as book:
+        summary = asyncio.run(replay_runner(plan, cfg, book).run(max_bars))
+    if as_json:
+        _emit(summary, path, plan.symbol, {})
+        return
+    if summary.resumed_from >= len(plan.candles):
+        message = (
+            f"the ledger's run was already complete ({summary.resumed_from} bars): resumed nothing"
+        )
+        console.print(message, highlight=False, soft_wrap=True)
+    elif summary.resumed_from:
+        console.print(
+            f"resumed from bar {summary.resumed_from + 1} of {len(plan.candles)} "
+            f"(after {summary.resumed_after})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    _report(summary, path, plan.symbol, "Paper run (simulated fills)")
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """A paper replay ready to run: the replayed candles, their feed, the strategy's targets
+    (warmed up on the bars before), the broker settings and the run's description."""
+
+    symbol: str
+    candles: pd.DataFrame
+    feeds: list[BarFeed]
+    targets: TargetFeed
+    broker: BrokerConfig
+    run: dict[str, object]
+
+
+def replay_plan(
+    cfg: Settings, replay: str, bars: int | None, speed: float, strategy: StrategyChoice
+) -> ReplayPlan:
+    """The paper replay of ``replay`` (``--replay``, or run.data) from the config and options."""
     loaded = load_dataset(replay, Store(cfg.data.dir))
     frame, start = _window(loaded.candles, cfg.run.start, cfg.run.end)
     warmup = strategy.history()
@@ -188,29 +229,23 @@ def _paper_replay(
             f"the replayed ones, {len(before)} are left: use a smaller --bars"
         )
     targets = strategy.feed(cfg, [loaded.symbol], loaded.timeframe, {loaded.symbol: before})
-    path = ledger or _default_ledger()
     run: dict[str, object] = {"replay": replay, "bars": bars, **strategy.describe()}
-    with Ledger(path, secret_values(cfg.secrets)) as book:
-        feeds = [ReplayFeed(loaded.symbol, candles, speed)]
-        config = BrokerConfig.from_costs(cfg.costs)
-        runner = paper_runner(feeds, targets, book, config, cfg.risk, run)
-        summary = asyncio.run(runner.run(max_bars))
-    if as_json:
-        _emit(summary, path, loaded.symbol, {})
-        return
-    if summary.resumed_from >= len(candles):
-        message = (
-            f"the ledger's run was already complete ({summary.resumed_from} bars): resumed nothing"
-        )
-        console.print(message, highlight=False, soft_wrap=True)
-    elif summary.resumed_from:
-        console.print(
-            f"resumed from bar {summary.resumed_from + 1} of {len(candles)} "
-            f"(after {summary.resumed_after})",
-            highlight=False,
-            soft_wrap=True,
-        )
-    _report(summary, path, loaded.symbol, "Paper run (simulated fills)")
+    feeds: list[BarFeed] = [ReplayFeed(loaded.symbol, candles, speed)]
+    broker = BrokerConfig.from_costs(cfg.costs)
+    return ReplayPlan(loaded.symbol, candles, feeds, targets, broker, run)
+
+
+def replay_runner(
+    plan: ReplayPlan, cfg: Settings, book: Ledger, feeds: list[BarFeed] | None = None
+) -> Runner:
+    """The paper runner of ``plan`` on ``book``; ``feeds`` replace the plan's (a bot's feeds
+    that end when it stops) without changing the run's fingerprint, so ``aitrader paper`` and
+    ``aitrader run`` resume each other's ledgers."""
+    fingerprint = run_fingerprint(plan.feeds, plan.targets, plan.broker, cfg.risk, plan.run)
+    guard = GuardConfig(stall_after=stall_after_of(plan.feeds))
+    return paper_runner(
+        feeds or plan.feeds, plan.targets, book, plan.broker, cfg.risk, plan.run, guard, fingerprint
+    )
 
 
 def _window(
@@ -298,29 +333,36 @@ def _feeds(cfg: Settings, client: Any, bars: LiveBars, start: pd.Timestamp) -> l
     return [WebsocketFeed(stream, s, bars.timeframe, start, config) for s in bars.symbols]
 
 
-def _drive(
-    cfg: Settings,
-    client: Any,
-    bars: LiveBars,
-    start: pd.Timestamp,
-    build: Callable[[list[BarFeed]], Runner],
-    max_bars: int | None,
+@dataclass(frozen=True)
+class LiveSession:
+    """A run on an exchange's live bars, ready to start: the client, the bars, where the run
+    starts (the last bar processed, or the latest closed one) and how its runner is built."""
+
+    client: Any
+    bars: LiveBars
+    start: pd.Timestamp
+    build: Callable[[list[BarFeed]], Runner]
+
+
+async def drive(
+    cfg: Settings, session: LiveSession, max_bars: int | None, stop: StopSignal | None = None
 ) -> tuple[Runner, RunSummary]:
-    """Build the runner on live feeds and run it until ``max_bars`` (or Ctrl-C: the ledger is
-    consistent after every bar, so the same command resumes)."""
-
-    async def main() -> tuple[Runner, RunSummary]:
-        feeds = _feeds(cfg, client, bars, start)
-        try:
-            runner = build(feeds)
-            return runner, await runner.run(max_bars)
-        finally:
-            close = getattr(feeds[0], "close", None)  # the feeds share one client
-            if close is not None:
-                await close()
-
+    """Build the runner on live feeds and run it until ``max_bars`` or ``stop`` (a bot's)."""
+    feeds = _feeds(cfg, session.client, session.bars, session.start)
     try:
-        return asyncio.run(main())
+        runner = session.build(feeds if stop is None else stop.feeds(feeds))
+        return runner, await (runner.run(max_bars) if stop is None else stop.run(runner, max_bars))
+    finally:
+        close = getattr(feeds[0], "close", None)  # the feeds share one client
+        if close is not None:
+            await close()
+
+
+def _drive(cfg: Settings, session: LiveSession, max_bars: int | None) -> tuple[Runner, RunSummary]:
+    """:func:`drive` until ``max_bars`` (or Ctrl-C: the ledger is consistent after every bar,
+    so the same command resumes)."""
+    try:
+        return asyncio.run(drive(cfg, session, max_bars))
     except KeyboardInterrupt:
         err_console.print(
             "stopped (Ctrl-C): the ledger holds every completed bar; run the same command to "
@@ -329,6 +371,51 @@ def _drive(
             soft_wrap=True,
         )
         raise typer.Exit(130) from None
+
+
+def paper_live_session(
+    cfg: Settings, bars: LiveBars, strategy: StrategyChoice, book: Ledger
+) -> LiveSession:
+    """Paper trading on an exchange's live bars (its public market data, the simulated
+    broker) on ``book``: resumed after its last bar when it holds this run."""
+    from aitrader.venues.ccxt.client import exchange_client
+
+    client = exchange_client(bars.exchange, cfg, bars.api_url, keys=False)
+    run = bars.describe() | strategy.describe()
+    config = BrokerConfig.from_costs(cfg.costs)
+    symbols = list(bars.symbols)
+    fingerprint = live_fingerprint(symbols, cfg.risk, run | {"broker": repr(config)})
+    resume = resume_point(book, fingerprint, run)
+    start, candles = _start(client, bars, resume, strategy.history())
+    targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
+
+    def build(feeds: list[BarFeed]) -> Runner:
+        return paper_runner(feeds, targets, book, config, cfg.risk, run, None, fingerprint)
+
+    return LiveSession(client, bars, start, build)
+
+
+def live_session(
+    cfg: Settings, bars: LiveBars, strategy: StrategyChoice, capital: float | None, book: Ledger
+) -> LiveSession:
+    """Live trading (real orders through ccxt, the API keys of the secrets) on ``book``: a
+    resumed run reconciles with the exchange first."""
+    from aitrader.venues.ccxt.client import exchange_client
+    from aitrader.venues.ccxt.venue import live_runner
+
+    client = exchange_client(bars.exchange, cfg, bars.api_url)
+    symbols = list(bars.symbols)
+    run = bars.describe() | strategy.describe() | {"capital": capital}
+    resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run), run)
+    start, candles = _start(client, bars, resume, strategy.history())
+    targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
+
+    def build(feeds: list[BarFeed]) -> Runner:
+        return live_runner(
+            client, symbols, targets, feeds, book, cfg.risk, run, start=start, capital=capital
+        )
+
+    return LiveSession(client, bars, start, build)
 
 
 def _paper_live(
@@ -340,34 +427,22 @@ def _paper_live(
     as_json: bool,
 ) -> None:
     """Paper trading on an exchange's live bars: its market data, the simulated broker."""
-    from aitrader.venues.ccxt.client import exchange_client
     from aitrader.venues.ccxt.startup import venue_errors
 
-    client = exchange_client(bars.exchange, cfg, bars.api_url, keys=False)
     path = ledger or _default_ledger()
-    run = bars.describe() | strategy.describe()
-    config = BrokerConfig.from_costs(cfg.costs)
-    symbols = list(bars.symbols)
-    fingerprint = live_fingerprint(symbols, cfg.risk, run | {"broker": repr(config)})
     with (
         venue_errors(bars.exchange, bars.api_url),
         run_ledger(path, secret_values(cfg.secrets)) as book,
     ):
-        resume = resume_point(book, fingerprint, run)
-        start, candles = _start(client, bars, resume, strategy.history())
-        targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
-
-        def build(feeds: list[BarFeed]) -> Runner:
-            return paper_runner(feeds, targets, book, config, cfg.risk, run, None, fingerprint)
-
-        _, summary = _drive(cfg, client, bars, start, build, max_bars)
+        session = paper_live_session(cfg, bars, strategy, book)
+        _, summary = _drive(cfg, session, max_bars)
     if as_json:
         _emit(summary, path, bars.label, {})
         return
     _report(summary, path, bars.label, "Paper run on live bars (simulated fills)")
 
 
-def _has_keys(cfg: Settings, exchange: str) -> bool:
+def has_keys(cfg: Settings, exchange: str) -> bool:
     """Whether the environment / secrets file holds both an API key and a secret."""
     credentials = cfg.secrets.exchanges.get(exchange.strip().lower())
     if credentials is None or credentials.api_key is None or credentials.secret is None:
@@ -430,7 +505,7 @@ def live_command(
     if not exchange or not symbols:
         raise ConfigError("live needs --exchange and --symbol (or run.exchange / run.symbols)")
     name = exchange.strip().lower()
-    if not _has_keys(cfg, name):
+    if not has_keys(cfg, name):
         variable = f"AITRADER__SECRETS__EXCHANGES__{name.upper()}__API_KEY (and __SECRET)"
         _refuse(f"no API keys for {name}: set {variable} or a secrets file (mode 0600)")
     if not confirm_live:
@@ -440,26 +515,14 @@ def live_command(
             "money; add --confirm-live to confirm"
         )
     strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit), trust_bundle)
-    from aitrader.venues.ccxt.client import exchange_client
     from aitrader.venues.ccxt.startup import venue_errors
-    from aitrader.venues.ccxt.venue import live_runner
 
     bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
-    client = exchange_client(name, cfg, api_url)
     markets = "-".join(path_segment(s.replace("/", ""), "--symbol") for s in symbols)
     path = ledger or Path(f"live-{name}-{markets}-{path_segment(timeframe, '--timeframe')}.db")
-    run = bars.describe() | strategy.describe() | {"capital": capital}
     with venue_errors(name, api_url), run_ledger(path, secret_values(cfg.secrets)) as book:
-        resume = resume_point(book, live_fingerprint(symbols, cfg.risk, run), run)
-        start, candles = _start(client, bars, resume, strategy.history())
-        targets = strategy.feed(cfg, symbols, timeframe, candles)
-
-        def build(feeds: list[BarFeed]) -> Runner:
-            return live_runner(
-                client, symbols, targets, feeds, book, cfg.risk, run, start=start, capital=capital
-            )
-
-        runner, summary = _drive(cfg, client, bars, start, build, max_bars)
+        session = live_session(cfg, bars, strategy, capital, book)
+        runner, summary = _drive(cfg, session, max_bars)
         report = getattr(runner.engine.broker, "reconciled", None)
     changes = report.lines() if report is not None else []
     if as_json:

@@ -63,7 +63,7 @@ def _experiment(
     changes = {k: v for k, v in tuning.items() if v is not None}
     if changes:
         updates["tuning"] = _override(base.tuning, "tune options", **changes)
-    return base.model_copy(update=updates)
+    return ExperimentConfig(**(dict(base) | updates))  # validated: adds the kind's features
 
 
 def _fmt(value: object) -> str:

@@ -1,6 +1,9 @@
-"""``aitrader scan [DATASET ...]``: the current trade plan per data set, or plans replayed.
+"""``aitrader scan [DATASET ...]``: the current trade plan per data set, and its backtest.
 
-Win probabilities come from one labelled source, printed with every result:
+Plans come from the ``trade-plan`` strategy (:mod:`aitrader.strategies.trade_plan`) through the
+Strategy contract; ``--history`` backtests that strategy over the data set on the engine's
+risk-managed path (the one ``aitrader backtest`` and paper runs take), sized by the risk
+manager. Win probabilities come from one labelled source, printed with every result:
 
 * ``--model DIR``: a trained model bundle (``aitrader train``); features are rebuilt with the
   bundle's own feature specs and refused if their hash differs. The signal thresholds the bundle
@@ -41,34 +44,23 @@ from aitrader.cli.common import (
 from aitrader.config import Settings
 from aitrader.data.datasets import Dataset, load_dataset
 from aitrader.data.store import Store
-from aitrader.engine.baselines import sma_crossover_targets
-from aitrader.errors import ConfigError, DataError
+from aitrader.errors import ConfigError
+from aitrader.strategies.trade_plan import (
+    Decisions,
+    Probabilities,
+    TradePlanStrategy,
+    file_probabilities,
+)
+from aitrader.strategy.base import Environment
 from aitrader.strategy.config import SignalConfig
-from aitrader.strategy.plans import (
-    PlanContext,
-    PlanLevels,
-    TradePlan,
-    build_plans,
-    make_plan,
-    plan_levels,
-    replay_plans,
-)
-from aitrader.strategy.signals import (
-    Signal,
-    SignalInputs,
-    Signals,
-    direction_probabilities,
-    generate,
-    resolve,
-)
+from aitrader.strategy.signals import direction_probabilities, resolve
 
 if TYPE_CHECKING:
     from aitrader.models.registry import BundleInfo
 
 DEFAULT_DATASETS = ("sample:BTC-USD-1h", "sample:ETH-USD-1h")
 SIGNAL_SOURCES = ("sma-cross",)
-EPSILON = 1e-6
-PLAN_FIELDS = ("entry", "stop", "tp1", "tp2", "leverage", "qty", "risk_amount", "validity_bars")
+PLAN_FIELDS = ("entry", "stop", "tp1", "tp2", "leverage", "qty", "risk_amount")
 DatasetsArgument = typer.Argument(
     None, help="sample:NAME, EXCHANGE:SYMBOL:TIMEFRAME or a file (default: the BTC and ETH samples)"
 )
@@ -76,17 +68,6 @@ ModelOption = typer.Option(None, "--model", help="Model bundle directory (from a
 ProbabilitiesOption = typer.Option(
     None, "--probabilities", help="Parquet file: p_up (optional p_down) indexed by timestamp."
 )
-
-
-@dataclass(frozen=True)
-class Probabilities:
-    """Per-bar P(up) (and P(down), None: 1 − P(up)) on the candles' index, their source and,
-    for a model bundle, its metadata (tuned thresholds)."""
-
-    p_up: np.ndarray
-    p_down: np.ndarray | None
-    source: str
-    bundle: BundleInfo | None = None
 
 
 def outer_band(config: SignalConfig, spec: str | None) -> SignalConfig:
@@ -100,48 +81,9 @@ def outer_band(config: SignalConfig, spec: str | None) -> SignalConfig:
         raise ConfigError(f"--outer-band {spec!r}: {exc}") from None
 
 
-def baseline_probabilities(
-    candles: pd.DataFrame, config: SignalConfig, fast: int, slow: int
-) -> Probabilities:
-    """The sma-cross baseline mapped onto the probability scale (see the module docstring)."""
-    state = sma_crossover_targets(candles["close"].to_numpy(np.float64), fast, slow)
-    p_long = min(1.0, max(config.long_threshold, config.bands[0].min_prob) + EPSILON)
-    p_up = np.where(state == 1.0, p_long, np.where(state == 0.0, 0.5, np.nan))
-    source = (
-        f"baseline sma-cross {fast}/{slow} — NOT a model: p_up = {p_long:.6f} while "
-        f"SMA{fast} > SMA{slow}, else 0.5"
-    )
-    return Probabilities(p_up, None, source)
-
-
-def _check_unit(values: np.ndarray, what: str) -> np.ndarray:
-    finite = values[np.isfinite(values)]
-    if finite.size and (finite.min() < 0 or finite.max() > 1):
-        raise DataError(f"{what}: probabilities must lie in [0, 1]")
-    return values
-
-
-def file_probabilities(path: Path, candles: pd.DataFrame) -> Probabilities:
-    """``p_up`` (and optional ``p_down``) from a Parquet file, aligned on the candles' times."""
-    try:
-        frame = pd.read_parquet(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read probabilities ({exc})") from None
-    if "timestamp" in frame.columns:
-        frame = frame.set_index("timestamp")
-    if "p_up" not in frame.columns or not isinstance(frame.index, pd.DatetimeIndex):
-        raise DataError(f"{path}: need a 'p_up' column indexed by timestamp")
-    index = frame.index if frame.index.tz is not None else frame.index.tz_localize("UTC")
-    frame = frame.set_axis(index.tz_convert("UTC")).reindex(candles.index)
-    p_up = _check_unit(frame["p_up"].to_numpy(np.float64), f"{path} p_up")
-    p_down = None
-    if "p_down" in frame.columns:
-        p_down = _check_unit(frame["p_down"].to_numpy(np.float64), f"{path} p_down")
-    covered = int(np.isfinite(p_up).sum())
-    return Probabilities(p_up, p_down, f"probabilities file {path} ({covered} bars covered)")
-
-
-def model_probabilities(path: Path, loaded: Dataset, trust: bool = False) -> Probabilities:
+def model_probabilities(
+    path: Path, loaded: Dataset, trust: bool = False
+) -> tuple[Probabilities, BundleInfo]:
     """Calibrated probabilities of a model bundle on features rebuilt with its own specs."""
     from aitrader.features.featureset import build_features
     from aitrader.features.spec import FeatureSpec
@@ -158,29 +100,10 @@ def model_probabilities(path: Path, loaded: Dataset, trust: bool = False) -> Pro
     p_up, p_down = direction_probabilities(
         bundle.predictor.predict_proba(rows), bundle.predictor.classes
     )
-    up = pd.Series(p_up, index=rows.index).reindex(loaded.candles.index)
-    down = None
-    if p_down is not None:
-        down = pd.Series(p_down, index=rows.index).reindex(loaded.candles.index).to_numpy()
+    up = pd.Series(p_up, index=rows.index)
+    down = None if p_down is None else pd.Series(p_down, index=rows.index)
     name = f"model bundle {path} ({bundle.info.model.get('kind', '?')}, {bundle.info.label_name})"
-    return Probabilities(up.to_numpy(np.float64), down, name, bundle.info)
-
-
-def trade_signals(
-    loaded: Dataset, probs: Probabilities, cfg: Settings, signal: SignalConfig
-) -> tuple[Signals, PlanLevels]:
-    """Signals through thresholds, bands and the EV gate, and the plan levels they used."""
-    candles = loaded.candles
-    levels = plan_levels(candles, cfg.plans)
-    loss = cfg.plans.stop_atr * levels.atr / candles["close"].to_numpy(np.float64)
-    regimes = None
-    if signal.regime_overrides:
-        from aitrader.strategy.modes import regime_labels
-
-        regimes = regime_labels(candles, cfg.modes.regime).to_numpy()
-    inputs = SignalInputs(probs.p_up, cfg.plans.tp1_r * loss, loss, probs.p_down, regimes)
-    signals = generate(inputs, signal, cfg.costs, loaded.symbol, loaded.timeframe)
-    return signals, levels
+    return Probabilities(up, down, name), bundle.info
 
 
 def _number(value: Any, digits: int = 6) -> Any:
@@ -190,13 +113,16 @@ def _number(value: Any, digits: int = 6) -> Any:
 
 
 def current_plan(
-    loaded: Dataset, signals: Signals, levels: PlanLevels, ctx: PlanContext, p_up: float
+    loaded: Dataset, strategy: TradePlanStrategy, decided: Decisions, equity: float
 ) -> dict[str, Any]:
     """The last bar's plan (or why there is none) as one flat row."""
     t = len(loaded.candles) - 1
+    signals = decided.signals
+    p_up = float(decided.p_up[t])
     row: dict[str, Any] = {"dataset": loaded.name, "time": loaded.candles.index[t]}
     row |= {"p_up": _number(p_up), "side": int(signals.side[t])}
-    if signals.side[t] == 0:
+    plan = strategy.plan(decided, t, loaded.symbol, equity)
+    if plan is None:
         empty = dict.fromkeys(PLAN_FIELDS)
         ev = _number(float(signals.ev[t]))
         return (
@@ -205,45 +131,36 @@ def current_plan(
             | {"expected_value": ev, "status": "no signal"}
             | {"reason": signals.reason_text(t)}
         )
-    one = Signal(int(signals.side[t]), float(signals.multiple[t]), float(signals.p_win[t]), 0, "")
-    plan = make_plan(loaded.candles, levels, t, one, ctx)
     values = {k: _number(getattr(plan, k)) for k in PLAN_FIELDS}
     values |= {"expected_value": _number(plan.expected_value), "tp1_net": _number(plan.tp1_net)}
     return row | values | {"status": plan.status, "reason": plan.reason}
 
 
-def one_at_a_time_return(replayed: pd.DataFrame, plans: list[TradePlan], equity: float) -> float:
-    """Compounded net return taking plans in time order, one open at a time, at planned size."""
-    accepted = [p for p in plans if p.status == "accepted"]
-    busy_until: pd.Timestamp | None = None
-    growth = 1.0
-    for plan, (_, row) in zip(accepted, replayed.iterrows(), strict=True):
-        if row["outcome"] == "expired" or (busy_until is not None and plan.time < busy_until):
-            continue
-        growth *= 1.0 + plan.qty * plan.entry / equity * float(row["net_return"])
-        busy_until = row["exit_time"]
-    return growth - 1.0
-
-
 def history(
-    loaded: Dataset, signals: Signals, levels: PlanLevels, ctx: PlanContext, cfg: Settings
+    loaded: Dataset, strategy: TradePlanStrategy, decided: Decisions, cfg: Settings, equity: float
 ) -> dict[str, Any]:
-    """Plans over the whole history replayed (TP1 → break-even, ATR trail) and summarised."""
-    plans = build_plans(loaded.candles, signals, ctx, levels)
-    replayed = replay_plans(loaded.candles, plans, cfg.plans, cfg.costs)
-    filled = replayed[replayed["outcome"] != "expired"]
-    accepted = sum(p.status == "accepted" for p in plans)
+    """The strategy backtested over the data set (the engine's risk-managed path, costs on)."""
+    from aitrader.engine.backtest import RunOptions
+    from aitrader.engine.config import BrokerConfig
+    from aitrader.strategy.run import RunSpec, backtest_strategy
+
+    bars = np.flatnonzero(decided.signals.side != 0)
+    plans = [strategy.plan(decided, int(t), loaded.symbol, equity) for t in bars]
+    broker = BrokerConfig.from_costs(cfg.costs).model_copy(update={"initial_cash": equity})
+    options = RunOptions(timeframe=loaded.timeframe, calendar=loaded.calendar, name="scan")
+    spec = RunSpec(broker, cfg.risk, options)
+    run = backtest_strategy(strategy, {loaded.symbol: loaded.candles}, cfg, spec)
+    trades, fills = run.result.trades, run.result.fills
+    closed = trades[~trades["is_open"].astype(bool)]
     return {
         "dataset": loaded.name,
         "signals": len(plans),
-        "accepted": accepted,
-        "rejected": len(plans) - accepted,
-        "outcomes": {k: int(v) for k, v in replayed["outcome"].value_counts().items()},
-        "filled": len(filled),
-        "win_rate": float((filled["net_return"] > 0).mean()) if len(filled) else math.nan,
-        "avg_r": float(filled["r_multiple"].mean()) if len(filled) else math.nan,
-        "avg_net_return": float(filled["net_return"].mean()) if len(filled) else math.nan,
-        "total_return": one_at_a_time_return(replayed, plans, ctx.equity),
+        "accepted": sum(p is not None and p.status == "accepted" for p in plans),
+        "trades": len(trades),
+        "exits": {str(k): int(v) for k, v in fills["reason"].value_counts().items()},
+        "win_rate": float((closed["pnl"] > 0).mean()) if len(closed) else math.nan,
+        "final_equity": float(run.result.equity.iloc[-1]),
+        "total_return": float(run.result.equity.iloc[-1] / equity - 1.0),
     }
 
 
@@ -261,40 +178,43 @@ class ScanRequest:
     trust_bundle: bool = False
 
 
-def probabilities_for(loaded: Dataset, req: ScanRequest, signal: SignalConfig) -> Probabilities:
+def probabilities_for(
+    loaded: Dataset, req: ScanRequest
+) -> tuple[Probabilities | None, BundleInfo | None]:
+    """The probabilities given (None: the strategy's SMA baseline) and a bundle's metadata."""
     if req.model is not None:
         return model_probabilities(req.model, loaded, req.trust_bundle)
     if req.probabilities is not None:
-        return file_probabilities(req.probabilities, loaded.candles)
+        return file_probabilities(req.probabilities), None
     if req.signal not in SIGNAL_SOURCES:
         raise ConfigError(f"--signal {req.signal!r}: available: {', '.join(SIGNAL_SOURCES)}")
-    return baseline_probabilities(loaded.candles, signal, req.fast, req.slow)
+    return None, None
 
 
 def scan_dataset(
     ref: str, cfg: Settings, signal: SignalConfig, req: ScanRequest, with_history: bool
 ) -> dict[str, Any]:
-    """Current plan (and history summary) of one data set."""
+    """Current plan (and history summary) of one data set, from the trade-plan strategy."""
     loaded = load_dataset(ref, Store(cfg.data.dir))
     if req.bars > 0:
         loaded = replace(loaded, candles=loaded.candles.iloc[-req.bars :])
-    probs = probabilities_for(loaded, req, signal)
+    probs, bundle = probabilities_for(loaded, req)
     note = None
-    if probs.bundle is not None:
+    if bundle is not None:
         from aitrader.models.registry import apply_thresholds
 
-        signal, note = apply_thresholds(probs.bundle, signal, loaded.symbol, loaded.timeframe)
-    signals, levels = trade_signals(loaded, probs, cfg, signal)
-    ctx = PlanContext(
-        loaded.symbol, loaded.timeframe, req.equity, cfg.costs, cfg.plans, cfg.risk.sizing, signal
-    )
-    plan = current_plan(loaded, signals, levels, ctx, float(probs.p_up[-1]))
+        signal, note = apply_thresholds(bundle, signal, loaded.symbol, loaded.timeframe)
+    strategy = TradePlanStrategy(fast=req.fast, slow=req.slow)
+    strategy.use(probs, signal)
+    strategy.setup(Environment((loaded.symbol,), loaded.timeframe, cfg))
+    decided = strategy.decisions(loaded.candles, loaded.symbol)
+    plan = current_plan(loaded, strategy, decided, req.equity)
     params = resolve(signal, loaded.symbol, loaded.timeframe)
     fields = ("long_threshold", "short_threshold", "min_ev", "allow_long", "allow_short")
-    out: dict[str, Any] = {"source": probs.source, "plan": plan, "thresholds_note": note}
+    out: dict[str, Any] = {"source": decided.source, "plan": plan, "thresholds_note": note}
     out["thresholds"] = {k: getattr(params, k) for k in fields}
     if with_history:
-        out["history"] = history(loaded, signals, levels, ctx, cfg)
+        out["history"] = history(loaded, strategy, decided, cfg, req.equity)
     return out
 
 
@@ -323,13 +243,12 @@ def _fmt(value: Any) -> str:
 PLAN_ROWS = (
     *(("time", "time"), ("p_up", "p_up"), ("side", "side"), ("entry", "entry")),
     *(("stop", "stop"), ("tp1", "TP1"), ("tp2", "TP2"), ("leverage", "leverage")),
-    *(("qty", "size"), ("risk_amount", "risk"), ("validity_bars", "valid (bars)")),
+    *(("qty", "size"), ("risk_amount", "risk")),
     *(("expected_value", "EV"), ("status", "status"), ("reason", "reason")),
 )
 HISTORY_ROWS = (
-    *(("signals", "signals"), ("accepted", "plans accepted"), ("filled", "filled")),
-    *(("win_rate", "win rate"), ("avg_r", "avg R"), ("avg_net_return", "avg net return")),
-    ("total_return", "total return"),
+    *(("signals", "signals"), ("accepted", "plans accepted"), ("trades", "trades")),
+    *(("win_rate", "win rate"), ("final_equity", "final equity"), ("total_return", "return")),
 )
 SIDES = {1: "long", -1: "short", 0: "flat"}
 
@@ -355,12 +274,12 @@ def _print(results: list[dict[str, Any]], kill: dict[str, Any] | None) -> None:
     done = [r["history"] for r in results if "history" in r]
     if done:
         rows = _by_field(done, HISTORY_ROWS)
-        keys = sorted({k for h in done for k in h["outcomes"]})
-        rows += [[f"outcome {k}", *(str(h["outcomes"].get(k, 0)) for h in done)] for k in keys]
-        console.print(table("Plans replayed over history, net of costs", names, rows))
+        keys = sorted({k for h in done for k in h["exits"]})
+        rows += [[f"fills: {k}", *(str(h["exits"].get(k, 0)) for h in done)] for k in keys]
+        console.print(table("Trade-plan strategy backtested over history", names, rows))
         console.print(
-            "total return: compounded at planned size, one plan open at a time; "
-            "win rate, avg R and avg net return over filled plans"
+            "the backtest of `aitrader backtest --strategy trade-plan`: sized by the risk "
+            "manager, costs on; win rate over closed trades"
         )
     for source in dict.fromkeys(r["source"] for r in results):
         console.print(f"probabilities: {source}")

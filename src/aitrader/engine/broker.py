@@ -66,6 +66,7 @@ class SimBroker:
         self.cash = config.initial_cash
         self.positions = {s: Position(s) for s in self.symbols}
         self.brackets: dict[str, tuple[float, float]] = {}
+        self.shares: dict[str, float] = {}  # of the position a take-profit closes (absent: all)
         self.targets: dict[str, Target] = {}
         self.resting: dict[str, Order] = {}
         self.seen: set[str] = set()
@@ -98,6 +99,18 @@ class SimBroker:
                 del self.targets[symbol]
                 return True
         return False
+
+    def protect(self, symbol: str, stop: float, take_profit: float, share: float = 1.0) -> None:
+        """Set a held position's stop and take-profit prices (NaN: none) and the share of it
+        the take-profit closes: how a trade plan moves its levels at a bar's close (they act
+        from the next bar on). Nothing happens for a flat position."""
+        if self.positions[symbol].qty == 0.0:
+            return
+        self.brackets[symbol] = (float(stop), float(take_profit))
+        if share < 1.0:
+            self.shares[symbol] = float(share)
+        else:
+            self.shares.pop(symbol, None)
 
     def position_array(self) -> np.ndarray:
         return np.array([self.positions[s].qty for s in self.symbols])
@@ -192,6 +205,7 @@ class SimBroker:
         self.fills.append(built(Fill, fill))
         if position.qty == 0.0:
             self.brackets.pop(symbol, None)
+            self.shares.pop(symbol, None)
 
     def _funding(self, arr: np.ndarray, rates: Mapping[str, float]) -> None:
         for j, s in enumerate(self.symbols):
@@ -252,6 +266,11 @@ class SimBroker:
         sl = np.nan if order.stop_loss is None else order.stop_loss
         tp = np.nan if order.take_profit is None else order.take_profit
         self.brackets[symbol] = bracket_levels(float(position.side), position.avg_price, sl, tp)
+        share = order.take_profit_share
+        if share is not None and share < 1.0:
+            self.shares[symbol] = share
+        else:
+            self.shares.pop(symbol, None)
 
     def _brackets(self, arr: np.ndarray, sub_bars: Mapping[str, np.ndarray]) -> None:
         for j, s in enumerate(self.symbols):
@@ -267,8 +286,17 @@ class SimBroker:
                 price = market_price(ref, -side, abs(pos), arr[j, V], self.p)
                 self._execute(s, (-pos, price, ref), True, _bracket_why(s, self._i, "stop_loss"))
             else:
-                self._execute(s, (-pos, ref, ref), False, _bracket_why(s, self._i, "take_profit"))
+                self._take_profit(s, pos, ref)
             self.targets.pop(s, None)
+
+    def _take_profit(self, symbol: str, pos: float, ref: float) -> None:
+        """The take-profit's share of the position at its price (a maker fill); a part left
+        keeps its stop and has no take-profit until one is set again (:meth:`protect`)."""
+        share = self.shares.pop(symbol, 1.0)
+        qty = -pos if share >= 1.0 else -pos * share
+        self._execute(symbol, (qty, ref, ref), False, _bracket_why(symbol, self._i, "take_profit"))
+        if self.positions[symbol].qty != 0.0:
+            self.brackets[symbol] = (self.brackets[symbol][0], np.nan)
 
     def _liquidate(self, arr: np.ndarray) -> None:
         pos = self.position_array()

@@ -10,22 +10,30 @@ kernel uses) into an intent, passes it to ``RiskManager.check`` and orders the a
 An accepted intent keeps its target fraction (sized at fill time, exactly as the kernel does);
 a resized one orders the fraction of equity the approved quantity amounts to at the decision
 price. A rejected entry is not retried until the target changes again.
+
+A target with a trade plan (TP1 share, TP2, break-even, trailing or time stop) gets a
+:class:`~aitrader.engine.exits.PlanState` that moves the broker's stop and take-profit at each
+close and closes the position at its time stop (rules: :mod:`aitrader.engine.exits`). Once a
+plan has ended (the position closed by its exits), a target with a plan enters again even if
+its fraction equals the last one: a plan is a decision to enter.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
+from aitrader.engine.exits import PENDING, ExitPlan, PlanState, exit_plan, step
 from aitrader.engine.policy import target_changed
 from aitrader.engine.records import order_id
 from aitrader.engine.tradebook import TradeBook
 from aitrader.engine.types import Account, Bar, Fill, Order, Position
+from aitrader.errors import ConfigError
 from aitrader.risk.intents import (
     Holding,
     OrderIntent,
@@ -44,7 +52,7 @@ DECISION_COLUMNS: tuple[str, ...] = (
     "symbol",
     "action",  # accept, resize, reject
     "reason",  # the RiskManager's reason (the binding limit for a resize or reject)
-    "intent",  # why the intent was made: signal or kill_switch
+    "intent",  # why the intent was made: signal, kill_switch or time_stop
     "requested",  # signed quantity asked for (base units)
     "approved",  # signed quantity allowed
     "price",  # decision price (the bar's close)
@@ -66,6 +74,20 @@ class BarTargets:
     stop_price: np.ndarray
     stop_loss: np.ndarray
     take_profit: np.ndarray
+    plan: np.ndarray | None = None  # trade-plan fields (PLAN_FIELDS rows) × symbols; None: none
+
+
+@dataclass(frozen=True)
+class Wish:
+    """An intent with what its order carries: the target, stop / TP1 distances, the trade
+    plan it starts (None: none) and why it was made."""
+
+    intent: OrderIntent
+    fraction: float
+    stop_loss: float | None
+    take_profit: float | None
+    plan: ExitPlan | None = None
+    why: str = "signal"
 
 
 class TargetFeed(Protocol):
@@ -95,16 +117,23 @@ class ArrayFeed:
         stop_price: np.ndarray,
         stop_loss: np.ndarray,
         take_profit: np.ndarray,
+        plan: np.ndarray | None = None,
     ) -> None:
         self.fraction = np.ascontiguousarray(fraction, dtype=np.float64)
         self.stop_price, self.stop_loss, self.take_profit = stop_price, stop_loss, take_profit
+        self.plan = plan  # bars × PLAN_FIELDS × symbols, or None
 
     def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
         def row(values: np.ndarray) -> np.ndarray:
             return np.asarray(values[i if values.shape[0] > 1 else 0], dtype=np.float64)
 
+        plan = None if self.plan is None else self.plan[i]
         return BarTargets(
-            self.fraction[i], row(self.stop_price), row(self.stop_loss), row(self.take_profit)
+            self.fraction[i],
+            row(self.stop_price),
+            row(self.stop_loss),
+            row(self.take_profit),
+            plan,
         )
 
 
@@ -160,6 +189,10 @@ class ManagedPolicy:
         self.book = TradeBook(getattr(portfolio, "dust", None))
         self.log: list[dict[str, Any]] = []
         self.last = np.full(len(self.symbols), np.nan)
+        self.plans: dict[str, PlanState] = {}
+        self._tp_hits: set[str] = set()  # symbols with a take-profit fill since the last close
+        self._ended: set[str] = set()  # symbols whose plan ended, no target decided since
+        self.flattening: str | None = None  # an operator's flatten: close all, ask no target
         self._booked = 0
         bind = getattr(feed, "bind", None)  # a strategy feed reads the account and risk state
         if bind is not None:
@@ -174,7 +207,9 @@ class ManagedPolicy:
         """The policy's state after a bar as JSON: its last targets (NaN as None) and the
         number of fills booked."""
         last = [None if math.isnan(v) else float(v) for v in self.last]
-        return {"last": last, "booked": self._booked}
+        plans = {s: state.to_json() for s, state in self.plans.items()}
+        ended = sorted(self._ended)
+        return {"last": last, "booked": self._booked, "plans": plans, "ended": ended}
 
     def restore(self, state: Mapping[str, Any], fills: Sequence[Fill]) -> None:
         """Put back a :meth:`checkpoint`; the trade book is rebuilt from the first ``booked``
@@ -186,6 +221,8 @@ class ManagedPolicy:
         if len(last) != len(self.symbols):
             raise ValueError(f"restore: {len(last)} targets for {len(self.symbols)} symbols")
         self.last = np.array(last, dtype=np.float64)
+        self.plans = {s: PlanState.from_json(v) for s, v in state.get("plans", {}).items()}
+        self._tp_hits, self._ended = set(), set(state.get("ended", []))
         self.book = TradeBook(getattr(self.portfolio, "dust", None))
         for fill in fills[:booked]:
             self.book.add(fill)
@@ -210,6 +247,8 @@ class ManagedPolicy:
             self.risk.observe_prices({s: bars[s].close for s in self.symbols})
 
     def on_bar(self, i: int, bars: Mapping[str, Bar]) -> Sequence[Order]:
+        if self.flattening is not None:
+            return self.flatten_all(i, bars, self.flattening)  # observes (and tracks) the bar
         self._track(bars)
         self._book_fills()
         time = bars[self.symbols[0]].time
@@ -217,8 +256,10 @@ class ManagedPolicy:
         self.risk.update_equity(time, account.equity)
         kill = self.risk.kill_switch_engaged
         row = self.feed.at(i, bars)
-        changed = self._changes(row.fraction)
-        if not (kill or changed):
+        due = self._advance(bars)
+        changed = self._changes(row)
+        due = [s for s in due if self.symbols.index(s) not in changed]
+        if not (kill or changed or due):
             return ()
         marks = {s: bars[s].close for s in self.symbols}
         snapshot = PortfolioSnapshot.from_engine(account, self.portfolio.positions, marks)
@@ -228,31 +269,63 @@ class ManagedPolicy:
         for j in changed:
             symbol = self.symbols[j]
             if symbol not in flattened:
-                intent, levels = self._intent(j, row, marks[symbol], snapshot, time)
+                wish = self._intent(j, row, marks[symbol], snapshot, time)
+                if wish is not None:
+                    wishes.append(wish)
+        for symbol in due:
+            if symbol not in flattened:
+                intent = intent_for_target(time, symbol, 0.0, marks[symbol], snapshot, None)
                 if intent is not None:
-                    wishes.append((intent, levels))
+                    exit_intent = replace(intent, reason="time_stop")
+                    wishes.append(Wish(exit_intent, 0.0, None, None, why="time_stop"))
         # Reductions first: they free room under the exposure limits for the entries.
-        for intent, levels in sorted(wishes, key=lambda w: not w[0].reduce_only):
-            order, snapshot = self._check(i, intent, levels, snapshot)
+        for wish in sorted(wishes, key=lambda w: not w.intent.reduce_only):
+            order, snapshot = self._check(i, wish, snapshot)
             if order is not None:
                 orders.append(order)
         return orders
 
-    def _changes(self, fraction: np.ndarray) -> list[int]:
+    def _advance(self, bars: Mapping[str, Bar]) -> list[str]:
+        """Each trade plan one close on (:func:`aitrader.engine.exits.step`): the broker gets
+        its moved levels; returns the symbols whose time stop is due."""
+        hits, self._tp_hits = self._tp_hits, set()
+        due = []
+        for symbol, state in list(self.plans.items()):
+            position, bar = self.portfolio.positions[symbol], bars[symbol]
+            qty = position.qty if abs(position.qty) > self.book.dust.get(symbol, 0.0) else 0.0
+            verdict = step(state, qty, position.avg_price, (bar.high, bar.low), symbol in hits)
+            if verdict == "done":
+                del self.plans[symbol]
+                self._ended.add(symbol)
+                continue
+            levels = [state.stop, state.take_profit, state.share]
+            if state.phase != PENDING and not _same(levels, state.sent):
+                self.portfolio.protect(symbol, *levels)  # type: ignore[attr-defined]
+                state.sent = levels
+            if verdict == "time_stop":
+                due.append(symbol)
+        return due
+
+    def _changes(self, row: BarTargets) -> list[int]:
         """Symbols whose target changed at this bar (the kernel's ``target_changed`` rule, run
-        interpreted on a few floats); their last targets are updated."""
+        interpreted on a few floats), or that enter again: a target with a trade plan after
+        the symbol's last plan ended; their last targets are updated."""
         last, changed = self.last, []
-        targets = np.asarray(fraction, dtype=np.float64).ravel().tolist()
+        targets = np.asarray(row.fraction, dtype=np.float64).ravel().tolist()
         for j, target in enumerate(targets):
-            if _target_changed(target, last[j]):
+            again = self.symbols[j] in self._ended and target == target != 0 and _plans(row, j)
+            if again or _target_changed(target, last[j]):
                 last[j] = target
                 changed.append(j)
+                self._ended.discard(self.symbols[j])
         return changed
 
     def _book_fills(self) -> None:
         """Closed trades since the last bar go to the RiskManager (losses start cool-downs)."""
         fills = self.portfolio.fills
         for fill in fills[self._booked :]:
+            if fill.reason == "take_profit":
+                self._tp_hits.add(fill.symbol)
             closed = self.book.add(fill)
             if closed is not None:
                 ret = closed.pnl / closed.entry_notional if closed.entry_notional else None
@@ -261,24 +334,31 @@ class ManagedPolicy:
 
     def _intent(
         self, j: int, row: BarTargets, price: float, snapshot: PortfolioSnapshot, time: Any
-    ) -> tuple[OrderIntent | None, tuple[float, float | None, float | None]]:
+    ) -> Wish | None:
         fraction = float(self.last[j])
         stop, stop_loss = protective_levels(
             fraction, price, float(row.stop_price[j]), float(row.stop_loss[j])
         )
         tp = float(row.take_profit[j])
         intent = intent_for_target(time, self.symbols[j], fraction, price, snapshot, stop)
-        return intent, (fraction, stop_loss, None if math.isnan(tp) else tp)
+        if intent is None:
+            return None
+        plan = None
+        if fraction != 0 and row.plan is not None and _plans(row, j):
+            side = 1 if fraction > 0 else -1
+            sl = math.nan if stop_loss is None else stop_loss
+            plan = exit_plan(side, price, (sl, tp), row.plan[:, j])
+            if not hasattr(self.portfolio, "protect"):
+                raise ConfigError(f"{type(self.portfolio).__name__} cannot execute trade plans")
+            tp = plan.tp1
+        return Wish(intent, fraction, stop_loss, None if math.isnan(tp) else tp, plan)
 
     def _check(
-        self,
-        i: int,
-        intent: OrderIntent,
-        levels: tuple[float, float | None, float | None],
-        snapshot: PortfolioSnapshot,
+        self, i: int, wish: Wish, snapshot: PortfolioSnapshot
     ) -> tuple[Order | None, PortfolioSnapshot]:
-        """The RiskManager's verdict on one intent, logged, as an order (None if rejected)."""
-        fraction, stop_loss, take_profit = levels
+        """The RiskManager's verdict on one intent, logged, as an order (None if rejected);
+        an approved order starts its trade plan (or ends the symbol's plan)."""
+        intent, fraction, plan = wish.intent, wish.fraction, wish.plan
         decision = self.risk.check(intent, snapshot)
         goal = fraction
         if decision.action != "accept":
@@ -286,32 +366,46 @@ class ManagedPolicy:
         self._log(i, decision, fraction, goal)
         if decision.approved == 0:
             return None, snapshot
+        if plan is not None and goal != 0:
+            self.plans[intent.symbol] = PlanState(plan)
+        elif wish.why != "time_stop":  # a plan's own exit: it ends when the position is flat
+            self.plans.pop(intent.symbol, None)
         order = Order(
             symbol=intent.symbol,
-            client_order_id=order_id(intent.symbol, i, "signal"),
+            client_order_id=order_id(intent.symbol, i, wish.why),
             target_fraction=goal,
-            stop_loss=stop_loss,
-            take_profit=take_profit,
+            stop_loss=wish.stop_loss,
+            take_profit=wish.take_profit,
+            take_profit_share=None if plan is None or plan.share >= 1 else plan.share,
+            reason=wish.why,
         )
         return order, _with_holding(snapshot, intent.symbol, decision.approved, intent.price)
 
-    def _flatten(self, i: int, snapshot: PortfolioSnapshot, time: Any) -> list[Order]:
-        """Kill switch: reduce-only intents closing every position, checked and logged."""
+    def flatten_all(self, i: int, bars: Mapping[str, Bar], reason: str) -> list[Order]:
+        """An operator's flatten: the bar is observed (no target asked) and every position is
+        closed through the kill switch's reduce-only, risk-checked path, tagged ``reason``."""
+        self.observe(bars)
+        account = self.portfolio.account(bars)
+        marks = {s: bars[s].close for s in self.symbols}
+        snapshot = PortfolioSnapshot.from_engine(account, self.portfolio.positions, marks)
+        return self._flatten(i, snapshot, bars[self.symbols[0]].time, reason)
+
+    def _flatten(
+        self, i: int, snapshot: PortfolioSnapshot, time: Any, reason: str = "kill_switch"
+    ) -> list[Order]:
+        """Reduce-only intents closing every position, checked and logged (kill switch)."""
         orders = []
         for intent in self.risk.flatten(snapshot, time):
+            intent = replace(intent, reason=reason)
             decision = self.risk.check(intent, snapshot)
             self._log(i, decision, 0.0, approved_fraction(decision, snapshot, intent.price))
             if decision.approved != 0:
-                oid = order_id(intent.symbol, i, "kill_switch")
-                orders.append(
-                    Order(
-                        intent.symbol,
-                        oid,
-                        reduce_only=True,
-                        target_fraction=0.0,
-                        reason="kill_switch",
-                    )
+                self.plans.pop(intent.symbol, None)
+                oid = order_id(intent.symbol, i, reason)
+                order = Order(
+                    intent.symbol, oid, reduce_only=True, target_fraction=0.0, reason=reason
                 )
+                orders.append(order)
         return orders
 
     def _log(self, i: int, decision: RiskDecision, target: float, goal: float) -> None:
@@ -328,6 +422,19 @@ class ManagedPolicy:
         self.log.append(row)
         if self.on_decision is not None:
             self.on_decision(decision, row)
+
+
+def _plans(row: BarTargets, j: int) -> bool:
+    """Whether symbol ``j``'s target carries a trade plan."""
+    plan = row.plan
+    return plan is not None and not bool(np.isnan(plan[:, j]).all())
+
+
+def _same(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Equal level lists (NaN equals NaN)."""
+    if len(a) != len(b):
+        return False
+    return all(x == y or (x != x and y != y) for x, y in zip(a, b, strict=True))
 
 
 def decisions_frame(log: list[dict[str, Any]]) -> pd.DataFrame:

@@ -69,7 +69,8 @@ class Order:
 
     ``target_fraction`` instead sizes a market order at fill time so the position becomes that
     fraction of equity (signed). ``stop_loss``/``take_profit`` are fractions of the entry price
-    that attach a bracket to the resulting position.
+    that attach a bracket to the resulting position; ``take_profit_share`` of the position
+    closes at the take-profit (a trade plan's TP1; None: all of it).
     """
 
     symbol: str
@@ -84,6 +85,7 @@ class Order:
     stop_loss: float | None = None
     take_profit: float | None = None
     reason: str = "signal"
+    take_profit_share: float | None = None  # of the position the take-profit closes (None: all)
 
     def __post_init__(self) -> None:
         if not self.client_order_id:

@@ -93,6 +93,31 @@ def _serial() -> None:
     )
 
 
+def _lags(b: Bars, p: Params) -> list[np.ndarray]:
+    count = p.integer("lags")
+    returns, ranges = statistics.lagged(b.close, b.high, b.low, count)
+    return [
+        *(returns[:, k].copy() for k in range(count)),
+        *(ranges[:, k].copy() for k in range(count)),
+    ]
+
+
+def _lag_window() -> None:
+    define(
+        "lags",
+        "statistics",
+        "the last `lags` log returns and log high-low ranges (lag 0 = this bar): the window "
+        "the sequence agents (hmm, garch, quantile) filter per row",
+        {"lags": Param(48, lo=2, hi=1000, help="bars in the window")},
+        lambda p: [
+            *(f"lag_ret_{k}" for k in range(p.integer("lags"))),
+            *(f"lag_hl_{k}" for k in range(p.integer("lags"))),
+        ],
+        lambda p: p.integer("lags"),
+        _lags,
+    )
+
+
 def _microstructure() -> None:
     define(
         "amihud",
@@ -134,4 +159,5 @@ def _microstructure() -> None:
 
 _statistics()
 _serial()
+_lag_window()
 _microstructure()

@@ -27,6 +27,7 @@ GROUPS: tuple[str, ...] = (
     "statistics",
     "microstructure",
     "calendar",
+    "sentiment",
 )
 
 
@@ -124,7 +125,7 @@ def _load_builtins() -> None:
     global _builtins_loaded
     if not _builtins_loaded:
         _builtins_loaded = True
-        for module in ("catalog", "catalog_stats"):  # importing them registers the built-ins
+        for module in ("catalog", "catalog_stats", "news"):  # importing registers the built-ins
             importlib.import_module(f"aitrader.features.{module}")
 
 

@@ -292,3 +292,20 @@ def trend_strength(close: np.ndarray, window: int = 20) -> np.ndarray:
     Warm-up: ``window - 1``.
     """
     return np.asarray(_trend_strength(np.log(as_f64(close)), int(window)))
+
+
+def lagged(
+    close: np.ndarray, high: np.ndarray, low: np.ndarray, lags: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(returns, ranges)``, each ``(n, lags)``: column ``k`` holds the log return
+    ``ln(C[t-k] / C[t-k-1])`` and the log range ``ln(H[t-k] / L[t-k])`` of bar ``t - k``
+    (NaN before the series starts). Warm-up: ``lags``."""
+    r = log_returns(close)
+    hl = np.log(as_f64(high) / as_f64(low))
+    n = r.shape[0]
+    returns = np.full((n, lags), np.nan)
+    ranges = np.full((n, lags), np.nan)
+    for k in range(min(lags, n)):
+        returns[k:, k] = r[: n - k]
+        ranges[k:, k] = hl[: n - k]
+    return returns, ranges

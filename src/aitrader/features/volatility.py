@@ -97,6 +97,22 @@ def _garch_seed(r: np.ndarray, omega: float, alpha: float, beta: float) -> float
     return var
 
 
+@njit(cache=True)
+def garch_window_sigma(r: np.ndarray, omega: float, alpha: float, beta: float) -> np.ndarray:
+    """σ after the segment-start recursion (:func:`_garch_seed`) over each row of ``r`` (rows ×
+    bars, oldest first, NaN already 0): the volatility agent's per-row filter."""
+    out = np.empty(r.shape[0])
+    for i in range(r.shape[0]):
+        out[i] = math.sqrt(_garch_seed(r[i], omega, alpha, beta))
+    return out
+
+
+def fit_garch(window_returns: np.ndarray) -> tuple[float, float, float]:
+    """The GARCH(1,1) parameters ``(ω, α, β)`` of :func:`garch_vol` fitted on these returns
+    (NaN when the fit fails)."""
+    return _fit_garch(window_returns)
+
+
 def _fit_garch(window_returns: np.ndarray) -> tuple[float, float, float]:
     """Fit a zero-mean GARCH(1,1) on standardised returns; ω rescaled back to return units."""
     scale = float(np.sqrt(np.mean(window_returns * window_returns)))

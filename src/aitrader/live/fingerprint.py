@@ -40,6 +40,8 @@ def run_fingerprint(
         for values in (targets.fraction, targets.stop_price, targets.stop_loss):
             digest.update(np.ascontiguousarray(values, dtype=np.float64).tobytes())
         digest.update(np.ascontiguousarray(targets.take_profit, dtype=np.float64).tobytes())
+        if targets.plan is not None:  # trade plans
+            digest.update(np.ascontiguousarray(targets.plan, dtype=np.float64).tobytes())
     return digest.hexdigest()[:16]
 
 

@@ -47,6 +47,7 @@ from aitrader.live.db import write_transaction
 from aitrader.live.events import recorded
 from aitrader.live.feeds import BarFeed
 from aitrader.live.fingerprint import refuse_other_run, stall_after_of
+from aitrader.live.flatten import FLATTEN, FlattenControl
 from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay
 from aitrader.live.ledger import DRIFT, KILL, PAUSE, Ledger, LedgerRiskStateStore, drift_scale
 from aitrader.live.records import to_datetime, utc_now
@@ -145,6 +146,8 @@ class Runner:
         self.breaker = CircuitBreaker(self.guard.max_errors, self.guard.window)
         self.tripped = False
         self.paused = False
+        self.flatten = FlattenControl(policy, ledger)  # the operator's flatten flag
+        self.stop_requested = False  # finish the bar in hand, then end (a bot's SIGTERM)
         self.reconciling: str | None = None  # paused, reconciling until the venue squares
         self.status, self.stalled = "ok", list[str]()
         stall_after = self.guard.stall_after or stall_after_of(self.feeds)
@@ -214,7 +217,7 @@ class Runner:
         done = int(state["bars"])
         last = pd.Timestamp(state["last_bar"])
         self._restore(state, done)
-        self.bars, self.last_bar = done, last
+        self.bars, self.last_bar, self.flatten.done = done, last, state.get("flatten")
         self.resumed_from, self.resume_after = done, last
         if done == 0 and not self.ledger.orders():
             return  # the checkpoint written by begin() of a run that has not started yet
@@ -273,6 +276,7 @@ class Runner:
             "broker": self.broker.checkpoint(),
             "policy": self.policy.checkpoint(),
             "risk": self.policy.risk.state.to_json(),
+            "flatten": self.flatten.done,
         }
 
     # -- feeds ------------------------------------------------------------------------------
@@ -328,7 +332,8 @@ class Runner:
     async def _decide(self, queue: asyncio.Queue[object], feeds: int, max_bars: int | None) -> None:
         pending: dict[pd.Timestamp, dict[str, Bar]] = {}
         ended = 0
-        while ended < feeds and (max_bars is None or self.bars < max_bars):
+        more = lambda: not self.stop_requested and (max_bars is None or self.bars < max_bars)  # noqa: E731
+        while ended < feeds and more():
             item = await queue.get()
             if item is _END:
                 ended += 1
@@ -343,7 +348,7 @@ class Runner:
                     continue
                 self._drop_before(pending, time)
                 await self.process(pending.pop(time))
-                if max_bars is not None and self.bars >= max_bars:
+                if not more():
                     break
         self.dropped += len(pending)
 
@@ -455,6 +460,7 @@ class Runner:
             if explain is not None:  # the strategy's decision: written with the bar's commit
                 time, name, rows = explain(bars)
                 self._decided = (time, name, rows, (perf_counter() - start) * 1e3)
+            self.flatten.after_bar()
         else:
             self.engine.on_bar(bars, decide=False)
             self.policy.observe(bars)
@@ -485,7 +491,7 @@ class Runner:
         """Read the control flags; whether the policy decides this bar."""
         flags = self.ledger.flags()
         kill, pause = flags.get(KILL), flags.get(PAUSE)
-        risk = self.policy.risk
+        risk, flatten = self.policy.risk, self.flatten.before_bar(flags.get(FLATTEN), time)
         risk.scale_entries(*drift_scale(self.ledger.load_state(DRIFT)))  # a drifted model's size
         if kill is not None and kill.on and not risk.kill_switch_engaged:
             reason = f"kill flag: {kill.reason}" if kill.reason else "kill flag"
@@ -501,10 +507,9 @@ class Runner:
                 self.breaker.reset()
                 self.ledger.log_event("control", f"trading resumed at bar {time}")
             self._save_status()
-        if not paused:
-            return True
         held = any(p.qty != 0 for p in self.policy.portfolio.positions.values())
-        return risk.kill_switch_engaged and held  # a kill switch still flattens while paused
+        killing = risk.kill_switch_engaged and held  # a kill switch flattens even when paused
+        return (flatten or killing) if flatten is not None else (not paused or killing)
 
     def _record_decision(self, decision: RiskDecision, row: Mapping[str, Any]) -> None:
         """Each RiskManager verdict to the ledger before it is acted on, keyed by bar time,

@@ -115,13 +115,16 @@ def read_files(path: Path) -> dict[str, bytes]:
     return files
 
 
-def _model_spec(model: Any, files: dict[str, bytes]) -> dict[str, Any]:
+def model_spec(model: Any, files: dict[str, bytes], prefix: str = "") -> dict[str, Any]:
+    """A fitted model as JSON (kind, parameters, seed, its file names); its codec's files go
+    into ``files`` under ``prefix`` + name (a meta-agent stores its agents this way)."""
     kind = kinds.kind_of(model)
     written = kind.codec.dump(model)
-    bad = [n for n in written if n in RESERVED or n in files or not _FILE_NAME.match(n)]
+    named = {prefix + n: n for n in written}
+    bad = [n for n in named if n in RESERVED or n in files or not _FILE_NAME.match(n)]
     if bad:
         raise BundleError(f"model kind {kind.name!r}: its codec writes invalid file names {bad}")
-    files.update(written)
+    files.update({full: written[n] for full, n in named.items()})
     params = model.params or kind.params()
     return {
         "kind": kind.name,
@@ -133,11 +136,25 @@ def _model_spec(model: Any, files: dict[str, bytes]) -> dict[str, Any]:
     }
 
 
+def scaler_state(scaler: FeatureScaler, arrays: dict[str, np.ndarray], prefix: str) -> Any:
+    """A fitted scaler as JSON; its arrays go into ``arrays`` under ``prefix``."""
+    return {a: encode(getattr(scaler, a), f"{prefix}.{a}", arrays) for a in _SCALER}
+
+
+def scaler_from_state(spec: dict[str, Any], arrays: dict[str, np.ndarray]) -> FeatureScaler:
+    """The scaler :func:`scaler_state` described."""
+    state = {a: decode(s, arrays) for a, s in spec.items()}
+    scaler = FeatureScaler(state.pop("method"), state.pop("clip"))
+    for attribute in _SCALER[2:]:
+        setattr(scaler, attribute, state[attribute])
+    return scaler
+
+
 def _field(name: str, value: Any, arrays: dict[str, np.ndarray], files: dict[str, bytes]) -> Any:
     if name == "model":
-        return {"model": _model_spec(value, files)}
+        return {"model": model_spec(value, files)}
     if isinstance(value, FeatureScaler):
-        return {"scaler": {a: encode(getattr(value, a), f"scaler.{a}", arrays) for a in _SCALER}}
+        return {"scaler": scaler_state(value, arrays, "scaler")}
     if isinstance(value, ProbabilityCalibrator):
         return {"calibrator": value.state(arrays, "calibrator")}
     try:
@@ -177,7 +194,10 @@ def _check_trust(kind: kinds.ModelKind[Any], files: list[str], path: Path, trust
     )
 
 
-def _load_model(spec: dict[str, Any], files: dict[str, bytes], path: Path, trust: bool) -> Any:
+def load_model(
+    spec: dict[str, Any], files: dict[str, bytes], path: Path, trust: bool, prefix: str = ""
+) -> Any:
+    """The fitted model :func:`model_spec` described (its files under ``prefix`` + name)."""
     try:
         name = str(spec["kind"])
         config = {"kind": name, "seed": spec["seed"], "n_jobs": spec["n_jobs"]}
@@ -189,7 +209,9 @@ def _load_model(spec: dict[str, Any], files: dict[str, bytes], path: Path, trust
     _check_trust(kind, names, path, trust)
     try:
         with trusted() if trust else nullcontext():
-            return kind.codec.load(model, {n: files[n] for n in names})
+            return kind.codec.load(model, {n: files[prefix + n] for n in names})
+    except BundleError:
+        raise
     except Exception as exc:  # a library's own error for a file it cannot parse
         raise BundleError(
             f"{path}: cannot read the {kind.name} model files ({type(exc).__name__}: {exc}); "
@@ -205,13 +227,9 @@ def _value(
     trust: bool,
 ) -> Any:
     if "model" in spec:
-        return _load_model(spec["model"], files, path, trust)
+        return load_model(spec["model"], files, path, trust)
     if "scaler" in spec:
-        state = {a: decode(s, arrays) for a, s in spec["scaler"].items()}
-        scaler = FeatureScaler(state.pop("method"), state.pop("clip"))
-        for attribute in _SCALER[2:]:
-            setattr(scaler, attribute, state[attribute])
-        return scaler
+        return scaler_from_state(spec["scaler"], arrays)
     if "calibrator" in spec:
         return ProbabilityCalibrator.from_state(spec["calibrator"], arrays)
     value = decode(spec, arrays)

@@ -130,6 +130,11 @@ def trusted() -> Iterator[None]:
         _TRUSTED.reset(token)
 
 
+def is_trusted() -> bool:
+    """Whether the bundle being loaded is trusted (inside :func:`trusted`)."""
+    return _TRUSTED.get()
+
+
 @dataclass(frozen=True)
 class PickleCodec:
     """The whole fitted model as a pickle (``model.pkl``): loading it can run code, so it loads
@@ -171,3 +176,19 @@ class BoosterCodec:
     def load(self, model: Any, files: Mapping[str, bytes]) -> Any:
         model.booster_ = self.read(files[self.file], model)
         return SHAPES.load(model, files)
+
+
+@dataclass(frozen=True)
+class StateCodec:
+    """For a model that writes its fitted state itself as safe files (JSON, ``.npz``, a
+    library's text format): ``model.state_files()`` gives name → bytes and
+    ``model.load_state(files)`` restores it."""
+
+    executable: bool = False
+
+    def dump(self, model: Any) -> dict[str, bytes]:
+        return cast(dict[str, bytes], model.state_files())
+
+    def load(self, model: Any, files: Mapping[str, bytes]) -> Any:
+        model.load_state(files)
+        return model

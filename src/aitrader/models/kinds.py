@@ -39,6 +39,10 @@ BUILTINS: tuple[str, ...] = (
     "aitrader.models.linear",
     "aitrader.models.baselines",
     "aitrader.models.xgb",
+    "aitrader.models.hmm",
+    "aitrader.models.garch",
+    "aitrader.models.quantile",
+    "aitrader.models.meta",
 )
 """Modules whose import registers the built-in kinds, in the order they are listed."""
 
@@ -74,7 +78,8 @@ class ModelKind(Generic[P]):
     :class:`aitrader.models.base.ClassifierBase`, which keeps the three arguments as attributes
     of those names. ``space`` maps an Optuna trial to parameter values (None: nothing to tune).
     ``raw_features`` kinds get unscaled features. ``extra`` is the ``pip install
-    'aitrader[extra]'`` that provides the modules in ``requires``.
+    'aitrader[extra]'`` that provides the modules in ``requires``. ``features(params)`` lists the
+    feature specs the kind reads (the sequence agents' ``lags`` window).
     """
 
     name: str
@@ -86,6 +91,12 @@ class ModelKind(Generic[P]):
     raw_features: bool = False
     extra: str | None = None
     requires: tuple[str, ...] = ()
+    features: Callable[[Any], list[dict[str, Any]]] | None = None
+
+    def required_features(self, params: BaseModel | None = None) -> list[dict[str, Any]]:
+        """Feature specs (``{"name", "params"}``) this kind reads with ``params``; an experiment
+        adds those its feature set lacks."""
+        return [] if self.features is None else self.features(params or self.params())
 
     def build(self, params: BaseModel | None, seed: int, n_jobs: int) -> Any:
         """An unfitted estimator (ConfigError naming the extra when a dependency is missing)."""
@@ -127,6 +138,7 @@ class ModelKind(Generic[P]):
             "params": self.params().model_dump(mode="json"),
             "tunable": self.space is not None,
             "raw_features": self.raw_features,
+            "features": self.required_features(),
             "extra": self.extra,
             "installed": not self.missing(),
             "bundle": "pickle (needs --trust-bundle)" if self.codec.executable else "safe",

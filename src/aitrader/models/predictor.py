@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +31,8 @@ class Predictor:
     scaler: FeatureScaler | None
     calibrator: ProbabilityCalibrator | None
 
-    def _matrix(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+    def transform(self, X: pd.DataFrame) -> pd.DataFrame | np.ndarray:
+        """The rows the model reads: columns checked, scaled when the chain has a scaler."""
         if tuple(str(c) for c in X.columns) != self.feature_names:
             raise DataError(
                 "feature columns differ from the ones the model was trained on "
@@ -40,10 +42,38 @@ class Predictor:
 
     def raw_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Uncalibrated probabilities over ``classes``."""
-        proba = self.model.predict_proba(self._matrix(X))
+        proba = self.model.predict_proba(self.transform(X))
         return align_proba(proba, self.model.classes_, self.classes)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Calibrated probabilities over ``classes``."""
-        raw = self.raw_proba(X)
+        return self._calibrated(self.raw_proba(X))
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
         return raw if self.calibrator is None else self.calibrator.transform(raw)
+
+    def predict_explained(self, X: pd.DataFrame) -> tuple[np.ndarray, dict[str, Any]]:
+        """Calibrated probabilities and why, for the last row: its probabilities by class name
+        and, from a model that explains itself (the meta-agent: ``combine`` + ``explain``),
+        each agent's view and weight, the disagreement and the gate."""
+        combine = getattr(self.model, "combine", None)
+        details: dict[str, Any] = {}
+        if combine is None:
+            proba = self.predict_proba(X)
+        else:
+            output = combine(self.transform(X))
+            proba = self._calibrated(align_proba(output.proba, self.model.classes_, self.classes))
+            details = self.model.explain(output)  # type: ignore[attr-defined]
+        names = class_names(self.classes)
+        probabilities = dict(zip(names, map(float, proba[-1]), strict=True))
+        return proba, {"probabilities": probabilities} | details
+
+
+def class_names(classes: np.ndarray) -> list[str]:
+    """down / flat / up for signed labels, down / up for 0/1 labels, else the values."""
+    values = [float(c) for c in classes]
+    if values == [-1.0, 0.0, 1.0]:
+        return ["down", "flat", "up"]
+    if values in ([0.0, 1.0], [-1.0, 1.0]):
+        return ["down", "up"]
+    return [f"{v:g}" for v in values]

@@ -183,6 +183,7 @@ def _read_routes(
 def _trade_routes(app: FastAPI, ledger: Ledger, cfg: AppConfig, guarded: list[Any]) -> None:
     """Orders, fills and round trips: filtered, paged (pages capped at ``max_page``)."""
     deps: list[Any] = guarded
+    book = views.TradeBookCache(ledger)
 
     def capped(limit: int) -> int:
         return min(limit, cfg.max_page)
@@ -225,7 +226,7 @@ def _trade_routes(app: FastAPI, ledger: Ledger, cfg: AppConfig, guarded: list[An
         where = views.TradeFilter(
             symbol, SIDES[side], is_open, _stamp(since), _stamp(until), capped(limit), offset
         )
-        return views.trades(ledger, where)
+        return views.trades(book, where)
 
 
 def _control_routes(app: FastAPI, ledger: Ledger, cache: TtlCache, guarded: list[Any]) -> None:

@@ -4,7 +4,8 @@ run's ledger: the one place both ``aitrader control`` and the API's control rout
 The runner reads the ``pause`` and ``kill`` flags before every bar (:mod:`aitrader.live.runner`):
 pause stops new decisions from the next bar on, resume lets the next bar decide again, kill
 engages the risk manager's kill switch, which closes every position with reduce-only orders and
-blocks new entries until the risk state is reset.
+blocks new entries until the risk state is reset; flatten closes every position once through
+the same risk-checked path and keeps the run flat until resume (:mod:`aitrader.live.flatten`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from aitrader.live.flatten import FLATTEN
 from aitrader.live.ledger import KILL, PAUSE, Ledger, LedgerRiskStateStore
 from aitrader.live.records import Flag
 from aitrader.live.runner import PROGRESS, STATUS
@@ -22,24 +24,33 @@ BREAKER_PREFIX = "circuit breaker tripped"
 
 @dataclass(frozen=True)
 class Control:
-    """One operator action: the flag it sets, to what, and what it means for the run."""
+    """One operator action: the flag it sets, to what, what it means for the run, and the
+    flags it clears too."""
 
     flag: str
     on: bool
     said: str
+    clears: tuple[str, ...] = ()
 
 
 CONTROLS: dict[str, Control] = {
     "pause": Control(PAUSE, True, "paused: no new orders from the next bar on"),
-    "resume": Control(PAUSE, False, "resumed: the next bar decides again"),
+    "resume": Control(PAUSE, False, "resumed: the next bar decides again", (FLATTEN,)),
     "kill": Control(KILL, True, "kill switch requested: positions close at the next bar"),
+    "flatten": Control(
+        FLATTEN, True, "flatten requested: positions close at the next bar, then flat until resume"
+    ),
 }
 
 
 def apply_control(ledger: Ledger, action: str, reason: str) -> tuple[Flag, str]:
-    """Write the flag of ``action`` (``pause``, ``resume``, ``kill``) with ``reason``; the flag
-    as stored and what it means."""
+    """Write the flag of ``action`` (``pause``, ``resume``, ``kill``, ``flatten``) with
+    ``reason`` (and clear those it clears, when set); the flag as stored and what it means."""
     control = CONTROLS[action]
+    flags = ledger.flags()
+    for name in control.clears:
+        if name in flags and flags[name].on:
+            ledger.set_flag(name, False, reason)
     return ledger.set_flag(control.flag, control.on, reason), control.said
 
 
@@ -57,6 +68,7 @@ def status_payload(ledger: Ledger, events: int = 10) -> dict[str, Any]:
         "paused": pause.on,
         "pause_reason": pause.reason if pause.on else "",
         "kill": kill.on,
+        "flatten": flags.get(FLATTEN, Flag(FLATTEN)).on,
         "kill_switch": bool(risk is not None and risk.kill_switch),
         "circuit_breaker": pause.on and pause.reason.startswith(BREAKER_PREFIX),
         "bars": int(progress.get("bars", 0)),

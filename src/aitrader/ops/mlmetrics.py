@@ -22,7 +22,7 @@ import pandas as pd
 
 from aitrader.config import Settings
 from aitrader.live.ledger import DRIFT, Ledger
-from aitrader.strategy.signals import class_name
+from aitrader.models.predictor import class_names
 
 BACKTEST = ("accuracy", "brier", "ece", "net_sharpe", "dsr")
 """The bundle's walk-forward figures shown beside the live ones (accuracy = hit rate)."""
@@ -73,7 +73,7 @@ def outcome_classes(returns: np.ndarray, label: dict[str, Any], round_trip: floa
 def _scored(frame: pd.DataFrame, info: Any, round_trip: float) -> tuple[np.ndarray, np.ndarray]:
     """Rows × classes probabilities and realised class indices of the decisions scored."""
     classes = [float(c) for c in info.classes]
-    names = [class_name(c, classes) for c in classes]
+    names = class_names(np.asarray(classes))
     probas, outcomes = [], []
     for _, group in frame.groupby("symbol", sort=True):
         times = pd.DatetimeIndex(group["time"])

@@ -20,6 +20,7 @@ class Status(BaseModel):
     paused: bool
     pause_reason: str
     kill: bool = Field(description="the kill flag is set")
+    flatten: bool = Field(False, description="flatten requested: flat until resume")
     kill_switch: bool = Field(description="the risk manager's kill switch is engaged")
     circuit_breaker: bool = Field(description="paused by the runner's circuit breaker")
     bars: int = Field(description="bars processed")

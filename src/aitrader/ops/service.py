@@ -3,6 +3,7 @@ ledger watcher that feeds them, and the Telegram commands, each on its own threa
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from aitrader.config import Settings
@@ -12,26 +13,36 @@ from aitrader.ops.notify import AppriseSender, Notice, Notifier, TelegramSender
 from aitrader.ops.telegram import TelegramCommands
 from aitrader.ops.watch import LedgerWatcher, Reports
 
+log = logging.getLogger(__name__)
+
+
+def channels(settings: Settings) -> tuple[list[Notifier], TelegramSender | None]:
+    """A notifier (not started) per channel the ``notify`` section and the secrets name, and
+    the Telegram bot (for its commands) when there is one."""
+    cfg, secrets = settings.notify, settings.secrets
+    notifiers: list[Notifier] = []
+    telegram = None
+    if cfg.telegram_chat_ids:
+        if secrets.telegram_token is None:
+            raise ConfigError("notify.telegram_chat_ids needs secrets.telegram_token")
+        token = secrets.telegram_token.get_secret_value()
+        telegram = TelegramSender(token, cfg.telegram_chat_ids, cfg.telegram_api_url)
+        notifiers.append(Notifier(telegram, cfg))
+    if secrets.apprise_urls:
+        urls = [u.get_secret_value() for u in secrets.apprise_urls]
+        notifiers.append(Notifier(AppriseSender(urls), cfg))
+    return notifiers, telegram
+
 
 class NotificationService:
     """Built from the ``notify`` section and the secrets; ``enabled`` when a channel is set."""
 
     def __init__(self, ledger: Ledger, settings: Settings) -> None:
-        cfg, secrets = settings.notify, settings.secrets
-        self.notifiers: list[Notifier] = []
-        self.telegram: TelegramSender | None = None
+        cfg = settings.notify
+        self.notifiers, self.telegram = channels(settings)
         self.commands: TelegramCommands | None = None
-        if cfg.telegram_chat_ids:
-            if secrets.telegram_token is None:
-                raise ConfigError("notify.telegram_chat_ids needs secrets.telegram_token")
-            token = secrets.telegram_token.get_secret_value()
-            self.telegram = TelegramSender(token, cfg.telegram_chat_ids, cfg.telegram_api_url)
-            self.notifiers.append(Notifier(self.telegram, cfg))
-            if cfg.commands:
-                self.commands = TelegramCommands(self.telegram, ledger)
-        if secrets.apprise_urls:
-            urls = [u.get_secret_value() for u in secrets.apprise_urls]
-            self.notifiers.append(Notifier(AppriseSender(urls), cfg))
+        if self.telegram is not None and cfg.commands:
+            self.commands = TelegramCommands(self.telegram, ledger)
         reports = Reports(cfg.heartbeat_seconds, cfg.daily_report)
         self.watcher = LedgerWatcher(ledger, self.notify, reports=reports)
         self.poll = cfg.poll_seconds
@@ -57,10 +68,16 @@ class NotificationService:
         return self
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop polling, send what is queued, close the channels."""
+        """Stop polling, take what the ledger got since the last poll (the run's last fills),
+        send what is queued, close the channels."""
         self._stop.set()
         for thread in self._threads:
             thread.join(timeout)
+        if self._threads:
+            try:
+                self.watcher.poll()
+            except Exception as exc:  # a notification problem must not stop the shutdown
+                log.warning("last ledger poll failed", extra={"error": type(exc).__name__})
         for notifier in self.notifiers:
             notifier.stop(timeout)
         if self.telegram is not None:

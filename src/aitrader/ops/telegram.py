@@ -1,7 +1,7 @@
-"""Telegram commands for a run: ``/status /balance /trades /daily /pause /resume /kill`` from
-allow-listed chats only (others are ignored and logged, never answered). Answers are read from
-the ledger; controls go through :func:`aitrader.ops.controls.apply_control`, as the CLI and the
-API do."""
+"""Telegram commands for a run: ``/status /balance /trades /daily /pause /resume /kill
+/flatten`` from allow-listed chats only (others are ignored and logged, never answered).
+Answers are read from the ledger; controls go through
+:func:`aitrader.ops.controls.apply_control`, as the CLI and the API do."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from aitrader.ops.texts import balance_text, daily_text, status_text, trades_tex
 
 log = logging.getLogger(__name__)
 
-HELP = "commands: /status /balance /trades /daily /pause /resume /kill"
+HELP = "commands: /status /balance /trades /daily /pause /resume /kill /flatten"
 
 
 READS: dict[str, Callable[[Ledger], str]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -72,11 +73,32 @@ def fill_page(ledger: Ledger, where: FillFilter) -> m.FillPage:
     return m.FillPage(total=total, offset=where.offset, limit=where.limit or 0, items=items)
 
 
-def trades(ledger: Ledger, where: TradeFilter) -> m.TradePage:
-    """Round trips from every recorded fill through the engine's :class:`TradeBook`."""
-    book = TradeBook()
-    book.extend(ledger_fill(row) for row in ledger.rows_after("fills", 0, limit=ALL_ROWS))
-    found = [t for t in [*book.closed, *book.open.values()] if _matches(t, where)]
+class TradeBookCache:
+    """The ledger's round trips through the engine's :class:`TradeBook`, kept between calls:
+    each call adds only the fills recorded since the last one (fills are append-only), so a
+    page of ``/trades`` costs the page, not a replay of every fill."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.book = TradeBook()
+        self.last_id = 0
+        self.lock = threading.Lock()
+
+    def current(self) -> list[BookTrade]:
+        """Closed trades, then the open ones, as of the latest recorded fill."""
+        with self.lock:
+            rows = self.ledger.rows_after("fills", self.last_id, limit=ALL_ROWS)
+            self.book.extend(ledger_fill(row) for row in rows)
+            if rows:
+                self.last_id = int(rows[-1]["id"])
+            return [*self.book.closed, *self.book.open.values()]
+
+
+def trades(source: Ledger | TradeBookCache, where: TradeFilter) -> m.TradePage:
+    """Round trips from every recorded fill, filtered and paged (a :class:`TradeBookCache`
+    kept by the caller replays only the fills recorded since its last call)."""
+    book = source if isinstance(source, TradeBookCache) else TradeBookCache(source)
+    found = [t for t in book.current() if _matches(t, where)]
     page = found[where.offset : where.offset + where.limit]
     return m.TradePage(
         total=len(found), offset=where.offset, limit=where.limit, items=[_trade(t) for t in page]

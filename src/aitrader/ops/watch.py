@@ -17,7 +17,7 @@ from typing import Any
 
 from aitrader.engine.tradebook import BookTrade, TradeBook
 from aitrader.engine.types import Fill
-from aitrader.live.ledger import Ledger
+from aitrader.live.ledger import Ledger, LedgerRiskStateStore
 from aitrader.ops.notify import Notice
 from aitrader.ops.texts import daily_text, status_text
 from aitrader.ops.views import ERROR_LEVELS, ledger_fill
@@ -70,6 +70,7 @@ class LedgerWatcher:
         self.day = ledger.equity_summary().last_time
         self.day = None if self.day is None else self.day.normalize()
         self.book = TradeBook()
+        self.kill = self._kill_switch() is not None
         self.cursor = {"fills": 0, "events": 0, "risk_decisions": 0}
         if not from_start:
             ends = ledger.last_row_ids()
@@ -104,10 +105,24 @@ class LedgerWatcher:
             if row["kind"] == "control" or row["level"] in ERROR_LEVELS:
                 text = f"{row['level']} {row['kind']}: {row['message']}"
                 notices.append(Notice(row["kind"], text))
-        notices += self._scheduled()
+        notices += self._kill_notice() + self._scheduled()
         for notice in notices:
             self.notify(notice)
         return len(notices)
+
+    def _kill_switch(self) -> str | None:
+        """The reason of the risk manager's kill switch when engaged, else None."""
+        state = LedgerRiskStateStore(self.ledger).load()
+        return state.kill_reason if state is not None and state.kill_switch else None
+
+    def _kill_notice(self) -> list[Notice]:
+        """The kill switch engaged by the risk manager itself (maximum drawdown); one engaged
+        by the kill flag is already told by its control event."""
+        reason = self._kill_switch()
+        engaged, self.kill = reason is not None and not self.kill, reason is not None
+        if not engaged or str(reason).startswith("kill flag"):
+            return []
+        return [Notice("kill", f"kill switch engaged: {reason}", key=f"kill:{reason}")]
 
     def _scheduled(self) -> list[Notice]:
         """The heartbeat when due; the report of the day the bars just left."""

@@ -46,7 +46,7 @@ from aitrader.pipeline import (
 from aitrader.strategy.base import Context, Decision, Environment, Param, Strategy, Target
 from aitrader.strategy.base import TargetFrame as Frame
 from aitrader.strategy.modes import regime_labels
-from aitrader.strategy.signals import SignalInputs, class_probabilities, direction_probabilities
+from aitrader.strategy.signals import SignalInputs, direction_probabilities
 
 log = logging.getLogger(__name__)
 
@@ -202,8 +202,9 @@ class ModelBundleStrategy(Strategy):
 
     def _decide(self, ctx: Context, symbol: str) -> tuple[float, float, dict[str, Any]]:
         """``(signed fraction of the top band, ATR stop-loss fraction, explanation)`` at the
-        last bar; the explanation holds the calibrated class probabilities and the feature row
-        (what drift checks compare with the bundle's training reference)."""
+        last bar; the explanation holds the calibrated class probabilities (for a meta-agent
+        also each agent's view and weight) and the feature row (what drift checks compare with
+        the bundle's training reference)."""
         t0 = time.perf_counter_ns()
         bars = ctx.history(symbol)
         row = self.features(bars, symbol)
@@ -211,10 +212,9 @@ class ModelBundleStrategy(Strategy):
         p_up, p_down = np.array([np.nan]), None
         info: dict[str, Any] = {"bundle": self.bundle.info.created, "features": _json_row(row)}
         if np.isfinite(row.to_numpy()).all():
-            proba = self.bundle.predictor.predict_proba(row)
-            classes = self.bundle.predictor.classes
-            p_up, p_down = direction_probabilities(proba, classes)
-            info["probabilities"] = class_probabilities(proba[0], classes)
+            proba, why = self.bundle.predictor.predict_explained(row)
+            p_up, p_down = direction_probabilities(proba, self.bundle.predictor.classes)
+            info |= why
         t2 = time.perf_counter_ns()
         fraction, stop_loss = self._policy(bars, symbol, p_up, p_down)
         t3 = time.perf_counter_ns()

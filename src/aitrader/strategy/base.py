@@ -26,8 +26,9 @@ and a broker (:mod:`aitrader.engine.managed_policy`)::
 ``on_bar(ctx)`` runs at each bar's close and returns the target position per symbol as a
 fraction of equity (a float for a one-symbol run, a mapping ``{symbol: float | Target}``
 otherwise); ``None``/NaN or a missing symbol means "no decision" (the last target stands). A
-:class:`Target` adds a protective stop and a take-profit. A changed target becomes an order
-intent that the risk manager checks, fills at the next bar's open by default.
+:class:`Target` adds a protective stop and a take-profit, or a full trade plan (TP1 share, TP2,
+break-even, trailing and time stops) that the engine executes. A changed target becomes an
+order intent that the risk manager checks, fills at the next bar's open by default.
 
 ``vectorized(data)`` is optional: the whole target array at once, for fast backtests, sweeps and
 research. The framework — not the user — proves it equal to ``on_bar``
@@ -124,18 +125,71 @@ class Param:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A target position with its protection. ``fraction``: signed fraction of equity (NaN: no
-    decision). ``stop_loss`` / ``take_profit``: distances as fractions of the entry price;
-    ``stop_price``: an absolute protective stop (give it or ``stop_loss``). ``info``: a free-form,
-    JSON-safe explanation of the decision, recorded with it in a paper/live run's ledger (e.g. the
-    model strategy's class probabilities ``{"probabilities": {"down": p, "flat": p, "up": p}}``
-    and its feature row); it never changes what is traded."""
+    """A target position with its protection, or a full trade plan.
+
+    ``fraction``: signed fraction of equity (NaN: no decision). ``stop_loss`` /
+    ``take_profit``: distances as fractions of the entry price; ``stop_price`` /
+    ``take_profit_price``: absolute levels (give a distance or a price). The take-profit is
+    TP1; the plan fields manage the position after the entry (docs/STRATEGIES.md, "Trade
+    plans"): ``tp1_share`` of the position closes at TP1 (NaN: all of it), the rest at ``tp2``
+    / ``tp2_price``; ``break_even`` moves the stop to the entry price once TP1 has filled;
+    ``trail`` is a trailing-stop distance as a fraction of the entry price (k ATRs: ``k × ATR /
+    close``); ``time_stop`` closes the position after that many bars held (0: never).
+    Absolute prices become distances from the decision bar's close, applied to the fill.
+    ``info``: a free-form, JSON-safe explanation of the decision, recorded with it in a paper/live
+    run's ledger (e.g. the model strategy's class probabilities ``{"probabilities": {"down": p,
+    "flat": p, "up": p}}`` and, for a meta-agent, each agent's view and weight); it never changes
+    what is traded.
+    """
 
     fraction: float
     stop_loss: float = math.nan
     take_profit: float = math.nan
     stop_price: float = math.nan
+    take_profit_price: float = math.nan
+    tp1_share: float = math.nan
+    tp2: float = math.nan
+    tp2_price: float = math.nan
+    break_even: bool = False
+    trail: float = math.nan
+    time_stop: int = 0
     info: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.plan_row() is not None:
+            check_plan(self)
+
+    def plan_row(self) -> tuple[float, ...] | None:
+        """The plan fields (PLAN_FIELDS order; NaN for none, also for ``break_even`` False and
+        ``time_stop`` 0), or None when this target carries no plan."""
+        nan = math.nan
+        row = (
+            *(self.take_profit_price, self.tp1_share, self.tp2, self.tp2_price),
+            *(1.0 if self.break_even else nan, self.trail, float(self.time_stop or nan)),
+        )
+        return None if all(v != v for v in row) else row
+
+
+PLAN_FIELDS: tuple[str, ...] = (
+    *("take_profit_price", "tp1_share", "tp2", "tp2_price"),
+    *("break_even", "trail", "time_stop"),
+)
+"""A trade plan's fields beyond the stop and TP1 distance, in the rows the engine carries."""
+
+
+def check_plan(target: Any) -> None:
+    """Refuse an impossible plan with a clear message (ConfigError)."""
+    share, trail, bars = target.tp1_share, target.trail, target.time_stop
+    if share == share and not 0.0 < share <= 1.0:
+        raise ConfigError(f"Target: tp1_share must be in (0, 1], got {share}")
+    if trail == trail and not trail > 0.0:
+        raise ConfigError(f"Target: trail must be > 0 (a fraction of the entry), got {trail}")
+    if not (bars >= 0 and float(bars).is_integer()):
+        raise ConfigError(f"Target: time_stop must be a whole number of bars ≥ 0, got {bars}")
+    for name in ("take_profit_price", "tp2", "tp2_price"):
+        value = getattr(target, name)
+        if value == value and not value > 0.0:
+            raise ConfigError(f"Target: {name} must be > 0, got {value}")
 
 
 Decision = float | Target | Mapping[str, "float | Target | None"] | None
@@ -149,12 +203,19 @@ DecisionRow = tuple[str, float, float, Mapping[str, Any] | None]
 class TargetFrame:
     """What ``vectorized`` returns: per bar and symbol (columns), NaN where nothing is decided.
 
-    ``fraction`` is required; the others default to none (NaN)."""
+    ``fraction`` is required; the others (the :class:`Target` fields) default to none (NaN)."""
 
     fraction: pd.DataFrame
     stop_loss: pd.DataFrame | None = None
     take_profit: pd.DataFrame | None = None
     stop_price: pd.DataFrame | None = None
+    take_profit_price: pd.DataFrame | None = None
+    tp1_share: pd.DataFrame | None = None
+    tp2: pd.DataFrame | None = None
+    tp2_price: pd.DataFrame | None = None
+    break_even: pd.DataFrame | None = None  # 1.0: move the stop to the entry after TP1
+    trail: pd.DataFrame | None = None
+    time_stop: pd.DataFrame | None = None  # bars (0 or NaN: none)
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,8 @@ class ModesConfig(_Frozen):
 
 
 class PlanConfig(_Frozen):
-    """How a trade plan places its stop and targets and how long it stays valid."""
+    """How a trade plan places its stop and targets, and how it exits (the engine executes it:
+    TP1 share, break-even after TP1, ATR trailing stop, time stop)."""
 
     stop_method: Literal["atr", "swing"] = "atr"
     atr_period: int = Field(14, ge=2)
@@ -194,10 +195,8 @@ class PlanConfig(_Frozen):
     tp2_r: float = Field(2.0, gt=0, description="TP2 distance in multiples of the risk")
     fib_extensions: tuple[float, ...] = (1.272, 1.618)
     tp1_fraction: float = Field(0.5, gt=0, le=1, description="share of the position closed at TP1")
-    trail_atr: float = Field(2.0, gt=0, description="ATR multiple of the trail after TP1")
-    break_even_offset: float = Field(0.0, ge=0, lt=0.05, description="BE stop this far in profit")
+    trail_atr: float = Field(2.0, gt=0, description="ATR multiple of the trailing stop")
     max_hold_bars: int = Field(0, ge=0, description="time stop after entry (0: none)")
-    validity_bars: int = Field(3, ge=1, description="bars the entry may take to fill")
     min_tp1_net: float = Field(0.002, ge=0, description="TP1 return after costs, at least")
 
     @model_validator(mode="after")

@@ -22,7 +22,17 @@ from aitrader.engine.managed_policy import BarTargets
 from aitrader.engine.types import Bar
 from aitrader.errors import ConfigError
 from aitrader.features.bars import Bars, bars_from_candles
-from aitrader.strategy.base import Context, Decision, DecisionRow, Environment, Strategy, Target
+from aitrader.strategy.base import (
+    PLAN_FIELDS,
+    Context,
+    Decision,
+    DecisionRow,
+    Environment,
+    Strategy,
+    Target,
+)
+
+ROWS = 4 + len(PLAN_FIELDS)  # fraction, stop_loss, take_profit, stop_price, the plan fields
 
 
 class BarBuffer:
@@ -88,7 +98,8 @@ class BarBuffer:
 
 class StrategyFeed:
     """A strategy driven bar by bar (see the module docstring); ``record=True`` keeps every
-    decision row (fraction, stop_loss, take_profit, stop_price per symbol) in ``records``."""
+    decision row (fraction, stop_loss, take_profit, stop_price, the plan fields per symbol) in
+    ``records``."""
 
     def __init__(self, strategy: Strategy, env: Environment, record: bool = False) -> None:
         if strategy.needs_model and env.bundle is None:
@@ -98,7 +109,7 @@ class StrategyFeed:
         self.buffers = {s: BarBuffer(strategy.window, env.history.get(s)) for s in self.symbols}
         self.ctx = Context(self.symbols, env.timeframe, self.buffers)
         self._index = {s: j for j, s in enumerate(self.symbols)}
-        self._none = np.full((4, len(self.symbols)), np.nan)  # rows are never written after
+        self._none = np.full((ROWS, len(self.symbols)), np.nan)  # rows are never written after
         self._none.setflags(write=False)  # they are made: answers share them without copies
         self._row = self._none
         self._targets = _targets(self._none)
@@ -156,8 +167,9 @@ class StrategyFeed:
         return self.ctx.time, self.strategy.name, rows
 
     def _decode(self, decision: Decision) -> np.ndarray:
-        """A decision as rows (fraction, stop_loss, take_profit, stop_price) × symbols."""
-        row = np.full((4, len(self.symbols)), np.nan)
+        """A decision as rows (fraction, stop_loss, take_profit, stop_price, the plan fields)
+        × symbols."""
+        row = np.full((ROWS, len(self.symbols)), np.nan)
         if not isinstance(decision, Mapping):
             if len(self.symbols) != 1:
                 raise ConfigError(
@@ -170,7 +182,10 @@ class StrategyFeed:
             if j is None:
                 raise ConfigError(f"strategy {self.strategy.name}: unknown symbol {symbol!r}")
             if isinstance(value, Target):
-                row[:, j] = (value.fraction, value.stop_loss, value.take_profit, value.stop_price)
+                row[:4, j] = (value.fraction, value.stop_loss, value.take_profit, value.stop_price)
+                plan = value.plan_row()
+                if plan is not None:
+                    row[4:, j] = plan
                 if value.info is not None:
                     self.explained[symbol] = value.info
             elif value is not None:
@@ -180,7 +195,8 @@ class StrategyFeed:
 
 
 def _targets(row: np.ndarray) -> BarTargets:
-    return BarTargets(row[0], row[3], row[1], row[2])
+    plan = row[4:]
+    return BarTargets(row[0], row[3], row[1], row[2], None if np.isnan(plan).all() else plan)
 
 
 def _number(value: Any, name: str, symbol: str) -> float:
@@ -222,7 +238,7 @@ class Protected:
             stop_price = np.full_like(row.fraction, np.nan)
         if self.take_profit is not None:
             take_profit = np.full_like(row.fraction, self.take_profit)
-        return BarTargets(row.fraction, stop_price, stop_loss, take_profit)
+        return BarTargets(row.fraction, stop_price, stop_loss, take_profit, row.plan)
 
 
 def protect(feed: Any, stop_loss: float | None, take_profit: float | None) -> Any:

@@ -1,6 +1,7 @@
-"""Trade plans: entry, stop, TP1/TP2, size, leverage and EV for each signal, and their replay.
+"""Trade plans: entry, stop, TP1/TP2, size, leverage and EV for each signal.
 
-The entry is a limit at the signal bar's close, valid ``validity_bars`` bars. The stop sits a
+The plans of the ``trade-plan`` strategy (:mod:`aitrader.strategies.trade_plan`); the engine
+executes them (:mod:`aitrader.engine.exits`). The entry is the signal bar's close. The stop sits a
 multiple of ATR away or beyond the last confirmed swing; targets are R-multiples or Fibonacci
 extensions of the last confirmed swing. A plan whose TP1 return net of costs is below
 ``min_tp1_net`` (or whose EV misses the margin) is kept as rejected, with the reason.
@@ -16,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from aitrader.config import CostsConfig
-from aitrader.errors import DataError
 from aitrader.features.indicators import atr as atr_indicator
 from aitrader.features.levels import confirmed_swings, fibonacci_levels
 from aitrader.risk.config import SizingConfig
@@ -24,31 +24,7 @@ from aitrader.risk.intents import OrderIntent
 from aitrader.risk.sizing import position_size
 from aitrader.risk.stops import atr_stop
 from aitrader.strategy.config import PlanConfig, SignalConfig
-from aitrader.strategy.replay import (
-    P_BE,
-    P_FRACTION,
-    P_HOLD,
-    P_TRAIL,
-    P_VALID,
-    replay_one,
-)
-from aitrader.strategy.signals import Signal, Signals, expected_value, resolve, round_trip_cost
-
-OUTCOMES: tuple[str, ...] = (
-    "expired",  # the entry was not reached within validity_bars
-    "stop",  # stopped out before TP1
-    "tp1",  # the whole position closed at TP1 (tp1_fraction = 1)
-    "tp1_break_even",  # TP1, then the break-even stop
-    "tp1_trailing",  # TP1, then the ATR trailing stop
-    "tp2",  # TP1, then TP2
-    "time",  # time stop
-    "open",  # still open when the data ended (marked at the last close)
-)
-REPLAY_COLUMNS: tuple[str, ...] = (
-    *("time", "side", "entry", "stop", "tp1", "tp2"),
-    *("entry_time", "fill_price", "exit_time", "outcome", "bars_held"),
-    *("gross_return", "net_return", "r_multiple"),
-)
+from aitrader.strategy.signals import Signal, expected_value, resolve, round_trip_cost
 
 
 @dataclass(frozen=True)
@@ -105,7 +81,6 @@ class TradePlan:
     qty: float
     leverage: float
     risk_amount: float
-    validity_bars: int
     p_win: float
     expected_value: float
     tp1_net: float
@@ -177,8 +152,6 @@ def make_plan(
         status, reason = "rejected", f"TP1 net of costs {tp1_net:.3%} < min {cfg.min_tp1_net:.3%}"
     elif ev <= min_ev:
         status, reason = "rejected", f"expected value {ev:.3%} ≤ margin {min_ev:.3%}"
-    elif qty <= 0:
-        status, reason = "rejected", "size is zero"
     values: dict[str, Any] = {
         **{"entry": entry, "stop": stop, "tp1": tp1, "tp2": tp2, "atr": a},
         **{"qty": qty, "leverage": max(1.0, qty * entry / ctx.equity), "risk_amount": qty * risk},
@@ -193,7 +166,6 @@ def _head(ctx: PlanContext, time: pd.Timestamp, side: int) -> dict[str, Any]:
         "timeframe": ctx.timeframe,
         "time": time,
         "side": side,
-        "validity_bars": ctx.plan.validity_bars,
     }
 
 
@@ -207,72 +179,3 @@ def _rejected(
         **{"p_win": signal.p_win, "expected_value": nan, "tp1_net": nan},
     }
     return TradePlan(**_head(ctx, time, side), **values, status="rejected", reason=reason)
-
-
-def build_plans(
-    candles: pd.DataFrame, signals: Signals, ctx: PlanContext, levels: PlanLevels | None = None
-) -> list[TradePlan]:
-    """A plan for every bar where ``signals`` trades (accepted and rejected)."""
-    levels = plan_levels(candles, ctx.plan) if levels is None else levels
-    plans = []
-    for t in np.flatnonzero(signals.side != 0):
-        side, multiple = int(signals.side[t]), float(signals.multiple[t])
-        one = Signal(side, multiple, float(signals.p_win[t]), float(signals.ev[t]), "trade")
-        plans.append(make_plan(candles, levels, int(t), one, ctx))
-    return plans
-
-
-def latest_plan(candles: pd.DataFrame, signal: Signal, ctx: PlanContext) -> TradePlan:
-    """The plan for the last bar (what ``aitrader scan`` prints)."""
-    return make_plan(candles, plan_levels(candles, ctx.plan), len(candles) - 1, signal, ctx)
-
-
-def plans_frame(plans: list[TradePlan]) -> pd.DataFrame:
-    """Plans as a table (one row per plan)."""
-    return pd.DataFrame([p.__dict__ for p in plans])
-
-
-def _replay_params(cfg: PlanConfig) -> np.ndarray:
-    p = np.zeros(5)
-    p[P_FRACTION], p[P_TRAIL], p[P_BE] = cfg.tp1_fraction, cfg.trail_atr, cfg.break_even_offset
-    p[P_HOLD], p[P_VALID] = cfg.max_hold_bars, cfg.validity_bars
-    return p
-
-
-def replay_plans(
-    candles: pd.DataFrame,
-    plans: list[TradePlan],
-    config: PlanConfig | None = None,
-    costs: CostsConfig | None = None,
-) -> pd.DataFrame:
-    """Outcome of every accepted plan over the bars after its signal (rules: replay.py); returns
-    are fractions of the fill, ``net_return`` after the round-trip cost, R over planned risk."""
-    cfg = config or PlanConfig()
-    cost = (costs or CostsConfig()).round_trip
-    ohlc = np.ascontiguousarray(candles[["open", "high", "low", "close"]].to_numpy(np.float64))
-    params = _replay_params(cfg)
-    accepted = [p for p in plans if p.status == "accepted"]
-    positions = candles.index.get_indexer(pd.DatetimeIndex([p.time for p in accepted]))
-    if (positions < 0).any():
-        missing = accepted[int(np.flatnonzero(positions < 0)[0])].time
-        raise DataError(f"replay_plans: plan time {missing} is not a bar of the candles")
-    rows = []
-    for plan, t in zip(accepted, positions, strict=True):
-        q = np.array([t + 1, plan.side, plan.entry, plan.stop, plan.tp1, plan.tp2, plan.atr])
-        first, last, code, gross, fill = replay_one(ohlc, q, params)
-        row = {k: getattr(plan, k) for k in REPLAY_COLUMNS[:6]}
-        row["outcome"] = OUTCOMES[code]
-        if first < 0:
-            rows.append({**row, "bars_held": 0, "gross_return": 0.0, "net_return": 0.0})
-            continue
-        risk = abs(fill - plan.stop) / fill
-        rows.append(
-            {
-                **row,
-                **{"entry_time": candles.index[first], "fill_price": fill},
-                **{"exit_time": candles.index[last], "bars_held": last - first + 1},
-                **{"gross_return": gross, "net_return": gross - cost},
-                "r_multiple": gross / risk if risk > 0 else math.nan,
-            }
-        )
-    return pd.DataFrame(rows, columns=list(REPLAY_COLUMNS))

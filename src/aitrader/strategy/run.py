@@ -27,11 +27,11 @@ from aitrader.engine.managed import ManagedResult, run_feed_backtest
 from aitrader.engine.managed_policy import ArrayFeed, TargetFeed
 from aitrader.errors import ConfigError, DataError
 from aitrader.risk.config import RiskConfig
-from aitrader.strategy.base import Environment, Strategy, TargetFrame, as_frame
+from aitrader.strategy.base import PLAN_FIELDS, Environment, Strategy, TargetFrame, as_frame
 from aitrader.strategy.feed import StrategyFeed, protect
 
 Candles = Mapping[str, pd.DataFrame]
-FIELDS = ("fraction", "stop_loss", "take_profit", "stop_price")
+FIELDS = ("fraction", "stop_loss", "take_profit", "stop_price", *PLAN_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,12 @@ def vectorized_feed(strategy: Strategy, data: Candles, env: Environment, start: 
         return as_frame(values, index, symbols, what).to_numpy()[start:]
 
     arrays = [rows(getattr(frame, name), name) for name in FIELDS]
-    return ArrayFeed(arrays[0], arrays[3], arrays[1], arrays[2])
+    plan = None
+    if any(getattr(frame, name) is not None for name in PLAN_FIELDS):
+        plan = np.stack(arrays[4:], axis=1)  # bars × plan fields × symbols
+        for k in (PLAN_FIELDS.index("break_even"), PLAN_FIELDS.index("time_stop")):
+            plan[:, k][plan[:, k] == 0.0] = np.nan  # "no" reads as none, as in a Target
+    return ArrayFeed(arrays[0], arrays[3], arrays[1], arrays[2], plan)
 
 
 def _split(
@@ -177,6 +182,10 @@ def check_strategy(
     recorded = np.stack(feed.records)  # bars × fields × symbols
     fields = (arrays.fraction, arrays.stop_loss, arrays.take_profit, arrays.stop_price)
     expected = np.stack(fields, axis=1)
+    plan = arrays.plan
+    if plan is None:
+        plan = np.full((expected.shape[0], len(PLAN_FIELDS), expected.shape[2]), np.nan)
+    expected = np.concatenate([expected, plan], axis=1)
     index = next(iter(traded.values())).index
     difference = first_difference(recorded, expected, index, list(traded), rtol)
     decided = int(np.isfinite(recorded[:, 0, :]).any(axis=1).sum())

@@ -377,19 +377,3 @@ def direction_probabilities(
     p = np.asarray(proba, dtype=np.float64)
     p_up = p[:, -1]
     return p_up, (p[:, 0] if values[0] < 0 else None)
-
-
-def class_name(value: float, classes: Sequence[float] | np.ndarray) -> str:
-    """A label class by name: ``down``/``flat``/``up`` for −1/0/+1 labels, ``down``/``up`` for
-    0/1 labels, else the number."""
-    signed = min(classes) < 0
-    names = {-1.0: "down", 0.0: "flat", 1.0: "up"} if signed else {0.0: "down", 1.0: "up"}
-    return names.get(float(value), f"{float(value):g}")
-
-
-def class_probabilities(
-    proba: np.ndarray, classes: Sequence[float] | np.ndarray
-) -> dict[str, float]:
-    """One row of class probabilities by class name (:func:`class_name`)."""
-    values = [float(c) for c in classes]
-    return {class_name(c, values): float(p) for c, p in zip(values, proba, strict=True)}

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
+from pydantic import ValidationError, model_validator
 
 from aitrader.config import CostsConfig, Frozen, Settings, format_validation_error
 from aitrader.errors import ConfigError
-from aitrader.features.spec import FeaturesConfig, canonical_specs
+from aitrader.features.spec import FeaturesConfig, FeatureSpec, canonical_specs
 from aitrader.labels import LabelConfig
+from aitrader.models import kinds
 from aitrader.models.config import ModelConfig
 from aitrader.models.drift import drift_reference
 from aitrader.models.registry import BundleInfo, ModelBundle, save_bundle
@@ -67,6 +68,19 @@ class ExperimentConfig(Frozen):
     risk: RiskConfig = RiskConfig()
     plans: PlanConfig = PlanConfig()
     modes: ModesConfig = ModesConfig()
+
+    @model_validator(mode="after")
+    def _kind_features(self) -> ExperimentConfig:
+        """Append the features the model kind reads (e.g. ``lags``) when the set lacks them."""
+        wanted = kinds.get(self.models.kind).required_features(self.models.params())
+        have = {s.name for s in self.features.specs() if s.timeframe is None}
+        missing = tuple(FeatureSpec.model_validate(w) for w in wanted if w["name"] not in have)
+        if missing:
+            extra = self.features.extra + missing
+            object.__setattr__(
+                self, "features", FeaturesConfig(preset=self.features.preset, extra=extra)
+            )
+        return self
 
     def context(
         self, symbol: str | None = None, timeframe: str | None = None, calendar: str = "crypto"

@@ -1,7 +1,8 @@
 """Leak audits for a pipeline's inputs: every feature recomputed on truncated history.
 
 Reuses the feature package's harness (:func:`aitrader.features.causality.check_causality`) for
-declared feature specs, and offers the same truncation check for any frame-building function.
+declared feature specs, and offers the same truncation check for any frame-building function
+and for a fitted prediction chain (:func:`model_violations`: probabilities and agent outputs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import pandas as pd
 from aitrader.data.timeframes import timeframe_seconds
 from aitrader.features.bars import bars_from_candles
 from aitrader.features.causality import Violation, check_causality, random_cuts
+from aitrader.features.featureset import build_features
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
+from aitrader.models.agents import agent_outputs
+from aitrader.models.predictor import Predictor
 
 
 def audit_features(
@@ -56,3 +60,25 @@ def truncation_violations(
                 row = int(np.flatnonzero(~same)[0])
                 found.append(Violation(str(column), cut, row, float(a[row]), float(b[row])))
     return found
+
+
+def model_violations(
+    candles: pd.DataFrame,
+    features: FeaturesConfig | Sequence[FeatureSpec],
+    predictor: Predictor,
+    cuts: Sequence[int],
+    timeframe: str | None = None,
+) -> list[Violation]:
+    """The causality harness for a fitted model: its probabilities and named outputs
+    (:func:`aitrader.models.agents.agent_outputs`) on features rebuilt from candles that end at
+    each cut must equal those of the full series (a model that decodes the whole sequence it
+    is given, e.g. Viterbi, fails)."""
+
+    def build(frame: pd.DataFrame) -> pd.DataFrame:
+        X = build_features(frame, features, timeframe=timeframe).frame
+        X = X[np.isfinite(X.to_numpy()).all(axis=1)]
+        names = [f"p_{c}" for c in predictor.classes]
+        proba = pd.DataFrame(predictor.predict_proba(X), index=X.index, columns=names)
+        return proba.join(agent_outputs(predictor, X))
+
+    return truncation_violations(candles, build, cuts)

@@ -124,9 +124,11 @@ def _fit_chain(prepared: Prepared, fold: Fold, config: ModelConfig) -> tuple[Pre
     scaler = None
     if uses_scaler(config):
         scaler = FeatureScaler(config.scaler, config.scaler_clip).fit(x_train)  # type: ignore[arg-type]
-    model = make_model(config).fit(
-        x_train if scaler is None else scaler.transform(x_train), prepared.y[fold.train]
-    )
+    model = make_model(config)
+    check = getattr(model, "check_horizon", None)  # a kind that purges inside its own fit
+    if check is not None:
+        check(prepared.horizon)
+    model.fit(x_train if scaler is None else scaler.transform(x_train), prepared.y[fold.train])
     names = tuple(str(c) for c in prepared.X.columns)
     chain = Predictor(names, prepared.classes, model, scaler, None)
     if fold.calibrate.size == 0:

@@ -166,6 +166,7 @@ class LedgerSimBroker(SimBroker):
                 s: [p.qty, p.avg_price, p.realised_pnl] for s, p in self.positions.items()
             },
             "brackets": {s: [_num(v) for v in levels] for s, levels in self.brackets.items()},
+            "shares": dict(self.shares),  # a trade plan's TP1 share per symbol
             "targets": {
                 s: {"order": _order_json(p.order), "goal": p.goal} for s, p in self.targets.items()
             },
@@ -180,6 +181,7 @@ class LedgerSimBroker(SimBroker):
         for s, (qty, avg, realised) in state["positions"].items():
             self.positions[s] = Position(s, float(qty), float(avg), float(realised))
         self.brackets = {s: (_nan(a), _nan(b)) for s, (a, b) in state["brackets"].items()}
+        self.shares = {s: float(v) for s, v in state.get("shares", {}).items()}
         self.targets = {
             s: Target(_order_from(v["order"]), None if v["goal"] is None else float(v["goal"]))
             for s, v in state["targets"].items()

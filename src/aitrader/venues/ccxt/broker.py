@@ -23,6 +23,7 @@ backtest runs unchanged on an exchange. What it adds is everything a real venue 
   sent, re-sent or redone — cancels it first (it locks the position), and an exit larger than
   what is still held is closed as covered, not sent. Elsewhere, and for take-profits, brackets
   are checked locally on closed bars.
+* **Trade plans** move the levels at each close (:class:`~aitrader.live.plan_levels.PlanLevels`).
 * **Continuous reconciliation**: every bar checks the account's balances and this run's open
   orders against the ledger (:func:`~aitrader.venues.ccxt.reconcile.check_account`).
 
@@ -47,6 +48,7 @@ import pandas as pd
 from aitrader.engine.types import Account, Bar, Fill, Liquidity, Order, OrderType, Position
 from aitrader.errors import BrokerError, ConfigError
 from aitrader.live.ledger import Ledger, apply_fill
+from aitrader.live.plan_levels import PlanLevels
 from aitrader.live.records import LedgerOrder, OrderStatus
 from aitrader.logsafe import short
 from aitrader.venues.ccxt.calls import (
@@ -63,7 +65,7 @@ from aitrader.venues.paper import ledger_fills
 log = logging.getLogger(__name__)
 
 
-class ExchangeBroker:
+class ExchangeBroker(PlanLevels):
     """The Engine's broker on a ccxt spot exchange (see the module docstring)."""
 
     def __init__(
@@ -98,6 +100,7 @@ class ExchangeBroker:
         self.opening: dict[str, float] = {}  # account balances when the run first started
         self.brackets: dict[str, tuple[float, float]] = {s: (math.nan, math.nan) for s in symbols}
         self.pending_brackets: dict[str, tuple[float | None, float | None]] = {}
+        self.shares: dict[str, float] = {}  # of the position a take-profit sells (absent: all)
         self.working: dict[str, str] = {}  # symbol -> client order id of an order still open
         self.stops: dict[str, str] = {}  # symbol -> client order id of its native stop order
         self.native_stops = {
@@ -141,6 +144,7 @@ class ExchangeBroker:
             "capital": self.capital,
             "brackets": {s: [_num(a), _num(b)] for s, (a, b) in self.brackets.items()},
             "pending_brackets": {s: list(v) for s, v in self.pending_brackets.items()},
+            "shares": dict(self.shares),
             "working": dict(self.working),
             "stops": dict(self.stops),
             "fills": len(self.fills),
@@ -156,6 +160,7 @@ class ExchangeBroker:
             raise ConfigError(f"checkpoint of run {state.get('run_id')}, not {self.run_id}")
         self.opening = {a: float(v) for a, v in state["opening"].items()}
         self.pending_brackets = {s: (a, b) for s, (a, b) in state["pending_brackets"].items()}
+        self.shares = {s: float(v) for s, v in state.get("shares", {}).items()}
         self.working = dict(state["working"])
         self.stops = dict(state.get("stops", {}))
         self.capital = float(state.get("capital") or self.opening[self.quote])
@@ -233,6 +238,7 @@ class ExchangeBroker:
             return False
         if order.target_fraction is not None and order.target_fraction > 0:
             self.pending_brackets[symbol] = (order.stop_loss, order.take_profit)
+            self._share(symbol, order.take_profit_share)
         record = Order(symbol, cid, qty=qty, reduce_only=qty < 0, reason=order.reason)
         self.ledger.record_intent(record, intent_key=key, time=self.now)
         return self._send(cid)
@@ -559,7 +565,7 @@ class ExchangeBroker:
             or amount * price < self.rules[symbol].min_cost
         ):
             return  # crossed already, or too small: the local check on closed bars acts
-        key = f"{self.run_id}:{symbol}|{self.bar}|native_stop"
+        key = f"{self.run_id}:{symbol}|{self.bar}|native_stop|{price!r}"
         cid = self.client_order_id(key)
         known = self.ledger.find_order(cid)
         if known is None:
@@ -584,7 +590,8 @@ class ExchangeBroker:
         elif not math.isnan(target) and bar.high >= target:
             reason = "take_profit"
         if reason is not None:
-            exit_order = Order(symbol, f"{symbol}|{self.bar}|{reason}", qty=-held, reason=reason)
+            qty = self._exit_qty(symbol, held, reason)
+            exit_order = Order(symbol, f"{symbol}|{self.bar}|{reason}", qty=qty, reason=reason)
             self.submit(exit_order)
 
 

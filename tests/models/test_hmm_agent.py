@@ -1,0 +1,144 @@
+"""The HMM regime agent: forward filtering only (the Viterbi trap), volatility-ordered states,
+regimes found on planted data, a bit-identical bundle round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aitrader.errors import ConfigError
+from aitrader.features.causality import random_cuts
+from aitrader.features.spec import FeatureSpec
+from aitrader.models.base import ArrayLike
+from aitrader.models.hmm import HMMRegimeModel
+from aitrader.models.predictor import Predictor
+from aitrader.validation.leakage import model_violations
+
+
+class ViterbiHMM(HMMRegimeModel):
+    """The trap: states decoded by Viterbi (``GaussianHMM.predict``) over all rows given."""
+
+    def state_proba(self, X: ArrayLike) -> np.ndarray:
+        from hmmlearn.hmm import GaussianHMM
+
+        ret, hl = self._windows(X)
+        obs = self._observations(ret, hl)[:, -1, :]
+        hmm = GaussianHMM(n_components=self.transmat_.shape[0], covariance_type="diag")
+        hmm.startprob_, hmm.transmat_ = self.initial_, self.transmat_
+        hmm.means_, hmm.covars_ = self.means_, self.vars_
+        states = hmm.predict((obs - self.obs_mean_) / self.obs_scale_)
+        return np.eye(self.transmat_.shape[0])[states]
+
+
+def _cuts(n: int) -> list[int]:
+    return random_cuts(n, 30, min_rows=n // 2, seed=11)
+
+
+def test_forward_filter_passes_the_harness_and_viterbi_is_caught(
+    kit: SimpleNamespace, btc: pd.DataFrame
+) -> None:
+    X, y = kit.rows(btc)
+    chain = kit.fitted("hmm", X.iloc[:1500], y[:1500], window=kit.LAGS)
+    assert model_violations(btc, kit.SPECS, chain, _cuts(len(btc))) == []
+
+    leaky = ViterbiHMM(chain.model.params, seed=42)
+    for name in ("initial_", "transmat_", "means_", "vars_", "obs_mean_", "obs_scale_", "emit_"):
+        setattr(leaky, name, getattr(chain.model, name))
+    leaky.classes_, leaky.n_features_in_ = chain.model.classes_, chain.model.n_features_in_
+    trap = Predictor(chain.feature_names, chain.classes, leaky, None, None)
+    found = model_violations(btc, kit.SPECS, trap, _cuts(len(btc)))
+    assert found, "the Viterbi decoder uses later bars and must be flagged"
+    assert {v.column for v in found} & {"hmm_p0", "hmm_p1", "hmm_p2"}
+
+
+def test_one_row_equals_the_batch_row(kit: SimpleNamespace, btc: pd.DataFrame) -> None:
+    X, y = kit.rows(btc)
+    chain = kit.fitted("hmm", X.iloc[:1500], y[:1500], window=kit.LAGS)
+    batch = chain.predict_proba(X.iloc[1500:])
+    single = np.vstack([chain.predict_proba(X.iloc[[i]]) for i in range(1500, 1520)])
+    assert np.array_equal(single, batch[:20])
+
+
+def test_planted_volatility_regimes_are_found_and_ordered(kit: SimpleNamespace) -> None:
+    candles, regime = kit.regime_walk(4000, seed=5)
+    X, y = kit.rows(candles)
+    truth = pd.Series(regime, index=candles.index).reindex(X.index).to_numpy()
+    chain = kit.fitted("hmm", X.iloc[:2500], y[:2500], window=kit.LAGS, states=2)
+    model = chain.model
+    assert model.vars_[0, 0] < model.vars_[1, 0]  # state 0 is the calm one
+    out = chain.model.outputs(X.iloc[2500:])
+    hit = (out["hmm_p1"].to_numpy() > 0.5).astype(int) == truth[2500:]
+    assert hit.mean() > 0.95
+
+
+def test_state_labels_are_stable_across_refits(kit: SimpleNamespace) -> None:
+    candles, _ = kit.regime_walk(4000, seed=8, vols=(0.002, 0.008, 0.03))
+    X, y = kit.rows(candles)
+    first = kit.fitted("hmm", X.iloc[:2000], y[:2000], window=kit.LAGS).model
+    second = kit.fitted("hmm", X.iloc[1000:3000], y[1000:3000], window=kit.LAGS).model
+    assert np.all(np.diff(first.vars_[:, 0]) > 0) and np.all(np.diff(second.vars_[:, 0]) > 0)
+    a = first.state_proba(X.iloc[3000:]).argmax(axis=1)
+    b = second.state_proba(X.iloc[3000:]).argmax(axis=1)
+    assert np.mean(a == b) > 0.9
+
+
+def test_bundle_round_trip_is_bit_identical(
+    kit: SimpleNamespace, btc: pd.DataFrame, tmp_path: Path
+) -> None:
+    X, y = kit.rows(btc)
+    chain = kit.fitted("hmm", X.iloc[:1500], y[:1500], window=kit.LAGS)
+    loaded = kit.round_trip(chain, tmp_path)
+    assert np.array_equal(loaded.predict_proba(X), chain.predict_proba(X))
+    assert np.array_equal(loaded.model.outputs(X).to_numpy(), chain.model.outputs(X).to_numpy())
+    assert np.array_equal(loaded.classes, chain.classes)
+
+
+def test_missing_lags_feature_is_a_clear_error(kit: SimpleNamespace, btc: pd.DataFrame) -> None:
+    X, y = kit.rows(btc, [FeatureSpec(name="realized_vol")])
+    with pytest.raises(ConfigError, match=r"reads the last 48 bars from the `lags` feature"):
+        kit.fitted("hmm", X, y)
+
+
+def test_an_experiment_adds_the_window_the_kind_reads() -> None:
+    from aitrader.models.config import ModelConfig
+    from aitrader.validation.experiment import ExperimentConfig
+
+    hmm = ModelConfig.model_validate({"kind": "hmm", "hmm": {"window": 64}})
+    added = ExperimentConfig(models=hmm).features.extra
+    assert added == (FeatureSpec(name="lags", params={"lags": 64}),)
+    own = {"extra": [{"name": "lags", "params": {"lags": 100}}]}
+    kept = ExperimentConfig.model_validate({"models": hmm, "features": own}).features.extra
+    assert kept == (FeatureSpec(name="lags", params={"lags": 100}),)  # the user's window stays
+    assert ExperimentConfig().features.extra == ()  # lightgbm reads no window
+
+
+def test_the_window_has_forgotten_where_it_started(btc: pd.DataFrame, kit: SimpleNamespace) -> None:
+    """The 32-bar forward filter equals one over 200 bars: filtering the row's window is the
+    full-history filter."""
+    specs = [FeatureSpec(name="lags", params={"lags": 200})]
+    X, y = kit.rows(btc, specs)
+    short = kit.fitted("hmm", X.iloc[:1500], y[:1500], window=kit.LAGS).model
+    long = HMMRegimeModel(short.params.model_copy(update={"window": 200}))
+    for name in ("initial_", "transmat_", "means_", "vars_", "obs_mean_", "obs_scale_"):
+        setattr(long, name, getattr(short, name))
+    gap = np.abs(short.state_proba(X.iloc[1500:]) - long.state_proba(X.iloc[1500:]))
+    assert gap.max() < 1e-6
+
+
+def test_listing_the_kinds_imports_no_heavy_library() -> None:
+    """The agents' modules import hmmlearn, arch, numba, LightGBM and pandas only when used."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys; from aitrader.models import kinds; kinds.names(); "
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    heavy = {"hmmlearn", "arch", "numba", "scipy", "sklearn", "lightgbm", "pandas"}
+    assert heavy.isdisjoint(json.loads(done.stdout))
