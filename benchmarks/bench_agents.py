@@ -32,7 +32,7 @@ import pandas as pd
 from aitrader.config import CostsConfig
 from aitrader.data.samples import get_sample, load_sample
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.agents import agent_outputs
 from aitrader.models.config import ModelConfig
 from aitrader.validation.config import ValidationConfig

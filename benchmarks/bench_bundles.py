@@ -30,7 +30,7 @@ import numpy as np
 from aitrader.config import CostsConfig
 from aitrader.data.samples import load_sample
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models import kinds
 from aitrader.models.config import ModelConfig
 from aitrader.models.registry import ModelBundle, load_bundle, save_bundle

@@ -13,8 +13,7 @@ import talib
 from aitrader.config import CostsConfig
 from aitrader.data.samples import load_sample
 from aitrader.errors import ConfigError, DataError
-from aitrader.labels import (
-    LabelConfig,
+from aitrader.labels.build import (
     Labels,
     binary_labels,
     direction_labels,
@@ -23,6 +22,7 @@ from aitrader.labels import (
     meta_labels,
     triple_barrier,
 )
+from aitrader.labels.config import LabelConfig
 
 ZERO_COSTS = CostsConfig(taker_fee=0.0, maker_fee=0.0, slippage_bps=0.0)
 

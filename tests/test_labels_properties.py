@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from aitrader.labels import (
+from aitrader.labels.build import (
     Labels,
     binary_labels,
     direction_labels,

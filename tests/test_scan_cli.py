@@ -19,7 +19,7 @@ from aitrader.data.samples import load_sample
 from aitrader.errors import ConfigError, DataError
 from aitrader.features.indicators import atr
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.registry import save_bundle
 from aitrader.risk.config import RiskConfig

@@ -16,7 +16,7 @@ from aitrader.cli.scan import scan_command
 from aitrader.config import CostsConfig
 from aitrader.data.samples import load_sample
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.registry import save_bundle
 from aitrader.strategy.config import SignalConfig

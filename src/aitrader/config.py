@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from aitrader import DEFAULT_CONFIG_NAME
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig
-from aitrader.labelspec import LabelConfig
+from aitrader.frozen import Frozen
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.ops.bot_config import BotConfig, ScheduleConfig
 from aitrader.ops.config import ApiConfig, NotifyConfig
@@ -32,12 +33,6 @@ from aitrader.strategy.config import ModesConfig, PlanConfig, RunConfig, SignalC
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 
 ENV_PREFIX = "AITRADER__"
-
-
-class Frozen(BaseModel):
-    """Base for config sections: immutable, unknown keys rejected."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class DownloadConfig(Frozen):
@@ -137,10 +132,10 @@ class ExchangeCredentials(Frozen):
 class Secrets(Frozen):
     """Exchange keys and tokens; printed and serialised only as ``**********``."""
 
-    exchanges: dict[str, ExchangeCredentials] = {}
+    exchanges: dict[str, ExchangeCredentials] = Field(default_factory=dict)
     telegram_token: SecretStr | None = None
     api_token: SecretStr | None = None
-    apprise_urls: list[SecretStr] = []
+    apprise_urls: list[SecretStr] = Field(default_factory=list)
 
 
 class Settings(BaseSettings):

@@ -23,7 +23,7 @@ from aitrader.engine.managed import AtrStop, ManagedResult, run_managed_backtest
 from aitrader.errors import DataError
 from aitrader.features.featureset import build_features
 from aitrader.features.spec import FeatureSpec, spec_hash
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
 from aitrader.models.registry import BundleError, ModelBundle, apply_thresholds

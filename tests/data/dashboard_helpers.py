@@ -19,7 +19,7 @@ from ops_helpers import TOKEN, TOKEN_HASH
 from aitrader.config import CostsConfig
 from aitrader.data.samples import load_sample
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 
 FEATURES = FeaturesConfig(preset="none", extra=(FeatureSpec(name="rsi"), FeatureSpec(name="roc")))

@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from aitrader.errors import ConfigError, DataError
+from aitrader.frozen import Frozen
 from aitrader.models import kinds
 from aitrader.models.base import ArrayLike, ClassifierBase, as_matrix, check_training
 from aitrader.models.bundle_files import BundleError
 from aitrader.models.codecs import AttributesCodec
-from aitrader.models.config import Frozen, ModelConfig
+from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model
 from aitrader.models.meta import MetaModel, MetaParams
 from aitrader.models.meta_combine import Stacker, disagreement, skill_weights, tune_gate
@@ -244,7 +245,7 @@ def test_purge_shorter_than_the_label_horizon_is_refused() -> None:
 
     from aitrader.config import CostsConfig
     from aitrader.features.spec import FeatureSpec
-    from aitrader.labels import LabelConfig
+    from aitrader.labels.config import LabelConfig
     from aitrader.validation.config import ValidationConfig
     from aitrader.validation.walkforward import final_fold, fit_chain, prepare
 

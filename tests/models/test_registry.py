@@ -26,7 +26,7 @@ from aitrader.cli.strategy import StrategyChoice
 from aitrader.config import CostsConfig
 from aitrader.data.samples import load_sample
 from aitrader.features.spec import FeaturesConfig, FeatureSpec, spec_hash
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models import kinds
 from aitrader.models.codecs import PickleCodec
 from aitrader.models.config import ModelConfig

@@ -21,10 +21,11 @@ from aitrader.cli.models import evaluate_command, models_app, train_command, tun
 from aitrader.cli.scan import scan_command
 from aitrader.data.samples import load_sample
 from aitrader.data.store import DatasetKey, Store
+from aitrader.frozen import Frozen
 from aitrader.models import kinds
 from aitrader.models.base import ArrayLike, ClassifierBase, as_matrix, check_training
 from aitrader.models.codecs import AttributesCodec
-from aitrader.models.config import Frozen, ModelConfig
+from aitrader.models.config import ModelConfig
 from aitrader.models.registry import load_bundle
 
 

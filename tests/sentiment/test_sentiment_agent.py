@@ -12,7 +12,7 @@ from factories import momentum_walk
 
 from aitrader.config import CostsConfig
 from aitrader.features.spec import FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model
 from aitrader.models.meta import MetaModel

@@ -257,3 +257,40 @@ def test_backtest_warns_when_it_trades_the_bundles_own_window(
     inside = CliRunner().invoke(app, [*args, str(candles.index[TRAIN - 500])], env=env)
     assert inside.exit_code == 0, inside.output
     assert "the run is in-sample and its results are optimistic" in " ".join(inside.stderr.split())
+
+
+def test_sequence_model_bar_by_bar_equals_batch(candles: pd.DataFrame, settings: Settings) -> None:
+    """A TCN bundle reads a window of feature rows: bar by bar the strategy keeps that window
+    (seeded from the history, one row per bar, also while only observing) and decides what the
+    batch pipeline decides over the whole series."""
+    tcn = {"window": 8, "hidden": 8, "levels": 1, "epochs": 2, "purge": 4}
+    config = ExperimentConfig.from_settings(
+        settings,
+        models=ModelConfig.model_validate({"kind": "tcn", "n_jobs": 1, "tcn": tcn}),
+        validation=ValidationConfig(min_train=1000, test_size=500),
+    )
+    prepared = prepare(candles.iloc[:TRAIN], config.features, config.labels, config.costs, "1h")
+    bundle = train_bundle(prepared, config)
+    assert bundle.predictor.model.context_rows == 7
+    history = {SYMBOL: candles.iloc[:TRAIN]}
+    always, paused = (model_feed([SYMBOL], settings, history, bundle) for _ in range(2))
+    fraction, proba, paused_fraction = [], [], []
+    strategy = always.strategy
+    assert isinstance(strategy, ModelBundleStrategy)
+    for i, bars in enumerate(_bars(SYMBOL, candles.iloc[TRAIN : TRAIN + 120])):
+        fraction.append(always.at(i, bars).fraction[0])
+        window = strategy.inputs(always.ctx.history(SYMBOL), SYMBOL)
+        assert window is not None and len(window) == 8
+        proba.append(bundle.predictor.predict_proba(window)[-1])
+        if 20 <= i < 40:  # observed only: the window still takes these bars' rows
+            paused.observe(bars)
+        else:
+            paused_fraction.append((i, paused.at(i, bars).fraction[0]))
+    batch = bundle_targets(SYMBOL, candles.iloc[: TRAIN + 120], bundle, settings, TIMEFRAME)
+    expected = batch.fraction.to_numpy()[TRAIN:]
+    assert np.array_equal(fraction, expected, equal_nan=True)
+    assert all(f == expected[i] for i, f in paused_fraction)
+    matrix = build_features(candles.iloc[: TRAIN + 120], list(FEATURES.specs()), timeframe="1h")
+    want = bundle.predictor.predict_proba(matrix.frame.dropna())[-120:]
+    np.testing.assert_allclose(proba, want, rtol=1e-9, atol=1e-12)  # features equal to rounding
+    assert np.ptp(want[:, -1]) > 1e-3  # the probabilities move with the window

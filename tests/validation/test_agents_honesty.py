@@ -11,7 +11,7 @@ import pytest
 
 from aitrader.config import CostsConfig
 from aitrader.features.spec import FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate

@@ -12,7 +12,7 @@ import pytest
 from aitrader.config import CostsConfig, Settings, load_settings
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.registry import apply_thresholds, load_bundle, save_bundle
 from aitrader.strategy.config import SignalConfig

@@ -12,7 +12,7 @@ import pytest
 from aitrader.config import CostsConfig
 from aitrader.features import registry
 from aitrader.features.spec import FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
 from aitrader.validation.config import ValidationConfig

@@ -12,7 +12,7 @@ import pytest
 from aitrader.config import CostsConfig, FeaturesConfig, Settings
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
 from aitrader.pipeline import PipelineOptions, research

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aitrader.errors import DataError
-from aitrader.labels import direction_labels
+from aitrader.labels.build import direction_labels
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.splits import (
     Fold,

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.validation.config import TrackingConfig, ValidationConfig
 from aitrader.validation.experiment import ExperimentConfig, Source, run_evaluate, run_train

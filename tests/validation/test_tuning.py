@@ -19,7 +19,7 @@ import pytest
 
 from aitrader.config import CostsConfig
 from aitrader.features.spec import FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.validation.config import TuningConfig, ValidationConfig
 from aitrader.validation.experiment import ExperimentConfig
@@ -74,7 +74,7 @@ import numpy as np, pandas as pd
 from pathlib import Path
 from aitrader.config import CostsConfig
 from aitrader.features.spec import FeatureSpec
-from aitrader.labels import LabelConfig
+from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.validation.config import TuningConfig, ValidationConfig
 from aitrader.validation.experiment import ExperimentConfig

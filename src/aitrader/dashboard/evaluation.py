@@ -32,8 +32,8 @@ def outcomes(
     """p(win) and the realised label on every bar after the bundle's training window (its
     calibration slice and any later bars of ``candles``)."""
     from aitrader.features.featureset import build_features
-    from aitrader.labels import make_labels
-    from aitrader.labelspec import ONLY_FOR, LabelConfig
+    from aitrader.labels.build import make_labels
+    from aitrader.labels.config import ONLY_FOR, LabelConfig
     from aitrader.pipeline import bundle_specs
     from aitrader.strategy.signals import direction_probabilities
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from aitrader.config import CostsConfig
 from aitrader.engine.types import TimeInForce
+from aitrader.frozen import Frozen
 
 _COSTS = CostsConfig()
 
@@ -19,14 +20,12 @@ N_PARAMS = 13
 TIF_CODES = {TimeInForce.GTC: 0.0, TimeInForce.IOC: 1.0, TimeInForce.FOK: 2.0}
 
 
-class BrokerConfig(BaseModel):
+class BrokerConfig(Frozen):
     """Costs, fills and margin of the simulated broker.
 
     Slippage of a market fill = half the spread + ``slippage_bps`` + ``impact`` × (fill qty / bar
     volume). A run with every cost at zero must say so with ``zero_cost=True``.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     initial_cash: float = Field(10_000.0, gt=0, description="starting cash, quote currency")
     taker_fee: float = Field(_COSTS.taker_fee, ge=0, lt=0.05, description="market/stop fills")

@@ -11,9 +11,10 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from aitrader.errors import ConfigError
+from aitrader.frozen import Frozen
 
 SPEC_VERSION = 1
 """Bumped whenever a change to the engine alters the values produced for the same spec."""
@@ -21,14 +22,12 @@ SPEC_VERSION = 1
 _TIMEFRAME = re.compile(r"^(\d+[smhdw]|x\d+)$")
 
 
-class FeatureSpec(BaseModel):
+class FeatureSpec(Frozen):
     """One feature in a set: a registered name, parameter overrides, optional higher timeframe.
 
     ``timeframe`` computes the feature on a higher timeframe, either absolute (``4h``, a
     multiple of the data's timeframe) or relative to the data (``x4``: four bars per bar).
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1)
     params: dict[str, bool | int | float | str] = Field(default_factory=dict)
@@ -101,10 +100,8 @@ DEFAULT_SET: tuple[FeatureSpec, ...] = (
 PRESETS: dict[str, tuple[FeatureSpec, ...]] = {"default": DEFAULT_SET, "none": ()}
 
 
-class FeaturesConfig(BaseModel):
+class FeaturesConfig(Frozen):
     """Which features to build: a preset plus extra specs (appended in order)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     preset: Literal["default", "none"] = "default"
     extra: tuple[FeatureSpec, ...] = ()

@@ -105,6 +105,12 @@ class ClassifierBase(ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
 
+    @property
+    def context_rows(self) -> int:
+        """Earlier rows each prediction reads besides its own (0: a row model; sequence kinds
+        read a window of rows ending at the predicted one)."""
+        return 0
+
     @abstractmethod
     def fit(self, X: ArrayLike, y: ArrayLike) -> Self:
         """Learn from a training window (every kind implements it: a kind without it cannot be

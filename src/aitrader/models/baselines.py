@@ -11,9 +11,9 @@ import numpy as np
 from pydantic import Field
 
 from aitrader.errors import ConfigError, DataError
+from aitrader.frozen import Frozen
 from aitrader.models.base import ArrayLike, ClassifierBase, as_matrix, check_training
 from aitrader.models.codecs import AttributesCodec
-from aitrader.models.config import Frozen
 from aitrader.models.kinds import ModelKind, register
 
 

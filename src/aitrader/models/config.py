@@ -13,12 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-
-class Frozen(BaseModel):
-    """Immutable, unknown keys rejected (like :class:`aitrader.config.Frozen`, which this module
-    cannot import: ``aitrader.config`` imports this module for its ``Settings``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from aitrader.frozen import Frozen
 
 
 class _Invalid:

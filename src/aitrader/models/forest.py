@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 from pydantic import Field
 
+from aitrader.frozen import Frozen
 from aitrader.models.base import ArrayLike, ClassifierBase, check_training
 from aitrader.models.codecs import PickleCodec
-from aitrader.models.config import Frozen
 from aitrader.models.kinds import ModelKind, register
 
 if TYPE_CHECKING:

@@ -33,10 +33,10 @@ import numpy as np
 from pydantic import Field
 
 from aitrader.errors import DataError
+from aitrader.frozen import Frozen
 from aitrader.models import lagged
 from aitrader.models.base import ArrayLike, ClassifierBase, check_training
 from aitrader.models.codecs import StateCodec, json_bytes, npz_bytes, read_npz
-from aitrader.models.config import Frozen
 from aitrader.models.heads import Head, HeadConfig, binary_head, fit_head
 from aitrader.models.kinds import ModelKind, register
 

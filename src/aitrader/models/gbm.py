@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Self
 import numpy as np
 from pydantic import Field
 
+from aitrader.frozen import Frozen
 from aitrader.models.base import (
     ArrayLike,
     ClassifierBase,
@@ -18,7 +19,6 @@ from aitrader.models.base import (
     class_columns,
 )
 from aitrader.models.codecs import BoosterCodec
-from aitrader.models.config import Frozen
 from aitrader.models.kinds import ModelKind, register
 
 if TYPE_CHECKING:

@@ -43,6 +43,7 @@ BUILTINS: tuple[str, ...] = (
     "aitrader.models.garch",
     "aitrader.models.quantile",
     "aitrader.models.meta",
+    "aitrader.models.deep",
 )
 """Modules whose import registers the built-in kinds, in the order they are listed."""
 
@@ -209,7 +210,9 @@ def names() -> list[str]:
 
     def rank(kind: ModelKind[Any]) -> int:
         module = getattr(kind.estimator, "__module__", "")
-        return BUILTINS.index(module) if module in BUILTINS else len(BUILTINS)
+        package = module.rpartition(".")[0]  # a built-in package registers its modules' kinds
+        found = module if module in BUILTINS else package
+        return BUILTINS.index(found) if found in BUILTINS else len(BUILTINS)
 
     return [kind.name for kind in sorted(_REGISTRY.values(), key=rank)]
 

@@ -6,9 +6,9 @@ from typing import Any, Self
 
 from pydantic import Field
 
+from aitrader.frozen import Frozen
 from aitrader.models.base import ArrayLike, ClassifierBase, check_training
 from aitrader.models.codecs import AttributesCodec
-from aitrader.models.config import Frozen
 from aitrader.models.kinds import ModelKind, register
 
 

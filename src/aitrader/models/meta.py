@@ -40,9 +40,9 @@ from pydantic import Field, model_validator
 
 from aitrader.errors import ConfigError, DataError
 from aitrader.features.scaling import FeatureScaler
+from aitrader.frozen import Frozen
 from aitrader.models.base import ArrayLike, ClassifierBase, check_training
 from aitrader.models.calibration import ProbabilityCalibrator
-from aitrader.models.config import Frozen
 from aitrader.models.kinds import ModelKind, register
 from aitrader.models.meta_combine import (
     GateMeasure,

@@ -68,6 +68,16 @@ class Predictor:
         probabilities = dict(zip(names, map(float, proba[-1]), strict=True))
         return proba, {"probabilities": probabilities} | details
 
+    def proba_at(self, X: pd.DataFrame, rows: np.ndarray, calibrated: bool = True) -> np.ndarray:
+        """Probabilities of the rows of ``X`` at positions ``rows``, each given the model's
+        ``context_rows`` earlier rows of ``X`` as input (a sequence model's window)."""
+        predict = self.predict_proba if calibrated else self.raw_proba
+        context = self.model.context_rows
+        if context == 0 or rows.size == 0:
+            return predict(X.iloc[rows])
+        lo, hi = max(0, int(rows.min()) - context), int(rows.max()) + 1
+        return predict(X.iloc[lo:hi])[rows - lo]
+
 
 def class_names(classes: np.ndarray) -> list[str]:
     """down / flat / up for signed labels, down / up for 0/1 labels, else the values."""

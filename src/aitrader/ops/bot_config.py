@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from aitrader.frozen import Frozen
 
 JOBS: dict[str, str] = {
     "data-sync": "aitrader.ops.jobs:data_sync_job",
@@ -19,11 +21,7 @@ JOBS: dict[str, str] = {
 ``fn(settings, notify) -> str`` (a one-line summary), imported when the job runs."""
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class BotConfig(_Section):
+class BotConfig(Frozen):
     """What ``aitrader run`` hosts and how its runtime gets bars. What it trades comes from the
     ``run:`` section (strategy, data or exchange and symbols), as for ``paper`` and ``live``."""
 
@@ -48,7 +46,7 @@ class BotConfig(_Section):
     stay_up: bool = Field(True, description="keep the API and scheduler up once a replay has ended")
 
 
-class JobSchedule(_Section):
+class JobSchedule(Frozen):
     """When one job runs: a crontab line (``m h dom mon dow``, UTC) or an interval."""
 
     enabled: bool = True
@@ -72,7 +70,7 @@ def _default_jobs() -> dict[str, JobSchedule]:
     }
 
 
-class ScheduleConfig(_Section):
+class ScheduleConfig(Frozen):
     """The scheduler: its SQLite job store, misfire handling and the jobs (names from
     ``aitrader schedule list``). A missed run is run once (coalesced) if it is at most
     ``misfire_grace_seconds`` late; a job never runs twice at the same time."""

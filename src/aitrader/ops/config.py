@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
+from aitrader.frozen import Frozen
 from aitrader.ops.auth import parse_token_hash
 
 
-class ApiConfig(BaseModel):
+class ApiConfig(Frozen):
     """The monitoring API. The bearer token is stored only as a salted PBKDF2 hash (make one
     with ``aitrader serve --hash-token``), so the config file may hold it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     host: str = Field("127.0.0.1", description="bind address (0.0.0.0 exposes it: think twice)")
     port: int = Field(8080, ge=0, le=65535, description="TCP port (0: any free port)")
@@ -31,12 +30,10 @@ class ApiConfig(BaseModel):
         return value
 
 
-class NotifyConfig(BaseModel):
+class NotifyConfig(Frozen):
     """Notifications (``notify`` section): where they go, how often, and for Telegram which
     chats may receive them and send commands. The bot token (``secrets.telegram_token``) and
     apprise URLs (``secrets.apprise_urls``: they carry webhook tokens) are secrets."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     telegram_chat_ids: list[int] = Field(
         [], description="chats that get notices and may send /pause, /kill ... (none: off)"

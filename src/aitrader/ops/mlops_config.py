@@ -6,14 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from aitrader.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class GateConfig(_Frozen):
+class GateConfig(Frozen):
     """The retrain job: what the challenger trains on and how it is compared with the champion
     (walk-forward on the latest out-of-sample window; promoted only when not worse on DSR,
     Brier and net Sharpe, each within its tolerance)."""
@@ -27,7 +25,7 @@ class GateConfig(_Frozen):
     sharpe_tolerance: float = Field(0.0, ge=0, description="net Sharpe may drop by this much")
 
 
-class DriftConfig(_Frozen):
+class DriftConfig(Frozen):
     """Drift of the live model's inputs (PSI and KS per feature) and of its predicted
     probability (PSI) against the reference stored in its bundle at training time."""
 
@@ -49,7 +47,7 @@ class DriftConfig(_Frozen):
         return self
 
 
-class MlopsConfig(_Frozen):
+class MlopsConfig(Frozen):
     """Where versioned bundles live, which model the bot trades, and the run's ledger that
     decisions are read from (drift, live metrics) and model decisions are written to."""
 

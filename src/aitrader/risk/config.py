@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from aitrader.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class SizingConfig(_Frozen):
+class SizingConfig(Frozen):
     """How big a new position may be, applied by the RiskManager to every entry.
 
     ``target``: the strategy's target fraction is the size (the limits still cap it).
@@ -33,7 +31,7 @@ class SizingConfig(_Frozen):
     max_leverage: float = Field(1.0, ge=1, le=125, description="largest notional / equity")
 
 
-class LimitsConfig(_Frozen):
+class LimitsConfig(Frozen):
     """Hard limits checked on every order intent; fractions are of current equity."""
 
     risk_per_trade: float = Field(0.02, gt=0, le=1, description="largest loss to the stop")
@@ -58,7 +56,7 @@ class LimitsConfig(_Frozen):
         return self
 
 
-class RiskConfig(_Frozen):
+class RiskConfig(Frozen):
     """Sizing, limits and the risk-state file (kill switch, day counters) that survives restarts."""
 
     sizing: SizingConfig = SizingConfig()

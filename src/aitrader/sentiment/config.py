@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from aitrader.frozen import Frozen
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class FeedConfig(_Frozen):
+class FeedConfig(Frozen):
     """One news source: an RSS 2.0 or Atom feed, or a CryptoPanic-style JSON API."""
 
     url: str = Field(min_length=1, description="http(s) URL of the feed or API page")
@@ -20,7 +18,7 @@ class FeedConfig(_Frozen):
     name: str | None = Field(None, description="label in reports (default: the URL's host)")
 
 
-class SentimentConfig(_Frozen):
+class SentimentConfig(Frozen):
     """Where headlines come from, how they are scored and where they are kept.
 
     The ``news_sentiment`` feature reads the store (its ``store`` parameter) and applies the

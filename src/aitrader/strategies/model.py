@@ -8,7 +8,9 @@ recursive ones — EMA, Wilder ATR/ADX — have forgotten their seed after that 
 trailing value equals the batch one up to rounding). The GARCH forecast depends on where its
 refits fall and on the whole history since the last one, so each GARCH column is a
 :class:`~aitrader.features.volatility.GarchFilter` kept between bars: O(1) per bar, refits on
-the batch schedule anchored on the first history bar, bit-identical values.
+the batch schedule anchored on the first history bar, bit-identical values. A sequence model
+(``context_rows`` > 0) reads a window of finite feature rows: it is seeded from the history in
+one batch and takes each bar's row, also on bars only observed.
 
 ``vectorized`` is :func:`~aitrader.pipeline.bundle_targets` over the whole series, the batch
 reference the per-bar path equals (``aitrader strategy check``). Each symbol's fraction is
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -136,7 +139,20 @@ class ModelBundleStrategy(Strategy):
             raise DataError(f"model strategy: no history for {', '.join(missing)}")
         self._window(env.history[self.symbols[0]])
         self._filters = {s: self._seed(s, env.history[s]) for s in self.symbols}
+        self.context = self.bundle.predictor.model.context_rows
+        self._rows = {s: self._seed_rows(env.history[s]) for s in self.symbols}
+        self._current = dict.fromkeys(self.symbols, False)
         self.timings = dict.fromkeys(STAGES, 0)
+
+    def _seed_rows(self, history: pd.DataFrame) -> deque[np.ndarray]:
+        """A sequence model's window: the last finite feature rows of the history (computed in
+        one batch, as :func:`~aitrader.pipeline.bundle_targets` does), then one row per bar."""
+        rows: deque[np.ndarray] = deque(maxlen=self.context + 1)
+        if self.context:
+            frame = build_features(history, bundle_specs(self.bundle), timeframe=self.timeframe)
+            values = frame.frame[self.columns].to_numpy(np.float64)
+            rows.extend(values[np.isfinite(values).all(axis=1)][-self.context :])
+        return rows
 
     def _window(self, history: pd.DataFrame) -> None:
         """The trailing feature window and the bars kept (``window``) for the policy."""
@@ -177,10 +193,17 @@ class ModelBundleStrategy(Strategy):
         for s in self.symbols:
             for f in self._filters[s]:
                 f.update(float(ctx.bars[s].close))
+            if self.context:  # a sequence model's window takes every bar's finite row
+                row = self.features(ctx.history(s), s).to_numpy()[0]
+                self._current[s] = bool(np.isfinite(row).all())
+                if self._current[s]:
+                    self._rows[s].append(row)
 
     def on_bar(self, ctx: Context) -> Decision:
         self.timings = dict.fromkeys(STAGES, 0)
+        t0 = time.perf_counter_ns()
         self.observe(ctx)
+        self.timings["features"] += time.perf_counter_ns() - t0
         out = {}
         for s in self.symbols:
             fraction, stop_loss, info = self._decide(ctx, s)
@@ -200,6 +223,17 @@ class ModelBundleStrategy(Strategy):
         row = np.array([[values[c] for c in self.columns]], dtype=np.float64)
         return pd.DataFrame(row, columns=self.columns)
 
+    def inputs(self, bars: Bars, symbol: str) -> pd.DataFrame | None:
+        """The model's input at the last bar: its feature row, or for a sequence model the
+        window of finite rows ending at it (``context_rows`` before it); None when the last
+        bar's row is not finite (no prediction)."""
+        if self.context:
+            if not self._current[symbol]:
+                return None
+            return pd.DataFrame(np.array(self._rows[symbol]), columns=self.columns)
+        row = self.features(bars, symbol)
+        return row if np.isfinite(row.to_numpy()).all() else None
+
     def _decide(self, ctx: Context, symbol: str) -> tuple[float, float, dict[str, Any]]:
         """``(signed fraction of the top band, ATR stop-loss fraction, explanation)`` at the
         last bar; the explanation holds the calibrated class probabilities (for a meta-agent
@@ -207,12 +241,14 @@ class ModelBundleStrategy(Strategy):
         the bundle's training reference)."""
         t0 = time.perf_counter_ns()
         bars = ctx.history(symbol)
-        row = self.features(bars, symbol)
+        rows = self.inputs(bars, symbol)
         t1 = time.perf_counter_ns()
         p_up, p_down = np.array([np.nan]), None
-        info: dict[str, Any] = {"bundle": self.bundle.info.created, "features": _json_row(row)}
-        if np.isfinite(row.to_numpy()).all():
-            proba, why = self.bundle.predictor.predict_explained(row)
+        info: dict[str, Any] = {"bundle": self.bundle.info.created}
+        if rows is not None:
+            info["features"] = _json_row(rows.iloc[-1:])
+            proba, why = self.bundle.predictor.predict_explained(rows)
+            proba = proba[-1:]
             p_up, p_down = direction_probabilities(proba, self.bundle.predictor.classes)
             info |= why
         t2 = time.perf_counter_ns()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from aitrader.frozen import Frozen
 
 REGIMES: tuple[str, ...] = tuple(
     f"{trend}_{vol}" for trend in ("trend", "range") for vol in ("low", "normal", "high")
@@ -12,11 +14,7 @@ REGIMES: tuple[str, ...] = tuple(
 """Regime labels: trend/range × low/normal/high volatility."""
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Band(_Frozen):
+class Band(Frozen):
     """A conviction band: size ``multiple`` × base once the win probability is ≥ ``min_prob``."""
 
     min_prob: float = Field(gt=0, le=1)
@@ -30,7 +28,7 @@ DEFAULT_BANDS: tuple[Band, ...] = (
 )
 
 
-class SignalOverride(_Frozen):
+class SignalOverride(Frozen):
     """Replaces the base thresholds / minimum EV for one symbol, symbol:timeframe or regime."""
 
     long_threshold: float | None = Field(None, gt=0, le=1)
@@ -40,7 +38,7 @@ class SignalOverride(_Frozen):
     allow_short: bool | None = None
 
 
-class SignalConfig(_Frozen):
+class SignalConfig(Frozen):
     """Long when P(up) ≥ ``long_threshold``, short when P(down) ≥ ``short_threshold``; size from
     the bands; EV gate; ``overrides`` keyed ``SYMBOL`` or ``SYMBOL:TIMEFRAME`` (see signals.py).
     The win probability of a side is its class probability among the moves (P(up) / (P(up) +
@@ -55,8 +53,8 @@ class SignalConfig(_Frozen):
     min_ev: float = Field(0.0, ge=-1, le=1, description="EV margin over costs, fraction of price")
     entry_liquidity: Literal["taker", "maker"] = "taker"
     exit_liquidity: Literal["taker", "maker"] = "taker"
-    overrides: dict[str, SignalOverride] = {}
-    regime_overrides: dict[str, SignalOverride] = {}
+    overrides: dict[str, SignalOverride] = Field(default_factory=dict)
+    regime_overrides: dict[str, SignalOverride] = Field(default_factory=dict)
     min_trades: int = Field(
         30, ge=1, description="fewest calibration trades a tuned decision must rest on"
     )
@@ -89,7 +87,7 @@ class SignalConfig(_Frozen):
         return self.model_validate({**self.model_dump(), "bands": (*self.bands[:-1], band)})
 
 
-class RegimeConfig(_Frozen):
+class RegimeConfig(Frozen):
     """Regime labelling: trend vs range from |signed R²|, volatility tier from its percentile."""
 
     trend_window: int = Field(50, ge=5)
@@ -106,7 +104,7 @@ class RegimeConfig(_Frozen):
         return self
 
 
-class ScoreWeights(_Frozen):
+class ScoreWeights(Frozen):
     """Weights of the normalised trend, volatility and liquidity scores (may be negative)."""
 
     trend: float = 1.0
@@ -114,7 +112,7 @@ class ScoreWeights(_Frozen):
     liquidity: float = 1.0
 
 
-class ModeConfig(_Frozen):
+class ModeConfig(Frozen):
     """A trading mode: its timeframes, look-back, score weights, signal and risk settings."""
 
     timeframes: tuple[str, ...] = Field(min_length=1)
@@ -161,7 +159,7 @@ def _default_modes() -> dict[str, ModeConfig]:
     }
 
 
-class ModesConfig(_Frozen):
+class ModesConfig(Frozen):
     """The declared modes, how their trend/volatility/liquidity scores are normalised (see
     modes.py), the fallback mode and the regime labelling."""
 
@@ -180,7 +178,7 @@ class ModesConfig(_Frozen):
         return self
 
 
-class PlanConfig(_Frozen):
+class PlanConfig(Frozen):
     """How a trade plan places its stop and targets, and how it exits (the engine executes it:
     TP1 share, break-even after TP1, ATR trailing stop, time stop)."""
 
@@ -208,7 +206,7 @@ class PlanConfig(_Frozen):
         return self
 
 
-class RunConfig(_Frozen):
+class RunConfig(Frozen):
     """What a run trades — the ``run:`` section shared by ``backtest``, ``paper`` and ``live``
     (with ``costs:`` and ``risk:``), so one file rebuilds the same run everywhere. Command-line
     options override it; ``params`` are merged key by key with ``--param``."""
@@ -216,7 +214,7 @@ class RunConfig(_Frozen):
     strategy: str | None = Field(
         None, description="name, package.module:Class or file.py:Class (None: sma-cross / model)"
     )
-    params: dict[str, int | float | bool | str | None] = {}
+    params: dict[str, int | float | bool | str | None] = Field(default_factory=dict)
     model: str | None = Field(None, description="model bundle directory (aitrader train)")
     data: list[str] = Field(
         [], description="backtest / paper --replay data sets: sample:NAME or EX:SYMBOL:TF"

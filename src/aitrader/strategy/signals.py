@@ -24,9 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from aitrader.config import CostsConfig
+from aitrader.frozen import Frozen
 from aitrader.strategy.config import Band, SignalConfig, SignalOverride
 
 REASONS: tuple[str, ...] = (
@@ -278,12 +279,10 @@ def decide_bar(
     )
 
 
-class TunedThresholds(BaseModel):
+class TunedThresholds(Frozen):
     """The decision tuned on a calibration window: the EV margin and the sides that made the
     most money net of costs there (``min_ev`` None: none did, the model stays flat), with the
     reasons in plain words."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_ev: float | None = Field(ge=-1, le=1)
     allow_long: bool
@@ -321,11 +320,9 @@ def with_tuned(
     return config.model_copy(update={"overrides": overrides})
 
 
-class SymbolThresholds(BaseModel):
+class SymbolThresholds(Frozen):
     """The decision tuned for one ``symbol``:``timeframe`` on a model bundle's calibration slice
     (``window``: its first and last row), stored in the bundle and applied where it is used."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     symbol: str = Field(min_length=1)
     timeframe: str = Field(min_length=1)

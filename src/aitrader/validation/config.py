@@ -4,14 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-
-class Frozen(BaseModel):
-    """Immutable, unknown keys rejected (like :class:`aitrader.config.Frozen`, which this module
-    cannot import: ``aitrader.config`` imports this module for its ``Settings``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from aitrader.frozen import Frozen
 
 
 class ValidationConfig(Frozen):

@@ -20,10 +20,11 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError, model_validator
 
-from aitrader.config import CostsConfig, Frozen, Settings, format_validation_error
+from aitrader.config import CostsConfig, Settings, format_validation_error
 from aitrader.errors import ConfigError
 from aitrader.features.spec import FeaturesConfig, FeatureSpec, canonical_specs
-from aitrader.labels import LabelConfig
+from aitrader.frozen import Frozen
+from aitrader.labels.config import LabelConfig
 from aitrader.models import kinds
 from aitrader.models.config import ModelConfig
 from aitrader.models.drift import drift_reference

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from aitrader.errors import ConfigError, DataError
-from aitrader.labels import Labels
+from aitrader.labels.build import Labels
 from aitrader.validation.config import ValidationConfig
 
 Index = np.ndarray

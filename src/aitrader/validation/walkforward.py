@@ -28,7 +28,8 @@ from aitrader.errors import ConfigError, DataError
 from aitrader.features.featureset import build_features
 from aitrader.features.scaling import FeatureScaler
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
-from aitrader.labels import LabelConfig, make_labels
+from aitrader.labels.build import make_labels
+from aitrader.labels.config import LabelConfig
 from aitrader.models.calibration import ProbabilityCalibrator
 from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model, uses_scaler
@@ -133,7 +134,7 @@ def _fit_chain(prepared: Prepared, fold: Fold, config: ModelConfig) -> tuple[Pre
     chain = Predictor(names, prepared.classes, model, scaler, None)
     if fold.calibrate.size == 0:
         return chain, np.empty((0, len(prepared.classes)))
-    raw = chain.raw_proba(prepared.X.iloc[fold.calibrate])
+    raw = chain.proba_at(prepared.X, fold.calibrate, calibrated=False)
     if config.calibration == "none":
         return chain, raw
     codes = m.encode(prepared.y[fold.calibrate], prepared.classes)
@@ -155,11 +156,10 @@ class FoldOutput:
 def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
     """Fit on the fold's training side and predict its test rows (once)."""
     chain, calibration = fit_chain(prepared, fold, config)
-    x_test = prepared.X.iloc[fold.test]
     seen = np.concatenate([fold.train, fold.calibrate])
     counts = np.bincount(m.encode(prepared.y[seen], prepared.classes), minlength=len(chain.classes))
     with threadpool_limits(limits=config.n_jobs, user_api="blas"):
-        proba = chain.predict_proba(x_test)
+        proba = chain.proba_at(prepared.X, fold.test)
     return FoldOutput(fold, proba, calibration, counts / counts.sum())
 
 

@@ -1,18 +1,16 @@
-"""The label spec (:class:`LabelConfig`): which label a model learns and its parameters.
-
-Kept apart from :mod:`aitrader.labels` so that :mod:`aitrader.config` can hold it in its
-``Settings`` (``labels`` section): this module must not import :mod:`aitrader.config`, which
-imports it. ``from aitrader.labels import LabelConfig`` keeps working (re-exported there).
-"""
+"""The label spec (:class:`LabelConfig`, the ``labels:`` config section): which label a model
+learns and its parameters. Light to import (pydantic only), so :mod:`aitrader.config` holds it in
+its ``Settings``; :mod:`aitrader.labels.build` makes the labels."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator
 
 from aitrader.errors import ConfigError
+from aitrader.frozen import Frozen
 
 ConfigKind = Literal["direction3", "binary", "forward_return", "triple_barrier"]
 ONLY_FOR: dict[str, str] = {
@@ -26,14 +24,7 @@ ONLY_FOR: dict[str, str] = {
 """Options that apply to one label kind only (giving them for another kind is an error)."""
 
 
-class _Frozen(BaseModel):
-    """Immutable, unknown keys rejected (like :class:`aitrader.config.Frozen`, which this module
-    cannot import: ``aitrader.config`` imports this module for its ``Settings``)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class LabelConfig(_Frozen):
+class LabelConfig(Frozen):
     """Which label to build and its parameters (validated once, at the edge)."""
 
     kind: ConfigKind = Field(

@@ -9,7 +9,7 @@ embargo after it. A row whose window runs past the end of the data is NaN with `
 never filled, never 0 — even when a triple barrier was touched before the data ran out (keeping
 only early hits at the tail would bias the labels).
 
-The label spec, :class:`LabelConfig`, lives in :mod:`aitrader.labelspec` (re-exported here) so
+The label spec, :class:`LabelConfig`, lives in :mod:`aitrader.labels.config` (light to import) so
 that the settings can hold it.
 """
 
@@ -26,8 +26,7 @@ from numba import njit
 
 from aitrader.config import CostsConfig
 from aitrader.errors import ConfigError, DataError
-from aitrader.labelspec import ConfigKind as ConfigKind  # re-exported
-from aitrader.labelspec import LabelConfig as LabelConfig  # re-exported
+from aitrader.labels.config import LabelConfig
 
 LabelKind = Literal[
     "direction3", "binary", "forward_return", "log_forward_return", "triple_barrier", "meta"
