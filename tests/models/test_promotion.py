@@ -156,3 +156,24 @@ def test_gate_compares_each_figure_within_its_tolerance() -> None:
 def test_retrain_needs_a_dataset(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"mlops\.retrain\.dataset is not set"):
         retrain_job(Settings(data={"dir": str(tmp_path)}), print)
+
+
+def test_schedule_run_retrain_goes_through_the_gate(
+    history: dict[str, Any], tmp_path: Path
+) -> None:
+    """``aitrader schedule run retrain``: the scheduler's job runs the same gate (the champion's
+    own config re-scored beside the challenger) and names its verdict; runs last in the module."""
+    root = history["root"]
+    config = tmp_path / "bot.yaml"
+    sections = {"data", "features", "labels", "models", "validation", "signals"}
+    values = _settings(root, "logistic").model_dump(
+        mode="json", include=sections, exclude_defaults=True
+    )
+    values |= {"tracking": {"enabled": False}, "mlops": {"model": "btc", "retrain": {
+        "dataset": str(root / "BTCUSDT.csv"), "folds": 2}}}  # fmt: skip
+    config.write_text(json.dumps(values))
+    result = CliRunner().invoke(app, ["schedule", "run", "retrain", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    # the challenger has the champion's config: the same figures on the same window, not worse
+    assert "model btc: v0004 promoted over v0002" in result.output
+    assert ModelStore(root / "data" / "models").pointer("btc")["version"] == "v0004"

@@ -1,14 +1,13 @@
 """``aitrader models list | promote | rollback``: the versioned model store and its champion.
 
 Each promotion or rollback is a ``model`` event in the run's ledger (``mlops.ledger``) and a
-notification on the configured channels (the ``notify`` section), like the retrain job's.
+notification on the configured channels (the ``notify`` section), like the retrain job's (the
+same notifier as ``aitrader schedule run``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,43 +18,18 @@ from aitrader.config import Settings
 from aitrader.errors import ConfigError
 from aitrader.models.store import ModelStore, Version
 
-NameArgument = typer.Argument(None, help="Model name in the store (default: mlops.model).")
+NameArgument = typer.Argument(None, help="Model name in the store (default: every model).")
 
 
 def _store(cfg: Settings) -> ModelStore:
     return ModelStore(cfg.mlops.store_root(cfg.data.dir))
 
 
-@contextmanager
-def _channels(cfg: Settings) -> Iterator[Callable[[str], None]]:
-    """A notify callable on the configured channels (none configured: nothing is sent)."""
-    from aitrader.live.ledger import Ledger
-    from aitrader.live.records import secret_values
-    from aitrader.ops.notify import Notice
-    from aitrader.ops.service import NotificationService
-
-    path = cfg.mlops.ledger_path(cfg.data.dir)
-    with Ledger(path, secret_values(cfg.secrets)) as ledger:
-        service = NotificationService(ledger, cfg)
-        for notifier in service.notifiers:
-            notifier.start()
-        try:
-
-            def notify(text: str) -> None:
-                service.notify(Notice("model", text))
-
-            yield notify
-        finally:
-            for notifier in service.notifiers:
-                notifier.stop(30.0)
-            if service.telegram is not None:
-                service.telegram.close()
-
-
 def _announce(cfg: Settings, text: str, payload: dict[str, Any]) -> None:
+    from aitrader.cli.schedule import job_notifier
     from aitrader.models.promotion import announce
 
-    with _channels(cfg) as notify:
+    with job_notifier(cfg) as notify:
         announce(cfg, notify, text, payload)
     console.print(text, highlight=False, soft_wrap=True)
 

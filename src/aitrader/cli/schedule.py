@@ -51,7 +51,7 @@ def run_command(
 
     cfg = run_settings(ctx, config)
     job_callable(job)  # an unknown name or a missing module: a clear error before anything
-    with _notifier(cfg) as notify:
+    with job_notifier(cfg) as notify:
         summary = run_job(job, cfg, notify)
     if as_json:
         emit_json({"job": job, "summary": summary})
@@ -60,7 +60,7 @@ def run_command(
 
 
 @contextmanager
-def _notifier(cfg: Settings) -> Iterator[Callable[[str], None]]:
+def job_notifier(cfg: Settings) -> Iterator[Callable[[str], None]]:
     """A job's messages from the command line: printed, and sent to the configured channels
     (queued; everything is sent before the command ends)."""
     from aitrader.ops.notify import Notice

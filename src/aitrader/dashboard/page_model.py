@@ -55,21 +55,36 @@ def render(ctx: Context) -> None:
     _judged(ctx.settings, path, bundle)
 
 
+def _figure(value: Any, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, int | float) else "—"
+
+
+def _live_line(live: dict[str, Any], backtest: dict[str, Any]) -> str:
+    """The live model's figures on realised outcomes beside its walk-forward ones, one line."""
+    if not live.get("scored"):
+        return f"Live model: {live.get('note') or 'no decision with a known outcome yet'}."
+    return (
+        f"Live model: **{live['scored']:,}** decisions with a known outcome — hit rate "
+        f"**{_figure(live.get('hit_rate'), '.1%')}** (backtest "
+        f"{_figure(backtest.get('accuracy'), '.1%')}), Brier "
+        f"**{_figure(live.get('brier'), '.4f')}** (backtest {_figure(backtest.get('brier'), '.4f')}"
+        f"), ECE **{_figure(live.get('ece'), '.3f')}** (backtest "
+        f"{_figure(backtest.get('ece'), '.3f')})."
+    )
+
+
 def _live(ctx: Context) -> None:
     st.subheader("Live model (API)")
     answer = ctx.api.get("/ml-metrics")
     if missing(answer, "Live hit rate, Brier score, calibration and drift"):
         return
-    data = answer.data if isinstance(answer.data, dict) else {"metrics": answer.data}
-    scalars = {k: v for k, v in data.items() if isinstance(v, int | float | str) or v is None}
-    if scalars:
-        st.dataframe(pd.Series(scalars, name="value").astype(str), width="stretch")
-    for key, value in data.items():
-        if key not in scalars:
-            with st.expander(key):
-                st.json(value)
-    if "drift" not in data:
-        st.caption("Drift: this API's /ml-metrics does not report it.")
+    data = answer.data if isinstance(answer.data, dict) else {}
+    live, backtest = data.get("live") or {}, data.get("backtest") or {}
+    st.markdown(_live_line(live, backtest))
+    if live.get("calibration"):
+        st.dataframe(pd.DataFrame(live["calibration"]), width="stretch")
+    drift = data.get("drift") or {}
+    st.caption(f"Drift: {drift.get('message') or 'no drift check has run yet'}")
 
 
 def _describe(info: Any) -> None:

@@ -27,7 +27,7 @@ from typing import Any
 from aitrader.config import Settings
 from aitrader.errors import ConfigError
 from aitrader.models.store import ModelStore, Version
-from aitrader.ops.mlops_config import GateConfig
+from aitrader.ops.mlops_config import GateConfig, mlops_ledger
 from aitrader.validation.experiment import ExperimentConfig, Source
 
 Notify = Callable[[str], None]
@@ -162,7 +162,7 @@ def announce(settings: Settings, notify: Notify, text: str, payload: Mapping[str
     from aitrader.live.ledger import DRIFT, Ledger
     from aitrader.live.records import secret_values
 
-    path = settings.mlops.ledger_path(settings.data.dir)
+    path = mlops_ledger(settings)
     with Ledger(path, secret_values(settings.secrets)) as ledger:
         ledger.log_event("model", text, "info", dict(payload))
         if payload.get("champion_changed"):

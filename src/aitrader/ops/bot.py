@@ -167,7 +167,12 @@ class Bot:
             token_hash = hash_token(token)
             self.say(f"API token for this run (set api.token_hash to keep one): {token}")
         book = stack.enter_context(self._ledger())
-        app = create_app(book, TokenChecker(token_hash), AppConfig(api.max_page, api.cache_seconds))
+        from aitrader.ops.mlmetrics import MlSource
+
+        ml = MlSource.from_settings(self.settings)  # /ml-metrics: the mlops section's champion
+        app = create_app(
+            book, TokenChecker(token_hash), AppConfig(api.max_page, api.cache_seconds, ml=ml)
+        )
         try:
             server = BackgroundServer(app, api.host, api.port)
         except OSError as exc:

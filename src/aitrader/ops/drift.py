@@ -27,7 +27,7 @@ from aitrader.errors import ConfigError
 from aitrader.live.ledger import DRIFT, Ledger
 from aitrader.live.records import secret_values, utc_now
 from aitrader.models.drift import DriftReport, Thresholds, drift_report
-from aitrader.ops.mlops_config import DriftConfig
+from aitrader.ops.mlops_config import DriftConfig, mlops_ledger
 
 Notify = Callable[[str], None]
 
@@ -127,7 +127,7 @@ LEVELS = {"ok": "info", "unknown": "info", "warn": "warning", "alert": "error"}
 
 def drift_job(settings: Settings, notify: Notify) -> str:
     """The scheduler's ``drift`` job: check, save the verdict, log it, notify unless ok."""
-    path = settings.mlops.ledger_path(settings.data.dir)
+    path = mlops_ledger(settings)
     with Ledger(path, secret_values(settings.secrets)) as ledger:
         found = check_drift(settings, ledger)
         ledger.save_state(DRIFT, found.state)

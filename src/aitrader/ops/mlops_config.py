@@ -4,7 +4,7 @@ metrics and drift checks."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -56,7 +56,8 @@ class MlopsConfig(Frozen):
         "default", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="name in the store"
     )
     ledger: Path | None = Field(
-        None, description="the trading run's ledger (None: <store>/<model>/events.db)"
+        None,
+        description="the run's ledger (None: bot.ledger if set, else <store>/<model>/events.db)",
     )
     rolling: int = Field(500, ge=10, le=1_000_000, description="decisions in the live metrics")
     retrain: GateConfig = GateConfig()
@@ -65,7 +66,17 @@ class MlopsConfig(Frozen):
     def store_root(self, data_dir: Path) -> Path:
         return self.store if self.store is not None else Path(data_dir) / "models"
 
-    def ledger_path(self, data_dir: Path) -> Path:
+    def ledger_path(self, data_dir: Path, bot_ledger: Path | None = None) -> Path:
+        """``ledger``; else the bot's run ledger (``bot.ledger``, when the config has a ``bot``
+        section); else ``<store>/<model>/events.db``."""
         if self.ledger is not None:
             return self.ledger
+        if bot_ledger is not None:
+            return bot_ledger
         return self.store_root(data_dir) / self.model / "events.db"
+
+
+def mlops_ledger(settings: Any) -> Path:
+    """The ledger model decisions go to and drift reads: see :meth:`MlopsConfig.ledger_path`."""
+    bot = settings.bot.ledger if "bot" in settings.model_fields_set else None
+    return Path(settings.mlops.ledger_path(settings.data.dir, bot))
