@@ -141,6 +141,7 @@ class ExchangeCalls:
         an order is created with :meth:`ExchangeBroker.send`, which never repeats one blindly)."""
         for attempt in range(1, self.attempts + 1):
             self.check_quiet(method)
+            self.release()
             try:
                 result = getattr(self.exchange, method)(*args, **kwargs)
             except ccxt.NetworkError as exc:
@@ -158,6 +159,12 @@ class ExchangeCalls:
                 f"{self.exchange.id} {method} not sent: the exchange asked us to stay away for "
                 f"{left:.0f} s more (IP ban or Retry-After)"
             )
+
+    def release(self) -> None:
+        """Commit the ledger's open batch before a request goes out or a wait begins: what was
+        recorded is on disk first, and no ledger lock is held while the network answers."""
+        if self.ledger is not None:
+            self.ledger.commit()
 
     def succeeded(self) -> None:
         if self.breaker is not None:
@@ -195,6 +202,7 @@ class ExchangeCalls:
         log.warning(message)
         if self.ledger is not None:
             self.ledger.log_event("exchange", message, level)
+            self.release()  # kept even when the bar fails next, and no lock held while waiting
 
     def retry_after(self) -> float:
         """Seconds the last response's ``Retry-After`` header asked for (0: none)."""
