@@ -32,7 +32,6 @@ class LedgerSession:
     engine: sa.Engine
     _batch: sa.Connection | None = None
     _batch_thread: int | None = None
-    _dirty = False  # the open batch wrote something not committed yet
     _held: sa.Connection | None = None  # the connection batches use
     _held_durable = True
 
@@ -46,7 +45,7 @@ class LedgerSession:
             yield
             return
         conn = self._hold(durable)
-        self._batch, self._batch_thread, self._dirty = conn, threading.get_ident(), False
+        self._batch, self._batch_thread = conn, threading.get_ident()
         try:
             yield
             conn.commit()
@@ -74,11 +73,11 @@ class LedgerSession:
             held.close()
 
     def commit(self) -> None:
-        """Store what the open batch wrote so far (before an order is sent, before waiting on
-        the network); nothing to do outside a batch, where every call commits itself."""
-        if self._in_batch() and self._batch is not None and self._dirty:
+        """Store what the open batch wrote so far and end its transaction (before an order is
+        sent, before waiting on the network: no lock is held meanwhile); nothing to do outside
+        a batch, where every call commits itself."""
+        if self._in_batch() and self._batch is not None and self._batch.in_transaction():
             self._batch.commit()
-            self._dirty = False
 
     def _version(self, conn: sa.Connection) -> tuple[int, int] | None:
         """On SQLite, the connection and its ``PRAGMA data_version``: the same on one
@@ -95,7 +94,6 @@ class LedgerSession:
     def _writing(self) -> Iterator[sa.Connection]:
         """The connection of one write: the open batch's, else a transaction of its own."""
         if self._in_batch() and self._batch is not None:
-            self._dirty = True
             yield self._batch
             return
         with write_transaction(self.engine) as conn:

@@ -290,31 +290,12 @@ class ExchangeBroker:
         else:
             qty = order.target_fraction * self._equity(self.marks) / price - held
         amount = self._floor(symbol, abs(qty))
-        refusal = self._refusal(rules, qty, amount, price)
+        refusal = rules.refusal(qty, amount, price, held, self.cash)
         if refusal is not None:
             if abs(qty) > 1e-12:  # nothing to do is not a refusal
                 self._note(order, f"{refusal}: not sent")
             return 0.0
         return math.copysign(amount, qty)
-
-    def _refusal(self, rules: MarketRules, qty: float, amount: float, price: float) -> str | None:
-        """Why ``qty`` (``amount`` on the market's grid) cannot be sent as it is, or None."""
-        held, what = self.positions[rules.symbol].qty, f"{abs(qty):.10g} {rules.base}"
-        if amount <= 0.0:
-            return f"{what} rounds to 0 at the market's lot step"
-        if amount < rules.min_amount or amount * price < rules.min_cost:
-            return (
-                f"{amount} {rules.base} (≈{amount * price:.2f} {rules.quote}) is below the market "
-                f"minimum (amount {rules.min_amount}, notional {rules.min_cost})"
-            )
-        if qty < 0 and amount > held * (1 + 1e-9):
-            return f"selling {amount} {rules.base} exceeds the {held:g} held (spot)"
-        if qty > 0 and amount * price > self.cash * (1 + 1e-9):
-            return (
-                f"buying {amount} {rules.base} (≈{amount * price:.2f} {rules.quote}) exceeds the "
-                f"{self.cash:.2f} {rules.quote} cash"
-            )
-        return None
 
     def _floor(self, symbol: str, amount: float) -> float:
         try:

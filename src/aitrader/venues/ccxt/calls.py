@@ -79,6 +79,30 @@ class MarketRules:
             float((limits.get("cost") or {}).get("min") or 0.0),
         )
 
+    def refusal(
+        self, qty: float, amount: float, price: float, held: float, cash: float
+    ) -> str | None:
+        """Why the signed ``qty`` (``amount`` once floored to the lot step) cannot be sent as
+        it is — at ``price``, holding ``held``, with ``cash`` — or None: it rounds to nothing,
+        falls below the minimum amount or notional, sells more than is held (spot) or buys more
+        than the cash pays for."""
+        what = f"{abs(qty):.10g} {self.base}"
+        if amount <= 0.0:
+            return f"{what} rounds to 0 at the market's lot step"
+        if amount < self.min_amount or amount * price < self.min_cost:
+            return (
+                f"{amount} {self.base} (≈{amount * price:.2f} {self.quote}) is below the market "
+                f"minimum (amount {self.min_amount}, notional {self.min_cost})"
+            )
+        if qty < 0 and amount > held * (1 + 1e-9):
+            return f"selling {amount} {self.base} exceeds the {held:g} held (spot)"
+        if qty > 0 and amount * price > cash * (1 + 1e-9):
+            return (
+                f"buying {amount} {self.base} (≈{amount * price:.2f} {self.quote}) exceeds the "
+                f"{cash:.2f} {self.quote} cash"
+            )
+        return None
+
 
 def refused(exc: Exception) -> bool:
     """A rate-limit answer: the request was refused, not executed (its fate is known)."""
