@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -224,10 +225,9 @@ def test_sigkill_at_three_points_then_resume(
     points = [300, 1000, 1700]
     paths = [tmp_path / f"kill{n}.db" for n in range(len(points))]
     procs = [_run(path) for path in paths]
-    killed = [
-        _kill_at(proc, path, bars, rng.uniform(0.0, 0.01))
-        for proc, path, bars in zip(procs, paths, points, strict=True)
-    ]
+    jitters = [rng.uniform(0.0, 0.01) for _ in points]
+    with ThreadPoolExecutor(len(points)) as pool:  # watched at once: each run is fast
+        killed = list(pool.map(_kill_at, procs, paths, points, jitters))
     data = frames()
     for proc, path, done, bars in zip(procs, paths, killed, points, strict=True):
         assert proc.returncode == -signal.SIGKILL

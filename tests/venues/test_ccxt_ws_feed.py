@@ -251,7 +251,7 @@ def test_ws_feed_falls_back_to_rest_polling_and_comes_back(
     config = WebsocketConfig(
         max_ws_failures=2, backoff=0.02, max_backoff=0.1, ws_retry=0.3, polling=FAST.polling
     )
-    with ExchangeEmulator() as emu, caplog.at_level(logging.WARNING, "aitrader.live.feeds"):
+    with ExchangeEmulator() as emu, caplog.at_level(logging.WARNING, "aitrader.feeds.ccxt"):
         since = emu.now - 2 * STEP
 
         async def scenario() -> Collector:

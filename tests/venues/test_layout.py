@@ -41,3 +41,33 @@ def test_a_paper_replay_run_does_not_import_ccxt() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "False"
+
+
+LEDGER = {"live/db.py", "live/schema.py"} | {
+    str(p.relative_to(SRC)) for p in (SRC / "live").glob("ledger*.py")
+}
+
+
+def _uses_the_database(path: Path) -> bool:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            if any(a.name.startswith(("sqlalchemy", "sqlite3")) for a in node.names):
+                return True
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = {a.name for a in node.names}
+            if node.module.startswith(("sqlalchemy", "sqlite3", "aitrader.live.db")):
+                return True
+            if node.module.startswith(("aitrader.live.schema", "aitrader.live.ledger_sql")):
+                return True
+            if node.module == "aitrader.live" and names & {"schema", "db", "ledger_sql"}:
+                return True
+    return False
+
+
+def test_only_the_ledger_touches_its_database() -> None:
+    """The runner, the venues and everything else write the ledger through Ledger methods
+    (the emulator's torture harness audits a ledger file from outside, read-only)."""
+    users = sorted(str(p.relative_to(SRC)) for p in SRC.rglob("*.py") if _uses_the_database(p))
+    assert "live/ledger.py" in users
+    assert [u for u in users if u not in LEDGER] == ["emulator/torture.py"]

@@ -39,7 +39,9 @@ def create_ledger_engine(target: str | Path) -> sa.Engine:
     if url.database in (None, "", ":memory:"):
         raise LedgerError("the ledger needs a file (or a server URL), not an in-memory database")
     engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000}
+        url,
+        connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+        pool_use_lifo=True,  # one thread gets the same connection back (its data_version holds)
     )
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
@@ -63,7 +65,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:
     immediate = conn.get_execution_options().get("ledger_write", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    driver: Any = conn.connection.driver_connection  # the driver: no statement overhead
+    driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 @contextmanager

@@ -11,6 +11,9 @@ from contextlib import contextmanager
 from aitrader.live.ledger import Ledger
 from aitrader.logsafe import scrub
 
+FEEDS = "aitrader.feeds"
+"""The logger every bar feed logs under (a venue's feeds use a child: ``aitrader.feeds.ccxt``)."""
+
 EXTRAS = ("symbol", "failures", "errors", "delay", "retry", "error")
 """Fields of a record's ``extra`` that go into the event's text (in this order)."""
 
@@ -41,10 +44,9 @@ def _value(value: object) -> str:
 
 
 @contextmanager
-def recorded(
-    ledger: Ledger, logger: str = "aitrader.live.feeds", kind: str = "feed"
-) -> Iterator[None]:
-    """While inside, ``logger``'s records (INFO and up) are ledger events of ``kind``."""
+def recorded(ledger: Ledger, logger: str = FEEDS, kind: str = "feed") -> Iterator[None]:
+    """While inside, ``logger``'s records (INFO and up; its children's too: every venue's
+    feeds) are ledger events of ``kind``."""
     target = logging.getLogger(logger)
     handler = LedgerEvents(ledger, kind)
     target.addHandler(handler)

@@ -19,10 +19,12 @@ import pandas as pd
 import sqlalchemy as sa
 
 from aitrader.engine.types import Fill, Order, Position
+from aitrader.live import ledger_sql as q
 from aitrader.live import schema as t
-from aitrader.live.db import create_ledger_engine, migrate, read_transaction, write_transaction
+from aitrader.live.db import create_ledger_engine, migrate
 from aitrader.live.ledger_reads import FillFilter, LedgerFollow, LedgerReads, page_fills
 from aitrader.live.ledger_reads import loads_payload as _loads
+from aitrader.live.ledger_session import LedgerSession
 from aitrader.live.records import (
     TRANSITIONS,
     Event,
@@ -38,6 +40,9 @@ from aitrader.live.records import (
 from aitrader.risk.intents import RiskDecision
 from aitrader.risk.state import RiskState
 from aitrader.strategy.base import DecisionRow
+
+Decisions = tuple[pd.Timestamp, str, list[DecisionRow], float]
+"""A bar's decisions as :meth:`Ledger.record_decisions` takes them: time, strategy, rows, ms."""
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +62,17 @@ def drift_scale(state: Mapping[str, Any] | None) -> tuple[float, str]:
     return float(document.get("size_multiplier", 1.0)), str(document.get("reason", ""))
 
 
-class Ledger(LedgerReads, LedgerFollow):
+class Ledger(LedgerSession, LedgerReads, LedgerFollow):
     """The trading ledger on one database (a SQLite path or any SQLAlchemy URL)."""
 
     def __init__(self, target: str | Path, secrets: Iterable[str] = ()) -> None:
         self.engine = create_ledger_engine(target)
+        self._flags_seen: tuple[tuple[int, int], dict[str, Flag]] | None = None
         self.redact = Redactor(secrets)
         self.version = migrate(self.engine)
 
     def close(self) -> None:
+        self._release()
         self.engine.dispose()
 
     def __enter__(self) -> Ledger:
@@ -87,28 +94,22 @@ class Ledger(LedgerReads, LedgerFollow):
         key = intent_key or order.client_order_id
         if order.qty == 0 or not math.isfinite(order.qty):
             raise LedgerError(f"intent {key}: the ledger records concrete quantities, got qty=0")
-        with write_transaction(self.engine) as conn:
-            existing = conn.execute(
-                sa.select(t.orders.c.client_order_id).where(t.orders.c.intent_key == key)
-            ).scalar()
+        with self._writing() as conn:
+            existing = conn.execute(q.CID_BY_KEY, {"k_key": key}).scalar()
             if existing is not None:
                 return str(existing)
-            clash = conn.execute(
-                sa.select(t.orders.c.intent_key).where(
-                    t.orders.c.client_order_id == order.client_order_id
-                )
-            ).scalar()
+            clash = conn.execute(q.KEY_BY_CID, {"k_cid": order.client_order_id}).scalar()
             if clash is not None:
                 raise LedgerError(
                     f"client order id {order.client_order_id} already belongs to intent {clash}"
                 )
-            conn.execute(t.orders.insert().values(**_intent_row(order, key, time)))
+            conn.execute(q.ORDER_INSERT, _intent_row(order, key, time))
         return order.client_order_id
 
     def mark_submitted(self, client_order_id: str) -> LedgerOrder:
         """Record that the order is about to be sent: ``submitted_at`` is the time of its
         latest send (until when the exchange may still execute it); a closed order stays."""
-        with write_transaction(self.engine) as conn:
+        with self._writing() as conn:
             order = self._order(conn, client_order_id)
             if order.status in (OrderStatus.INTENT, OrderStatus.SUBMITTED):
                 self._set_status(conn, order, OrderStatus.SUBMITTED, submitted_at=utc_now())
@@ -116,7 +117,7 @@ class Ledger(LedgerReads, LedgerFollow):
 
     def mark_acknowledged(self, client_order_id: str, exchange_order_id: str) -> LedgerOrder:
         """Record the exchange's order id; idempotent, also after fills were recorded."""
-        with write_transaction(self.engine) as conn:
+        with self._writing() as conn:
             order = self._order(conn, client_order_id)
             if order.status is OrderStatus.INTENT:
                 raise LedgerError(f"order {client_order_id} acknowledged but never submitted")
@@ -152,7 +153,7 @@ class Ledger(LedgerReads, LedgerFollow):
         return self._close(client_order_id, OrderStatus.FILLED, reason)
 
     def _close(self, client_order_id: str, status: OrderStatus, reason: str) -> LedgerOrder:
-        with write_transaction(self.engine) as conn:
+        with self._writing() as conn:
             order = self._order(conn, client_order_id)
             if order.status is not status:
                 self._set_status(
@@ -161,14 +162,12 @@ class Ledger(LedgerReads, LedgerFollow):
             return self._order(conn, client_order_id)
 
     def get_order(self, client_order_id: str) -> LedgerOrder:
-        with read_transaction(self.engine) as conn:
+        with self._reading() as conn:
             return self._order(conn, client_order_id)
 
     def find_order(self, client_order_id: str) -> LedgerOrder | None:
-        with read_transaction(self.engine) as conn:
-            row = conn.execute(
-                sa.select(t.orders).where(t.orders.c.client_order_id == client_order_id)
-            ).first()
+        with self._reading() as conn:
+            row = conn.execute(q.ORDER_BY_CID, {"k_cid": client_order_id}).first()
         return None if row is None else LedgerOrder.from_row(row._mapping)
 
     def open_orders(self, symbol: str | None = None) -> list[LedgerOrder]:
@@ -184,7 +183,7 @@ class Ledger(LedgerReads, LedgerFollow):
             query = query.where(t.orders.c.symbol == symbol)
         if statuses is not None:
             query = query.where(t.orders.c.status.in_(list(statuses)))
-        with read_transaction(self.engine) as conn:
+        with self._reading() as conn:
             return [LedgerOrder.from_row(r._mapping) for r in conn.execute(query)]
 
     # -- fills and positions --------------------------------------------------------------
@@ -193,15 +192,13 @@ class Ledger(LedgerReads, LedgerFollow):
         """Store an execution of a known, submitted order and update the order and the
         position in the same transaction. A ``trade_id`` seen before is ignored (returns False).
         """
-        with write_transaction(self.engine) as conn:
-            seen = conn.execute(
-                sa.select(t.fills.c.id).where(t.fills.c.trade_id == str(trade_id))
-            ).first()
+        with self._writing() as conn:
+            seen = conn.execute(q.FILL_SEEN, {"k_trade": str(trade_id)}).first()
             if seen is not None:
                 return False
             order = self._order(conn, fill.client_order_id)
             _check_fill(order, fill, trade_id)
-            conn.execute(t.fills.insert().values(**_fill_row(fill, trade_id)))
+            conn.execute(q.FILL_INSERT, _fill_row(fill, trade_id))
             self._apply_to_order(conn, order, fill)
             self._apply_to_position(conn, fill)
         return True
@@ -216,7 +213,7 @@ class Ledger(LedgerReads, LedgerFollow):
             query = query.where(t.fills.c.client_order_id == client_order_id)
         if where is not None:
             query = page_fills(query, where)
-        with read_transaction(self.engine) as conn:
+        with self._reading() as conn:
             frame = pd.DataFrame([dict(r._mapping) for r in conn.execute(query)])
         columns = ["trade_id", "time", "symbol", "side", "qty", "price", "fee", "slippage"]
         columns += ["liquidity", "client_order_id", "reason"]
@@ -229,7 +226,7 @@ class Ledger(LedgerReads, LedgerFollow):
 
     def positions(self) -> dict[str, Position]:
         """Net positions built from the recorded fills (flat ones included)."""
-        with read_transaction(self.engine) as conn:
+        with self._reading() as conn:
             rows = conn.execute(sa.select(t.positions).order_by(t.positions.c.symbol))
             return {r.symbol: Position(r.symbol, r.qty, r.avg_price, r.realised_pnl) for r in rows}
 
@@ -250,9 +247,7 @@ class Ledger(LedgerReads, LedgerFollow):
             self._set_status(conn, order, OrderStatus.PARTIALLY_FILLED, **values)
 
     def _apply_to_position(self, conn: sa.Connection, fill: Fill) -> None:
-        row = conn.execute(
-            sa.select(t.positions).where(t.positions.c.symbol == fill.symbol)
-        ).first()
+        row = conn.execute(q.POSITION_BY_SYMBOL, {"k_symbol": fill.symbol}).first()
         before = (
             Position(fill.symbol)
             if row is None
@@ -266,18 +261,14 @@ class Ledger(LedgerReads, LedgerFollow):
             "updated_at": utc_now(),
         }
         if row is None:
-            conn.execute(t.positions.insert().values(symbol=fill.symbol, **values))
+            conn.execute(q.POSITION_INSERT, {"symbol": fill.symbol, **values})
         else:
-            conn.execute(
-                t.positions.update().where(t.positions.c.symbol == fill.symbol).values(**values)
-            )
+            conn.execute(q.POSITION_UPDATE, {"k_symbol": fill.symbol, **values})
 
     # -- order helpers --------------------------------------------------------------------
 
     def _order(self, conn: sa.Connection, client_order_id: str) -> LedgerOrder:
-        row = conn.execute(
-            sa.select(t.orders).where(t.orders.c.client_order_id == client_order_id)
-        ).first()
+        row = conn.execute(q.ORDER_BY_CID, {"k_cid": client_order_id}).first()
         if row is None:
             raise LedgerError(f"no order with client order id {client_order_id!r} in the ledger")
         return LedgerOrder.from_row(row._mapping)
@@ -293,11 +284,7 @@ class Ledger(LedgerReads, LedgerFollow):
         self._update(conn, order.client_order_id, status=status.value, **values)
 
     def _update(self, conn: sa.Connection, client_order_id: str, **values: Any) -> None:
-        conn.execute(
-            t.orders.update()
-            .where(t.orders.c.client_order_id == client_order_id)
-            .values(updated_at=utc_now(), **values)
-        )
+        conn.execute(q.ORDER_UPDATE, {"k_cid": client_order_id, "updated_at": utc_now(), **values})
 
     # -- control flags, events, accounting ------------------------------------------------
 
@@ -305,7 +292,7 @@ class Ledger(LedgerReads, LedgerFollow):
         """Set a control flag (``pause``, ``kill`` ...) and log it as a ``control`` event."""
         now = utc_now()
         text = self.redact.text(reason)
-        with write_transaction(self.engine) as conn:
+        with self._writing() as conn:
             updated = conn.execute(
                 t.flags.update()
                 .where(t.flags.c.name == name)
@@ -315,18 +302,26 @@ class Ledger(LedgerReads, LedgerFollow):
                 conn.execute(t.flags.insert().values(name=name, on=on, reason=text, updated_at=now))
             state = "on" if on else "off"
             self._event(conn, "control", f"flag {name} {state}", "warning", {"reason": text})
+        self._flags_seen = None
         return Flag(name, on, text, pd.Timestamp(now))
 
     def flags(self) -> dict[str, Flag]:
-        """Every control flag ever set, by name (one read: cheap enough for every bar)."""
-        with read_transaction(self.engine) as conn:
-            rows = list(conn.execute(sa.select(t.flags)))
-        return {
+        """Every control flag ever set, by name. Read before every bar, so on SQLite the rows
+        are read again only when another connection committed since (``data_version``)."""
+        with self._reading() as conn:
+            version = self._version(conn)
+            seen = self._flags_seen
+            if version is not None and seen is not None and seen[0] == version:
+                return dict(seen[1])
+            rows = list(conn.execute(q.FLAGS))
+        found = {
             r.name: Flag(r.name, bool(r.on), r.reason, to_timestamp(r.updated_at)) for r in rows
         }
+        self._flags_seen = None if version is None else (version, found)
+        return dict(found)
 
     def get_flag(self, name: str) -> Flag:
-        with read_transaction(self.engine) as conn:
+        with self._reading() as conn:
             row = conn.execute(sa.select(t.flags).where(t.flags.c.name == name)).first()
         if row is None:
             return Flag(name)
@@ -341,7 +336,7 @@ class Ledger(LedgerReads, LedgerFollow):
         time: pd.Timestamp | datetime | None = None,
     ) -> None:
         """A runtime event (start, reconnect, reconciliation, error ...) with details."""
-        with write_transaction(self.engine) as conn:
+        with self._writing() as conn:
             self._event(conn, kind, message, level, payload, time)
 
     def _event(
@@ -353,22 +348,19 @@ class Ledger(LedgerReads, LedgerFollow):
         payload: Mapping[str, Any] | None,
         time: pd.Timestamp | datetime | None = None,
     ) -> None:
-        conn.execute(
-            t.events.insert().values(
-                time=to_datetime(time) if time is not None else utc_now(),
-                level=level,
-                kind=kind,
-                message=self.redact.text(message),
-                payload=self.redact.json(payload),
-            )
-        )
+        row = {
+            "time": to_datetime(time) if time is not None else utc_now(),
+            **{"level": level, "kind": kind, "message": self.redact.text(message)},
+            "payload": self.redact.json(payload),
+        }
+        conn.execute(q.EVENT_INSERT, row)
 
     def events(self, kind: str | None = None, limit: int = 1000) -> list[Event]:
         """The latest ``limit`` events (of one ``kind``), oldest first."""
         query = sa.select(t.events).order_by(t.events.c.id.desc()).limit(limit)
         if kind is not None:
             query = query.where(t.events.c.kind == kind)
-        with read_transaction(self.engine) as conn:
+        with self._reading() as conn:
             rows = list(conn.execute(query))
         return [
             Event(_stamp(r.time), r.level, r.kind, r.message, _loads(r.payload))
@@ -383,15 +375,15 @@ class Ledger(LedgerReads, LedgerFollow):
         payload: Mapping[str, Any] | None = None,
     ) -> None:
         """The policy's target position (and e.g. probabilities) for one closed bar."""
-        with write_transaction(self.engine) as conn:
-            conn.execute(
-                t.signals.insert().values(
-                    time=to_datetime(time),
-                    symbol=symbol,
-                    target=float(target),
-                    payload=self.redact.json(payload),
-                )
-            )
+        with self._writing() as conn:
+            row = {"time": to_datetime(time), "symbol": symbol, "target": float(target)}
+            conn.execute(q.SIGNAL_INSERT, {**row, "payload": self.redact.json(payload)})
+
+    def has_signal(self, time: pd.Timestamp, symbol: str) -> bool:
+        """Whether a signal of ``symbol`` at bar ``time`` is on record (a bar redone)."""
+        with self._reading() as conn:
+            found = conn.execute(q.SIGNAL_AT, {"k_time": to_datetime(time), "k_symbol": symbol})
+            return found.first() is not None
 
     def record_decisions(
         self,
@@ -410,7 +402,7 @@ class Ledger(LedgerReads, LedgerFollow):
         if not rows:
             return 0
         if conn is None:
-            with write_transaction(self.engine) as own:
+            with self._writing() as own:
                 return self.record_decisions(time, strategy, rows, latency_ms, own)
         stamp, stored = pd.Timestamp(time), 0
         for symbol, target, price, info in rows:
@@ -437,23 +429,16 @@ class Ledger(LedgerReads, LedgerFollow):
         nothing and returns False. Without a key every call stores a row.
         """
         intent = decision.intent.reason if decision.intent is not None else None
-        with write_transaction(self.engine) as conn:
-            if key is not None:
-                where = t.risk_decisions.c.key == key
-                if conn.execute(sa.select(t.risk_decisions.c.id).where(where)).first():
-                    return False
-            conn.execute(
-                t.risk_decisions.insert().values(
-                    time=to_datetime(decision.time),
-                    symbol=decision.symbol,
-                    action=decision.action,
-                    requested_qty=float(decision.requested),
-                    approved_qty=float(decision.approved),
-                    reason=self.redact.text(decision.reason),
-                    intent=intent,
-                    key=key,
-                )
-            )
+        with self._writing() as conn:
+            if key is not None and conn.execute(q.RISK_SEEN, {"k_key": key}).first():
+                return False
+            row = {
+                **{"time": to_datetime(decision.time), "symbol": decision.symbol},
+                **{"action": decision.action, "requested_qty": float(decision.requested)},
+                **{"approved_qty": float(decision.approved), "intent": intent, "key": key},
+                "reason": self.redact.text(decision.reason),
+            }
+            conn.execute(q.RISK_INSERT, row)
         return True
 
     def risk_decisions(self) -> pd.DataFrame:
@@ -462,7 +447,7 @@ class Ledger(LedgerReads, LedgerFollow):
         columns = ["time", "symbol", "action", "requested_qty", "approved_qty", "reason"]
         columns += ["intent", "key"]
         query = sa.select(*[t.risk_decisions.c[c] for c in columns]).order_by(t.risk_decisions.c.id)
-        with read_transaction(self.engine) as conn:
+        with self._reading() as conn:
             frame = pd.DataFrame([dict(r._mapping) for r in conn.execute(query)], columns=columns)
         frame["time"] = [to_timestamp(v) for v in frame["time"]]
         return frame
@@ -470,7 +455,7 @@ class Ledger(LedgerReads, LedgerFollow):
     def record_equity(
         self, time: pd.Timestamp, equity: float, cash: float, margin_used: float = 0.0
     ) -> None:
-        with write_transaction(self.engine) as conn:
+        with self._writing() as conn:
             conn.execute(
                 t.equity.insert().values(
                     time=to_datetime(time), equity=equity, cash=cash, margin_used=margin_used
@@ -479,7 +464,7 @@ class Ledger(LedgerReads, LedgerFollow):
 
     def equity_curve(self) -> pd.DataFrame:
         """Equity snapshots indexed by time: ``equity, cash, margin_used``."""
-        with read_transaction(self.engine) as conn:
+        with self._reading() as conn:
             rows = [dict(r._mapping) for r in conn.execute(sa.select(t.equity))]
         frame = pd.DataFrame(rows, columns=["id", "time", "equity", "cash", "margin_used"])
         frame.index = pd.DatetimeIndex([to_timestamp(v) for v in frame["time"]], name="time")
@@ -487,18 +472,37 @@ class Ledger(LedgerReads, LedgerFollow):
 
     def save_state(self, name: str, value: Mapping[str, Any]) -> None:
         """Persist a small JSON document (e.g. the risk state) under ``name``."""
-        text = self.redact.json(value)
-        now = utc_now()
-        with write_transaction(self.engine) as conn:
-            updated = conn.execute(
-                t.state.update().where(t.state.c.name == name).values(value=text, updated_at=now)
-            ).rowcount
-            if not updated:
-                conn.execute(t.state.insert().values(name=name, value=text, updated_at=now))
+        with self._writing() as conn:
+            self._state(conn, name, self.redact.json(value))
+
+    def record_bar(
+        self,
+        time: pd.Timestamp,
+        equity: float,
+        cash: float,
+        name: str,
+        state: Mapping[str, Any],
+        decisions: Decisions | None = None,
+    ) -> str:
+        """A processed bar: its equity snapshot, the run's checkpoint (state document ``name``)
+        and the strategy's ``decisions`` (:meth:`record_decisions`' arguments) in one
+        transaction, so they can never be out of step; returns the checkpoint as stored (JSON,
+        secrets masked) — what a restart reads back."""
+        text = self.redact.json(state)
+        with self._writing() as conn:
+            q.write_bar(conn, to_datetime(time), equity, cash, name, text)
+            if decisions is not None:
+                self.record_decisions(*decisions, conn=conn)
+        return text
+
+    def _state(self, conn: sa.Connection, name: str, text: str) -> None:
+        row = {"value": text, "updated_at": utc_now()}
+        if not conn.execute(q.STATE_UPDATE, {"k_name": name, **row}).rowcount:
+            conn.execute(q.STATE_INSERT, {"name": name, **row})
 
     def load_state(self, name: str) -> dict[str, Any] | None:
-        with read_transaction(self.engine) as conn:
-            text = conn.execute(sa.select(t.state.c.value).where(t.state.c.name == name)).scalar()
+        with self._reading() as conn:
+            text = conn.execute(q.STATE_VALUE, {"k_name": name}).scalar()
         return None if text is None else _loads(text)
 
 

@@ -139,6 +139,8 @@ def utc_now() -> datetime:
 
 def to_datetime(value: pd.Timestamp | datetime) -> datetime:
     """A UTC ``datetime`` (naive values are taken as UTC) for the database."""
+    if isinstance(value, datetime) and value.tzinfo is UTC:  # pd.Timestamp too: the fast path
+        return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
     stamp = pd.Timestamp(value)
     stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
     return stamp.to_pydatetime()

@@ -42,15 +42,13 @@ from aitrader.engine.loop import Engine
 from aitrader.engine.managed_policy import ManagedPolicy
 from aitrader.engine.types import Bar
 from aitrader.errors import ConfigError, TransientBrokerError
-from aitrader.live import schema
-from aitrader.live.db import write_transaction
 from aitrader.live.events import recorded
 from aitrader.live.feeds import BarFeed
 from aitrader.live.fingerprint import refuse_other_run, stall_after_of
 from aitrader.live.flatten import FLATTEN, FlattenControl
 from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay
 from aitrader.live.ledger import DRIFT, KILL, PAUSE, Ledger, LedgerRiskStateStore, drift_scale
-from aitrader.live.records import to_datetime, utc_now
+from aitrader.live.records import utc_now
 from aitrader.live.summary import RunSummary
 from aitrader.risk.intents import RiskDecision
 from aitrader.risk.limits import RiskManager
@@ -152,13 +150,13 @@ class Runner:
         self.status, self.stalled = "ok", list[str]()
         stall_after = self.guard.stall_after or stall_after_of(self.feeds)
         self.watchdog = None if stall_after is None else Watchdog(stall_after)
-        self._base: dict[str, Any] = {}
+        self._base = "{}"  # the last checkpoint as stored (JSON), parsed only to roll back
         self._decided: tuple[pd.Timestamp, str, list[DecisionRow], float] | None = None
 
     async def run(self, max_bars: int | None = None) -> RunSummary:
         """Decide every complete closed bar until the feeds end (or ``max_bars`` are done)."""
         self._resume()
-        self._base = _copy(self._checkpoint(self.last_bar))
+        self._base = json.dumps(self._checkpoint(self.last_bar))
         queue: asyncio.Queue[object] = asyncio.Queue(maxsize=1024)
         tasks = [
             asyncio.create_task(self._pump(f, queue), name=f"feed:{f.symbol}") for f in self.feeds
@@ -251,7 +249,7 @@ class Runner:
         The risk state goes back too: the runner keeps it in the ledger (as ``start_runner``
         sets it up), so a manager holding another state is rebuilt on the ledger's store.
         """
-        state, risk = self._base, self.policy.risk
+        state, risk = json.loads(self._base), self.policy.risk
         del self.policy.log[logged:]
         del risk.decisions[decided:]
         saved = RiskState.from_json(state["risk"])
@@ -286,6 +284,8 @@ class Runner:
             async for bar in feed.bars():
                 if self.watchdog is not None:
                     self.watchdog.beat(feed.symbol)
+                    if feed.symbol in self.stalled:  # flowing again: said at once
+                        self.check_feeds()
                 await queue.put(bar)
         finally:
             if self.watchdog is not None:
@@ -370,20 +370,24 @@ class Runner:
             )
 
     async def process(self, bars: Mapping[str, Bar]) -> bool:
-        """One complete closed bar: the control flags, the decision path (retried on transient
-        errors), then the equity snapshot and the checkpoint in one transaction. While paused,
+        """One complete closed bar: the control flags, then the decision path (retried on
+        transient errors), the equity snapshot and the checkpoint in one ledger transaction
+        (:meth:`~aitrader.live.ledger.Ledger.batch`; a failed attempt leaves nothing). While paused,
         reconciling (the venue down, or the account changed outside the run) the bar is only
         marked — nothing is sent — until a reconciliation passes. False when the bar was given
         up (the breaker had tripped and even monitoring failed)."""
         time = bars[self.symbols[0]].time
         if self.reconciling is not None and not self._recover(time):
             return self._offline(bars, time)
-        attempt = 0
+        attempt, decide = 0, True
         while True:
-            decide = self._controls(time)
             logged, decided = len(self.policy.log), len(self.policy.risk.decisions)
             try:
-                self._attempt(bars, decide)
+                with self.ledger.batch(self.broker.durable):  # the bar: one transaction
+                    decide = self._controls(time)
+                    self.ledger.commit()  # control actions stand even if the bar fails
+                    self._attempt(bars, decide)
+                    self._commit(time)
             except self.recoverable as exc:
                 attempt += 1
                 retry = self._failed(exc, time, attempt, decide)
@@ -396,7 +400,6 @@ class Runner:
                 await asyncio.sleep(backoff_delay(attempt, g.backoff_base, g.backoff_cap, g.rng))
                 continue
             self.breaker.success()
-            self._commit(time)
             return True
 
     # -- paused, reconciling ----------------------------------------------------------------
@@ -523,17 +526,10 @@ class Runner:
         self.bars += 1
         self.last_bar = time
         state = self._checkpoint(time)
-        text = self.ledger.redact.json(state)
-        snapshot = {"equity": result.equity[-1], "cash": result.cash[-1], "margin_used": 0.0}
-        with write_transaction(self.ledger.engine) as conn:
-            conn.execute(schema.equity.insert().values(time=to_datetime(time), **snapshot))
-            row = {"value": text, "updated_at": utc_now()}
-            where = schema.state.c.name == PROGRESS
-            if not conn.execute(schema.state.update().where(where).values(**row)).rowcount:
-                conn.execute(schema.state.insert().values(name=PROGRESS, **row))
-            if self._decided is not None:  # target, close, latency, Target.info per symbol
-                self.ledger.record_decisions(*self._decided, conn=conn)
-        self._base, self._decided = _copy(state), None
+        stored = self.ledger.record_bar(
+            time, result.equity[-1], result.cash[-1], PROGRESS, state, self._decided
+        )  # the decisions (target, close, latency, Target.info) in the bar's transaction
+        self._base, self._decided = stored, None  # what a restart would read back
 
     def summary(self) -> RunSummary:
         result = self.engine.result

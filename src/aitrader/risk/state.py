@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +34,7 @@ class RiskState:
     trade_returns: tuple[float, ...] = ()  # the last closed trades' returns (Kelly sizing)
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["trade_returns"] = list(self.trade_returns)
         for key in ("kill_time", "cooldown_until"):
             out[key] = None if out[key] is None else out[key].isoformat()

@@ -38,6 +38,11 @@ class LedgerBroker(Broker, Protocol):
     @property
     def positions(self) -> Mapping[str, Position]: ...
 
+    durable: bool
+    """True: each bar's ledger transaction is synced to disk (``synchronous=FULL``) and the
+    broker commits before every request it sends — a venue outside the process acts on what
+    the ledger says. False (paper): a bar lost to a power cut is redone identically."""
+
     def checkpoint(self) -> dict[str, Any]: ...
 
     def restore(self, state: dict[str, Any]) -> None: ...

@@ -28,17 +28,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from aitrader.engine.broker import SimBroker, Target
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.fillmath import account_marks, target_qty
 from aitrader.engine.types import Bar, Fill, Liquidity, Order, OrderType, Position, TimeInForce
 from aitrader.errors import BrokerError
-from aitrader.live import schema as t
-from aitrader.live.db import read_transaction
 from aitrader.live.ledger import Ledger
-from aitrader.live.records import LedgerError, to_datetime
+from aitrader.live.records import LedgerError
 
 
 class PaperVenue:
@@ -58,6 +55,8 @@ class PaperVenue:
 class LedgerSimBroker(SimBroker):
     """A SimBroker that writes intents, submissions and fills to a :class:`Ledger`."""
 
+    durable = False  # nothing leaves the process: a bar lost to a power cut is redone
+
     def __init__(self, symbols: Sequence[str], config: BrokerConfig, ledger: Ledger) -> None:
         super().__init__(symbols, config)
         self.ledger = ledger
@@ -72,7 +71,7 @@ class LedgerSimBroker(SimBroker):
                     **{"client_order_id": order.client_order_id, "reason": order.reason},
                     **{"stop_loss": order.stop_loss, "take_profit": order.take_profit},
                 }
-                if not self._signalled(order.symbol):  # once, also when a bar is redone
+                if not self.ledger.has_signal(self.now, order.symbol):  # once, also when redone
                     self.ledger.record_signal(
                         self.now, order.symbol, order.target_fraction, payload
                     )
@@ -115,6 +114,8 @@ class LedgerSimBroker(SimBroker):
         Same rule and inputs as ``SimBroker._fill_targets``: equity marked at the fill prices,
         ``target_qty`` of the fraction, minus the position held.
         """
+        if all(p.order.client_order_id in self.working for p in self.targets.values()):
+            return  # nothing newly sized this bar
         prices = np.array([getattr(bars[s], at) for s in self.symbols], dtype=np.float64)
         equity = account_marks(self.cash, self.position_array(), prices, self.p)[0]
         for j, s in enumerate(self.symbols):
@@ -147,14 +148,6 @@ class LedgerSimBroker(SimBroker):
             self.working.discard(oid)
             if self.ledger.get_order(oid).status.is_open:
                 self.ledger.mark_cancelled(oid, "target order closed unfinished by the broker")
-
-    def _signalled(self, symbol: str) -> bool:
-        """Whether this bar's signal for ``symbol`` is on record (a bar redone after a crash)."""
-        query = sa.select(t.signals.c.id).where(
-            t.signals.c.time == to_datetime(self.now), t.signals.c.symbol == symbol
-        )
-        with read_transaction(self.ledger.engine) as conn:
-            return conn.execute(query.limit(1)).scalar() is not None
 
     # -- checkpoint and restore -----------------------------------------------------------
 

@@ -4,10 +4,11 @@
 ``cancel``, ``close_bar``, ``account``, ``positions``, ``fills``), so the decision path of a
 backtest runs unchanged on an exchange. What it adds is everything a real venue needs:
 
-* **Sizing to the market's rules**: a target fraction becomes a quantity at the decision bar's
-  close, floored to the amount precision, capped by the quote balance (a small buffer for the
-  move to the fill) and checked against the minimum amount and notional (else not sent, said in
-  the ledger). Spot is long only: a negative target means flat.
+* **Rounding to the market's rules, no re-sizing**: the risk manager decided the size (a target
+  fraction at the decision bar's close); the broker only floors it to the amount precision and
+  refuses it, with the reason in the ledger, when it rounds to nothing, falls below the minimum
+  amount or notional, or asks for more than the account holds (:meth:`ExchangeBroker._size`).
+  Spot is long only: a negative target means flat.
 * **Write-ahead, idempotent orders**: each order is an intent in the ledger before it is sent,
   with a client order id derived from the run and the policy's deterministic order id. A redone
   bar finds its intent; an order whose fate is unknown (timeout, 5xx, a process killed after
@@ -68,6 +69,8 @@ log = logging.getLogger(__name__)
 class ExchangeBroker(PlanLevels):
     """The Engine's broker on a ccxt spot exchange (see the module docstring)."""
 
+    durable = True  # orders leave the process: intents are on disk before they are sent
+
     def __init__(
         self,
         exchange: Any,
@@ -75,8 +78,6 @@ class ExchangeBroker(PlanLevels):
         ledger: Ledger,
         run_id: str,
         calls: ExchangeCalls | None = None,
-        max_position: float = 1.0,
-        buy_buffer: float = 0.005,
         capital: float | None = None,
     ) -> None:
         if not run_id or len(run_id) < 6:
@@ -89,7 +90,6 @@ class ExchangeBroker(PlanLevels):
         if len(quotes) != 1:
             raise ConfigError(f"all symbols must share one quote currency, got {sorted(quotes)}")
         self.quote = quotes.pop()
-        self.max_position, self.buy_buffer = max_position, buy_buffer
         if capital is not None and not capital > 0:
             raise ConfigError(f"capital must be > 0, got {capital}")
         self.capital = capital  # the quote this run trades with (None: the whole balance)
@@ -277,30 +277,29 @@ class ExchangeBroker(PlanLevels):
     # -- sizing ----------------------------------------------------------------------------
 
     def _size(self, order: Order) -> float:
-        """Signed quantity to send, on the market's grid and above its minimums (0: none)."""
+        """The quantity the risk manager approved, only rounded to the market's rules (0: not
+        sent, the reason in the ledger). A target fraction is the approved holding at the
+        decision bar's close and the account's equity there — the marks the risk manager
+        checked — so nothing is re-sized here: no cap, no cash buffer. The amount is floored
+        to the lot step; one that rounds to nothing, falls below the minimum amount or
+        notional, sells more than is held or buys more than the cash pays for is refused."""
         symbol, rules = order.symbol, self.rules[order.symbol]
         price = self.marks.get(symbol)
         if price is None or not price > 0:
             raise BrokerError(f"order {order.client_order_id}: no price for {symbol} yet")
         held = self.positions[symbol].qty
-        if order.target_fraction is not None:
-            fraction = min(max(order.target_fraction, 0.0), self.max_position)
-            if order.target_fraction < 0:
-                self._note(order, "spot market: a short target means flat")
-            qty = fraction * self._equity(self.marks) / price - held
-        else:
+        if order.target_fraction is None:
             qty = order.qty
-        affordable = self.cash * (1.0 - self.buy_buffer) / price
-        qty = min(qty, affordable) if qty > 0 else -min(-qty, held)
+        elif order.target_fraction < 0:
+            self._note(order, "spot market: a short target means flat")
+            qty = -held
+        else:
+            qty = order.target_fraction * self._equity(self.marks) / price - held
         amount = self._floor(symbol, abs(qty))
-        if amount <= 0.0:
-            return 0.0
-        if amount < rules.min_amount or amount * price < rules.min_cost:
-            self._note(
-                order,
-                f"{amount} {rules.base} (≈{amount * price:.2f} {rules.quote}) is below the "
-                f"market minimum (amount {rules.min_amount}, notional {rules.min_cost}): not sent",
-            )
+        refusal = rules.refusal(qty, amount, price, held, self.cash)
+        if refusal is not None:
+            if abs(qty) > 1e-12:  # nothing to do is not a refusal
+                self._note(order, f"{refusal}: not sent")
             return 0.0
         return math.copysign(amount, qty)
 
@@ -337,6 +336,7 @@ class ExchangeBroker(PlanLevels):
         for attempt in range(1, self.calls.attempts + 1):
             self.calls.check_quiet("create_order")
             self.ledger.mark_submitted(cid)  # each send: its time bounds when it may execute
+            self.ledger.commit()  # the intent and its send time are on disk before it leaves
             deadline = time.monotonic() + self.recv_window_ms / 1000 + SETTLE_MARGIN
             try:
                 placed = self.exchange.create_order(symbol, "market", side, amount, None, params)
@@ -377,6 +377,7 @@ class ExchangeBroker(PlanLevels):
             left = deadline - time.monotonic()
             if found is not None or left <= 0:
                 return found
+            self.calls.release()
             self.calls.sleep(min(0.25, left))
 
     def lookup_settled(self, order: LedgerOrder) -> dict[str, Any] | None:

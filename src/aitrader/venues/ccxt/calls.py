@@ -79,6 +79,30 @@ class MarketRules:
             float((limits.get("cost") or {}).get("min") or 0.0),
         )
 
+    def refusal(
+        self, qty: float, amount: float, price: float, held: float, cash: float
+    ) -> str | None:
+        """Why the signed ``qty`` (``amount`` once floored to the lot step) cannot be sent as
+        it is — at ``price``, holding ``held``, with ``cash`` — or None: it rounds to nothing,
+        falls below the minimum amount or notional, sells more than is held (spot) or buys more
+        than the cash pays for."""
+        what = f"{abs(qty):.10g} {self.base}"
+        if amount <= 0.0:
+            return f"{what} rounds to 0 at the market's lot step"
+        if amount < self.min_amount or amount * price < self.min_cost:
+            return (
+                f"{amount} {self.base} (≈{amount * price:.2f} {self.quote}) is below the market "
+                f"minimum (amount {self.min_amount}, notional {self.min_cost})"
+            )
+        if qty < 0 and amount > held * (1 + 1e-9):
+            return f"selling {amount} {self.base} exceeds the {held:g} held (spot)"
+        if qty > 0 and amount * price > cash * (1 + 1e-9):
+            return (
+                f"buying {amount} {self.base} (≈{amount * price:.2f} {self.quote}) exceeds the "
+                f"{cash:.2f} {self.quote} cash"
+            )
+        return None
+
 
 def refused(exc: Exception) -> bool:
     """A rate-limit answer: the request was refused, not executed (its fate is known)."""
@@ -141,6 +165,7 @@ class ExchangeCalls:
         an order is created with :meth:`ExchangeBroker.send`, which never repeats one blindly)."""
         for attempt in range(1, self.attempts + 1):
             self.check_quiet(method)
+            self.release()
             try:
                 result = getattr(self.exchange, method)(*args, **kwargs)
             except ccxt.NetworkError as exc:
@@ -158,6 +183,12 @@ class ExchangeCalls:
                 f"{self.exchange.id} {method} not sent: the exchange asked us to stay away for "
                 f"{left:.0f} s more (IP ban or Retry-After)"
             )
+
+    def release(self) -> None:
+        """Commit the ledger's open batch before a request goes out or a wait begins: what was
+        recorded is on disk first, and no ledger lock is held while the network answers."""
+        if self.ledger is not None:
+            self.ledger.commit()
 
     def succeeded(self) -> None:
         if self.breaker is not None:
@@ -195,6 +226,7 @@ class ExchangeCalls:
         log.warning(message)
         if self.ledger is not None:
             self.ledger.log_event("exchange", message, level)
+            self.release()  # kept even when the bar fails next, and no lock held while waiting
 
     def retry_after(self) -> float:
         """Seconds the last response's ``Retry-After`` header asked for (0: none)."""

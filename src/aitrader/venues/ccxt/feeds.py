@@ -19,7 +19,7 @@ import pandas as pd
 from aitrader.engine.types import Bar
 from aitrader.errors import ConfigError
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("aitrader.feeds.ccxt")  # recorded in the ledger while a run goes
 
 
 @dataclass(frozen=True)
@@ -241,7 +241,7 @@ class WebsocketFeed:
     async def _failed(self, exc: BaseException) -> None:
         """Back off and reconnect, or (after too many failures) fall back to REST polling."""
         self._watcher = None
-        if not isinstance(exc, ccxt.NetworkError):
+        if not isinstance(exc, ccxt.NetworkError | ConnectionError):  # aiohttp's reset too
             raise exc
         _reraise_cancel()
         self.failures += 1
