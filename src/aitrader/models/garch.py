@@ -87,7 +87,7 @@ class GarchAgentModel(ClassifierBase):
         if not np.isfinite(omega):
             raise DataError("the GARCH fit failed on this training window; widen it")
         self.garch_ = np.array([omega, alpha, beta])
-        sigma = self.sigma(X)
+        sigma = self._sigma(ret)
         next_hl = lagged.next_bar(hl)
         known = np.isfinite(next_hl)
         if known.sum() < 10:
@@ -107,17 +107,19 @@ class GarchAgentModel(ClassifierBase):
 
     def sigma(self, X: ArrayLike) -> np.ndarray:
         """σ of the next bar's log return at each row (per bar, a fraction)."""
+        return self._sigma(self._windows(X)[0])
+
+    def _sigma(self, ret: np.ndarray) -> np.ndarray:
         from aitrader.features.volatility import garch_window_sigma
 
         if not hasattr(self, "garch_"):
             raise DataError("GarchAgentModel is not fitted: call fit() first")
-        ret, _ = self._windows(X)
         omega, alpha, beta = (float(v) for v in self.garch_)
         return np.asarray(garch_window_sigma(np.where(np.isnan(ret), 0.0, ret), omega, alpha, beta))
 
     def _features(self, X: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         ret, hl = self._windows(X)
-        sigma = self.sigma(X)
+        sigma = self._sigma(ret)
         return sigma, _residual_features(ret, hl, sigma)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:

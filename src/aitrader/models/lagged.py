@@ -40,16 +40,17 @@ def columns(field: str, lags: int) -> list[str]:
 def column_indices(X: ArrayLike, field: str, lags: int, kind: str) -> list[int]:
     """Positions of the ``lags`` window columns in ``X``; ConfigError naming the missing
     feature otherwise."""
-    names = [str(c) for c in getattr(X, "columns", [])]
     wanted = columns(field, lags)
-    missing = [c for c in wanted if c not in names]
-    if missing:
+    given = getattr(X, "columns", None)
+    position = {} if given is None else {str(c): i for i, c in enumerate(given.tolist())}
+    found = [position.get(c, -1) for c in wanted]
+    if -1 in found:
         raise ConfigError(
             f"model kind {kind!r} reads the last {lags} bars from the `lags` feature, but the "
-            f"feature columns lack {missing[0]}: add `{{name: lags, params: {{lags: {lags}}}}}` "
-            "(or more lags) to features.extra"
+            f"feature columns lack {wanted[found.index(-1)]}: add "
+            f"`{{name: lags, params: {{lags: {lags}}}}}` (or more lags) to features.extra"
         )
-    return [names.index(c) for c in wanted]
+    return found
 
 
 def window(X: ArrayLike, indices: list[int]) -> np.ndarray:
