@@ -97,6 +97,7 @@ def main() -> None:
         "--also-without", nargs="*", default=[], help="also a meta-agent without these kinds"
     )
     args = parser.parse_args()
+    load_before = os.getloadavg()
     candles = load_sample("BTC-USD-1h")[["open", "high", "low", "close", "volume"]]
     first = len(candles) - args.bars
     head = candles.iloc[first - args.train : first]
@@ -116,7 +117,7 @@ def main() -> None:
             print(f"{name:<28} {stage:<9} p50={s['p50_ms']} p99={s['p99_ms']} max={s['max_ms']}")
     payload: dict[str, Any] = {
         "machine": machine(),
-        "load_before": os.getloadavg(),
+        "load_before": load_before,
         "agents": usable,
         "combiner": args.combiner,
         "agents_missing": missing,
