@@ -8,7 +8,9 @@ package is missing are left out and listed). Then every bar of the window goes t
 bundle's model strategy (:class:`aitrader.strategies.model.ModelBundleStrategy` via
 ``StrategyFeed``) bar by bar, the two interleaved bar by bar so that load hits both alike. Each
 decision is timed whole (``feed.at``: the incremental feature row, every agent's calibrated view,
-the combiner and gate, the signal rule and the ATR stop) and by the strategy's own stages.
+the combiner and gate, the signal rule and the ATR stop) and by the strategy's own stages, in
+wall time, and ``cpu``: the decision's CPU time on its thread (what it costs on a busy box, where
+wall time mostly measures waiting for a core).
 
     python benchmarks/bench_meta.py [--bars 1000] [--train 12000] [--combiner vote]
 
@@ -64,13 +66,14 @@ def replay(
         )
         for name, bundle in bundles.items()
     }
-    times = {name: {s: [] for s in (*STAGES, "total")} for name in bundles}
+    times = {name: {s: [] for s in (*STAGES, "total", "cpu")} for name in bundles}
     for i in range(first, first + n):
         row = candles.iloc[i]
         bar = {SYMBOL: Bar(SYMBOL, candles.index[i], *map(float, row.to_numpy()))}
         for name, feed in feeds.items():
-            t0 = time.perf_counter_ns()
+            t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
             feed.at(i - first, bar)
+            times[name]["cpu"].append(time.thread_time_ns() - c0)
             times[name]["total"].append(time.perf_counter_ns() - t0)
             strategy = feed.strategy
             assert isinstance(strategy, ModelBundleStrategy)
@@ -94,6 +97,7 @@ def main() -> None:
         "--also-without", nargs="*", default=[], help="also a meta-agent without these kinds"
     )
     args = parser.parse_args()
+    load_before = os.getloadavg()
     candles = load_sample("BTC-USD-1h")[["open", "high", "low", "close", "volume"]]
     first = len(candles) - args.bars
     head = candles.iloc[first - args.train : first]
@@ -113,7 +117,7 @@ def main() -> None:
             print(f"{name:<28} {stage:<9} p50={s['p50_ms']} p99={s['p99_ms']} max={s['max_ms']}")
     payload: dict[str, Any] = {
         "machine": machine(),
-        "load_before": os.getloadavg(),
+        "load_before": load_before,
         "agents": usable,
         "combiner": args.combiner,
         "agents_missing": missing,
