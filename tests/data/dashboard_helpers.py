@@ -187,3 +187,16 @@ def open_page(driver: Any, url: str, name: str, timeout: float = 120) -> str:
         lambda d: settled(d, title, shows, charts)
     )
     return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def via_sidebar(driver: Any, name: str, timeout: float = 120) -> None:
+    """Switch to page ``name`` in the sidebar (no page load) and wait until it settled."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    title, shows, charts = PAGES[name]
+    path = f"//section[@data-testid='stSidebar']//label[.//p[text()='{name.capitalize()}']]"
+    driver.find_element(By.XPATH, path).click()
+    WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+        lambda d: settled(d, title, shows, charts)
+    )
