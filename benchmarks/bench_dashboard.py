@@ -6,7 +6,9 @@ through the API, with a small trained bundle for the model page. Selenium drives
 chromium: for each page, the time from navigation until the page has settled — its title and
 its data are shown, Streamlit's script has finished (no "running" widget, no spinner) and its
 plotly charts are drawn. The first round is cold (the dashboard process's caches empty); the
-figures are the median and range of the later rounds. Writes ``benchmarks/results/dashboard.json``.
+figures are the median and range of the later rounds. Each round loads every page by its URL
+(a full page load), then switches to every page in the sidebar (how a user moves between
+them). Writes ``benchmarks/results/dashboard.json``.
 
     python benchmarks/bench_dashboard.py [--trades 10000] [--rounds 4]
 """
@@ -28,36 +30,53 @@ from common import write_result
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "data"))
 
-from dashboard_helpers import PAGES, chromium, open_page, small_bundle, stack, trade_ledger  # noqa: E402
+from dashboard_helpers import (  # noqa: E402
+    PAGES,
+    chromium,
+    open_page,
+    small_bundle,
+    stack,
+    trade_ledger,
+    via_sidebar,
+)
 
 
-def rounds(url: str, count: int) -> dict[str, list[float]]:
-    """Seconds to interactive per page, ``count`` rounds over every page."""
-    times: dict[str, list[float]] = {name: [] for name in PAGES}
+def rounds(url: str, count: int) -> dict[str, dict[str, list[float]]]:
+    """Seconds to interactive per page, ``count`` rounds over every page: loading its URL
+    (``load``) and switching to it in the sidebar (``switch``)."""
+    times: dict[str, dict[str, list[float]]] = {"load": {}, "switch": {}}
     with chromium() as driver:
         for _ in range(count):
-            for name in PAGES:
-                start = time.perf_counter()
-                open_page(driver, url, name, timeout=300)
-                times[name].append(time.perf_counter() - start)
+            for how in ("load", "switch"):
+                for name in PAGES:
+                    start = time.perf_counter()
+                    if how == "load" or name == "overview":
+                        open_page(driver, url, name, timeout=300)
+                    else:
+                        via_sidebar(driver, name, timeout=300)
+                    times[how].setdefault(name, []).append(time.perf_counter() - start)
     return times
 
 
-def summary(times: dict[str, list[float]]) -> list[dict[str, Any]]:
+def summary(times: dict[str, dict[str, list[float]]]) -> list[dict[str, Any]]:
     rows = []
-    for name, values in times.items():
-        warm = np.array(values[1:])
-        rows.append(
-            {
-                "page": name,
-                "cold_s": values[0],
-                "median_s": float(np.median(warm)),
-                "min_s": float(warm.min()),
-                "max_s": float(warm.max()),
-                "rounds": len(warm),
-            }
-        )
+    for how, pages in times.items():
+        for name, values in pages.items():
+            rows.append(_row(how, name, values))
     return rows
+
+
+def _row(how: str, name: str, values: list[float]) -> dict[str, Any]:
+    warm = np.array(values[1:])
+    return {
+        "how": how,
+        "page": name,
+        "cold_s": values[0],
+        "median_s": float(np.median(warm)),
+        "min_s": float(warm.min()),
+        "max_s": float(warm.max()),
+        "rounds": len(warm),
+    }
 
 
 def main() -> None:
@@ -75,11 +94,11 @@ def main() -> None:
         with stack(ledger, bundle, env | {"AITRADER__DATA__DIR": str(root / "store")}) as url:
             rows = summary(rounds(url, args.rounds))
         load_after = os.getloadavg()
-    print(f"{'page':<10} {'cold s':>7} {'median s':>9} {'min s':>6} {'max s':>6}")
+    print(f"{'how':<7} {'page':<10} {'cold s':>7} {'median s':>9} {'min s':>6} {'max s':>6}")
     for r in rows:
         print(
-            f"{r['page']:<10} {r['cold_s']:>7.2f} {r['median_s']:>9.2f} {r['min_s']:>6.2f} "
-            f"{r['max_s']:>6.2f}"
+            f"{r['how']:<7} {r['page']:<10} {r['cold_s']:>7.2f} {r['median_s']:>9.2f} "
+            f"{r['min_s']:>6.2f} {r['max_s']:>6.2f}"
         )
     print(f"load average before {load_before}, after {load_after}")
     write_result("dashboard", args, (load_before, load_after), {"pages": rows})

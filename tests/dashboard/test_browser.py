@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_helpers import PAGES, chromium, open_page, settled, stack
+from dashboard_helpers import PAGES, chromium, open_page, settled, stack, via_sidebar
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -63,3 +63,11 @@ def test_page_loads_in_chromium_without_an_exception(
     assert not [e for e in ERRORS if e in text], text[:2000]
     if name == "overview":
         assert re.search(r"Equity\s+[\d,]+\.\d\d", text), text[:1000]
+
+
+@pytest.mark.slow
+def test_the_sidebar_moves_between_pages(dashboard: str, browser: Any) -> None:
+    open_page(browser, dashboard, "overview")
+    for name in ("trades", "data", "overview"):
+        via_sidebar(browser, name)
+        assert f"page={name}" in browser.current_url

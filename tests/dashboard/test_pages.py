@@ -141,6 +141,15 @@ def test_data_page_reports_coverage_and_quality(dashboard_env: Api) -> None:
     assert len(at.get("plotly_chart")) == 1
 
 
+def test_the_sidebar_switches_pages(dashboard_env: Api) -> None:
+    at = page("overview")
+    at.sidebar.radio[0].set_value("trades").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.title[0].value == "Trades" and at.query_params["page"] == "trades"
+    at.sidebar.radio[0].set_value("data").run()
+    assert at.title[0].value == "Data: coverage and quality"
+
+
 def test_pages_without_an_api_or_with_a_wrong_token_say_so(
     dashboard_env: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:

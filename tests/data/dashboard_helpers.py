@@ -166,13 +166,17 @@ def chromium(width: int = 1600, height: int = 2300) -> Iterator[Any]:
 
 def settled(driver: Any, title: str, shows: str, charts: int) -> bool:
     """The page's title and data are in, its script has finished and its charts are drawn."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
-    body = driver.find_element(By.TAG_NAME, "body").text
-    running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
-    spinning = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSpinner"]')
-    drawn = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
-    plots = {d.find_element(By.XPATH, "./..").id for d in drawn}
+    try:  # Streamlit replaces elements while it renders: a vanished one means "not yet"
+        body = driver.find_element(By.TAG_NAME, "body").text
+        running = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+        spinning = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stSpinner"]')
+        drawn = driver.find_elements(By.CSS_SELECTOR, ".js-plotly-plot .main-svg")
+        plots = {d.find_element(By.XPATH, "./..").id for d in drawn}
+    except StaleElementReferenceException:
+        return False
     return title in body and shows in body and not running and not spinning and len(plots) >= charts
 
 
@@ -187,3 +191,16 @@ def open_page(driver: Any, url: str, name: str, timeout: float = 120) -> str:
         lambda d: settled(d, title, shows, charts)
     )
     return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def via_sidebar(driver: Any, name: str, timeout: float = 120) -> None:
+    """Switch to page ``name`` in the sidebar (no page load) and wait until it settled."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    title, shows, charts = PAGES[name]
+    path = f"//section[@data-testid='stSidebar']//label[.//p[text()='{name.capitalize()}']]"
+    driver.find_element(By.XPATH, path).click()
+    WebDriverWait(driver, timeout, poll_frequency=0.1).until(
+        lambda d: settled(d, title, shows, charts)
+    )

@@ -4,6 +4,7 @@ imported only by the dashboard's own process, never by the CLI."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from importlib.util import find_spec
@@ -64,6 +65,20 @@ def dashboard_command(
         env["AITRADER_CONFIG"] = str(config_path.resolve())
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     err_console.print(f"dashboard on http://{host}:{port} (API: {url})", soft_wrap=True)
-    code = subprocess.call(streamlit_command(app, host, port), env=env)
-    if code not in (0, -2):
+    code = run_child(streamlit_command(app, host, port), env)
+    if code not in (0, -2, -15):
         raise typer.Exit(code)
+
+
+def run_child(command: list[str], env: dict[str, str]) -> int:
+    """Run ``command`` until it ends; a SIGTERM to this process (``docker stop``, a test's
+    ``terminate``) is passed on to it, so that no Streamlit server outlives its command."""
+    child = subprocess.Popen(command, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda *_: child.terminate())
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:
+            child.terminate()
+            child.wait(30)

@@ -50,14 +50,10 @@ def context() -> Context:
 
 def main() -> None:
     st.set_page_config(page_title="aitrader", page_icon="📈", layout="wide")
-    wanted = st.query_params.get("page", "overview")
-    names = list(PAGES)
-    page = st.sidebar.radio(
-        "Page",
-        names,
-        index=names.index(wanted) if wanted in PAGES else 0,
-        format_func=str.capitalize,
-    )
+    if "page" not in st.session_state:  # the URL picks the first page; the sidebar the rest
+        wanted = st.query_params.get("page", "overview")
+        st.session_state["page"] = wanted if wanted in PAGES else "overview"
+    page = st.sidebar.radio("Page", list(PAGES), key="page", format_func=str.capitalize)
     st.query_params["page"] = page
     ctx = context()
     st.sidebar.caption(f"API: {ctx.api.base_url or 'none'}")
