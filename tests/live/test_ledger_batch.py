@@ -12,6 +12,7 @@ import pytest
 
 from aitrader.engine.types import Order
 from aitrader.live import KILL, Ledger, OrderStatus
+from aitrader.live.db import joined, write_transaction
 
 T0 = pd.Timestamp("2024-01-01 00:00", tz="UTC")
 
@@ -69,7 +70,7 @@ def test_synchronous_is_normal_only_inside_a_paper_batch(tmp_path: Path) -> None
     with Ledger(tmp_path / "ledger.db") as ledger:
 
         def level() -> int:
-            conn = ledger._batch if ledger._batch is not None else None
+            conn = joined(ledger.engine)
             assert conn is not None
             driver = conn.connection.driver_connection
             assert driver is not None
@@ -96,3 +97,16 @@ def test_flags_set_by_another_process_are_seen_at_the_next_read(tmp_path: Path) 
         runner.set_flag(KILL, False)
         assert not runner.flags()[KILL].on
         assert not operator.flags()[KILL].on
+
+
+def test_a_write_transaction_inside_a_batch_joins_it(tmp_path: Path) -> None:
+    """Code writing through ``write_transaction(ledger.engine)`` inside the runner's bar joins
+    the bar's transaction instead of waiting on its lock."""
+    path = tmp_path / "ledger.db"
+    with Ledger(path) as ledger:
+        with ledger.batch(durable=False):
+            ledger.log_event("test", "in the batch")
+            with write_transaction(ledger.engine) as conn:
+                assert conn is joined(ledger.engine)
+            assert count(path, "events") == 0
+        assert [e.message for e in ledger.events("test")] == ["in the batch"]

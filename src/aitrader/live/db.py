@@ -4,10 +4,12 @@ schema migrations applied in order on open."""
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -69,9 +71,34 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     driver.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+_BATCHES: WeakKeyDictionary[sa.Engine, tuple[int, sa.Connection]] = WeakKeyDictionary()
+"""The batch open on an engine (see :meth:`aitrader.live.ledger.Ledger.batch`) and its thread."""
+
+
+def joined(engine: sa.Engine) -> sa.Connection | None:
+    """The connection of the batch open on ``engine`` in this thread, if any."""
+    found = _BATCHES.get(engine)
+    return found[1] if found is not None and found[0] == threading.get_ident() else None
+
+
+@contextmanager
+def batched(engine: sa.Engine, conn: sa.Connection) -> Iterator[None]:
+    """While inside, this thread's transactions on ``engine`` join ``conn``'s."""
+    _BATCHES[engine] = (threading.get_ident(), conn)
+    try:
+        yield
+    finally:
+        del _BATCHES[engine]
+
+
 @contextmanager
 def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """One write transaction: all of it is stored, or none of it."""
+    """One write transaction: all of it is stored, or none of it (inside a batch: the
+    batch's, committed with it)."""
+    conn = joined(engine)
+    if conn is not None:
+        yield conn
+        return
     with engine.connect() as conn:
         conn.execution_options(ledger_write=True)
         with conn.begin():
@@ -80,7 +107,11 @@ def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 @contextmanager
 def read_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """One consistent snapshot for reads."""
+    """One consistent snapshot for reads (inside a batch: the batch's, which sees its writes)."""
+    conn = joined(engine)
+    if conn is not None:
+        yield conn
+        return
     with engine.connect() as conn, conn.begin():
         yield conn
 

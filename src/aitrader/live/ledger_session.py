@@ -10,50 +10,46 @@ exchange) keeps ``synchronous=FULL`` and calls :meth:`LedgerSession.commit` befo
 it sends, so an order's intent is on disk before the order leaves (invariant 3), and no lock is
 held while it waits on the network.
 
-The batch belongs to the thread that opened it; calls from other threads (or other processes:
-the control CLI, the API) use their own transactions as before, on other connections.
+The batch belongs to the thread that opened it, and every ledger transaction of that thread
+joins it (``write_transaction`` / ``read_transaction`` find it); calls from other threads (or
+other processes: the control CLI, the API) use their own transactions, on other connections.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
-from aitrader.live.db import read_transaction, write_transaction
+from aitrader.live.db import batched, joined, read_transaction, write_transaction
 
 
 class LedgerSession:
     """Transactions of the ledger (a mixin of :class:`aitrader.live.ledger.Ledger`)."""
 
     engine: sa.Engine
-    _batch: sa.Connection | None = None
-    _batch_thread: int | None = None
     _held: sa.Connection | None = None  # the connection batches use
     _held_durable = True
 
     @contextmanager
     def batch(self, durable: bool = True) -> Iterator[None]:
         """Every ledger call inside in one transaction, committed at the end and rolled back
-        when the block raises. A batch inside a batch joins it; one of another thread while a
-        batch is open runs its calls in their own transactions. The batches use one connection
-        held for the ledger's life (no pool round trip, its ``synchronous`` set once)."""
-        if self._batch is not None:
+        when the block raises. A batch inside a batch joins it; calls of another thread while
+        a batch is open run in their own transactions. The batches use one connection held for
+        the ledger's life (no pool round trip, its ``synchronous`` set once)."""
+        if joined(self.engine) is not None:
             yield
             return
         conn = self._hold(durable)
-        self._batch, self._batch_thread = conn, threading.get_ident()
-        try:
-            yield
-            conn.commit()
-        except BaseException:
-            conn.rollback()
-            raise
-        finally:
-            self._batch = self._batch_thread = None
+        with batched(self.engine, conn):
+            try:
+                yield
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
 
     def _hold(self, durable: bool) -> sa.Connection:
         """The batches' connection, its ``synchronous`` level set for ``durable``."""
@@ -76,8 +72,9 @@ class LedgerSession:
         """Store what the open batch wrote so far and end its transaction (before an order is
         sent, before waiting on the network: no lock is held meanwhile); nothing to do outside
         a batch, where every call commits itself."""
-        if self._in_batch() and self._batch is not None and self._batch.in_transaction():
-            self._batch.commit()
+        conn = joined(self.engine)
+        if conn is not None and conn.in_transaction():
+            conn.commit()
 
     def _version(self, conn: sa.Connection) -> tuple[int, int] | None:
         """On SQLite, the connection and its ``PRAGMA data_version``: the same on one
@@ -87,15 +84,9 @@ class LedgerSession:
         driver: Any = conn.connection.driver_connection
         return id(driver), int(driver.execute("PRAGMA data_version").fetchone()[0])
 
-    def _in_batch(self) -> bool:
-        return self._batch is not None and self._batch_thread == threading.get_ident()
-
     @contextmanager
     def _writing(self) -> Iterator[sa.Connection]:
         """The connection of one write: the open batch's, else a transaction of its own."""
-        if self._in_batch() and self._batch is not None:
-            yield self._batch
-            return
         with write_transaction(self.engine) as conn:
             yield conn
 
@@ -103,9 +94,6 @@ class LedgerSession:
     def _reading(self) -> Iterator[sa.Connection]:
         """The connection of one read: the open batch's (it sees the batch's writes), else a
         consistent snapshot of its own."""
-        if self._in_batch() and self._batch is not None:
-            yield self._batch
-            return
         with read_transaction(self.engine) as conn:
             yield conn
 
