@@ -26,7 +26,7 @@ ledger in a temporary directory (on disk, and on tmpfs ``/dev/shm`` where it exi
 the fsync cost); the batch engine
 (``run_managed_backtest``) on the same inputs as a reference. Also checked: the live feature rows
 against the batch (training) feature matrix, and the live targets against the batch pipeline's
-(``pipeline.bundle_targets``); and, for attribution, the former per-bar path (the whole feature
+(``bundle_targets``); and, for attribution, the former per-bar path (the whole feature
 set, GARCH included, recomputed on a trailing window) on the first ``--attribution-bars`` bars.
 Prints a table and writes ``benchmarks/results/live.json``.
 
@@ -62,13 +62,13 @@ from aitrader.live.build import paper_runner
 from aitrader.live.feeds import ReplayFeed
 from aitrader.live.ledger import Ledger
 from aitrader.models.registry import ModelBundle
-from aitrader.pipeline import bundle_specs, bundle_targets
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.risk.intents import Holding, PortfolioSnapshot, intent_for_target
 from aitrader.risk.limits import RiskManager
 from aitrader.strategies.model import ModelBundleStrategy
 from aitrader.strategies.sma_cross import SmaCross
 from aitrader.strategy.base import Environment
+from aitrader.strategy.bundle import bundle_specs, bundle_targets
 from aitrader.strategy.feed import StrategyFeed, protect
 from aitrader.validation.experiment import ExperimentConfig, train_bundle
 from aitrader.validation.walkforward import prepare

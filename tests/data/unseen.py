@@ -8,7 +8,8 @@ from aitrader.config import Settings
 from aitrader.engine.backtest import RunOptions
 from aitrader.engine.managed import ManagedResult, run_managed_backtest
 from aitrader.models.registry import ModelBundle
-from aitrader.pipeline import bundle_targets, pipeline_stop
+from aitrader.strategy.bundle import bundle_targets
+from aitrader.strategy.edge import plan_stop
 from aitrader.validation.experiment import ExperimentConfig, train_bundle
 from aitrader.validation.walkforward import prepare
 
@@ -26,7 +27,7 @@ def train_then_trade(
     result = run_managed_backtest(
         unseen,
         fraction.to_numpy(),
-        stops=pipeline_stop(settings),
+        stops=plan_stop(settings.plans),
         options=RunOptions(timeframe="1h", benchmarks=False),
     )
     return bundle, fraction, result

@@ -1,6 +1,6 @@
 """The model-bundle strategy bar by bar equals its vectorised (batch pipeline) targets.
 
-Fractions and ATR stops bit-identical to ``pipeline.bundle_targets`` over a replay slice after
+Fractions and ATR stops bit-identical to ``bundle_targets`` over a replay slice after
 training on earlier bars; the feature row equals the batch row exactly in the GARCH column and
 to 1e-8 relative elsewhere.
 """
@@ -29,10 +29,10 @@ from aitrader.live.ledger import Ledger
 from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
 from aitrader.models.registry import ModelBundle, save_bundle
-from aitrader.pipeline import bundle_targets
 from aitrader.strategies.model import ModelBundleStrategy
 from aitrader.strategies.sma_cross import SmaCross
 from aitrader.strategy.base import Environment, Strategy
+from aitrader.strategy.bundle import bundle_targets
 from aitrader.strategy.config import Band, SignalConfig, SignalOverride
 from aitrader.strategy.feed import StrategyFeed
 from aitrader.validation.config import ValidationConfig

@@ -15,10 +15,10 @@ from aitrader.features.spec import FeatureSpec
 from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
-from aitrader.pipeline import PipelineOptions, research
 from aitrader.strategy.edge import COVERAGES
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate
+from aitrader.validation.research import PipelineOptions, research
 from aitrader.validation.splits import walk_forward
 from aitrader.validation.walkforward import Prepared, final_fold, fit_predictor, prepare, run_fold
 

@@ -177,7 +177,7 @@ def demo(
     """
     import json
 
-    from aitrader.demo import run_demo
+    from aitrader.cli.demo import run_demo
 
     report = run_demo(state(ctx).settings, quick=quick, console=err_console if as_json else None)
     if as_json:

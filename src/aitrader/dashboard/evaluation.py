@@ -34,7 +34,7 @@ def outcomes(
     from aitrader.features.featureset import build_features
     from aitrader.labels.build import make_labels
     from aitrader.labels.config import ONLY_FOR, LabelConfig
-    from aitrader.pipeline import bundle_specs
+    from aitrader.strategy.bundle import bundle_specs
     from aitrader.strategy.signals import direction_probabilities
 
     info = bundle.info

@@ -1,7 +1,7 @@
 """The model-bundle strategy: a trained bundle's calibrated probabilities → signal → ATR stop.
 
 Bar by bar (``on_bar``): the feature row of the last bar → the bundle's calibrated
-probabilities → :func:`~aitrader.pipeline.signal_targets` (thresholds, bands, EV gate on the
+probabilities → :func:`~aitrader.strategy.signals.signal_targets` (thresholds, bands, EV gate on the
 rolling win / loss, the bundle's tuned thresholds) → an ATR stop. Every feature except GARCH is
 computed on the trailing window the feature set's warm-up allows (features are causal, and the
 recursive ones — EMA, Wilder ATR/ADX — have forgotten their seed after that many bars, so the
@@ -12,7 +12,7 @@ the batch schedule anchored on the first history bar, bit-identical values. A se
 (``context_rows`` > 0) reads a window of finite feature rows: it is seeded from the history in
 one batch and takes each bar's row, also on bars only observed.
 
-``vectorized`` is :func:`~aitrader.pipeline.bundle_targets` over the whole series, the batch
+``vectorized`` is :func:`~aitrader.strategy.bundle.bundle_targets` over the whole series, the batch
 reference the per-bar path equals (``aitrader strategy check``). Each symbol's fraction is
 divided by the number of symbols (1/N of equity at full conviction).
 """
@@ -36,20 +36,12 @@ from aitrader.features.featureset import build_features, column_names, compute_s
 from aitrader.features.registry import resolve
 from aitrader.features.spec import FeatureSpec
 from aitrader.features.volatility import GarchFilter
-from aitrader.pipeline import (
-    STATS_WINDOW,
-    atr_stop_loss,
-    bundle_signal_config,
-    bundle_specs,
-    bundle_targets,
-    pipeline_stop,
-    signal_targets,
-    win_loss_at,
-)
 from aitrader.strategy.base import Context, Decision, Environment, Param, Strategy, Target
 from aitrader.strategy.base import TargetFrame as Frame
+from aitrader.strategy.bundle import bundle_signal_config, bundle_specs, bundle_targets
+from aitrader.strategy.edge import STATS_WINDOW, atr_stop_loss, plan_stop, win_loss_at
 from aitrader.strategy.modes import regime_labels
-from aitrader.strategy.signals import SignalInputs, direction_probabilities
+from aitrader.strategy.signals import SignalInputs, direction_probabilities, signal_targets
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +125,7 @@ class ModelBundleStrategy(Strategy):
             s: bundle_signal_config(self.bundle, env.settings, s, env.timeframe, mode)
             for s in self.symbols
         }
-        self.stop = pipeline_stop(env.settings)
+        self.stop = plan_stop(env.settings.plans)
         missing = [s for s in self.symbols if s not in env.history]
         if missing:
             raise DataError(f"model strategy: no history for {', '.join(missing)}")
@@ -146,7 +138,8 @@ class ModelBundleStrategy(Strategy):
 
     def _seed_rows(self, history: pd.DataFrame) -> deque[np.ndarray]:
         """A sequence model's window: the last finite feature rows of the history (computed in
-        one batch, as :func:`~aitrader.pipeline.bundle_targets` does), then one row per bar."""
+        one batch, as :func:`~aitrader.strategy.bundle.bundle_targets` does), then one row per
+        bar."""
         rows: deque[np.ndarray] = deque(maxlen=self.context + 1)
         if self.context:
             frame = build_features(history, bundle_specs(self.bundle), timeframe=self.timeframe)

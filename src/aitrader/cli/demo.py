@@ -23,14 +23,14 @@ from aitrader.data.resample import resample
 from aitrader.data.samples import PREFIX
 from aitrader.data.store import DatasetKey, Store
 from aitrader.features.featureset import build_features
-from aitrader.pipeline import (
+from aitrader.validation.evaluation import LOW_TIME_IN_MARKET
+from aitrader.validation.research import (
     PipelineOptions,
     PipelineResult,
     SymbolRun,
     portfolio_backtest,
     research,
 )
-from aitrader.validation.evaluation import LOW_TIME_IN_MARKET
 
 SYMBOLS = ("BTC-USD-1h", "ETH-USD-1h")
 
