@@ -142,3 +142,24 @@ def test_listing_the_kinds_imports_no_heavy_library() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     heavy = {"hmmlearn", "arch", "numba", "scipy", "sklearn", "lightgbm", "pandas"}
     assert heavy.isdisjoint(json.loads(done.stdout))
+
+
+def test_the_meta_agent_weights_its_agents_per_hmm_regime(kit: SimpleNamespace) -> None:
+    """The HMM agent as the meta-agent's regime agent: the explanation carries its forward-
+    filtered regime probabilities and one weight per agent, and they sum to one."""
+    from aitrader.models.config import ModelConfig
+    from aitrader.models.factory import make_model
+
+    candles, _ = kit.regime_walk(2400, seed=5)
+    X, y = kit.rows(candles)
+    hmm = {"kind": "hmm", "params": {"window": kit.LAGS}}
+    params = {"agents": ["logistic", hmm], "regime_agent": "hmm", "combiner": "vote"}
+    model = make_model(ModelConfig.model_validate({"kind": "meta", "meta": params}))
+    model.fit(X.iloc[:2000], y[:2000])
+    info = model.explain(model.combine(X.iloc[2000:]))
+    regimes = np.asarray(info["regimes"], dtype=np.float64)
+    assert regimes.shape == (3,) and abs(regimes.sum() - 1.0) < 1e-9
+    direct = model.agents_[1].model.regime_proba(X.iloc[2000:])[-1]
+    np.testing.assert_allclose(regimes, direct, rtol=1e-9)
+    weights = [a["weight"] for a in info["agents"].values()]
+    assert len(weights) == 2 and abs(sum(weights) - 1.0) < 1e-9

@@ -134,6 +134,11 @@ class HMMRegimeModel(ClassifierBase):
         self._check_fitted()
         return rowdot(self.state_proba(X), self.emit_)
 
+    def regime_proba(self, X: ArrayLike) -> np.ndarray:
+        """P(regime k | bars ≤ t) per row: what the meta-agent's per-regime weights read when
+        this agent is its ``regime_agent``."""
+        return self.state_proba(X)
+
     def outputs(self, X: ArrayLike) -> pd.DataFrame:
         """``hmm_p0 .. hmm_p{K-1}``: P(regime k | bars ≤ t), regime 0 the calmest."""
         import pandas as pd
