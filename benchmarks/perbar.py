@@ -29,12 +29,12 @@ import pandas as pd
 
 from aitrader.config import Settings
 from aitrader.engine.backtest import RunOptions
-from aitrader.engine.baselines import sma
 from aitrader.engine.broker import SimBroker
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.loop import Engine, replay
 from aitrader.engine.managed_policy import BarTargets, ManagedPolicy
 from aitrader.engine.types import Bar, Order
+from aitrader.features.indicators import sma
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.risk.limits import RiskManager
 from aitrader.risk.state import MemoryRiskStateStore

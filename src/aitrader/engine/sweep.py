@@ -19,10 +19,11 @@ import pandas as pd
 from numba import njit
 
 from aitrader.engine.backtest import market
-from aitrader.engine.baselines import crossover_targets, sma
+from aitrader.engine.baselines import crossover_targets
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.kernel import simulate
 from aitrader.errors import ConfigError
+from aitrader.features.indicators import sma
 
 STAT_COLUMNS = ("final_equity", "total_return", "trades", "win_rate", "max_drawdown", "fees")
 
@@ -65,12 +66,12 @@ def _stats(equity: np.ndarray, trades: np.ndarray, fills: np.ndarray, cash0: flo
     return out
 
 
-@njit(cache=True, nogil=True)
 def _averages(close: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """SMA of ``close`` for each window, computed once and shared by every combination."""
+    """TA-Lib's SMA of ``close`` for each window (as the single backtest's crossover uses),
+    computed once and shared by every combination."""
     out = np.empty((windows.shape[0], close.shape[0]))
     for w in range(windows.shape[0]):
-        out[w] = sma(close, windows[w])
+        out[w] = sma(close, int(windows[w]))
     return out
 
 
