@@ -31,7 +31,8 @@ def config(tmp: Path, url: str) -> Path:
             **{"exchange": "binance", "symbols": [SYMBOL], "timeframe": "1h"},
             **{"params": {"fast": 2, "slow": 4}},
         },
-        "risk": {"limits": {"require_stop": False, "risk_per_trade": 1.0}},
+        # a spot account pays its fees from the cash: a whole-equity entry would not fit
+        "risk": {"limits": {"require_stop": False, "risk_per_trade": 1.0, "max_position": 0.95}},
         "bot": {
             **{"mode": "live", "confirm_live": True, "ledger": str(tmp / "live.db")},
             **{"exchange_url": url, "feed": "rest", "poll": 0.05, "max_bars": BARS},
