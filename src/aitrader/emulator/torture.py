@@ -198,7 +198,7 @@ class Harness:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.is_alive()
 
-    def step(self, timeout: float = 30.0) -> bool:
+    def step(self, timeout: float = 60.0) -> bool:
         """Close one bar and wait until the child recorded it (closing another when a push was
         missed); False when the child has ended."""
         done, deadline = snapshots(self.path), time.monotonic() + timeout
