@@ -84,8 +84,9 @@ class LazyGroup(TyperGroup):
         if cmd_name in self.lazy and cmd_name not in self.commands:
             spec = self.lazy[cmd_name]
             summary = source_help(spec) if self._listing else None
-            if summary is not None:
-                return TyperCommand(name=cmd_name, help=summary)
+            if summary is not None:  # listed by its first paragraph, on one line
+                short = " ".join(summary.split("\n\n")[0].split())
+                return TyperCommand(name=cmd_name, help=summary, short_help=short)
             root = getattr(ctx.find_root().command, "app", None)
             self.commands[cmd_name] = load_command(cmd_name, spec, root or typer.Typer())
         return super().get_command(ctx, cmd_name)

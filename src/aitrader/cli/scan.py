@@ -306,7 +306,8 @@ def scan_command(
     bars: int = typer.Option(0, "--bars", help="Use only the last N bars (0: all)."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Current trade plan per data set (entry, stop, TP1/TP2, leverage, size, validity, EV).
+    """Current trade plan per data set (entry, stop, TP1/TP2, leverage, size, EV), from the
+    trade-plan strategy; --history trades its plans through the backtest engine.
 
     Example: aitrader scan sample:BTC-USD-1h --history --outer-band 0.75:4
     """
