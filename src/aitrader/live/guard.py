@@ -6,11 +6,13 @@ carry no I/O: the runner decides what to do (pause, log, degrade) when they fire
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 __all__ = ["CircuitBreaker", "Watchdog", "backoff_delay"]
 
@@ -147,3 +149,31 @@ class Watchdog:
         """Names with no beat for longer than ``stall_after``, sorted."""
         now = self._clock()
         return sorted(n for n, t in self._last.items() if now - t > self.stall_after)
+
+
+TASK_EXIT_SECONDS = 10.0
+"""How long a finished run waits for its cancelled feed and watchdog tasks to end."""
+
+
+async def finish(
+    tasks: Sequence[asyncio.Task[object]], timeout: float = TASK_EXIT_SECONDS
+) -> list[object]:
+    """Cancel ``tasks`` and collect how they ended (results or exceptions, as ``gather`` with
+    ``return_exceptions``); a task that does not end within ``timeout`` (a feed blocked in a
+    venue's client that swallows the cancellation) is left behind with a warning, so a run that
+    has finished its bars always returns."""
+    for task in tasks:
+        task.cancel()
+    if not tasks:
+        return []
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        logging.getLogger(__name__).warning("task %s did not end when cancelled", task.get_name())
+    return [_outcome(t) for t in tasks if t not in pending]
+
+
+def _outcome(task: asyncio.Task[object]) -> object:
+    if task.cancelled():
+        return asyncio.CancelledError()
+    error = task.exception()
+    return error if error is not None else task.result()

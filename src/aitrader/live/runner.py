@@ -46,7 +46,7 @@ from aitrader.live.events import recorded
 from aitrader.live.feeds import BarFeed
 from aitrader.live.fingerprint import refuse_other_run, stall_after_of
 from aitrader.live.flatten import FLATTEN, FlattenControl
-from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay
+from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay, finish
 from aitrader.live.ledger import DRIFT, KILL, PAUSE, Ledger, LedgerRiskStateStore, drift_scale
 from aitrader.live.records import utc_now
 from aitrader.live.summary import RunSummary
@@ -171,9 +171,7 @@ class Runner:
             with recorded(self.ledger):  # reconnects and fallbacks are ledger events
                 await self._decide(queue, len(self.feeds), max_bars)
         finally:
-            for task in tasks:
-                task.cancel()
-            ended = await asyncio.gather(*tasks, return_exceptions=True)
+            ended = await finish(tasks)
         self._feeds_failed(ended)
         summary = self.summary()
         self._save_status("stopped")

@@ -127,6 +127,10 @@ class WebsocketConfig:
 Update = list[list[Any]] | BaseException
 
 
+CLOSE_TIMEOUT = 5.0
+"""Seconds a websocket feed waits for the exchange's sessions to close when it ends."""
+
+
 class WebsocketFeed:
     """Closed bars from a ``ccxt.pro`` exchange's ``watch_ohlcv`` (websocket klines).
 
@@ -202,9 +206,13 @@ class WebsocketFeed:
             await self._unwatch()
 
     async def close(self) -> None:
-        """Stop watching and close the exchange's websocket and HTTP sessions."""
+        """Stop watching and close the exchange's websocket and HTTP sessions; bounded, so a
+        venue that never answers the close cannot keep a finished run from exiting."""
         await self._unwatch()
-        await self.exchange.close()
+        try:
+            await asyncio.wait_for(self.exchange.close(), CLOSE_TIMEOUT)
+        except TimeoutError:
+            log.warning("closing the exchange's connections timed out after %g s", CLOSE_TIMEOUT)
 
     # -- websocket ------------------------------------------------------------------------
 
