@@ -68,6 +68,7 @@ class Ledger(LedgerSession, LedgerReads, LedgerFollow):
     def __init__(self, target: str | Path, secrets: Iterable[str] = ()) -> None:
         self.engine = create_ledger_engine(target)
         self._flags_seen: tuple[tuple[int, int], dict[str, Flag]] | None = None
+        self._drift_seen: tuple[tuple[int, int], dict[str, Any] | None] | None = None
         self.redact = Redactor(secrets)
         self.version = migrate(self.engine)
 
@@ -474,6 +475,7 @@ class Ledger(LedgerSession, LedgerReads, LedgerFollow):
         """Persist a small JSON document (e.g. the risk state) under ``name``."""
         with self._writing() as conn:
             self._state(conn, name, self.redact.json(value))
+        self._drift_seen = None
 
     def record_bar(
         self,
@@ -499,6 +501,19 @@ class Ledger(LedgerSession, LedgerReads, LedgerFollow):
         row = {"value": text, "updated_at": utc_now()}
         if not conn.execute(q.STATE_UPDATE, {"k_name": name, **row}).rowcount:
             conn.execute(q.STATE_INSERT, {"name": name, **row})
+
+    def drift(self) -> dict[str, Any] | None:
+        """The drift job's latest verdict (state ``drift``). Read before every bar, so on SQLite
+        it is read again only when another connection committed since, as :meth:`flags`."""
+        with self._reading() as conn:
+            version = self._version(conn)
+            seen = self._drift_seen
+            if version is not None and seen is not None and seen[0] == version:
+                return seen[1]
+            text = conn.execute(q.STATE_VALUE, {"k_name": DRIFT}).scalar()
+        state = None if text is None else _loads(text)
+        self._drift_seen = None if version is None else (version, state)
+        return state
 
     def load_state(self, name: str) -> dict[str, Any] | None:
         with self._reading() as conn:

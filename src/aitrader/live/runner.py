@@ -47,7 +47,7 @@ from aitrader.live.feeds import BarFeed
 from aitrader.live.fingerprint import refuse_other_run, stall_after_of
 from aitrader.live.flatten import FLATTEN, FlattenControl
 from aitrader.live.guard import CircuitBreaker, Watchdog, backoff_delay, finish
-from aitrader.live.ledger import DRIFT, KILL, PAUSE, Ledger, LedgerRiskStateStore, drift_scale
+from aitrader.live.ledger import KILL, PAUSE, Ledger, LedgerRiskStateStore, drift_scale
 from aitrader.live.records import utc_now
 from aitrader.live.summary import RunSummary
 from aitrader.risk.intents import RiskDecision
@@ -493,7 +493,7 @@ class Runner:
         flags = self.ledger.flags()
         kill, pause = flags.get(KILL), flags.get(PAUSE)
         risk, flatten = self.policy.risk, self.flatten.before_bar(flags.get(FLATTEN), time)
-        risk.scale_entries(*drift_scale(self.ledger.load_state(DRIFT)))  # a drifted model's size
+        risk.scale_entries(*drift_scale(self.ledger.drift()))  # a drifted model's size
         if kill is not None and kill.on and not risk.kill_switch_engaged:
             reason = f"kill flag: {kill.reason}" if kill.reason else "kill flag"
             risk.engage_kill_switch(time, reason)
