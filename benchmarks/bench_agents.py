@@ -38,6 +38,7 @@ from aitrader.models.config import ModelConfig
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate
 from aitrader.validation.experiment import ExperimentConfig, overfitting_stats
+from aitrader.validation.metrics import interval_metrics
 from aitrader.validation.splits import make_folds
 from aitrader.validation.walkforward import Prepared, fit_chain, prepare
 
@@ -71,11 +72,7 @@ def output_quality(
     hl = np.log(candles["high"] / candles["low"]).shift(-1).reindex(out.index).to_numpy()
     ok = np.isfinite(r)
     stats: dict[str, float] = {"rows": float(ok.sum())}
-    if "ret_lo80" in out:
-        for level in (80, 95):
-            lo, hi = out[f"ret_lo{level}"].to_numpy(), out[f"ret_hi{level}"].to_numpy()
-            stats[f"coverage{level}"] = float(np.mean((r[ok] >= lo[ok]) & (r[ok] <= hi[ok])))
-            stats[f"width{level}"] = float(np.median(hi[ok] - lo[ok]))
+    stats |= interval_metrics(out, r)
     if "garch_sigma" in out:
         sigma = out["garch_sigma"].to_numpy()
         stats["corr_sigma_abs_next_return"] = float(np.corrcoef(sigma[ok], np.abs(r[ok]))[0, 1])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Self
 
 import numpy as np
@@ -256,3 +257,31 @@ def test_purge_shorter_than_the_label_horizon_is_refused() -> None:
     fold = final_fold(prepared, ValidationConfig())
     with pytest.raises(ConfigError, match=r"purge_rows is 24 but labels\.horizon is 30"):
         fit_chain(prepared, fold, config)
+
+
+def test_meta_carries_its_agents_magnitude_interval_and_regimes(
+    kit: SimpleNamespace, tmp_path: Path
+) -> None:
+    candles, _ = kit.regime_walk(2400, seed=7)
+    X, y = kit.rows(candles)
+    fast = {"n_estimators": 20}
+    agents = [
+        "logistic",
+        {"kind": "quantile", "params": fast},
+        {"kind": "quantile", "params": fast, "name": "q2"},
+        {"kind": "hmm", "params": {"window": kit.LAGS, "states": 2}},
+    ]
+    model = meta(agents=agents, purge_rows=2).fit(X, y)
+    rows = X.iloc[-40:]
+    out = model.outputs(rows)
+    assert [c for c in out.columns if c.endswith("ret_q50")] == ["quantile_ret_q50", "q2_ret_q50"]
+    assert {"hmm_p0", "hmm_p1"} <= set(out.columns)  # a column one agent has keeps its name
+    own = model.agents_[1].outputs(rows)
+    assert own is not None
+    np.testing.assert_array_equal(out["quantile_ret_hi80"], own["ret_hi80"])
+    assert (out["quantile_ret_lo95"] <= out["quantile_ret_lo80"]).all()
+    assert (out["quantile_ret_lo80"] <= out["quantile_ret_hi80"]).all()
+    loaded = load_bundle(save_bundle(_bundle(model, X), tmp_path / "meta")).predictor
+    _, info = loaded.predict_explained(rows)
+    assert info["outputs"]["q2_ret_q50"] == pytest.approx(out["q2_ret_q50"].iloc[-1])
+    assert set(info["agents"]) == {"logistic", "quantile", "q2", "hmm"}

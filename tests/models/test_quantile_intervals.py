@@ -20,14 +20,13 @@ from aitrader.data.samples import load_sample
 from aitrader.features.causality import random_cuts
 from aitrader.models.quantile import conformal_widening
 from aitrader.validation.leakage import model_violations
+from aitrader.validation.metrics import interval_metrics
 
 FAST = {"n_estimators": 60, "learning_rate": 0.05}
 
 
 def _coverage(out: pd.DataFrame, r: np.ndarray, level: int) -> float:
-    ok = np.isfinite(r)
-    lo, hi = out[f"ret_lo{level}"].to_numpy()[ok], out[f"ret_hi{level}"].to_numpy()[ok]
-    return float(np.mean((r[ok] >= lo) & (r[ok] <= hi)))
+    return interval_metrics(out, r)[f"coverage_{level}"]
 
 
 def _hetero_walk(kit: SimpleNamespace, n: int, seed: int) -> pd.DataFrame:

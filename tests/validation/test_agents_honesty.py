@@ -38,3 +38,10 @@ def test_random_walk_gives_an_agent_no_edge(
     assert s["accuracy"] <= p + 3 * math.sqrt(p * (1 - p) / s["n"])
     assert s["brier_skill"] <= 0.005
     assert s["psr"] < 0.95  # net-of-cost Sharpe not significantly positive
+    if kind == "quantile":  # the evaluation scores the intervals it trades beside
+        assert abs(s["coverage_80"] - 0.80) <= 0.04
+        assert abs(s["coverage_95"] - 0.95) <= 0.025
+        assert 0 < s["width_80"] < s["width_95"]
+        assert result.folds["coverage_80"].between(0.7, 0.9).all()
+    else:
+        assert "coverage_80" not in s

@@ -30,6 +30,7 @@ each row; :meth:`MetaModel.explain` turns one row into JSON for ``Target.info``.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any, Literal, Self
@@ -185,6 +186,11 @@ class FittedAgent:
         """Calibrated probabilities over ``classes``."""
         raw = self.raw(frame, classes)
         return raw if self.calibrator is None else self.calibrator.transform(raw)
+
+    def outputs(self, frame: pd.DataFrame) -> pd.DataFrame | None:
+        """The agent's named outputs (``aitrader.models.agents``); None for a kind without."""
+        method = getattr(self.model, "outputs", None)
+        return None if method is None else method(self._inputs(frame))
 
     def regimes(self, frame: pd.DataFrame) -> np.ndarray:
         """The regime agent's regime probabilities (ConfigError for another agent)."""
@@ -360,6 +366,25 @@ class MetaModel(ClassifierBase):
         gated = spread > self.threshold_
         proba = np.where(gated[:, None], self.prior_[None, :], proba)
         return MetaOutput(proba, views, weights, spread, gated, regimes)
+
+    def outputs(self, X: ArrayLike) -> pd.DataFrame:
+        """The agents' named outputs side by side: magnitude and intervals from a quantile
+        agent, regime probabilities from an HMM agent, σ and range from a GARCH agent (a column
+        two agents share is prefixed with the agent's name); no columns when no agent has any."""
+        import pandas as pd
+
+        self._check_fitted()
+        frame = self._frame(X)
+        tables = [(a.name, a.outputs(frame)) for a in self.agents_]
+        present = [(name, t.reset_index(drop=True)) for name, t in tables if t is not None]
+        seen = Counter(c for _, t in present for c in t.columns)
+        renamed = [
+            t.rename(columns={c: f"{name}_{c}" for c in t.columns if seen[c] > 1})
+            for name, t in present
+        ]
+        if not renamed:
+            return pd.DataFrame(index=range(len(frame)))
+        return pd.concat(renamed, axis=1)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """The combined probabilities (the training climatology where the gate stands aside)."""

@@ -55,7 +55,8 @@ class Predictor:
     def predict_explained(self, X: pd.DataFrame) -> tuple[np.ndarray, dict[str, Any]]:
         """Calibrated probabilities and why, for the last row: its probabilities by class name
         and, from a model that explains itself (the meta-agent: ``combine`` + ``explain``),
-        each agent's view and weight, the disagreement and the gate."""
+        each agent's view and weight, the disagreement and the gate; from a model with named
+        outputs (``aitrader.models.agents``: an interval, a regime, a range), their last row."""
         combine = getattr(self.model, "combine", None)
         details: dict[str, Any] = {}
         if combine is None:
@@ -66,6 +67,11 @@ class Predictor:
             details = self.model.explain(output)  # type: ignore[attr-defined]
         names = class_names(self.classes)
         probabilities = dict(zip(names, map(float, proba[-1]), strict=True))
+        outputs = getattr(self.model, "outputs", None)
+        if outputs is not None:
+            last = outputs(self.transform(X.iloc[-1:]))
+            if len(last.columns):
+                details["outputs"] = {str(k): float(v) for k, v in last.iloc[-1].items()}
         return proba, {"probabilities": probabilities} | details
 
     def proba_at(self, X: pd.DataFrame, rows: np.ndarray, calibrated: bool = True) -> np.ndarray:

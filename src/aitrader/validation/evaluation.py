@@ -190,6 +190,7 @@ def _fold_table(prepared: Prepared, folds: list[_Fold], bins: int) -> pd.DataFra
         o = f.output
         y = m.encode(prepared.y[o.fold.test], prepared.classes)
         scores = m.classification_metrics(y, o.proba, np.tile(o.climatology, (y.size, 1)), bins)
+        scores |= _interval_scores(prepared, [o])
         t = f.tuned
         rows.append(
             {
@@ -209,6 +210,17 @@ def _fold_table(prepared: Prepared, folds: list[_Fold], bins: int) -> pd.DataFra
             }
         )
     return pd.DataFrame(rows)
+
+
+def _interval_scores(prepared: Prepared, outputs: list[FoldOutput]) -> dict[str, float]:
+    """Coverage and median width of the model's intervals (quantile agent, or a meta-agent with
+    one) against the realised next-bar log return of the test rows; empty without intervals."""
+    parts = [o for o in outputs if o.outputs is not None and len(o.outputs.columns)]
+    if not parts:
+        return {}
+    table = pd.concat([o.outputs for o in parts if o.outputs is not None])
+    rows = np.concatenate([o.fold.test for o in parts])
+    return m.interval_metrics(table, np.log1p(prepared.next_return[rows]))
 
 
 def _predictions(prepared: Prepared, s: _Stitched, target: pd.Series) -> pd.DataFrame:
@@ -321,6 +333,7 @@ def evaluate(
     pooled = _stitch([(f.output, k) for f, k in everything])
     y = m.encode(prepared.y[pooled.rows], prepared.classes)
     scores = m.classification_metrics(y, pooled.proba, pooled.climatology, validation.ece_bins)
+    scores |= _interval_scores(prepared, [f.output for f in folds])
     scores |= trading_metrics(result, returns, prepared.periods_per_year)
     scores["folds"] = float(len(splits))
     scores["folds_trading"] = float(sum(f.tuned.trades_anything for f in folds))

@@ -116,3 +116,25 @@ def sharpe(returns: np.ndarray, periods_per_year: float = 1.0) -> float:
         return 0.0
     sd = float(np.std(returns, ddof=1))
     return 0.0 if sd == 0 else float(np.mean(returns) / sd * math.sqrt(periods_per_year))
+
+
+INTERVAL_LEVELS = (80, 95)
+
+
+def interval_metrics(outputs: pd.DataFrame, realised: np.ndarray) -> dict[str, float]:
+    """Coverage (share of rows whose ``realised`` value lies in ``[ret_loC, ret_hiC]``) and median
+    width of every interval level ``C`` the ``outputs`` table has; rows with a non-finite
+    realised value or bound are left out. Empty for a table without intervals."""
+    out: dict[str, float] = {}
+    for level in INTERVAL_LEVELS:
+        lo_name, hi_name = f"ret_lo{level}", f"ret_hi{level}"
+        if lo_name not in outputs or hi_name not in outputs:
+            continue
+        lo, hi = outputs[lo_name].to_numpy(float), outputs[hi_name].to_numpy(float)
+        ok = np.isfinite(realised) & np.isfinite(lo) & np.isfinite(hi)
+        if not ok.any():
+            continue
+        inside = (realised[ok] >= lo[ok]) & (realised[ok] <= hi[ok])
+        out[f"coverage_{level}"] = float(inside.mean())
+        out[f"width_{level}"] = float(np.median(hi[ok] - lo[ok]))
+    return out

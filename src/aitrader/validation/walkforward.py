@@ -30,6 +30,7 @@ from aitrader.features.scaling import FeatureScaler
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
 from aitrader.labels.build import make_labels
 from aitrader.labels.config import LabelConfig
+from aitrader.models.agents import agent_outputs
 from aitrader.models.calibration import ProbabilityCalibrator
 from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model, uses_scaler
@@ -145,12 +146,14 @@ def _fit_chain(prepared: Prepared, fold: Fold, config: ModelConfig) -> tuple[Pre
 @dataclass(frozen=True)
 class FoldOutput:
     """Out-of-sample probabilities of one fold, the calibrated probabilities of its calibration
-    slice and the training climatology."""
+    slice, the training climatology and the model's named outputs on the test rows (intervals,
+    regimes, ranges; None for a model without outputs)."""
 
     fold: Fold
     proba: np.ndarray
     calibration_proba: np.ndarray
     climatology: np.ndarray
+    outputs: pd.DataFrame | None = None
 
 
 def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
@@ -160,7 +163,10 @@ def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
     counts = np.bincount(m.encode(prepared.y[seen], prepared.classes), minlength=len(chain.classes))
     with threadpool_limits(limits=config.n_jobs, user_api="blas"):
         proba = chain.proba_at(prepared.X, fold.test)
-    return FoldOutput(fold, proba, calibration, counts / counts.sum())
+        outputs = None
+        if getattr(chain.model, "outputs", None) is not None:
+            outputs = agent_outputs(chain, prepared.X.iloc[fold.test])
+    return FoldOutput(fold, proba, calibration, counts / counts.sum(), outputs)
 
 
 _WORKER: Prepared | None = None
