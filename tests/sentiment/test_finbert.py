@@ -119,6 +119,22 @@ def test_batches_score_like_one_headline_at_a_time(tiny: Tiny) -> None:
     np.testing.assert_allclose(uneven, single, rtol=0, atol=TOL)
 
 
+def test_a_hub_snapshot_layout_loads_too(tiny: Tiny, tmp_path: Path) -> None:
+    """ProsusAI/finbert's files: pytorch_model.bin, vocab.txt, tokenizer_config.json (a
+    512-token limit above the model's positions), no tokenizer.json."""
+    import torch
+
+    snapshot = tmp_path / "snapshot"
+    snapshot.mkdir()
+    for name in ("config.json", "vocab.txt"):
+        shutil.copy(tiny.directory / name, snapshot / name)
+    config = {"do_lower_case": True, "model_max_length": 512}
+    (snapshot / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    torch.save(tiny.model.state_dict(), snapshot / "pytorch_model.bin")
+    scores = FinBertScorer(snapshot).score(TITLES)
+    np.testing.assert_allclose(scores, [expected(tiny, t) for t in TITLES], rtol=0, atol=TOL)
+
+
 def test_loads_and_scores_without_touching_the_network(
     tiny: Tiny, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -167,27 +183,34 @@ def test_news_fetch_stores_finbert_scores_that_the_feature_reads(
     assert frame["news_mean_24h"].iloc[-1] == pytest.approx(mean, abs=1e-12)
 
 
-def test_missing_or_broken_weights_are_clear_errors(tiny: Tiny, tmp_path: Path) -> None:
-    def scorer(directory: Path) -> object:
-        return make_scorer(SentimentConfig(scorer="finbert", finbert_dir=directory))
+def _refused(directory: Path, message: str) -> None:
+    """make_scorer refuses ``directory`` with ``sentiment.finbert_dir DIR: message...``."""
+    expected = re.escape(f"sentiment.finbert_dir {directory}: {message}")
+    with pytest.raises(ConfigError, match=expected):
+        make_scorer(SentimentConfig(scorer="finbert", finbert_dir=directory))
 
-    missing = tmp_path / "nowhere"
-    with pytest.raises(ConfigError, match=f"finbert_dir {missing}: no such directory"):
-        scorer(missing)
+
+def test_missing_or_broken_weights_are_clear_errors(tiny: Tiny, tmp_path: Path) -> None:
+    import torch
+
+    _refused(tmp_path / "nowhere", "no such directory")
     corrupt = tmp_path / "corrupt"
     shutil.copytree(tiny.directory, corrupt)
     (corrupt / "model.safetensors").write_bytes(b"not a safetensors file")
-    with pytest.raises(ConfigError, match=f"finbert_dir {corrupt}: cannot load FinBERT"):
-        scorer(corrupt)
+    _refused(corrupt, "cannot load FinBERT from there")
     (corrupt / "config.json").write_text("{not json", encoding="utf-8")
-    with pytest.raises(ConfigError, match=f"finbert_dir {corrupt}: cannot load FinBERT"):
-        scorer(corrupt)
+    _refused(corrupt, "cannot load FinBERT from there")
+    headless = tmp_path / "headless"  # e.g. plain BERT weights under FinBERT's config
+    shutil.copytree(tiny.directory, headless)
+    (headless / "model.safetensors").unlink()
+    body = {k: v for k, v in tiny.model.state_dict().items() if not k.startswith("classifier")}
+    torch.save(body, headless / "pytorch_model.bin")
+    _refused(headless, "the weights lack or do not fit classifier.bias, classifier.weight")
     no_vocab = tmp_path / "no_vocab"
     shutil.copytree(tiny.directory, no_vocab)
     (no_vocab / "vocab.txt").unlink()
     (no_vocab / "tokenizer.json").unlink()
-    with pytest.raises(ConfigError, match=f"finbert_dir {no_vocab}: no tokenizer there"):
-        scorer(no_vocab)
+    _refused(no_vocab, "no tokenizer there")
 
 
 def test_a_classifier_without_finbert_labels_is_refused(tmp_path: Path) -> None:

@@ -82,18 +82,7 @@ class FinBertScorer:
 def _load_finbert(directory: Path) -> tuple[Any, Any]:
     """The tokenizer and the model (eval mode) from ``directory`` only; a ConfigError naming
     the directory when it is missing, incomplete or unreadable."""
-    if not directory.is_dir():
-        raise ConfigError(f"sentiment.finbert_dir {directory}: no such directory")
-    if not (directory / "config.json").is_file():
-        raise ConfigError(
-            f"sentiment.finbert_dir {directory}: no FinBERT weights there (config.json "
-            "missing); download them once (e.g. ProsusAI/finbert) into that directory"
-        )
-    if not any((directory / name).is_file() for name in ("vocab.txt", "tokenizer.json")):
-        raise ConfigError(
-            f"sentiment.finbert_dir {directory}: no tokenizer there (vocab.txt or "
-            "tokenizer.json missing)"
-        )
+    _check_files(directory)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local directory only, no hub calls
     try:
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -106,12 +95,35 @@ def _load_finbert(directory: Path) -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        model = AutoModelForSequenceClassification.from_pretrained(directory, local_files_only=True)
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            directory, local_files_only=True, output_loading_info=True
+        )
     except Exception as exc:  # OSError, ValueError, safetensors' own error: all "unreadable"
         raise ConfigError(
             f"sentiment.finbert_dir {directory}: cannot load FinBERT from there: {exc}"
         ) from exc
+    lacking = sorted({*info["missing_keys"], *(k[0] for k in info["mismatched_keys"])})
+    if lacking:  # transformers would fill them with random values and only warn
+        raise ConfigError(
+            f"sentiment.finbert_dir {directory}: the weights lack or do not fit "
+            f"{', '.join(lacking[:5])}: not a FinBERT sequence classifier"
+        )
     return tokenizer, model.eval()
+
+
+def _check_files(directory: Path) -> None:
+    if not directory.is_dir():
+        raise ConfigError(f"sentiment.finbert_dir {directory}: no such directory")
+    if not (directory / "config.json").is_file():
+        raise ConfigError(
+            f"sentiment.finbert_dir {directory}: no FinBERT weights there (config.json "
+            "missing); download them once (e.g. ProsusAI/finbert) into that directory"
+        )
+    if not any((directory / name).is_file() for name in ("vocab.txt", "tokenizer.json")):
+        raise ConfigError(
+            f"sentiment.finbert_dir {directory}: no tokenizer there (vocab.txt or "
+            "tokenizer.json missing)"
+        )
 
 
 def make_scorer(config: SentimentConfig) -> Scorer:
