@@ -26,6 +26,8 @@ HEAVY = (
     "optuna",
     "mlflow",
     "sqlalchemy",
+    "torch",
+    "transformers",
 )
 
 PROBE = """

@@ -1,5 +1,6 @@
-"""The HMM regime agent: forward filtering only (the Viterbi trap), volatility-ordered states,
-regimes found on planted data, a bit-identical bundle round trip."""
+"""The HMM regime agent: volatility-ordered states, regimes found on planted data, a
+bit-identical bundle round trip (forward filtering only: the Viterbi trap is in
+test_model_causality.py)."""
 
 from __future__ import annotations
 
@@ -11,48 +12,8 @@ import pandas as pd
 import pytest
 
 from aitrader.errors import ConfigError
-from aitrader.features.causality import random_cuts
 from aitrader.features.spec import FeatureSpec
-from aitrader.models.base import ArrayLike
 from aitrader.models.hmm import HMMRegimeModel
-from aitrader.models.predictor import Predictor
-from aitrader.validation.leakage import model_violations
-
-
-class ViterbiHMM(HMMRegimeModel):
-    """The trap: states decoded by Viterbi (``GaussianHMM.predict``) over all rows given."""
-
-    def state_proba(self, X: ArrayLike) -> np.ndarray:
-        from hmmlearn.hmm import GaussianHMM
-
-        ret, hl = self._windows(X)
-        obs = self._observations(ret, hl)[:, -1, :]
-        hmm = GaussianHMM(n_components=self.transmat_.shape[0], covariance_type="diag")
-        hmm.startprob_, hmm.transmat_ = self.initial_, self.transmat_
-        hmm.means_, hmm.covars_ = self.means_, self.vars_
-        states = hmm.predict((obs - self.obs_mean_) / self.obs_scale_)
-        return np.eye(self.transmat_.shape[0])[states]
-
-
-def _cuts(n: int) -> list[int]:
-    return random_cuts(n, 30, min_rows=n // 2, seed=11)
-
-
-def test_forward_filter_passes_the_harness_and_viterbi_is_caught(
-    kit: SimpleNamespace, btc: pd.DataFrame
-) -> None:
-    X, y = kit.rows(btc)
-    chain = kit.fitted("hmm", X.iloc[:1500], y[:1500], window=kit.LAGS)
-    assert model_violations(btc, kit.SPECS, chain, _cuts(len(btc))) == []
-
-    leaky = ViterbiHMM(chain.model.params, seed=42)
-    for name in ("initial_", "transmat_", "means_", "vars_", "obs_mean_", "obs_scale_", "emit_"):
-        setattr(leaky, name, getattr(chain.model, name))
-    leaky.classes_, leaky.n_features_in_ = chain.model.classes_, chain.model.n_features_in_
-    trap = Predictor(chain.feature_names, chain.classes, leaky, None, None)
-    found = model_violations(btc, kit.SPECS, trap, _cuts(len(btc)))
-    assert found, "the Viterbi decoder uses later bars and must be flagged"
-    assert {v.column for v in found} & {"hmm_p0", "hmm_p1", "hmm_p2"}
 
 
 def test_one_row_equals_the_batch_row(kit: SimpleNamespace, btc: pd.DataFrame) -> None:

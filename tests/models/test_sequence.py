@@ -14,7 +14,6 @@ import pytest
 from scipy.stats import binomtest
 
 from aitrader.errors import ConfigError, DataError
-from aitrader.features.causality import check_prediction_causality
 from aitrader.models import kinds
 from aitrader.models.baselines import MajorityModel
 from aitrader.models.bundle_files import BundleError, predictor_files, read_predictor
@@ -51,26 +50,6 @@ def random_walk(n: int, seed: int = 1) -> tuple[pd.DataFrame, Any]:
     x = np.column_stack([returns[4 - k : n + 4 - k] for k in range(4)])
     y = np.where(returns[5:] > 0, 1.0, -1.0)
     return pd.DataFrame(x, columns=list("abcd")), y
-
-
-@pytest.mark.parametrize("kind", SEQUENCE)
-def test_prediction_at_t_ignores_later_rows(kind: str) -> None:
-    X, y = planted(400)
-    model = make_model(config(kind)).fit(X.iloc[:300], y[:300])
-    cuts = [0, 3, 7, 8, 50, 201, 398]
-    violations = check_prediction_causality(model.predict_proba, X, cuts)
-    assert not violations, "\n".join(map(str, violations[:5]))
-
-
-def test_causality_harness_catches_a_model_that_reads_ahead() -> None:
-    """A centred window (what a bidirectional net or a smoother does) fails the harness."""
-    X, _ = planted(200)
-
-    def centred(frame: pd.DataFrame) -> np.ndarray:
-        return frame["a"].rolling(5, center=True, min_periods=1).mean().to_numpy()
-
-    violations = check_prediction_causality(centred, X, [20, 100])
-    assert violations and "when the series ends at row 20" in str(violations[0])
 
 
 def fit_and_score(kind: str, X: pd.DataFrame, y: Any) -> tuple[int, float]:

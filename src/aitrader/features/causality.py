@@ -1,8 +1,7 @@
 """The no-look-ahead harness: a feature is causal when truncating history never changes it.
 
-Models get the same test (:func:`check_prediction_causality`): a fitted model's prediction at
-row ``t`` must not change when the rows after ``t`` are cut off or replaced by other values
-(a sequence model's window, a filtered regime state); one that decodes the whole sequence fails.
+Fitted models get the same test from :mod:`aitrader.validation.leakage` (``model_violations``),
+which reports with this module's :class:`Violation`.
 
 For each cut point ``c`` the feature is recomputed on bars ``0..c`` only; every value at and
 before ``c`` must equal the value computed on the full series (NaN equal to NaN, bit for bit). A
@@ -11,11 +10,10 @@ feature that peeks at bar ``t + 1`` to produce bar ``t`` fails at the first cut 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from aitrader.features.bars import Bars
 from aitrader.features.featureset import compute_spec
@@ -31,11 +29,16 @@ class Violation:
     row: int
     full: float
     truncated: float
+    check: str = "truncated"  # or "future altered": the rows after the cut were replaced
 
     def __str__(self) -> str:
+        if self.check == "truncated":
+            when = f"when the series ends at row {self.cut}"
+        else:
+            when = f"when the rows after row {self.cut} are replaced by other values"
         return (
             f"{self.column}: row {self.row} is {self.full!r} on the full series but "
-            f"{self.truncated!r} when the series ends at row {self.cut}"
+            f"{self.truncated!r} {when}"
         )
 
 
@@ -67,31 +70,4 @@ def check_causality(
             elif not same.all():
                 row = int(np.flatnonzero(~same)[0])
                 found.append(Violation(column, cut, row, float(expected[row]), float(head[row])))
-    return found
-
-
-def check_prediction_causality(
-    predict: Callable[[pd.DataFrame], np.ndarray],
-    X: pd.DataFrame,
-    cuts: Sequence[int],
-    seed: int = 0,
-) -> list[Violation]:
-    """Predict ``X`` whole, then for each cut ``c`` on rows ``0..c`` alone and on ``X`` with
-    the rows after ``c`` replaced by shuffled other rows; the predictions of rows ``0..c`` must
-    be equal bit for bit (the violation's column names the probability column and the check)."""
-    full = np.asarray(predict(X), dtype=np.float64).reshape(len(X), -1)
-    rng = np.random.default_rng(seed)
-    found: list[Violation] = []
-    for cut in cuts:
-        altered = X.copy()
-        future = altered.iloc[cut + 1 :]
-        altered.iloc[cut + 1 :] = future.to_numpy()[rng.permutation(len(future))] * -1.5
-        checks = (("truncated", X.iloc[: cut + 1]), ("future altered", altered))
-        for what, data in checks:
-            got = np.asarray(predict(data), dtype=np.float64).reshape(len(data), -1)[: cut + 1]
-            same = (got == full[: cut + 1]) | (np.isnan(got) & np.isnan(full[: cut + 1]))
-            if not same.all():
-                row, col = (int(v[0]) for v in np.nonzero(~same))
-                name = f"probability {col} ({what})"
-                found.append(Violation(name, cut, row, float(full[row, col]), float(got[row, col])))
     return found
