@@ -285,3 +285,19 @@ def test_meta_carries_its_agents_magnitude_interval_and_regimes(
     _, info = loaded.predict_explained(rows)
     assert info["outputs"]["q2_ret_q50"] == pytest.approx(out["q2_ret_q50"].iloc[-1])
     assert set(info["agents"]) == {"logistic", "quantile", "q2", "hmm"}
+
+
+def test_a_sequence_agent_gets_its_window_in_every_meta_prediction(
+    kit: SimpleNamespace,
+) -> None:
+    candles, _ = kit.regime_walk(1600, seed=8)
+    X, y = kit.rows(candles)
+    tiny = {"window": 8, "hidden": 8, "epochs": 2, "purge": 4, "batch_size": 64, "levels": 1}
+    model = meta(agents=["logistic", {"kind": "tcn", "params": tiny}], purge_rows=4).fit(X, y)
+    assert model.context_rows == 7
+    chain = Predictor(tuple(X.columns), model.classes_, model, None, None)
+    last = np.array([len(X) - 1])
+    one_bar = chain.proba_at(X.iloc[-(model.context_rows + 1) :], np.array([7]))
+    np.testing.assert_allclose(one_bar, chain.proba_at(X, last), rtol=0, atol=1e-12)
+    padded = model.predict_proba(X.iloc[-1:])  # no context: the tcn would see padding
+    assert not np.allclose(padded, chain.proba_at(X, last), atol=1e-6)

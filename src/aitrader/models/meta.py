@@ -223,6 +223,13 @@ class MetaModel(ClassifierBase):
     def _p(self) -> MetaParams:
         return self.params if isinstance(self.params, MetaParams) else MetaParams()
 
+    @property
+    def context_rows(self) -> int:
+        """The most earlier rows any fitted agent reads (a sequence agent's window); callers
+        pass them before the rows to predict (``Predictor.proba_at``, the model strategy)."""
+        agents: list[FittedAgent] = getattr(self, "agents_", [])
+        return max((a.model.context_rows for a in agents), default=0)
+
     def check_horizon(self, horizon: int) -> None:
         """ConfigError when ``purge_rows`` is shorter than the label horizon (the inner
         out-of-fold blocks would then see training labels that overlap them)."""
@@ -276,11 +283,14 @@ class MetaModel(ClassifierBase):
             if hi <= lo:
                 continue
             end = max(0, lo - p.purge_rows)
-            train, block = frame.iloc[:end], frame.iloc[lo:hi]
+            train = frame.iloc[:end]
             agents = [self._fit_agent(i, train, labels[:end]) for i in range(len(p.agents))]
-            views.append(np.stack([a.raw(block, self.classes_) for a in agents], axis=1))
+            # a sequence agent reads the rows before the block too (features, no labels)
+            start = max(0, lo - max(a.model.context_rows for a in agents))
+            block, keep = frame.iloc[start:hi], lo - start
+            views.append(np.stack([a.raw(block, self.classes_)[keep:] for a in agents], axis=1))
             if regime is not None:
-                regimes.append(agents[regime].regimes(block))
+                regimes.append(agents[regime].regimes(block)[keep:])
             rows.append(np.arange(lo, hi))
         if not rows:
             raise DataError("meta-agent: the training window has no out-of-fold rows")
