@@ -143,7 +143,12 @@ class RiskManager:
     def engage_kill_switch(self, time: pd.Timestamp, reason: str) -> None:
         """Block every new entry until :meth:`reset_kill_switch`; persisted at once."""
         self._set(kill_switch=True, kill_reason=reason, kill_time=utc(time))
-        logger.warning("kill switch engaged", extra={"reason": reason, "time": str(time)})
+        logger.warning(
+            "kill switch engaged at %s: %s (no new entries until it is reset)",
+            time,
+            reason,
+            extra={"reason": reason, "time": str(time)},
+        )
 
     def reset_kill_switch(self, time: pd.Timestamp) -> None:
         """Explicitly re-allow entries (the only way the kill switch clears)."""
