@@ -27,7 +27,9 @@ from aitrader.ops.api import AppConfig, create_app
 from aitrader.ops.auth import TokenChecker
 from aitrader.ops.drift import drift_job
 from aitrader.ops.mlmetrics import MlSource
+from aitrader.ops.notify import Notice
 from aitrader.ops.server import BackgroundServer
+from aitrader.ops.watch import LedgerWatcher
 from aitrader.validation.experiment import ExperimentConfig, train_bundle
 from aitrader.validation.walkforward import Prepared, prepare
 
@@ -182,6 +184,11 @@ def test_drift_alert_scales_entries_until_the_next_retrain(
     assert {f["name"] for f in state["report"]["features"]} == set(store.info.feature_columns)
     assert all(f["level"] == "alert" for f in state["report"]["features"])
     assert event.level == "error" and event.message == line
+    with Ledger(drifted / "run.db") as ledger:  # the bot's watcher does not tell it again
+        ledger.log_event("feed", "feed stalled", "warning")
+        notices: list[Notice] = []
+        LedgerWatcher(ledger, notices.append, from_start=True).poll()
+    assert [n.text for n in notices] == ["warning feed: feed stalled"]
     # a later check keeps the scaling (until the next retrain); a new champion clears it
     alert_only = _settings(drifted, drift={"action": "alert"})
     assert drift_job(alert_only, sent.append).endswith("until the next retrain")

@@ -132,8 +132,9 @@ def drift_job(settings: Settings, notify: Notify) -> str:
         found = check_drift(settings, ledger)
         ledger.save_state(DRIFT, found.state)
         level = str(found.state.get("level", "unknown"))
-        summary = {k: v for k, v in found.state.items() if k != "report"}
+        told = level in ("warn", "alert")  # a watcher on this ledger leaves it to this job
+        summary = {k: v for k, v in found.state.items() if k != "report"} | {"notified": told}
         ledger.log_event("drift", found.message, LEVELS.get(level, "info"), summary)
-    if level in ("warn", "alert"):
+    if told:
         notify(found.message)
     return found.message

@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 
 
+def _told(event: dict[str, Any]) -> bool:
+    """Whether the event's writer sent its own notice (``"notified": true`` in its payload, e.g.
+    the drift job), so that it is not told twice."""
+    payload = event.get("payload")
+    return isinstance(payload, dict) and payload.get("notified") is True
+
+
 def fill_text(fill: Fill) -> str:
     side = "BUY" if fill.qty > 0 else "SELL"
     return (
@@ -102,7 +109,7 @@ class LedgerWatcher:
                 text = f"risk rejected {row['symbol']} {row['requested_qty']:+.6g}: {row['reason']}"
                 notices.append(Notice("risk", text))
         for row in self._rows("events"):
-            if row["kind"] == "control" or row["level"] in ERROR_LEVELS:
+            if (row["kind"] == "control" or row["level"] in ERROR_LEVELS) and not _told(row):
                 text = f"{row['level']} {row['kind']}: {row['message']}"
                 notices.append(Notice(row["kind"], text))
         notices += self._kill_notice() + self._scheduled()
