@@ -401,7 +401,7 @@ def live_session(
     """Live trading (real orders through ccxt, the API keys of the secrets) on ``book``: a
     resumed run reconciles with the exchange first."""
     from aitrader.venues.ccxt.client import exchange_client
-    from aitrader.venues.ccxt.venue import live_runner
+    from aitrader.venues.ccxt.venue import LiveSetup, live_runner
 
     client = exchange_client(bars.exchange, cfg, bars.api_url)
     symbols = list(bars.symbols)
@@ -411,9 +411,8 @@ def live_session(
     targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
 
     def build(feeds: list[BarFeed]) -> Runner:
-        return live_runner(
-            client, symbols, targets, feeds, book, cfg.risk, run, start=start, capital=capital
-        )
+        setup = LiveSetup(cfg.risk, run, start=start, capital=capital)
+        return live_runner(client, symbols, targets, feeds, book, setup)
 
     return LiveSession(client, bars, start, build)
 
