@@ -21,7 +21,7 @@ from aitrader.live.runner import GuardConfig
 from aitrader.live.summary import RunSummary
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.venues.ccxt.calls import ExchangeCalls
-from aitrader.venues.ccxt.venue import live_runner
+from aitrader.venues.ccxt.venue import LiveSetup, live_runner
 
 SYMBOL = "BTC/USDT"
 
@@ -127,12 +127,12 @@ def drive(
     guard: GuardConfig | None = None,
 ) -> RunSummary:
     """One live run on the emulator through the real ccxt client, until ``feed`` ends."""
-    runner = live_runner(
-        exchange, [SYMBOL], script(targets, stop_loss), [feed], ledger, RISK_LIVE,
-        {"test": "faults"}, calls=calls or quick_calls(exchange),
+    setup = LiveSetup(
+        RISK_LIVE, {"test": "faults"}, calls=calls or quick_calls(exchange),
         start=feed.emu.now - pd.Timedelta(hours=1),
         guard=guard or GuardConfig(backoff_base=0.01, backoff_cap=0.05),
     )  # fmt: skip
+    runner = live_runner(exchange, [SYMBOL], script(targets, stop_loss), [feed], ledger, setup)
     return asyncio.run(asyncio.wait_for(runner.run(), 90))
 
 

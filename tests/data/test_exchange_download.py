@@ -62,7 +62,7 @@ def fetch(
     store: Store, overrides: SourceOverrides, config: DownloadConfig, symbol: str = "BTC/USDT"
 ) -> list:
     since = load_sample("BTC-PERP-1m").index[0]
-    return download(store, "binance", [symbol], "1m", since, None, config, overrides=overrides)
+    return download(store, "binance", [symbol], "1m", (since, None), config, overrides=overrides)
 
 
 def start_times(state: BinanceState) -> list[int]:
@@ -78,8 +78,7 @@ def test_full_download_equals_served_data_minus_open_candle(tmp_path: Path) -> N
             "binance",
             ["BTC/USDT"],
             "1m",
-            since,
-            None,
+            (since, None),
             fast_config(),
             progress=events.append,
             overrides=overrides,
@@ -235,8 +234,7 @@ def test_new_series_needs_a_start_date(tmp_path: Path) -> None:
             "binance",
             ["BTC/USDT"],
             "1m",
-            None,
-            None,
+            (None, None),
             fast_config(),
             overrides=overrides,
         )
@@ -245,7 +243,7 @@ def test_new_series_needs_a_start_date(tmp_path: Path) -> None:
 
 def test_unknown_exchange_lists_close_matches(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"unknown exchange 'binanse'.*binance"):
-        download(Store(tmp_path), "binanse", ["BTC/USDT"], "1h", None, None, fast_config())
+        download(Store(tmp_path), "binanse", ["BTC/USDT"], "1h", (None, None), fast_config())
 
 
 def test_unsupported_timeframe_lists_supported(tmp_path: Path) -> None:
@@ -256,8 +254,7 @@ def test_unsupported_timeframe_lists_supported(tmp_path: Path) -> None:
             "binance",
             ["BTC/USDT"],
             "7m",
-            None,
-            None,
+            (None, None),
             fast_config(),
             overrides=overrides,
         )

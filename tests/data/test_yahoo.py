@@ -52,7 +52,7 @@ def fetch_spy(
     store: Store, overrides: SourceOverrides, config: DownloadConfig, timeframe: str = "1d"
 ) -> list:
     since = load_sample("SPY-1d").index[0]
-    return download(store, "yahoo", ["SPY"], timeframe, since, None, config, overrides=overrides)
+    return download(store, "yahoo", ["SPY"], timeframe, (since, None), config, overrides=overrides)
 
 
 def test_daily_download_drops_null_rows_and_the_open_bar(tmp_path: Path) -> None:
@@ -106,10 +106,12 @@ def test_hourly_download_and_the_730_day_limit(tmp_path: Path) -> None:
         too_early = now - pd.Timedelta(days=800)
         with pytest.raises(SourceError, match="last 730 days only"):
             download(
-                store, "yahoo", ["BTC-USD"], "1h", too_early, None, config, overrides=overrides
+                store, "yahoo", ["BTC-USD"], "1h", (too_early, None), config, overrides=overrides
             )
         assert state.data_requests() == []
-        download(store, "yahoo", ["BTC-USD"], "1h", btc.index[0], None, config, overrides=overrides)
+        download(
+            store, "yahoo", ["BTC-USD"], "1h", (btc.index[0], None), config, overrides=overrides
+        )
     stored = store.read(DatasetKey("yahoo", "BTC-USD", "1h"))
     expected = btc.iloc[:-1].assign(volume=btc["volume"].iloc[:-1].astype("int64").astype(float))
     pd.testing.assert_frame_equal(stored, expected, check_freq=False)  # Yahoo volumes are ints
@@ -119,14 +121,14 @@ def test_unknown_symbol_reports_yahoos_description(tmp_path: Path) -> None:
     state, store = spy_state(50), Store(tmp_path)
     with yahoo(state) as overrides, pytest.raises(SourceError, match="symbol may be delisted"):
         download(
-            store, "yahoo", ["SPY", "SPYY"], "1d", None, None, fast_config(), overrides=overrides
+            store, "yahoo", ["SPY", "SPYY"], "1d", (None, None), fast_config(), overrides=overrides
         )
     assert state.data_requests() == [] and store.list() == []
 
 
 def test_unsupported_timeframe_lists_supported(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match=r"'4h'; supported: 1h, 1d, 1w"):
-        download(Store(tmp_path), "yahoo", ["SPY"], "4h", None, None, fast_config())
+        download(Store(tmp_path), "yahoo", ["SPY"], "4h", (None, None), fast_config())
 
 
 def test_cli_unknown_symbol_exits_1_with_message(

@@ -44,14 +44,16 @@ def test_feature_on_higher_timeframe_is_causal(name: str, btc_bars: Bars) -> Non
 
 
 def _temporary(name: str, compute: registry.Computer) -> Iterator[str]:
-    registry.define(
-        name,
-        "statistics",
-        "deliberately broken feature (test only)",
-        {"window": Param(5, lo=1)},
-        lambda p: [name],
-        lambda p: 0,
-        compute,
+    registry.register(
+        registry.FeatureDef(
+            name,
+            "statistics",
+            "deliberately broken feature (test only)",
+            {"window": Param(5, lo=1)},
+            lambda p: [name],
+            lambda p: 0,
+            compute,
+        )
     )
     try:
         yield name

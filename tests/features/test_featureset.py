@@ -103,14 +103,16 @@ def test_series_too_short_is_a_data_error(btc_1h: pd.DataFrame) -> None:
 @pytest.fixture()
 def htf_close() -> Iterator[str]:
     """A feature that returns each bar's close, to see exactly which 4h bar is visible."""
-    registry.define(
-        "test_close",
-        "trend",
-        "close (test only)",
-        {},
-        lambda p: ["close"],
-        lambda p: 0,
-        lambda b, p: [b.close.copy()],
+    registry.register(
+        registry.FeatureDef(
+            "test_close",
+            "trend",
+            "close (test only)",
+            {},
+            lambda p: ["close"],
+            lambda p: 0,
+            lambda b, p: [b.close.copy()],
+        )
     )
     yield "test_close"
     registry.unregister("test_close")

@@ -29,7 +29,7 @@ from aitrader.live.runner import GuardConfig
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.strategy.base import PLAN_FIELDS
 from aitrader.venues.ccxt.broker import ExchangeBroker
-from aitrader.venues.ccxt.venue import live_runner
+from aitrader.venues.ccxt.venue import LiveSetup, live_runner
 
 RISK = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
 BARS = 80
@@ -65,9 +65,11 @@ def run(
     exchange = exchange or client(emu)
     runner = live_runner(
         exchange, [SYMBOL], plan_feed(), [SteppingFeed(emu, bars, ledger=ledger)], ledger,
-        RISK, {"test": "plan"}, calls=quick_calls(exchange),
-        guard=GuardConfig(backoff_base=0.01, backoff_cap=0.05),
-        start=emu.now - pd.Timedelta(hours=1),
+        LiveSetup(
+            RISK, {"test": "plan"}, calls=quick_calls(exchange),
+            guard=GuardConfig(backoff_base=0.01, backoff_cap=0.05),
+            start=emu.now - pd.Timedelta(hours=1),
+        ),
     )  # fmt: skip
     asyncio.run(asyncio.wait_for(runner.run(), 90))
     broker = runner.engine.broker

@@ -74,7 +74,11 @@ def _peek(b, p):  # type: ignore[no-untyped-def]
 @pytest.fixture()
 def peeking_feature() -> Iterator[FeatureSpec]:
     name = "leak_next_return"
-    registry.define(name, "statistics", "test-only leak", {}, lambda p: [name], lambda p: 1, _peek)
+    registry.register(
+        registry.FeatureDef(
+            name, "statistics", "test-only leak", {}, lambda p: [name], lambda p: 1, _peek
+        )
+    )
     try:
         yield FeatureSpec(name=name)
     finally:

@@ -35,7 +35,7 @@ from aitrader.venues.ccxt.broker import ExchangeBroker
 from aitrader.venues.ccxt.calls import ExchangeCalls
 from aitrader.venues.ccxt.client import server_clock
 from aitrader.venues.ccxt.reconcile import ReconcileError
-from aitrader.venues.ccxt.venue import live_runner
+from aitrader.venues.ccxt.venue import LiveSetup, live_runner
 
 RISK = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
 RUNNERS: list[Runner] = []  # the runners run() built, latest last
@@ -66,11 +66,13 @@ def run(
         script(targets, stop_loss),
         [SteppingFeed(emu, bars, ledger=ledger)],
         ledger,
-        RISK,
-        {"test": "broker"},
-        calls=calls or quick_calls(exchange),
-        guard=guard or GuardConfig(backoff_base=0.01, backoff_cap=0.05),
-        start=emu.now - pd.Timedelta(hours=1),  # the bar before the first one fed
+        LiveSetup(
+            RISK,
+            {"test": "broker"},
+            calls=calls or quick_calls(exchange),
+            guard=guard or GuardConfig(backoff_base=0.01, backoff_cap=0.05),
+            start=emu.now - pd.Timedelta(hours=1),  # the bar before the first one fed
+        ),
     )
     summary = asyncio.run(asyncio.wait_for(runner.run(), 60))
     broker = runner.engine.broker
@@ -273,8 +275,8 @@ def test_a_new_target_cancels_the_working_order_first(
     with Ledger(tmp_path / "live.db") as ledger:
         exchange = client(emu)
         runner = live_runner(
-            exchange, [SYMBOL], script([math.nan]), [SteppingFeed(emu, 0)], ledger, RISK,
-            calls=quick_calls(exchange),
+            exchange, [SYMBOL], script([math.nan]), [SteppingFeed(emu, 0)], ledger,
+            LiveSetup(RISK, calls=quick_calls(exchange)),
         )  # fmt: skip
         broker = runner.engine.broker
         assert isinstance(broker, ExchangeBroker)
@@ -319,7 +321,7 @@ def test_the_kill_flag_flattens_the_account_on_the_exchange(
         exchange = client(emu)
         runner = live_runner(
             exchange, [SYMBOL], script([math.nan] + [0.5] * 7), [Operator(emu, 8)], ledger,
-            RISK, calls=quick_calls(exchange), start=emu.now - pd.Timedelta(hours=1),
+            LiveSetup(RISK, calls=quick_calls(exchange), start=emu.now - pd.Timedelta(hours=1)),
         )  # fmt: skip
         summary = asyncio.run(asyncio.wait_for(runner.run(), 60))
         assert summary.kill_switch and summary.bars == 8
@@ -400,9 +402,10 @@ def test_a_run_trades_only_its_capital_and_reconciles_around_the_rest(
             exchange = client(emu)
             runner = live_runner(
                 exchange, [SYMBOL], script([math.nan, 0.5, 0.5, 0.5]),
-                [SteppingFeed(emu, bars, ledger=ledger)], ledger, RISK,
-                calls=quick_calls(exchange), start=emu.now - pd.Timedelta(hours=1),
-                capital=2_000.0,
+                [SteppingFeed(emu, bars, ledger=ledger)], ledger, LiveSetup(
+                    RISK, calls=quick_calls(exchange), start=emu.now - pd.Timedelta(hours=1),
+                    capital=2_000.0,
+                ),
             )  # fmt: skip
             asyncio.run(asyncio.wait_for(runner.run(), 60))
             assert isinstance(runner.broker, ExchangeBroker)
@@ -416,4 +419,4 @@ def test_a_run_trades_only_its_capital_and_reconciles_around_the_rest(
     assert restarted.reconciled is not None and restarted.capital == 2_000.0
     with pytest.raises(ConfigError, match="exceeds"), Ledger(tmp_path / "other.db") as ledger:
         exchange = client(emu)
-        live_runner(exchange, [SYMBOL], script([0.5]), [], ledger, capital=1e9)
+        live_runner(exchange, [SYMBOL], script([0.5]), [], ledger, LiveSetup(capital=1e9))

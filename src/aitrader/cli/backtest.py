@@ -3,7 +3,7 @@ benchmarks, stress scenarios and a report."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +39,7 @@ from aitrader.engine.config import BrokerConfig
 from aitrader.errors import ConfigError
 
 if TYPE_CHECKING:
+    from aitrader.engine.managed import ManagedResult
     from aitrader.engine.result import BacktestResult
     from aitrader.strategy.run import RunSpec
 
@@ -105,13 +106,31 @@ def _print_summary(metrics: dict[str, Any], scenarios: pd.DataFrame | None) -> N
         console.print(table("Stress scenarios", ["", *scenarios.index], rows))
 
 
+DatasetsArgument = typer.Argument(
+    None,
+    help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME (several: one portfolio; "
+    "default: run.data of the config).",
+)
+ScenarioOption = typer.Option(
+    [], "--scenario", help="flash-crash, low-liquidity, gap or vol-spike (repeatable)."
+)
+
+
+@dataclass(frozen=True)
+class _Output:
+    """What ``backtest`` reports besides the run: stress scenarios, the HTML report, JSON."""
+
+    scenarios: list[str]
+    seed: int
+    report: Path | None
+    log_scale: bool
+    zero_cost: bool
+    as_json: bool
+
+
 def backtest_command(
     ctx: typer.Context,
-    datasets: list[str] | None = typer.Argument(  # noqa: B008
-        None,
-        help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME (several: one portfolio; "
-        "default: run.data of the config).",
-    ),
+    datasets: list[str] | None = DatasetsArgument,
     strategy: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
@@ -124,9 +143,7 @@ def backtest_command(
     take_profit: float | None = TargetOption,
     per_bar: bool = typer.Option(False, "--per-bar", help="Decide with on_bar, not vectorized."),
     report: Path | None = typer.Option(None, "--report", help="Write the HTML report here."),  # noqa: B008
-    scenario: list[str] = typer.Option(  # noqa: B008
-        [], "--scenario", help="flash-crash, low-liquidity, gap or vol-spike (repeatable)."
-    ),
+    scenario: list[str] = ScenarioOption,
     seed: int = typer.Option(0, "--seed", help="Seed of the stress scenarios."),
     calendar: str | None = typer.Option(None, "--calendar", help="crypto or equity."),
     log_scale: bool = typer.Option(False, "--log-scale", help="Log-scale equity chart."),
@@ -142,38 +159,58 @@ def backtest_command(
 
     Example: aitrader backtest sample:BTC-USD-1h --strategy sma-cross -p fast=20 --report out/
     """
-    from aitrader.analytics.metrics import compute_metrics, json_safe
-    from aitrader.analytics.report import write_report
-    from aitrader.analytics.scenarios import compare_scenarios
     from aitrader.strategy.run import backtest_strategy
 
     cfg = with_costs(run_settings(ctx, config), fee, slippage)
     chosen = choice(cfg, strategy, params, model, (stop_loss, take_profit), trust_bundle)
     window = (start or cfg.run.start, end or cfg.run.end)
     data, spec = run_inputs(cfg, datasets or cfg.run.data, chosen, window)
+    spec = _spec(spec, chosen, zero_cost, calendar, per_bar)
+    strategy_ = chosen.build()
+    spec = replace(spec, options=replace(spec.options, name=strategy_.name))
+    managed = backtest_strategy(strategy_, data, cfg, spec)
+    output = _Output(scenario, seed, report, log_scale, zero_cost, as_json)
+    _finish(managed, data, (chosen, cfg, spec), output)
+
+
+def _spec(
+    spec: RunSpec, chosen: StrategyChoice, zero_cost: bool, calendar: str | None, per_bar: bool
+) -> RunSpec:
+    """The run as the command line sets it: costs, calendar, decision mode and brackets."""
     broker = BrokerConfig.without_costs() if zero_cost else spec.broker
     options = replace(
         spec.options, calendar=_calendar(calendar, spec.options.calendar), name=chosen.name
     )
-    spec = replace(
+    return replace(
         spec, broker=broker, options=options, per_bar=per_bar,
         stop_loss=chosen.stop_loss, take_profit=chosen.take_profit,
     )  # fmt: skip
-    strategy_ = chosen.build()
-    spec = replace(spec, options=replace(spec.options, name=strategy_.name))
-    managed = backtest_strategy(strategy_, data, cfg, spec)
-    result = managed.result
+
+
+def _finish(
+    managed: ManagedResult,
+    data: dict[str, pd.DataFrame],
+    run: tuple[StrategyChoice, Settings, RunSpec],
+    output: _Output,
+) -> None:
+    """Metrics, stress scenarios and the report of a finished backtest, printed or as JSON."""
+    from aitrader.analytics.metrics import compute_metrics, json_safe
+    from aitrader.analytics.report import write_report
+    from aitrader.analytics.scenarios import compare_scenarios
+
+    chosen, result = run[0], managed.result
     warn_in_sample(chosen, result.equity.index[0], result.equity.index[-1])
     metrics = compute_metrics(result)
-    stressed = _run_scenarios(scenario, data, (chosen, cfg, spec), seed)
+    stressed = _run_scenarios(output.scenarios, data, run, output.seed)
     scenarios = compare_scenarios(result, stressed) if stressed else None
-    path = write_report(result, report, log_scale) if report is not None else None
+    report = output.report
+    path = write_report(result, report, output.log_scale) if report is not None else None
     if path is not None and scenarios is not None:
         scenarios.to_csv(path.parent / "scenarios.csv")
-    if zero_cost:
+    if output.zero_cost:
         err_console.print("[bold red]ZERO-COST RUN[/]: fees and slippage are off")
     actions = {str(k): int(v) for k, v in managed.actions.items()}
-    if as_json:
+    if output.as_json:
         rows = None if scenarios is None else scenarios.reset_index().to_dict("records")
         payload = {"metrics": metrics, "risk": actions, "scenarios": rows, "report": path}
         emit_json(json_safe(payload | {"strategy": chosen.describe()}))

@@ -128,6 +128,12 @@ def _research(
             (_model_row(r) for r in runs),
         )
     )
+    _print_decisions(runs, out)
+    return runs
+
+
+def _print_decisions(runs: list[SymbolRun], out: Console) -> None:
+    """Steps 4 and 5 of the demo: each symbol's mode choice and its signals' reach."""
     out.print("[bold]4. Mode choice[/] (trend strength, volatility, liquidity)")
     for run in runs:
         scores = ", ".join(
@@ -149,7 +155,6 @@ def _research(
         notes = [n for n in run.evaluation.folds["decision_notes"] if n]
         if m["time_in_market"] < LOW_TIME_IN_MARKET and notes:
             out.print(f"    why: {notes[-1]}", highlight=False)
-    return runs
 
 
 def _model_row(run: SymbolRun) -> list[str]:

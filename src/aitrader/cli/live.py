@@ -53,6 +53,7 @@ from aitrader.live.runner import GuardConfig, Runner
 from aitrader.live.summary import RunSummary
 from aitrader.names import path_segment
 from aitrader.ops.bot import StopSignal
+from aitrader.strategy.config import RunConfig
 
 FEEDS = ("ws", "rest")
 
@@ -63,6 +64,36 @@ ApiUrlOption = typer.Option(
 )
 WsUrlOption = typer.Option(None, "--ws-url", help="Its websocket endpoint (with --api-url).")
 MaxBarsOption = typer.Option(None, "--max-bars", help="Stop after N bars (in all, resumes too).")
+ReplayOption = typer.Option(
+    None, "--replay", help="Stored bars: sample:NAME or EX:SYM:TF (offline)."
+)
+PaperExchangeOption = typer.Option(
+    None, "--exchange", help="Live bars from this ccxt exchange instead (public data)."
+)
+PaperSymbolOption = typer.Option(
+    None, "--symbol", help="With --exchange: e.g. BTC/USDT (repeat for more)."
+)
+PaperTimeframeOption = typer.Option(
+    None, "--timeframe", help="With --exchange: bar timeframe [default: 1m]."
+)
+PaperLedgerOption = typer.Option(
+    None, "--ledger", help="SQLite ledger file (the same run on it resumes)."
+)
+LiveExchangeOption = typer.Option(
+    None, "--exchange", help="ccxt exchange id, e.g. binance (or run.exchange)."
+)
+LiveSymbolOption = typer.Option(
+    None, "--symbol", help="Unified spot symbol, e.g. BTC/USDT (repeat; or run.symbols)."
+)
+ConfirmLiveOption = typer.Option(
+    False, "--confirm-live", help="Confirm trading real money (required)."
+)
+LiveLedgerOption = typer.Option(
+    None, "--ledger", help="SQLite ledger (the same file resumes and reconciles the run)."
+)
+CapitalOption = typer.Option(
+    None, "--capital", help="Quote currency the run trades with (default: the whole balance)."
+)
 
 
 def _default_ledger(kind: str = "paper") -> Path:
@@ -100,27 +131,17 @@ def _emit(summary: RunSummary, ledger: Path, symbol: str, extra: dict[str, objec
 
 def paper_command(
     ctx: typer.Context,
-    replay: str | None = typer.Option(
-        None, "--replay", help="Stored bars: sample:NAME or EX:SYM:TF (offline)."
-    ),
+    replay: str | None = ReplayOption,
     speed: float = typer.Option(0.0, "--speed", help="Replay: bar durations per second (0: max)."),
     bars: int | None = typer.Option(None, "--bars", help="Replay only the last N bars."),
-    exchange: str | None = typer.Option(
-        None, "--exchange", help="Live bars from this ccxt exchange instead (public data)."
-    ),
-    symbols: list[str] | None = typer.Option(  # noqa: B008
-        None, "--symbol", help="With --exchange: e.g. BTC/USDT (repeat for more)."
-    ),
-    timeframe: str | None = typer.Option(
-        None, "--timeframe", help="With --exchange: bar timeframe [default: 1m]."
-    ),
+    exchange: str | None = PaperExchangeOption,
+    symbols: list[str] | None = PaperSymbolOption,
+    timeframe: str | None = PaperTimeframeOption,
     bars_feed: str = FeedOption,
     poll: float = PollOption,
     api_url: str | None = ApiUrlOption,
     ws_url: str | None = WsUrlOption,
-    ledger: Path | None = typer.Option(  # noqa: B008
-        None, "--ledger", help="SQLite ledger file (the same run on it resumes)."
-    ),
+    ledger: Path | None = PaperLedgerOption,
     strategy_spec: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
@@ -146,12 +167,8 @@ def paper_command(
     cfg = run_settings(ctx, config)
     run = cfg.run
     strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit), trust_bundle)
-    exchange = exchange or (run.exchange if replay is None else None)
-    if replay is None and exchange is None and len(run.data) == 1:
-        replay = run.data[0]
+    replay, exchange = _paper_mode(run, replay, exchange)
     symbols, timeframe = symbols or run.symbols, timeframe or run.timeframe or "1m"
-    if (replay is None) == (exchange is None):
-        raise ConfigError("give either --replay (stored bars) or --exchange and --symbol")
     if exchange is not None:
         if not symbols:
             raise ConfigError("--exchange needs --symbol (e.g. BTC/USDT)")
@@ -161,6 +178,19 @@ def paper_command(
         return
     assert replay is not None
     _paper_replay(cfg, replay, bars, speed, ledger, strategy, max_bars, as_json)
+
+
+def _paper_mode(
+    run: RunConfig, replay: str | None, exchange: str | None
+) -> tuple[str | None, str | None]:
+    """Stored bars (``--replay``, or the run config's one data set) or an exchange's live bars
+    (``--exchange`` or the run config's): exactly one of the two."""
+    exchange = exchange or (run.exchange if replay is None else None)
+    if replay is None and exchange is None and len(run.data) == 1:
+        replay = run.data[0]
+    if (replay is None) == (exchange is None):
+        raise ConfigError("give either --replay (stored bars) or --exchange and --symbol")
+    return replay, exchange
 
 
 def _paper_replay(
@@ -401,7 +431,7 @@ def live_session(
     """Live trading (real orders through ccxt, the API keys of the secrets) on ``book``: a
     resumed run reconciles with the exchange first."""
     from aitrader.venues.ccxt.client import exchange_client
-    from aitrader.venues.ccxt.venue import live_runner
+    from aitrader.venues.ccxt.venue import LiveSetup, live_runner
 
     client = exchange_client(bars.exchange, cfg, bars.api_url)
     symbols = list(bars.symbols)
@@ -411,9 +441,8 @@ def live_session(
     targets = strategy.feed(cfg, symbols, bars.timeframe, candles)
 
     def build(feeds: list[BarFeed]) -> Runner:
-        return live_runner(
-            client, symbols, targets, feeds, book, cfg.risk, run, start=start, capital=capital
-        )
+        setup = LiveSetup(cfg.risk, run, start=start, capital=capital)
+        return live_runner(client, symbols, targets, feeds, book, setup)
 
     return LiveSession(client, bars, start, build)
 
@@ -457,19 +486,11 @@ def _refuse(message: str) -> None:
 
 def live_command(
     ctx: typer.Context,
-    exchange: str | None = typer.Option(
-        None, "--exchange", help="ccxt exchange id, e.g. binance (or run.exchange)."
-    ),
-    symbols: list[str] | None = typer.Option(  # noqa: B008
-        None, "--symbol", help="Unified spot symbol, e.g. BTC/USDT (repeat; or run.symbols)."
-    ),
+    exchange: str | None = LiveExchangeOption,
+    symbols: list[str] | None = LiveSymbolOption,
     timeframe: str | None = typer.Option(None, "--timeframe", help="Bar timeframe [default: 1m]."),
-    confirm_live: bool = typer.Option(
-        False, "--confirm-live", help="Confirm trading real money (required)."
-    ),
-    ledger: Path | None = typer.Option(  # noqa: B008
-        None, "--ledger", help="SQLite ledger (the same file resumes and reconciles the run)."
-    ),
+    confirm_live: bool = ConfirmLiveOption,
+    ledger: Path | None = LiveLedgerOption,
     strategy_spec: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
@@ -477,9 +498,7 @@ def live_command(
     stop_loss: float | None = StopOption,
     take_profit: float | None = TargetOption,
     max_bars: int | None = MaxBarsOption,
-    capital: float | None = typer.Option(
-        None, "--capital", help="Quote currency the run trades with (default: the whole balance)."
-    ),
+    capital: float | None = CapitalOption,
     bars_feed: str = FeedOption,
     poll: float = PollOption,
     api_url: str | None = ApiUrlOption,
@@ -505,29 +524,62 @@ def live_command(
     if not exchange or not symbols:
         raise ConfigError("live needs --exchange and --symbol (or run.exchange / run.symbols)")
     name = exchange.strip().lower()
+    _check_live(cfg, name, f"{', '.join(symbols)} ({timeframe})", confirm_live)
+    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit), trust_bundle)
+    bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
+    path = ledger or _live_ledger(bars)
+    summary, changes = _trade_live(cfg, bars, strategy, (capital, max_bars), path)
+    _show_live(summary, path, bars.label, changes, as_json)
+
+
+def _show_live(
+    summary: RunSummary, path: Path, label: str, changes: list[str], as_json: bool
+) -> None:
+    """A live run's outcome with what its reconciliation changed, as JSON or a table."""
+    if as_json:
+        _emit(summary, path, label, {"reconciled": changes})
+        return
+    for line in changes:
+        console.print(f"reconciled: {line}", highlight=False, soft_wrap=True)
+    _report(summary, path, label, "Live run (exchange fills)")
+
+
+def _check_live(cfg: Settings, name: str, markets: str, confirm_live: bool) -> None:
+    """Refuse a live run without API keys for ``name`` or without ``--confirm-live``."""
     if not has_keys(cfg, name):
         variable = f"AITRADER__SECRETS__EXCHANGES__{name.upper()}__API_KEY (and __SECRET)"
         _refuse(f"no API keys for {name}: set {variable} or a secrets file (mode 0600)")
     if not confirm_live:
         _refuse(
-            f"live trading of {', '.join(symbols)} ({timeframe}) on {name} places real orders "
-            "with real "
-            "money; add --confirm-live to confirm"
+            f"live trading of {markets} on {name} places real orders with real money; add "
+            "--confirm-live to confirm"
         )
-    strategy = choice(cfg, strategy_spec, params, model, (stop_loss, take_profit), trust_bundle)
+
+
+def _live_ledger(bars: LiveBars) -> Path:
+    """The default ledger of a live run: named after its exchange, markets and timeframe."""
+    markets = "-".join(path_segment(s.replace("/", ""), "--symbol") for s in bars.symbols)
+    timeframe = path_segment(bars.timeframe, "--timeframe")
+    return Path(f"live-{bars.exchange}-{markets}-{timeframe}.db")
+
+
+def _trade_live(
+    cfg: Settings,
+    bars: LiveBars,
+    strategy: StrategyChoice,
+    limits: tuple[float | None, int | None],
+    path: Path,
+) -> tuple[RunSummary, list[str]]:
+    """The live run on the ledger at ``path`` with ``limits`` (capital, max bars): its summary
+    and what the reconciliation at its start changed."""
     from aitrader.venues.ccxt.startup import venue_errors
 
-    bars = LiveBars(name, tuple(symbols), timeframe, bars_feed, poll, api_url, ws_url)
-    markets = "-".join(path_segment(s.replace("/", ""), "--symbol") for s in symbols)
-    path = ledger or Path(f"live-{name}-{markets}-{path_segment(timeframe, '--timeframe')}.db")
-    with venue_errors(name, api_url), run_ledger(path, secret_values(cfg.secrets)) as book:
+    capital, max_bars = limits
+    with (
+        venue_errors(bars.exchange, bars.api_url),
+        run_ledger(path, secret_values(cfg.secrets)) as book,
+    ):
         session = live_session(cfg, bars, strategy, capital, book)
         runner, summary = _drive(cfg, session, max_bars)
         report = getattr(runner.engine.broker, "reconciled", None)
-    changes = report.lines() if report is not None else []
-    if as_json:
-        _emit(summary, path, bars.label, {"reconciled": changes})
-        return
-    for line in changes:
-        console.print(f"reconciled: {line}", highlight=False, soft_wrap=True)
-    _report(summary, path, bars.label, "Live run (exchange fills)")
+    return summary, report.lines() if report is not None else []

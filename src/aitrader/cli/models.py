@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -21,6 +21,10 @@ from aitrader.config import Settings, format_validation_error
 from aitrader.errors import ConfigError, DataError
 from aitrader.models import kinds
 from aitrader.validation.experiment import ExperimentConfig, Source
+
+if TYPE_CHECKING:
+    from aitrader.models.registry import ModelBundle
+    from aitrader.strategy.signals import SymbolThresholds
 
 DatasetArgument = typer.Argument(..., help="sample:NAME, EXCHANGE:SYMBOL:TIMEFRAME or a file")
 ModelOption = typer.Option(
@@ -146,20 +150,10 @@ def train_command(
 
     Example: aitrader train sample:BTC-USD-1h -o models/btc
     """
-    from aitrader.validation.experiment import run_train
-
     cfg = settings(ctx)
     config = _experiment(cfg, model, no_track)
     source = _source(cfg, dataset)
-    with progress(transient=True) as bar:
-        task = bar.add_task("features", total=None)
-        bundle, path, run_id = run_train(
-            source,
-            config,
-            cfg.data.dir,
-            output,
-            lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    bundle, path, run_id = _train(source, config, cfg.data.dir, output)
     info = bundle.info
     tuned = info.thresholds()
     summary = {
@@ -182,6 +176,28 @@ def train_command(
         )
         return
     _print(f"Trained {config.models.kind}", summary)
+    _print_decision(tuned)
+
+
+def _train(
+    source: Source, config: ExperimentConfig, data_dir: Path, output: Path | None
+) -> tuple[ModelBundle, Path, str | None]:
+    """:func:`~aitrader.validation.experiment.run_train` with a progress bar of its features."""
+    from aitrader.validation.experiment import run_train
+
+    with progress(transient=True) as bar:
+        task = bar.add_task("features", total=None)
+        return run_train(
+            source,
+            config,
+            data_dir,
+            output,
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
+def _print_decision(tuned: SymbolThresholds | None) -> None:
+    """Whether and how the trained bundle's decision was tuned, and whether it will trade."""
     if tuned is None:
         console.print(
             "decision: not tuned (the data set's symbol/timeframe is unknown); the bundle trades "

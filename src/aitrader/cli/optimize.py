@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -30,12 +30,22 @@ from aitrader.cli.strategy import (
 )
 from aitrader.errors import ConfigError
 
+if TYPE_CHECKING:
+    from aitrader.config import Settings
+    from aitrader.strategy.optimize import OptimizeConfig, OptimizeResult
+    from aitrader.strategy.run import Candles, RunSpec
+
+DatasetsArgument = typer.Argument(
+    None, help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME (default: run.data)."
+)
+OutputOption = typer.Option(
+    None, "--output", "-o", help="Write the chosen parameters as a run: config here."
+)
+
 
 def optimize_command(
     ctx: typer.Context,
-    datasets: list[str] | None = typer.Argument(  # noqa: B008
-        None, help="sample:NAME or EXCHANGE:SYMBOL:TIMEFRAME (default: run.data)."
-    ),
+    datasets: list[str] | None = DatasetsArgument,
     strategy: str | None = StrategyOption,
     params: list[str] | None = ParamOption,
     model: Path | None = ModelOption,
@@ -46,9 +56,7 @@ def optimize_command(
     folds: int = typer.Option(4, "--folds", help="Walk-forward blocks of the objective."),
     max_grid: int = typer.Option(200, "--max-grid", help="Largest space searched as a grid."),
     seed: int = typer.Option(0, "--seed", help="Sampler seed."),
-    output: Path | None = typer.Option(  # noqa: B008
-        None, "--output", "-o", help="Write the chosen parameters as a run: config here."
-    ),
+    output: Path | None = OutputOption,
     config: Path | None = RunConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -61,7 +69,7 @@ def optimize_command(
 
     Example: aitrader optimize sample:BTC-USD-1h -s sma-cross --trials 30 -o run.yaml
     """
-    from aitrader.strategy.optimize import OptimizeConfig, optimize, study_name
+    from aitrader.strategy.optimize import OptimizeConfig, study_name
 
     cfg = run_settings(ctx, config)
     chosen = choice(cfg, strategy, params, model, trust=trust_bundle)
@@ -73,15 +81,7 @@ def optimize_command(
     timeframe = spec.options.timeframe or "?"
     name = study_name(chosen.name, list(names or []), timeframe)
     settings = OptimizeConfig(trials, folds, max_grid, seed, cfg.data.dir, fixed)
-    with progress() as bar:
-        task = bar.add_task(f"optimize {chosen.name}", total=None)
-        result = optimize(
-            cls,
-            (data, cfg, spec),
-            name,
-            settings,
-            lambda k, n: bar.update(task, completed=k, total=n),
-        )
+    result = _search(cls, chosen.name, (data, cfg, spec), name, settings)
     best = {**fixed, **result.best_params}
     if output is not None:
         _write_run(output, chosen.name, best, list(names or []))
@@ -90,6 +90,24 @@ def optimize_command(
         emit_json(payload)
         return
     _print(payload)
+
+
+def _search(
+    cls: Any,
+    label: str,
+    run: tuple[Candles, Settings, RunSpec],
+    name: str,
+    settings: OptimizeConfig,
+) -> OptimizeResult:
+    """Run the study ``name`` of the strategy class ``cls`` with a progress bar of its trials
+    (``label``: the strategy as chosen)."""
+    from aitrader.strategy.optimize import optimize
+
+    with progress() as bar:
+        task = bar.add_task(f"optimize {label}", total=None)
+        return optimize(
+            cls, run, name, settings, lambda k, n: bar.update(task, completed=k, total=n)
+        )
 
 
 def _fixed(chosen: Any) -> tuple[Any, dict[str, Any]]:

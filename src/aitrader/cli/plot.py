@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import typer
 
 from aitrader.cli.common import JsonOption, console, emit_json, settings
@@ -35,23 +36,15 @@ def plot_command(
 
     Example: aitrader plot sample:BTC-USD-1h -i sma:50,bb:20,rsi:14 --trades data/reports/demo
     """
-    from aitrader.analytics.plot import PlotInput, parse_indicators, read_run, write_plot
-    from aitrader.cli.data_download import parse_time
+    from aitrader.analytics.plot import PlotInput, parse_indicators, write_plot
     from aitrader.data.datasets import load_dataset
     from aitrader.data.store import Store
 
     cfg = settings(ctx)
     specs = parse_indicators(indicators)
     loaded = load_dataset(dataset, Store(cfg.data.dir))
-    low, high = parse_time(start, "--start"), parse_time(end, "--end")
-    candles = loaded.candles
-    candles = candles[(candles.index >= low) if low is not None else slice(None)]
-    candles = candles[(candles.index < high) if high is not None else slice(None)]
-    if candles.empty:
-        raise DataError(f"{loaded.name}: no bars between --start and --end")
-    run, equity = read_run(trades, loaded.symbol) if trades is not None else (None, None)
-    if equity is not None:
-        equity = equity[(equity.index >= candles.index[0]) & (equity.index <= candles.index[-1])]
+    candles = _clip(loaded.candles, loaded.name, start, end)
+    run, equity = _run(trades, loaded.symbol, candles)
     data = PlotInput(loaded.name, loaded.symbol, loaded.timeframe, candles, specs, run, equity)
     folder = out or Path(cfg.data.dir) / "plots" / loaded.name.replace(":", "_").replace("/", "-")
     path, step = write_plot(data, folder)
@@ -66,3 +59,27 @@ def plot_command(
     else:
         shown = "" if step == loaded.timeframe else f", shown as {step} candles"
         console.print(f"plot: [bold]{path}[/] ({len(candles):,} {loaded.timeframe} bars{shown})")
+
+
+def _clip(candles: pd.DataFrame, name: str, start: str | None, end: str | None) -> pd.DataFrame:
+    """The bars from ``--start`` up to ``--end`` (exclusive); none left is an error."""
+    from aitrader.cli.data_download import parse_time
+
+    low, high = parse_time(start, "--start"), parse_time(end, "--end")
+    candles = candles[(candles.index >= low) if low is not None else slice(None)]
+    candles = candles[(candles.index < high) if high is not None else slice(None)]
+    if candles.empty:
+        raise DataError(f"{name}: no bars between --start and --end")
+    return candles
+
+
+def _run(
+    trades: Path | None, symbol: str, candles: pd.DataFrame
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The run folder's trades of ``symbol`` and its equity over the bars shown (none: None)."""
+    from aitrader.analytics.plot import read_run
+
+    run, equity = read_run(trades, symbol) if trades is not None else (None, None)
+    if equity is not None:
+        equity = equity[(equity.index >= candles.index[0]) & (equity.index <= candles.index[-1])]
+    return run, equity

@@ -58,6 +58,25 @@ def price_figure(
         row=1,
         col=1,
     )
+    _add_fills(fig, fills)
+    _add_levels(fig, levels)
+    if len(targets):
+        fig.add_scatter(
+            x=targets["time"],
+            y=targets["target"],
+            name="target position",
+            line={"shape": "hv", "color": BLUE},
+            row=2,
+            col=1,
+        )
+    fig.update_xaxes(rangeslider_visible=False)
+    fig.update_yaxes(title="price", row=1, col=1)
+    fig.update_yaxes(title="target (× equity)", row=2, col=1)
+    return _layout(fig, title, height=640)
+
+
+def _add_fills(fig: go.Figure, fills: pd.DataFrame) -> None:
+    """Buy and sell fills as markers on the price panel."""
     for side, name, symbol, colour in (
         (1, "buy fill", "triangle-up", GREEN),
         (-1, "sell fill", "triangle-down", RED),
@@ -77,6 +96,10 @@ def price_figure(
             row=1,
             col=1,
         )
+
+
+def _add_levels(fig: go.Figure, levels: Mapping[str, float]) -> None:
+    """The trade plan's levels as dashed lines across the price panel."""
     for name, price in levels.items():
         colour = LEVEL_COLOURS.get(name.split(" ")[0] if name != "take profit" else name, GREY)
         fig.add_hline(
@@ -87,19 +110,6 @@ def price_figure(
             annotation_text=f"{name} {price:,.2f}",
             annotation_position="top left",
         )
-    if len(targets):
-        fig.add_scatter(
-            x=targets["time"],
-            y=targets["target"],
-            name="target position",
-            line={"shape": "hv", "color": BLUE},
-            row=2,
-            col=1,
-        )
-    fig.update_xaxes(rangeslider_visible=False)
-    fig.update_yaxes(title="price", row=1, col=1)
-    fig.update_yaxes(title="target (× equity)", row=2, col=1)
-    return _layout(fig, title, height=640)
 
 
 def calibration_figure(table: pd.DataFrame) -> go.Figure:

@@ -55,6 +55,8 @@ class ProgressEvent:
 
 
 ProgressFn = Callable[[ProgressEvent], None]
+Window = tuple[pd.Timestamp | None, pd.Timestamp | None]
+"""``(since, until)``: the bars from ``since`` up to ``until`` (None: open-ended)."""
 
 
 @dataclass
@@ -104,27 +106,25 @@ def download(
     source: str | CandleSource,
     symbols: Sequence[str],
     timeframe: str,
-    since: pd.Timestamp | None,
-    until: pd.Timestamp | None,
+    window: Window,
     config: DownloadConfig,
     progress: ProgressFn | None = None,
     overrides: SourceOverrides | None = None,
 ) -> list[DownloadResult]:
-    """Fetch ``[since, until)`` of every symbol into the store; only missing bars are asked for.
+    """Fetch ``window`` (``[since, until)``, either end open: None) of every symbol into the
+    store; only missing bars are asked for.
 
     Everything is validated (source, timeframe, symbols) before the first candle is fetched.
     Raises SourceError (TransientSourceError once retries are spent); pages already stored stay.
     """
     if not symbols:
         raise ConfigError("no symbols given (use --symbol, e.g. --symbol BTC/USDT)")
-    _check_range(since, until)
+    _check_range(*window)
     src = open_source(source, config, overrides) if isinstance(source, str) else source
     try:
         src.validate(symbols, timeframe)
         return [
-            _download_one(
-                store, src, DatasetKey(src.name, s, timeframe), (since, until), config, progress
-            )
+            _download_one(store, src, DatasetKey(src.name, s, timeframe), window, config, progress)
             for s in symbols
         ]
     finally:
@@ -267,7 +267,7 @@ def _download_one(
     store: Store,
     src: CandleSource,
     key: DatasetKey,
-    window: tuple[pd.Timestamp | None, pd.Timestamp | None],
+    window: Window,
     config: DownloadConfig,
     progress: ProgressFn | None,
 ) -> DownloadResult:

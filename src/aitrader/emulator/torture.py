@@ -42,7 +42,7 @@ from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.venues.ccxt.calls import ExchangeCalls
 from aitrader.venues.ccxt.client import latest_closed_bar, point_binance, raw_client
 from aitrader.venues.ccxt.feeds import PollingConfig, PollingFeed, WebsocketConfig, WebsocketFeed
-from aitrader.venues.ccxt.venue import live_runner
+from aitrader.venues.ccxt.venue import LiveSetup, live_runner
 
 SYMBOL = "BTC/USDT"
 RISK = RiskConfig(limits=LimitsConfig(require_stop=False, risk_per_trade=1.0))
@@ -132,10 +132,8 @@ async def _trade(url: str, path: Path, config: EmulatorConfig, spec: Spec) -> No
             feed = PollingFeed(exchange, SYMBOL, "1h", start, polling, exchange.fetch_time)
         calls = ExchangeCalls(exchange, attempts=4, max_wait=2.0)
         guard = GuardConfig(backoff_base=0.05, backoff_cap=0.5)
-        runner = live_runner(
-            exchange, [SYMBOL], spec.targets(), [feed], ledger, RISK, described,
-            calls=calls, guard=guard, start=start,
-        )  # fmt: skip
+        setup = LiveSetup(RISK, described, calls=calls, guard=guard, start=start)
+        runner = live_runner(exchange, [SYMBOL], spec.targets(), [feed], ledger, setup)
         try:
             await runner.run(spec.bars)
         finally:

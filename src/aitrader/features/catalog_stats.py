@@ -8,7 +8,15 @@ import numpy as np
 
 from aitrader.features import microstructure, statistics
 from aitrader.features.bars import Bars
-from aitrader.features.registry import Computer, Param, Params, column, define, offset
+from aitrader.features.registry import (
+    Computer,
+    FeatureDef,
+    Param,
+    Params,
+    column,
+    offset,
+    register,
+)
 
 
 def _window(default: int, lo: int = 2) -> dict[str, Param]:
@@ -29,14 +37,16 @@ def _of_close(fn: Callable[[np.ndarray, int], np.ndarray]) -> Computer:
 
 
 def _statistics() -> None:
-    define(
-        "return_moments",
-        "statistics",
-        "rolling mean, std, skewness and excess kurtosis of log returns",
-        _window(20, lo=3),
-        lambda p: [f"ret_{m}_{p.integer('window')}" for m in ("mean", "std", "skew", "kurt")],
-        lambda p: p.integer("window"),
-        _moments,
+    register(
+        FeatureDef(
+            "return_moments",
+            "statistics",
+            "rolling mean, std, skewness and excess kurtosis of log returns",
+            _window(20, lo=3),
+            lambda p: [f"ret_{m}_{p.integer('window')}" for m in ("mean", "std", "skew", "kurt")],
+            lambda p: p.integer("window"),
+            _moments,
+        )
     )
     for name, default, warm, summary, fn in (
         ("zscore", 20, -1, "z-score of close in a rolling window", statistics.zscore),
@@ -51,45 +61,51 @@ def _statistics() -> None:
             statistics.trend_strength,
         ),
     ):
-        define(
-            name,
-            "statistics",
-            summary,
-            _window(default),
-            column(name, "window"),
-            offset("window", warm),
-            _of_close(fn),
+        register(
+            FeatureDef(
+                name,
+                "statistics",
+                summary,
+                _window(default),
+                column(name, "window"),
+                offset("window", warm),
+                _of_close(fn),
+            )
         )
 
 
 def _serial() -> None:
-    define(
-        "autocorr",
-        "statistics",
-        "autocorrelation of log returns at lags 1..max_lag in a rolling window",
-        {**_window(100, lo=3), "max_lag": Param(10, lo=1, hi=1000)},
-        lambda p: [
-            f"acf_{lag}_{p.integer('window')}" for lag in range(1, p.integer("max_lag") + 1)
-        ],
-        lambda p: p.integer("window"),
-        _autocorr,
-        check=lambda p: (
-            None if p.integer("max_lag") < p.integer("window") else "max_lag must be < window"
-        ),
+    register(
+        FeatureDef(
+            "autocorr",
+            "statistics",
+            "autocorrelation of log returns at lags 1..max_lag in a rolling window",
+            {**_window(100, lo=3), "max_lag": Param(10, lo=1, hi=1000)},
+            lambda p: [
+                f"acf_{lag}_{p.integer('window')}" for lag in range(1, p.integer("max_lag") + 1)
+            ],
+            lambda p: p.integer("window"),
+            _autocorr,
+            check=lambda p: (
+                None if p.integer("max_lag") < p.integer("window") else "max_lag must be < window"
+            ),
+        )
     )
-    define(
-        "hurst",
-        "statistics",
-        "Hurst exponent from the scaling of lagged log-price differences",
-        {**_window(100, lo=8), "max_lag": Param(16, lo=2, hi=1000)},
-        lambda p: [f"hurst_{p.integer('window')}"],
-        lambda p: p.integer("window") - 1,
-        lambda b, p: [statistics.hurst(b.close, p.integer("window"), p.integer("max_lag"))],
-        check=lambda p: (
-            None
-            if 2 * p.integer("max_lag") < p.integer("window")
-            else "max_lag must be < window / 2"
-        ),
+    register(
+        FeatureDef(
+            "hurst",
+            "statistics",
+            "Hurst exponent from the scaling of lagged log-price differences",
+            {**_window(100, lo=8), "max_lag": Param(16, lo=2, hi=1000)},
+            lambda p: [f"hurst_{p.integer('window')}"],
+            lambda p: p.integer("window") - 1,
+            lambda b, p: [statistics.hurst(b.close, p.integer("window"), p.integer("max_lag"))],
+            check=lambda p: (
+                None
+                if 2 * p.integer("max_lag") < p.integer("window")
+                else "max_lag must be < window / 2"
+            ),
+        )
     )
 
 
@@ -103,57 +119,67 @@ def _lags(b: Bars, p: Params) -> list[np.ndarray]:
 
 
 def _lag_window() -> None:
-    define(
-        "lags",
-        "statistics",
-        "the last `lags` log returns and log high-low ranges (lag 0 = this bar): the window "
-        "the sequence agents (hmm, garch, quantile) filter per row",
-        {"lags": Param(48, lo=2, hi=1000, help="bars in the window")},
-        lambda p: [
-            *(f"lag_ret_{k}" for k in range(p.integer("lags"))),
-            *(f"lag_hl_{k}" for k in range(p.integer("lags"))),
-        ],
-        lambda p: p.integer("lags"),
-        _lags,
+    register(
+        FeatureDef(
+            "lags",
+            "statistics",
+            "the last `lags` log returns and log high-low ranges (lag 0 = this bar): the window "
+            "the sequence agents (hmm, garch, quantile) filter per row",
+            {"lags": Param(48, lo=2, hi=1000, help="bars in the window")},
+            lambda p: [
+                *(f"lag_ret_{k}" for k in range(p.integer("lags"))),
+                *(f"lag_hl_{k}" for k in range(p.integer("lags"))),
+            ],
+            lambda p: p.integer("lags"),
+            _lags,
+        )
     )
 
 
 def _microstructure() -> None:
-    define(
-        "amihud",
-        "microstructure",
-        "Amihud illiquidity: sum |log return| / sum traded value",
-        _window(20),
-        lambda p: [f"amihud_{p.integer('window')}"],
-        lambda p: p.integer("window"),
-        lambda b, p: [microstructure.amihud(b.close, b.volume, p.integer("window"))],
+    register(
+        FeatureDef(
+            "amihud",
+            "microstructure",
+            "Amihud illiquidity: sum |log return| / sum traded value",
+            _window(20),
+            lambda p: [f"amihud_{p.integer('window')}"],
+            lambda p: p.integer("window"),
+            lambda b, p: [microstructure.amihud(b.close, b.volume, p.integer("window"))],
+        )
     )
-    define(
-        "roll_spread",
-        "microstructure",
-        "Roll effective spread from the serial covariance of returns",
-        _window(20),
-        lambda p: [f"roll_spread_{p.integer('window')}"],
-        lambda p: p.integer("window") + 1,
-        lambda b, p: [microstructure.roll_spread(b.close, p.integer("window"))],
+    register(
+        FeatureDef(
+            "roll_spread",
+            "microstructure",
+            "Roll effective spread from the serial covariance of returns",
+            _window(20),
+            lambda p: [f"roll_spread_{p.integer('window')}"],
+            lambda p: p.integer("window") + 1,
+            lambda b, p: [microstructure.roll_spread(b.close, p.integer("window"))],
+        )
     )
-    define(
-        "cs_spread",
-        "microstructure",
-        "Corwin-Schultz high-low spread estimate",
-        _window(20, lo=1),
-        lambda p: [f"cs_spread_{p.integer('window')}"],
-        lambda p: p.integer("window"),
-        lambda b, p: [microstructure.corwin_schultz(b.high, b.low, p.integer("window"))],
+    register(
+        FeatureDef(
+            "cs_spread",
+            "microstructure",
+            "Corwin-Schultz high-low spread estimate",
+            _window(20, lo=1),
+            lambda p: [f"cs_spread_{p.integer('window')}"],
+            lambda p: p.integer("window"),
+            lambda b, p: [microstructure.corwin_schultz(b.high, b.low, p.integer("window"))],
+        )
     )
-    define(
-        "kyle_lambda",
-        "microstructure",
-        "Kyle's lambda proxy: return per signed root traded value",
-        _window(20),
-        lambda p: [f"kyle_lambda_{p.integer('window')}"],
-        lambda p: p.integer("window"),
-        lambda b, p: [microstructure.kyle_lambda(b.close, b.volume, p.integer("window"))],
+    register(
+        FeatureDef(
+            "kyle_lambda",
+            "microstructure",
+            "Kyle's lambda proxy: return per signed root traded value",
+            _window(20),
+            lambda p: [f"kyle_lambda_{p.integer('window')}"],
+            lambda p: p.integer("window"),
+            lambda b, p: [microstructure.kyle_lambda(b.close, b.volume, p.integer("window"))],
+        )
     )
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from aitrader.features.bars import Bars
-from aitrader.features.registry import Param, Params, define
+from aitrader.features.registry import FeatureDef, Param, Params, register
 
 _NS_MINUTE = 60 * 1_000_000_000
 _NS_HOUR = 60 * _NS_MINUTE
@@ -85,19 +85,23 @@ def _check(p: Params) -> str | None:
     return None
 
 
-define(
-    "news_sentiment",
-    "sentiment",
-    "headline count, mean, decay-weighted score and surprise (published + lag ≤ bar open)",
-    {
-        "store": Param("", help="headline store (aitrader news fetch); empty: none"),
-        "lag_minutes": Param(5, lo=0, hi=10_080, help="publication lag before a headline counts"),
-        "window_hours": Param(24, lo=1, hi=24 * 90),
-        "halflife_hours": Param(6.0, lo=0.1, hi=24 * 90),
-        "baseline_hours": Param(168, lo=1, hi=24 * 365),
-    },
-    _columns,
-    lambda p: 0,
-    _compute,
-    check=_check,
+register(
+    FeatureDef(
+        "news_sentiment",
+        "sentiment",
+        "headline count, mean, decay-weighted score and surprise (published + lag ≤ bar open)",
+        {
+            "store": Param("", help="headline store (aitrader news fetch); empty: none"),
+            "lag_minutes": Param(
+                5, lo=0, hi=10_080, help="publication lag before a headline counts"
+            ),
+            "window_hours": Param(24, lo=1, hi=24 * 90),
+            "halflife_hours": Param(6.0, lo=0.1, hi=24 * 90),
+            "baseline_hours": Param(168, lo=1, hi=24 * 365),
+        },
+        _columns,
+        lambda p: 0,
+        _compute,
+        check=_check,
+    )
 )

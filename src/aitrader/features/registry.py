@@ -142,23 +142,6 @@ def register(definition: FeatureDef, replace: bool = False) -> FeatureDef:
     return definition
 
 
-def define(
-    name: str,
-    group: str,
-    summary: str,
-    params: Mapping[str, Param],
-    columns: Callable[[Params], list[str]],
-    warmup: Callable[[Params], int],
-    compute: Computer,
-    exact_warmup: bool = True,
-    check: Callable[[Params], str | None] = lambda _p: None,
-) -> FeatureDef:
-    """Build a :class:`FeatureDef` and register it (the catalogue's shorthand)."""
-    return register(
-        FeatureDef(name, group, summary, params, columns, warmup, compute, exact_warmup, check)
-    )
-
-
 def column(
     prefix: str, key: str, suffix: Callable[[Params], str] = lambda _p: ""
 ) -> Callable[[Params], list[str]]:

@@ -133,14 +133,13 @@ def _autocorr(r: np.ndarray, window: int, max_lag: int) -> np.ndarray:
             changes += int(r[t] != r[t - 1]) - int(r[start] != old)
             for k in range(1, max_lag + 1):
                 c[k - 1] += r[t] * r[t - k] - r[start - 1 + k] * old
-        _acf_row(r, start, t, window, s, s2, changes, c, out[t])
+        _acf_row(r, t, window, s, s2, changes, c, out[t])
     return out
 
 
 @njit(cache=True)
 def _acf_row(
     r: np.ndarray,
-    start: int,
     t: int,
     window: int,
     s: float,
@@ -149,6 +148,7 @@ def _acf_row(
     c: np.ndarray,
     row: np.ndarray,
 ) -> None:
+    start = t - window + 1
     mean = s / window
     denom = s2 - window * mean * mean
     if changes == 0 or denom <= 1e-12 * s2:

@@ -240,10 +240,11 @@ def _first_touch(
     t: int,
     max_bars: int,
     side: float,
-    take: float,
-    stop: float,
+    barriers: tuple[float, float],
 ) -> tuple[float, float, int]:
-    """(barrier, exit price, bar) of the first barrier touched after ``t``; the stop wins ties."""
+    """(barrier, exit price, bar) of the first of ``barriers`` (take, stop) touched after ``t``;
+    the stop wins ties."""
+    take, stop = barriers
     for j in range(t + 1, t + max_bars + 1):
         if side * (open_[j] - stop) <= 0.0:
             return -1.0, open_[j], j
@@ -288,8 +289,7 @@ def _scan_barriers(
             t,
             max_bars,
             s,
-            entry + s * take_width[t],
-            entry - s * stop_width[t],
+            (entry + s * take_width[t], entry - s * stop_width[t]),
         )
         barrier[t] = hit
         held[t] = j - t

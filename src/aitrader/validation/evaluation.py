@@ -278,6 +278,16 @@ def _path(folds: list[_Fold], split: CPCV, path: list[int]) -> list[tuple[_Fold,
     return out
 
 
+def _path_sharpes(
+    prepared: Prepared, folds: list[_Fold], split: CPCV, ctx: DecisionContext
+) -> dict[str, float]:
+    """The mean and spread of the Sharpe ratio over every CPCV path, each traded as ``ctx`` says."""
+    sharpes = [
+        m.sharpe(_trade(prepared, _path(folds, split, p), ctx)[1].to_numpy()) for p in split.paths
+    ]
+    return {"path_sharpe_mean": float(np.mean(sharpes)), "path_sharpe_std": float(np.std(sharpes))}
+
+
 def _returns(
     prepared: Prepared, path: list[tuple[_Fold, np.ndarray]], ctx: DecisionContext, choose: float
 ) -> pd.Series:
@@ -337,13 +347,7 @@ def evaluate(
     scores |= trading_metrics(result, returns, prepared.periods_per_year)
     scores["folds"] = float(len(splits))
     scores["folds_trading"] = float(sum(f.tuned.trades_anything for f in folds))
-    if split:
-        sharpes = [
-            m.sharpe(_trade(prepared, _path(folds, split, p), ctx)[1].to_numpy())
-            for p in split.paths
-        ]
-        scores["path_sharpe_mean"] = float(np.mean(sharpes))
-        scores["path_sharpe_std"] = float(np.std(sharpes))
+    scores |= _path_sharpes(prepared, folds, split, ctx) if split else {}
     target = pd.Series(fraction, index=result.result.equity.index)
     return Evaluation(
         metrics=scores,

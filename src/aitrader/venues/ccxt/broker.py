@@ -23,7 +23,7 @@ backtest runs unchanged on an exchange. What it adds is everything a real venue 
   the whole position (it protects while the runtime is down); any other order on the symbol —
   sent, re-sent or redone — cancels it first (it locks the position), and an exit larger than
   what is still held is closed as covered, not sent. Elsewhere, and for take-profits, brackets
-  are checked locally on closed bars.
+  are checked locally on closed bars (:class:`~aitrader.venues.ccxt.stops.ExchangeStops`).
 * **Trade plans** move the levels at each close (:class:`~aitrader.live.plan_levels.PlanLevels`).
 * **Continuous reconciliation**: every bar checks the account's balances and this run's open
   orders against the ledger (:func:`~aitrader.venues.ccxt.reconcile.check_account`).
@@ -49,7 +49,6 @@ import pandas as pd
 from aitrader.engine.types import Account, Bar, Fill, Liquidity, Order, OrderType, Position
 from aitrader.errors import BrokerError, ConfigError
 from aitrader.live.ledger import Ledger, apply_fill
-from aitrader.live.plan_levels import PlanLevels
 from aitrader.live.records import LedgerOrder, OrderStatus
 from aitrader.logsafe import short
 from aitrader.venues.ccxt.calls import (
@@ -61,12 +60,13 @@ from aitrader.venues.ccxt.calls import (
     translated,
 )
 from aitrader.venues.ccxt.reconcile import ReconcileReport, check_account, reconcile
+from aitrader.venues.ccxt.stops import ExchangeStops
 from aitrader.venues.paper import ledger_fills
 
 log = logging.getLogger(__name__)
 
 
-class ExchangeBroker(PlanLevels):
+class ExchangeBroker(ExchangeStops):
     """The Engine's broker on a ccxt spot exchange (see the module docstring)."""
 
     durable = True  # orders leave the process: intents are on disk before they are sent
@@ -512,17 +512,6 @@ class ExchangeBroker(PlanLevels):
                 math.nan if take_profit is None else avg * (1.0 + take_profit),
             )
 
-    @property
-    def dust(self) -> dict[str, float]:
-        """The most a position may hold and count as flat: below the market's minimum amount it
-        cannot be sold (the policy's trade book closes a round trip at it)."""
-        return {s: r.min_amount for s, r in self.rules.items()}
-
-    def _dust(self, symbol: str, qty: float) -> bool:
-        """A holding too small to sell (below the market's minimum amount or notional)."""
-        rules, price = self.rules[symbol], self.marks.get(symbol, 0.0)
-        return qty < rules.min_amount or (price > 0 and qty * price < rules.min_cost)
-
     def sync(self) -> None:
         """Poll every working order and book its new fills."""
         for symbol, cid in [*self.working.items(), *self.stops.items()]:
@@ -550,50 +539,6 @@ class ExchangeBroker(PlanLevels):
         if self.ledger.get_order(cid).status.is_open:
             self.ledger.mark_cancelled(cid, why)
         return True
-
-    def _ensure_stop(self, symbol: str) -> None:
-        """A position with a stop level gets its native stop order on the exchange (once per
-        position and bar; a bar redone after a restart finds it by its key)."""
-        held, stop = self.positions[symbol].qty, self.brackets[symbol][0]
-        if not self.native_stops[symbol] or symbol in self.stops or symbol in self.working:
-            return
-        if held <= 0 or self._dust(symbol, held) or math.isnan(stop):
-            return
-        amount = self._floor(symbol, held)
-        price = float(self.exchange.price_to_precision(symbol, stop))
-        if (
-            price >= self.marks.get(symbol, math.inf)
-            or amount * price < self.rules[symbol].min_cost
-        ):
-            return  # crossed already, or too small: the local check on closed bars acts
-        key = f"{self.run_id}:{symbol}|{self.bar}|native_stop|{price!r}"
-        cid = self.client_order_id(key)
-        known = self.ledger.find_order(cid)
-        if known is None:
-            record = Order(symbol, cid, qty=-amount, type=OrderType.STOP, stop_price=price,
-                           reduce_only=True, reason="stop_loss")  # fmt: skip
-            self.ledger.record_intent(record, intent_key=key, time=self.now)
-            self._send(cid)
-        elif known.status.is_open:
-            self._resume_order(cid, known.status)
-
-    def _check_bracket(self, symbol: str, bar: Bar) -> None:
-        """Exit at market when the closed bar traded through the stop or the target."""
-        held = self.positions[symbol].qty
-        stop, target = self.brackets[symbol]
-        if held <= 0 or self._dust(symbol, held) or symbol in self.working:
-            return
-        reason = None
-        if symbol in self.stops:
-            stop = math.nan  # the exchange's stop order acts
-        if not math.isnan(stop) and bar.low <= stop:
-            reason = "stop_loss"
-        elif not math.isnan(target) and bar.high >= target:
-            reason = "take_profit"
-        if reason is not None:
-            qty = self._exit_qty(symbol, held, reason)
-            exit_order = Order(symbol, f"{symbol}|{self.bar}|{reason}", qty=qty, reason=reason)
-            self.submit(exit_order)
 
 
 def _num(value: float) -> float | None:

@@ -73,6 +73,25 @@ def reconcile(
     after ``redo_after`` (the last bar completed) belong to the bar the runner redoes."""
     ledger, report = broker.ledger, ReconcileReport()
     fills_before = len(broker.fills)
+    _settle_open_orders(broker, report, redo_after)
+    _cancel_unknown_orders(broker, report)
+    report.adopted = [f"{f.symbol} {f.qty:+g}@{f.price:g}" for f in broker.fills[fills_before:]]
+    _check_balances(broker, report, tolerance)
+    level = "warning" if report.changed else "info"
+    ledger.log_event(
+        "reconcile",
+        "; ".join(report.lines()),
+        level,
+        payload={"balances": {a: list(v) for a, v in report.balances.items()}},
+    )
+    return report
+
+
+def _settle_open_orders(
+    broker: ExchangeBroker, report: ReconcileReport, redo_after: pd.Timestamp | None
+) -> None:
+    """Settle every order the ledger holds open with what the exchange says of it."""
+    ledger = broker.ledger
     for order in ledger.open_orders():
         cid, symbol = order.client_order_id, order.symbol
         if symbol not in broker.rules:
@@ -98,6 +117,12 @@ def reconcile(
             report.cancelled.append(cid)
         else:
             report.closed.append(cid)
+
+
+def _cancel_unknown_orders(broker: ExchangeBroker, report: ReconcileReport) -> None:
+    """Cancel the exchange's open orders this bot sent but its ledger does not know; list the
+    foreign ones."""
+    ledger = broker.ledger
     for symbol in broker.symbols:
         for order in broker.calls("fetch_open_orders", symbol):
             cid = order.get("clientOrderId")
@@ -108,16 +133,6 @@ def reconcile(
                 report.cancelled.append(str(cid))
             else:
                 report.foreign.append(f"{symbol}:{order['id']}")
-    report.adopted = [f"{f.symbol} {f.qty:+g}@{f.price:g}" for f in broker.fills[fills_before:]]
-    _check_balances(broker, report, tolerance)
-    level = "warning" if report.changed else "info"
-    ledger.log_event(
-        "reconcile",
-        "; ".join(report.lines()),
-        level,
-        payload={"balances": {a: list(v) for a, v in report.balances.items()}},
-    )
-    return report
 
 
 def check_account(broker: ExchangeBroker, tolerance: float = 1e-6) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -61,30 +62,45 @@ class CcxtVenue:
         return broker
 
 
+@dataclass(frozen=True)
+class LiveSetup:
+    """How a live run trades besides its markets, bars and ledger: the risk settings (default
+    :class:`RiskConfig`), its description in the ledger (``config``, part of its fingerprint),
+    the exchange calls (default: retried through ``breaker``), how it survives failures
+    (``guard``), the last bar before a fresh run (``start``) and the ``capital`` of the quote
+    balance traded (None: all of it)."""
+
+    risk: RiskConfig | None = None
+    config: Mapping[str, Any] | None = None
+    breaker: CircuitBreaker | None = None
+    calls: ExchangeCalls | None = None
+    guard: GuardConfig | None = None
+    start: pd.Timestamp | None = None
+    capital: float | None = None
+
+
 def live_runner(
     exchange: Any,
     symbols: Sequence[str],
     targets: TargetFeed,
     feeds: Sequence[BarFeed],
     ledger: Ledger,
-    risk: RiskConfig | None = None,
-    config: Mapping[str, Any] | None = None,
-    breaker: CircuitBreaker | None = None,
-    calls: ExchangeCalls | None = None,
-    guard: GuardConfig | None = None,
-    start: pd.Timestamp | None = None,
-    capital: float | None = None,
+    setup: LiveSetup | None = None,
 ) -> Runner:
     """A Runner trading ``symbols`` on ``exchange``: :func:`~aitrader.live.build.start_runner`
     on a :class:`CcxtVenue`.
 
     ``feeds`` must start after :func:`~aitrader.live.build.resume_point` (or the latest closed
-    bar on a fresh run, ``start``: then the run's first checkpoint is written before its first
-    bar, so even a crash during that bar resumes and reconciles); ``targets`` must be seeded
-    with the history up to that bar.
+    bar on a fresh run, ``setup.start``: then the run's first checkpoint is written before its
+    first bar, so even a crash during that bar resumes and reconciles); ``targets`` must be
+    seeded with the history up to that bar.
     """
-    risk = risk or RiskConfig()
-    fingerprint = live_fingerprint(symbols, risk, config)
-    spec = RunSpec(fingerprint, risk, dict(config or {}), guard, start, tuple(symbols))
-    venue = CcxtVenue(exchange, calls or ExchangeCalls(exchange, breaker), capital)
+    setup = setup or LiveSetup()
+    risk = setup.risk or RiskConfig()
+    fingerprint = live_fingerprint(symbols, risk, setup.config)
+    spec = RunSpec(
+        fingerprint, risk, dict(setup.config or {}), setup.guard, setup.start, tuple(symbols)
+    )
+    calls = setup.calls or ExchangeCalls(exchange, setup.breaker)
+    venue = CcxtVenue(exchange, calls, setup.capital)
     return start_runner(venue, feeds, targets, ledger, spec)
