@@ -1,10 +1,12 @@
 """Decision latency of the meta-agent against the LightGBM-only chain, in the same run.
 
 Two bundles are trained on the same bundled BTC/USD hours before a replay window (default feature
-set plus ``trend_strength(window=2)`` for the persistence agent, default labels and costs): the
-default LightGBM chain, and a meta-agent whose agents are every registered kind except ``meta``
-(today: lightgbm, random_forest, logistic, majority, persistence, xgboost; kinds whose optional
-package is missing are left out and listed). Then every bar of the window goes through each
+set plus ``trend_strength(window=2)`` for the persistence agent and the 48-bar ``lags`` window for
+the hmm, garch and quantile agents; default labels and costs): the default LightGBM chain, and a
+meta-agent whose agents are every registered kind except ``meta`` (today: lightgbm,
+random_forest, logistic, majority, persistence, xgboost, hmm — the regime agent —, garch,
+quantile, cnn, lstm, tcn, transformer; kinds whose optional package is missing are left out and
+listed). Then every bar of the window goes through each
 bundle's model strategy (:class:`aitrader.strategies.model.ModelBundleStrategy` via
 ``StrategyFeed``) bar by bar, the two interleaved bar by bar so that load hits both alike. Each
 decision is timed whole (``feed.at``: the incremental feature row, every agent's calibrated view,
@@ -12,7 +14,10 @@ the combiner and gate, the signal rule and the ATR stop) and by the strategy's o
 wall time, and ``cpu``: the decision's CPU time on its thread (what it costs on a busy box, where
 wall time mostly measures waiting for a core).
 
-    python benchmarks/bench_meta.py [--bars 1000] [--train 12000] [--combiner vote]
+    python benchmarks/bench_meta.py [--bars 1000] [--train 12000] [--combiner vote] [--bundles DIR]
+
+``--bundles DIR`` saves the trained bundles there, and a later run with the same options loads
+them instead of training (train on a busy box, time the decisions on a quiet one).
 
 Writes benchmarks/results/meta_latency.json.
 """
@@ -32,9 +37,9 @@ from aitrader.config import Settings
 from aitrader.data.samples import load_sample
 from aitrader.engine.types import Bar
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
-from aitrader.models import kinds
+from aitrader.models import kinds, lagged
 from aitrader.models.config import ModelConfig
-from aitrader.models.registry import ModelBundle
+from aitrader.models.registry import ModelBundle, load_bundle, save_bundle
 from aitrader.strategies.model import MODEL_HISTORY, STAGES, ModelBundleStrategy
 from aitrader.strategy.base import Environment
 from aitrader.strategy.feed import StrategyFeed
@@ -44,7 +49,12 @@ from common import machine
 
 RESULTS = Path(__file__).parent / "results" / "meta_latency.json"
 SYMBOL, TIMEFRAME = "BTC/USD", "1h"
-FEATURES = FeaturesConfig(extra=(FeatureSpec(name="trend_strength", params={"window": 2}),))
+FEATURES = FeaturesConfig(
+    extra=(
+        FeatureSpec(name="trend_strength", params={"window": 2}),
+        FeatureSpec(name="lags", params={"lags": lagged.DEFAULT_LAGS}),
+    )
+)
 
 
 def agent_kinds() -> tuple[list[str], list[str]]:
@@ -83,9 +93,22 @@ def replay(
 
 
 def meta_config(agents: list[str], args: argparse.Namespace) -> ModelConfig:
-    return ModelConfig.model_validate(
-        {"kind": "meta", "meta": {"agents": agents, "combiner": args.combiner}}
-    )
+    regime = "hmm" if "hmm" in agents else None
+    meta = {"agents": agents, "combiner": args.combiner, "regime_agent": regime}
+    return ModelConfig.model_validate({"kind": "meta", "meta": meta})
+
+
+def bundle_for(
+    name: str, models: ModelConfig, head: pd.DataFrame, where: Path | None
+) -> tuple[ModelBundle, float | None]:
+    """The bundle trained on ``head`` (None: fit time unknown, loaded from ``where``)."""
+    path = None if where is None else where / name.replace(" ", "_").replace(",", "")
+    if path is not None and path.is_dir():
+        return load_bundle(path, trust=True), None
+    bundle, seconds = train(head, ExperimentConfig(features=FEATURES, models=models))
+    if path is not None:
+        save_bundle(bundle, path)
+    return bundle, seconds
 
 
 def main() -> None:
@@ -96,6 +119,7 @@ def main() -> None:
     parser.add_argument(
         "--also-without", nargs="*", default=[], help="also a meta-agent without these kinds"
     )
+    parser.add_argument("--bundles", type=Path, default=None, help="save / reuse bundles here")
     args = parser.parse_args()
     load_before = os.getloadavg()
     candles = load_sample("BTC-USD-1h")[["open", "high", "low", "close", "volume"]]
@@ -106,10 +130,11 @@ def main() -> None:
     if args.also_without:
         fewer = [k for k in usable if k not in args.also_without]
         configs.append((f"meta (no {', '.join(args.also_without)})", meta_config(fewer, args)))
-    bundles, fit_s = {}, {}
+    bundles: dict[str, ModelBundle] = {}
+    fit_s: dict[str, float | None] = {}
     for name, models in configs:
-        bundles[name], fit_s[name] = train(head, ExperimentConfig(features=FEATURES, models=models))
-        print(f"trained {name} in {fit_s[name]:.1f} s", flush=True)
+        bundles[name], fit_s[name] = bundle_for(name, models, head, args.bundles)
+        print(f"{name}: fitted in {fit_s[name] or 0:.1f} s (0: loaded)", flush=True)
     times = replay(candles, first, args.bars, bundles)
     table = {name: {s: stats(v) for s, v in stages.items()} for name, stages in times.items()}
     for name, stages in table.items():
@@ -123,7 +148,7 @@ def main() -> None:
         "agents_missing": missing,
         "bars": args.bars,
         "train_bars": args.train,
-        "fit_s": {k: round(v, 1) for k, v in fit_s.items()},
+        "fit_s": {k: None if v is None else round(v, 1) for k, v in fit_s.items()},
         "latency": table,
         "load_after": os.getloadavg(),
     }
