@@ -139,7 +139,9 @@ class Target:
     ``info``: a free-form, JSON-safe explanation of the decision, recorded with it in a paper/live
     run's ledger (e.g. the model strategy's class probabilities ``{"probabilities": {"down": p,
     "flat": p, "up": p}}`` and, for a meta-agent, each agent's view and weight); it never changes
-    what is traded.
+    what is traded. ``vol``: the strategy's forecast σ of the next bar's log return (a per-bar
+    fraction, e.g. the GARCH agent's), which ``risk.sizing.method: vol_target`` divides its
+    target by instead of the risk manager's realised estimate (NaN: that estimate).
     """
 
     fraction: float
@@ -153,6 +155,7 @@ class Target:
     break_even: bool = False
     trail: float = math.nan
     time_stop: int = 0
+    vol: float = math.nan
     info: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -216,6 +219,7 @@ class TargetFrame:
     break_even: pd.DataFrame | None = None  # 1.0: move the stop to the entry after TP1
     trail: pd.DataFrame | None = None
     time_stop: pd.DataFrame | None = None  # bars (0 or NaN: none)
+    vol: pd.DataFrame | None = None  # σ forecast for vol-target sizing (NaN: the risk's own)
 
 
 @dataclass(frozen=True)
