@@ -27,6 +27,8 @@ from aitrader.risk.config import LimitsConfig, RiskConfig, SizingConfig
 from aitrader.risk.intents import OrderIntent, PortfolioSnapshot
 from aitrader.risk.limits import RiskManager
 from aitrader.strategies.model import ModelBundleStrategy
+from aitrader.strategies.trade_plan import TradePlanStrategy
+from aitrader.strategy.base import Environment
 from aitrader.strategy.bundle import bundle_targets
 from aitrader.strategy.config import (
     Band,
@@ -37,9 +39,10 @@ from aitrader.strategy.config import (
     SignalOverride,
 )
 from aitrader.strategy.edge import model_stops
+from aitrader.strategy.plans import PlanContext, make_plan, plan_levels
 from aitrader.strategy.regimes import garch_outputs, regime_source
 from aitrader.strategy.run import RunSpec, backtest_strategy, check_strategy
-from aitrader.strategy.signals import direction_probabilities
+from aitrader.strategy.signals import Signal, direction_probabilities
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.experiment import ExperimentConfig, train_bundle
 from aitrader.validation.walkforward import prepare
@@ -104,6 +107,28 @@ def test_the_garch_stop_price_on_a_fixed_example() -> None:
     price, _ = protective_levels(1.0, close, math.nan, float(stop[-1]))
     assert price == pytest.approx(close * (1 - 3 * sigma), rel=1e-9)
     assert price == pytest.approx(108.5322, abs=1e-4)
+
+
+def test_a_trade_plan_places_its_stop_by_the_garch_range() -> None:
+    """The same fixed example through a trade plan (``aitrader scan``): stop at 1.5 × 2 σ below
+    the entry for a long; 1 % of 10,000 risked to it."""
+    candles = steady_candles(30)
+    plans = PlanConfig(stop_method="garch", stop_garch=1.5, min_tp1_net=0.0)
+    sizing = SizingConfig(method="fixed_fractional", risk_pct=0.01, max_leverage=10.0)
+    ctx = PlanContext(SYMBOL, "1h", 10_000.0, CostsConfig(), plans, sizing)
+    levels = plan_levels(candles, plans, fixed_agent())
+    plan = make_plan(candles, levels, len(candles) - 1, Signal(1, 1.0, 0.9, 0.01, "trade"), ctx)
+    sigma = math.sqrt(8e-5 + 2e-5 * 0.85**8)
+    entry = float(candles["close"].iat[-1])
+    assert plan.stop == pytest.approx(entry * (1 - 3 * sigma), rel=1e-9)
+    assert plan.reason.startswith("stop by garch")
+    assert plan.qty == pytest.approx(100.0 / (entry * 3 * sigma), rel=1e-9)
+
+
+def test_trade_plans_with_a_garch_stop_need_a_garch_agent() -> None:
+    settings = Settings(plans=PlanConfig(stop_method="garch"))
+    with pytest.raises(ConfigError, match=r"plans\.stop_method is 'garch'"):
+        TradePlanStrategy().setup(Environment((SYMBOL,), "1h", settings))
 
 
 def test_vol_target_sizes_by_the_strategys_sigma() -> None:
@@ -282,3 +307,39 @@ def test_the_lags_rows_the_agents_read_are_the_bundles_features(
     direct = model.outputs(bundle.predictor.transform(X))
     ours = garch_outputs(model, candles.iloc[-200:]).loc[X.index]
     assert np.array_equal(direct.to_numpy(), ours.to_numpy())
+
+
+@pytest.fixture(scope="module")
+def meta(candles: pd.DataFrame) -> ModelBundle:
+    """A meta-agent with an HMM regime agent and a GARCH volatility agent."""
+    agents = [
+        {"kind": "hmm", "params": {"window": WINDOW, "states": 2}},
+        {"kind": "garch", "params": {"window": WINDOW}},
+    ]
+    meta = {"agents": agents, "inner_folds": 2, "regime_agent": "hmm"}
+    config = ExperimentConfig.from_settings(
+        Settings(features=FEATURES, costs=ZERO_SLIP),
+        models=ModelConfig(kind="meta", n_jobs=1, meta=meta),
+        validation=ValidationConfig(min_train=1000, test_size=500),
+    )
+    prepared = prepare(candles.iloc[:TRAIN], config.features, config.labels, config.costs, "1h")
+    return train_bundle(prepared, config)
+
+
+def test_a_meta_agents_hmm_and_garch_agents_are_the_ones_used(
+    candles: pd.DataFrame, meta: ModelBundle
+) -> None:
+    """No HMM is fitted when the bundle has one: the meta-agent's own agent labels the bars
+    (high in the planted wild blocks), and its GARCH agent gives the σ each target carries."""
+    agents = {a.name: a.model for a in meta.predictor.model.agents_}  # type: ignore[attr-defined]
+    regime = RegimeConfig(source="hmm", hmm_window=100, hmm_states=4)  # ignored: the bundle's
+    source = regime_source(regime, meta, candles.iloc[:10])  # too few bars to fit: not needed
+    assert source.hmm is agents["hmm"]
+    labels = source.labels(candles).to_numpy().astype(str)[TRAIN:]
+    wild = ((np.arange(len(candles)) // 300) % 2 == 1)[TRAIN:]
+    assert np.mean(np.char.endswith(labels, "_high") == wild) > 0.95
+    settings = Settings(features=FEATURES, signals=ONE_BAND)
+    vol = bundle_targets(SYMBOL, candles, meta, settings, "1h").vol
+    sigma = garch_outputs(agents["garch"], candles)["garch_sigma"].to_numpy()
+    assert np.array_equal(vol.to_numpy(), sigma, equal_nan=True)
+    assert vol.iloc[TRAIN:].notna().all()

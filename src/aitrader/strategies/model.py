@@ -107,7 +107,7 @@ def _tail(bars: Bars, n: int) -> Bars:
 
 
 def _frame(bars: Bars) -> pd.DataFrame:
-    index = pd.DatetimeIndex(pd.to_datetime(bars.ts, utc=True), name="timestamp")
+    index = pd.DatetimeIndex(bars.ts.astype("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     fields = ("open", "high", "low", "close", "volume")
     return pd.DataFrame({k: getattr(bars, k) for k in fields}, index=index)
 
@@ -295,7 +295,7 @@ class ModelBundleStrategy(Strategy):
         """The target fraction and ``(stop-loss fraction, σ forecast)`` at the last bar."""
         config = self.configs[symbol]
         win, loss = win_loss_at(bars.close, self.settings.costs.round_trip)
-        frame = _frame(bars)
+        frame = _frame(_tail(bars, self._policy_bars() or len(bars)))
         regimes = None
         if config.regime_overrides:  # labels only change the parameters through overrides
             regimes = np.array([self.regimes[symbol].last(frame)], dtype=object)
@@ -307,6 +307,14 @@ class ModelBundleStrategy(Strategy):
             vol = float(garch_outputs(self.vol_agent, recent)["garch_sigma"].iloc[-1])
         stop = model_stops(frame.iloc[self._stop_start() :], self.settings.plans, self.vol_agent)
         return float(target[0]), (float(stop[-1]), vol)
+
+    def _policy_bars(self) -> int:
+        """The trailing bars the policy reads: what the regime labels and the GARCH agent need,
+        all the kept bars for the ATR stop (its Wilder smoothing has a seed)."""
+        if self.settings.plans.stop_method != "garch" or self.vol_agent is None:
+            return self.window or 0
+        needs = [agent_window(self.vol_agent) + 2, *(r.bars + 1 for r in self.regimes.values())]
+        return max(needs)
 
     def _stop_start(self) -> int:
         """Where the bars the stop at the last bar reads start (all the kept bars for the ATR:

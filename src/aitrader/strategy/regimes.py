@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from aitrader.errors import ConfigError, DataError
-from aitrader.features.featureset import build_features
+from aitrader.features.bars import Bars
+from aitrader.features.featureset import compute_spec
 from aitrader.features.spec import FeatureSpec
 from aitrader.models.garch import GarchAgentModel, GarchParams
 from aitrader.models.hmm import HMMParams, HMMRegimeModel
@@ -39,11 +40,12 @@ MIN_HMM_ROWS = 200
 
 
 def find_agent(bundle: Any, kind: type[T]) -> T | None:
-    """The fitted agent of class ``kind`` in a model bundle: its model itself, or one of its
-    meta-agent's agents (the first such); None without a bundle or such an agent."""
+    """The fitted agent of class ``kind`` in a model bundle (or a fitted prediction chain):
+    its model itself, or one of its meta-agent's agents (the first such); None without a
+    bundle or such an agent."""
     if bundle is None:
         return None
-    model = bundle.predictor.model
+    model = getattr(bundle, "predictor", bundle).model
     if isinstance(model, kind):
         return model
     for agent in getattr(model, "agents_", ()):
@@ -62,11 +64,18 @@ def agent_window(model: HMMRegimeModel | GarchAgentModel) -> int:
 
 
 def lag_rows(candles: pd.DataFrame, window: int) -> pd.DataFrame:
-    """The ``lags`` feature (``window`` bars) at every bar of ``candles`` whose window is
-    complete (the earlier bars are left out)."""
+    """The ``lags`` feature (``window`` bars, the feature's own code) at every bar of
+    ``candles`` whose window is complete (the earlier bars are left out). The candles were
+    checked where they were loaded; nothing is validated again (the per-bar path calls this)."""
     spec = FeatureSpec(name="lags", params={"lags": window})
-    frame = build_features(candles, [spec], timeframe=None).frame
-    return frame[np.isfinite(frame.to_numpy()).all(axis=1)]
+    o, h, lo, c, v = (
+        candles[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")
+    )
+    bars = Bars(o, h, lo, c, v, candles.index.asi8)
+    computed = compute_spec(bars, spec)
+    values = np.column_stack(computed.values)
+    keep = np.isfinite(values).all(axis=1)
+    return pd.DataFrame(values[keep], index=candles.index[keep], columns=computed.columns)
 
 
 def vol_tiers(proba: np.ndarray) -> np.ndarray:
@@ -154,9 +163,9 @@ class RegimeSource:
 def regime_source(
     config: RegimeConfig, bundle: Any = None, training: pd.DataFrame | None = None
 ) -> RegimeSource:
-    """The configured labelling: rules, or the HMM tier from ``bundle``'s hmm agent, else from
-    an HMM fitted on ``training`` (the bars before the first decision; ConfigError naming
-    ``modes.regime.source`` when there are too few)."""
+    """The configured labelling: rules, or the HMM tier from ``bundle``'s hmm agent (a bundle
+    or a fitted prediction chain), else from an HMM fitted on ``training`` (the bars before the
+    first decision; ConfigError naming ``modes.regime.source`` when there are too few)."""
     if config.source == "rules":
         return RegimeSource(config)
     model = find_agent(bundle, HMMRegimeModel)

@@ -33,6 +33,7 @@ from aitrader.strategy.modes import (
     mode_risk_config,
     select_mode,
 )
+from aitrader.strategy.regimes import regime_source
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import Evaluation, evaluate
 from aitrader.validation.walkforward import prepare
@@ -102,9 +103,11 @@ def research(
     first = prepared.X.index[min(options.validation().min_train, len(prepared.X) - 1)]
     # the mode is chosen on the bars before the first out-of-sample one: never on traded bars
     seen = candles.loc[candles.index < first]
-    mode = select_mode(
-        candles_for_modes(seen, options.timeframe, settings.modes), settings.modes, settings.costs
-    )
+    regime = None
+    if settings.modes.regime.mode_by_tier:  # the tier of the last seen bar picks the mode
+        regime = regime_source(settings.modes.regime, None, seen).last(seen)
+    frames = candles_for_modes(seen, options.timeframe, settings.modes)
+    mode = select_mode(frames, settings.modes, settings.costs, regime)
     context = DecisionContext(
         signals=signal_config(settings, mode.mode),
         costs=settings.costs,
