@@ -238,7 +238,8 @@ def test_vol_target_reads_the_agents_sigma_in_a_backtest(
     )
     sigma = bundle_targets(SYMBOL, candles, bundle, settings, "1h").vol
     _, decisions = run(candles, bundle, settings)
-    sized = decisions[decisions["reason"].str.contains("forecast by the strategy")]
+    by_sigma = decisions["reason"].str.contains("forecast by the strategy")
+    sized = decisions[by_sigma & (decisions["action"] == "resize")]
     assert len(sized) >= 10
     for row in sized.itertuples():
         want = 0.002 / sigma.loc[row.time]

@@ -97,14 +97,22 @@ def model_stops(
     return np.asarray(plans.stop_garch * garch_outputs(agent, candles)["garch_range"].to_numpy())
 
 
+NO_GARCH_AGENT = (
+    "plans.stop_method is 'garch' but the model has no GARCH volatility agent (train kind garch, "
+    "or a meta-agent with a garch agent), or set plans.stop_method: atr"
+)
+
+
+def garch_stop_multiple(plans: PlanConfig) -> float | None:
+    """``plans.stop_garch`` when ``plans.stop_method`` is ``garch``, else None."""
+    return plans.stop_garch if plans.stop_method == "garch" else None
+
+
 def require_stop_agent(plans: PlanConfig, garch: GarchAgentModel | None) -> GarchAgentModel | None:
     """``garch``; ConfigError naming ``plans.stop_method`` when it is ``garch`` and there is
     no GARCH volatility agent to place the stop with."""
     if plans.stop_method == "garch" and garch is None:
-        raise ConfigError(
-            "plans.stop_method is 'garch' but the model bundle has no GARCH volatility agent "
-            "(train kind garch, or a meta-agent with a garch agent), or set plans.stop_method: atr"
-        )
+        raise ConfigError(NO_GARCH_AGENT)
     return garch
 
 
@@ -125,6 +133,7 @@ class DecisionContext:
     regime: RegimeConfig = field(default_factory=RegimeConfig)
     calendar: str = "crypto"
     regimes: RegimeSource | None = None
+    garch_stop: float | None = None  # plans.stop_garch when plans.stop_method is garch
 
     @property
     def broker(self) -> BrokerConfig:

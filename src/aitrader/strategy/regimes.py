@@ -138,10 +138,12 @@ def fit_hmm(training: pd.DataFrame, config: RegimeConfig, seed: int = 42) -> HMM
 
 @dataclass(frozen=True)
 class RegimeSource:
-    """Labels bars by ``config`` (``hmm``: with the volatility tier of ``hmm``)."""
+    """Labels bars by ``config`` (``hmm``: with the volatility tier of ``hmm``, or the tiers
+    already computed per bar time in ``tiers``: a walk-forward's fold agents)."""
 
     config: RegimeConfig
     hmm: HMMRegimeModel | None = None
+    tiers: pd.Series | None = None
 
     @property
     def bars(self) -> int:
@@ -152,7 +154,11 @@ class RegimeSource:
 
     def labels(self, candles: pd.DataFrame) -> pd.Series:
         """The regime of every bar of ``candles`` (``unknown`` while warming up)."""
-        tiers = None if self.hmm is None else hmm_tiers(self.hmm, candles)
+        tiers = None
+        if self.hmm is not None:
+            tiers = hmm_tiers(self.hmm, candles)
+        elif self.tiers is not None:
+            tiers = self.tiers.reindex(candles.index).fillna("").to_numpy(dtype=object)
         return regime_labels(candles, self.config, tiers)
 
     def last(self, candles: pd.DataFrame) -> str:
@@ -172,3 +178,22 @@ def regime_source(
     if model is None:
         model = fit_hmm(training if training is not None else pd.DataFrame(), config)
     return RegimeSource(config, model)
+
+
+def agent_frame(chain: Any, candles: pd.DataFrame, index: pd.Index) -> pd.DataFrame:
+    """What a fitted chain's agents say at the bars ``index`` (from ``candles``, which end at
+    its last): ``tier`` (the HMM agent's volatility tier) and ``garch_range`` / ``garch_sigma``
+    (the GARCH agent's), a column only for an agent the chain has."""
+    out = pd.DataFrame(index=index)
+    if len(index) == 0:
+        return out
+    candles = candles.loc[: index[-1]]
+    hmm = find_agent(chain, HMMRegimeModel)
+    if hmm is not None:
+        tiers = pd.Series(hmm_tiers(hmm, candles), index=candles.index, dtype=object)
+        out["tier"] = tiers.reindex(index)
+    garch = find_agent(chain, GarchAgentModel)
+    if garch is not None:
+        table = garch_outputs(garch, candles).reindex(index)
+        out["garch_range"], out["garch_sigma"] = table["garch_range"], table["garch_sigma"]
+    return out

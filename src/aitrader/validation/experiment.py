@@ -32,7 +32,13 @@ from aitrader.models.hmm import HMMRegimeModel
 from aitrader.models.registry import BundleInfo, ModelBundle, save_bundle
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
-from aitrader.strategy.edge import SIDE_SETS, DecisionContext, plan_stop, tune_decision
+from aitrader.strategy.edge import (
+    SIDE_SETS,
+    DecisionContext,
+    garch_stop_multiple,
+    plan_stop,
+    tune_decision,
+)
 from aitrader.strategy.regimes import find_agent, regime_source
 from aitrader.strategy.signals import SymbolThresholds, direction_probabilities
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
@@ -98,6 +104,7 @@ class ExperimentConfig(Frozen):
             timeframe=timeframe,
             regime=self.modes.regime,
             calendar=calendar,
+            garch_stop=garch_stop_multiple(self.plans),
         )
 
     @classmethod

@@ -26,7 +26,7 @@ from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.bundle import signal_config
-from aitrader.strategy.edge import DecisionContext, plan_stop
+from aitrader.strategy.edge import DecisionContext, garch_stop_multiple, plan_stop
 from aitrader.strategy.modes import (
     ModeChoice,
     candles_for_modes,
@@ -116,6 +116,7 @@ def research(
         symbol=symbol,
         timeframe=options.timeframe,
         regime=settings.modes.regime,
+        garch_stop=garch_stop_multiple(settings.plans),
     )
     evaluation = evaluate(prepared, options.model(), options.validation(), context, progress)
     target = evaluation.predictions["target"].reindex(candles.index)

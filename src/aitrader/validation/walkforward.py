@@ -34,6 +34,7 @@ from aitrader.models.calibration import ProbabilityCalibrator
 from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model, uses_scaler
 from aitrader.models.predictor import Predictor
+from aitrader.strategy.regimes import agent_frame
 from aitrader.validation import metrics as m
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.splits import MIN_CALIBRATION, Fold, LabelWindows, purge
@@ -145,12 +146,14 @@ def _fit_chain(prepared: Prepared, fold: Fold, config: ModelConfig) -> tuple[Pre
 @dataclass(frozen=True)
 class FoldOutput:
     """Out-of-sample probabilities of one fold, the calibrated probabilities of its calibration
-    slice and the training climatology."""
+    slice, the training climatology and what the fold's agents say on the calibration and test
+    bars (:func:`~aitrader.strategy.regimes.agent_frame`: HMM tier, GARCH range and σ)."""
 
     fold: Fold
     proba: np.ndarray
     calibration_proba: np.ndarray
     climatology: np.ndarray
+    agents: pd.DataFrame | None = None
 
 
 def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
@@ -160,7 +163,9 @@ def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
     counts = np.bincount(m.encode(prepared.y[seen], prepared.classes), minlength=len(chain.classes))
     with threadpool_limits(limits=config.n_jobs, user_api="blas"):
         proba = chain.proba_at(prepared.X, fold.test)
-    return FoldOutput(fold, proba, calibration, counts / counts.sum())
+    index = prepared.X.index[np.concatenate([fold.calibrate, fold.test])]
+    agents = agent_frame(chain, prepared.candles, index)
+    return FoldOutput(fold, proba, calibration, counts / counts.sum(), agents)
 
 
 _WORKER: Prepared | None = None
