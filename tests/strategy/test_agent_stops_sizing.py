@@ -6,23 +6,29 @@ engine — and with ``modes.regime.source: hmm`` the regime overrides on top."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from factories import regime_walk
+from typer.testing import CliRunner
 
+from aitrader.cli import app
 from aitrader.config import CostsConfig, Settings
+from aitrader.data.store import DatasetKey, Store
 from aitrader.engine.backtest import RunOptions
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed_policy import protective_levels
 from aitrader.errors import ConfigError
 from aitrader.features.featureset import build_features
 from aitrader.features.spec import FeaturesConfig, FeatureSpec
+from aitrader.live.ledger import Ledger
 from aitrader.models.config import ModelConfig
 from aitrader.models.garch import GarchAgentModel, GarchParams
 from aitrader.models.heads import Head
-from aitrader.models.registry import ModelBundle
+from aitrader.models.registry import ModelBundle, save_bundle
 from aitrader.risk.config import LimitsConfig, RiskConfig, SizingConfig
 from aitrader.risk.intents import OrderIntent, PortfolioSnapshot
 from aitrader.risk.limits import RiskManager
@@ -47,7 +53,7 @@ from aitrader.validation.config import ValidationConfig
 from aitrader.validation.experiment import ExperimentConfig, train_bundle
 from aitrader.validation.walkforward import prepare
 
-SYMBOL, TRAIN, TRADED = "SYN/USD", 2400, 600
+SYMBOL, TRAIN, TRADED = "SYN/USD", 3000, 600  # paper needs 3000 bars of history
 WINDOW = 24
 FEATURES = FeaturesConfig(preset="none", extra=(FeatureSpec(name="lags", params={"lags": WINDOW}),))
 ZERO_SLIP = CostsConfig(slippage_bps=0.0)  # fees stay on; stop exits fill at the stop price
@@ -344,3 +350,38 @@ def test_a_meta_agents_hmm_and_garch_agents_are_the_ones_used(
     sigma = garch_outputs(agents["garch"], candles)["garch_sigma"].to_numpy()
     assert np.array_equal(vol.to_numpy(), sigma, equal_nan=True)
     assert vol.iloc[TRAIN:].notna().all()
+
+
+def test_paper_replay_trades_the_agents_from_the_config(
+    candles: pd.DataFrame, meta: ModelBundle, tmp_path: Path
+) -> None:
+    """``aitrader paper --replay ... --model DIR`` with the agents switched on in the config:
+    HMM regimes, GARCH stops and vol-target sizing on the GARCH σ, bar by bar."""
+    dataset = "kraken:SYN/USD:1h"
+    Store(tmp_path / "data").write(DatasetKey.parse(dataset), candles, "test")
+    no_longs = {"allow_long": False}
+    config = {
+        "data": {"dir": str(tmp_path / "data")},
+        "costs": ZERO_SLIP.model_dump(mode="json"),
+        "signals": ONE_BAND.model_dump(mode="json")
+        | {"regime_overrides": {"range_high": no_longs, "trend_high": no_longs}},
+        "modes": {"regime": {"source": "hmm"}},
+        "plans": {"stop_method": "garch", "stop_garch": 0.5},
+        "risk": {
+            "sizing": {"method": "vol_target", "target_vol": 0.004},
+            "limits": LOOSE.model_dump(mode="json"),
+        },
+    }
+    path = tmp_path / "aitrader.yaml"
+    path.write_text(yaml.safe_dump(config))
+    bundle = save_bundle(meta, tmp_path / "meta")
+    ledger = tmp_path / "paper.db"
+    args = ["--config", str(path), "paper", "--replay", dataset, "--model", str(bundle)]
+    args += ["--bars", str(TRADED), "--max-bars", str(TRADED), "--ledger", str(ledger)]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    with Ledger(ledger) as book:
+        verdicts = book.risk_decisions()
+        fills = book.fills()
+    assert verdicts["reason"].str.contains("forecast by the strategy").sum() >= 10
+    assert (fills["reason"] == "stop_loss").sum() >= 3
