@@ -29,7 +29,7 @@ from aitrader.errors import ConfigError, DataError
 from aitrader.features.bars import Bars
 from aitrader.features.featureset import compute_spec
 from aitrader.features.spec import FeatureSpec
-from aitrader.models.garch import GarchAgentModel, GarchParams
+from aitrader.models.garch import OUTPUTS, GarchAgentModel, GarchParams
 from aitrader.models.hmm import HMMParams, HMMRegimeModel
 from aitrader.strategy.config import VOL_TIERS, RegimeConfig
 from aitrader.strategy.modes import regime_labels
@@ -102,9 +102,8 @@ def hmm_tiers(model: HMMRegimeModel, candles: pd.DataFrame) -> np.ndarray:
 def garch_outputs(model: GarchAgentModel, candles: pd.DataFrame) -> pd.DataFrame:
     """The GARCH agent's ``garch_sigma``, ``garch_range``, ``vol_high_p`` at every bar of
     ``candles`` (NaN while its window is not complete)."""
-    columns = ["garch_sigma", "garch_range", "vol_high_p"]
     if len(candles) <= agent_window(model):
-        return pd.DataFrame(np.nan, index=candles.index, columns=columns)
+        return pd.DataFrame(np.nan, index=candles.index, columns=list(OUTPUTS))
     rows = lag_rows(candles, agent_window(model))
     table = model.outputs(rows)
     table.index = rows.index
