@@ -34,7 +34,7 @@ from aitrader.risk.intents import OrderIntent, PortfolioSnapshot
 from aitrader.risk.limits import RiskManager
 from aitrader.strategies.model import ModelBundleStrategy
 from aitrader.strategies.trade_plan import TradePlanStrategy
-from aitrader.strategy.base import Environment
+from aitrader.strategy.base import Environment, Target
 from aitrader.strategy.bundle import bundle_targets
 from aitrader.strategy.config import (
     Band,
@@ -151,6 +151,12 @@ def test_vol_target_sizes_by_the_strategys_sigma() -> None:
     # without a forecast (no bars tracked yet) the realised estimate is unknown: no size
     bare = risk.check(OrderIntent(time, "X", 500.0, 100.0, stop=95.0), snapshot)
     assert bare.approved == 0.0
+
+
+def test_a_target_refuses_a_non_positive_sigma() -> None:
+    with pytest.raises(ConfigError, match=r"Target: vol .* must be > 0, got 0.0"):
+        Target(1.0, vol=0.0)
+    assert Target(1.0).vol != Target(1.0).vol  # NaN: the risk manager's own estimate
 
 
 def test_garch_stop_without_a_garch_agent_names_the_field() -> None:

@@ -161,6 +161,8 @@ class Target:
     def __post_init__(self) -> None:
         if self.plan_row() is not None:
             check_plan(self)
+        if self.vol == self.vol and not self.vol > 0.0:
+            raise ConfigError(f"Target: vol (σ of the next log return) must be > 0, got {self.vol}")
 
     def plan_row(self) -> tuple[float, ...] | None:
         """The plan fields (PLAN_FIELDS order; NaN for none, also for ``break_even`` False and
