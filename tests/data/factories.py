@@ -50,3 +50,26 @@ def momentum_walk(n: int, seed: int, beta: float, vol: float = 0.006) -> pd.Data
     return pd.DataFrame(
         {"open": open_, "high": high, "low": low, "close": close, "volume": volume}, index=index
     )
+
+
+def regime_walk(
+    n: int, seed: int, vols: tuple[float, float] = (0.002, 0.02), block: int = 300
+) -> pd.DataFrame:
+    """Hourly candles (from 2022-01-01 UTC) whose volatility alternates between ``vols`` every
+    ``block`` bars (calm first); each bar's range grows with its volatility."""
+    rng = np.random.default_rng(seed)
+    sigma = np.asarray(vols)[(np.arange(n) // block) % 2]
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0.0, 1.0, n) * sigma))
+    open_ = np.r_[100.0, close[:-1]]
+    spread = np.abs(rng.normal(0.0, 1.0, n)) * sigma / 2
+    index = pd.date_range("2022-01-01", periods=n, freq="1h", tz="UTC", name="timestamp")
+    return pd.DataFrame(
+        {
+            "open": open_,
+            "high": np.maximum(open_, close) * np.exp(spread),
+            "low": np.minimum(open_, close) * np.exp(-spread),
+            "close": close,
+            "volume": 1e9,  # deep: market fills are not volume-limited
+        },
+        index=index,
+    )

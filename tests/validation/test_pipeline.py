@@ -15,6 +15,7 @@ from aitrader.features.spec import FeatureSpec
 from aitrader.labels.config import LabelConfig
 from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
+from aitrader.strategy.config import ModesConfig, RegimeConfig
 from aitrader.strategy.edge import COVERAGES
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import evaluate
@@ -115,3 +116,14 @@ def test_the_demo_chooses_its_mode_without_the_bars_it_trades(make_candles: Fact
     trend = np.linspace(1.0, 3.0, int(later.sum()))[:, None]
     changed.loc[later, ["open", "high", "low", "close"]] *= trend
     assert research("SYN", changed, settings, options).mode == run.mode
+
+
+def test_the_demo_maps_the_volatility_tier_to_a_mode(make_candles: Factory) -> None:
+    """``modes.regime.mode_by_tier``: the tier of the last bar before the first out-of-sample
+    one picks the mode, whatever the scores say."""
+    candles = make_candles(8600, seed=3)
+    every = {"low": "intraday", "normal": "intraday", "high": "intraday"}
+    modes = ModesConfig(regime=RegimeConfig(mode_by_tier=every))
+    settings = Settings(features=FeaturesConfig(preset="none", extra=tuple(SPECS)), modes=modes)
+    run = research("SYN", candles, settings, PipelineOptions(quick=True))
+    assert run.mode.mode == "intraday" and "mode_by_tier" in run.mode.reason

@@ -56,7 +56,7 @@ from aitrader.strategy.config import SignalConfig
 from aitrader.strategy.signals import direction_probabilities, resolve
 
 if TYPE_CHECKING:
-    from aitrader.models.registry import BundleInfo
+    from aitrader.models.registry import ModelBundle
 
 DEFAULT_DATASETS = ("sample:BTC-USD-1h", "sample:ETH-USD-1h")
 SIGNAL_SOURCES = ("sma-cross",)
@@ -83,8 +83,9 @@ def outer_band(config: SignalConfig, spec: str | None) -> SignalConfig:
 
 def model_probabilities(
     path: Path, loaded: Dataset, trust: bool = False
-) -> tuple[Probabilities, BundleInfo]:
-    """Calibrated probabilities of a model bundle on features rebuilt with its own specs."""
+) -> tuple[Probabilities, ModelBundle]:
+    """Calibrated probabilities of a model bundle on features rebuilt with its own specs, and
+    the bundle (its agents take part in the plans: a GARCH agent's range stop)."""
     from aitrader.features.featureset import build_features
     from aitrader.features.spec import FeatureSpec
     from aitrader.models.registry import BundleError, load_bundle
@@ -103,7 +104,7 @@ def model_probabilities(
     up = pd.Series(p_up, index=rows.index)
     down = None if p_down is None else pd.Series(p_down, index=rows.index)
     name = f"model bundle {path} ({bundle.info.model.get('kind', '?')}, {bundle.info.label_name})"
-    return Probabilities(up, down, name), bundle.info
+    return Probabilities(up, down, name), bundle
 
 
 def _number(value: Any, digits: int = 6) -> Any:
@@ -180,8 +181,8 @@ class ScanRequest:
 
 def probabilities_for(
     loaded: Dataset, req: ScanRequest
-) -> tuple[Probabilities | None, BundleInfo | None]:
-    """The probabilities given (None: the strategy's SMA baseline) and a bundle's metadata."""
+) -> tuple[Probabilities | None, ModelBundle | None]:
+    """The probabilities given (None: the strategy's SMA baseline) and the model bundle."""
     if req.model is not None:
         return model_probabilities(req.model, loaded, req.trust_bundle)
     if req.probabilities is not None:
@@ -203,9 +204,9 @@ def scan_dataset(
     if bundle is not None:
         from aitrader.models.registry import apply_thresholds
 
-        signal, note = apply_thresholds(bundle, signal, loaded.symbol, loaded.timeframe)
+        signal, note = apply_thresholds(bundle.info, signal, loaded.symbol, loaded.timeframe)
     strategy = TradePlanStrategy(fast=req.fast, slow=req.slow)
-    strategy.use(probs, signal)
+    strategy.use(probs, signal, bundle)
     strategy.setup(Environment((loaded.symbol,), loaded.timeframe, cfg))
     decided = strategy.decisions(loaded.candles, loaded.symbol)
     plan = current_plan(loaded, strategy, decided, req.equity)

@@ -171,13 +171,15 @@ def run_managed_backtest(
     broker_config: BrokerConfig | None = None,
     risk: RiskConfig | None = None,
     options: RunOptions | None = None,
+    vol: Inputs | None = None,
 ) -> ManagedResult:
     """Simulate target fractions (NaN: no decision) with every order checked by a RiskManager.
 
     ``targets``/``stops`` take the shapes ``run_backtest`` accepts (per-symbol columns or a
     (bars, symbols) array). Stops feed the risk-per-trade check and become the stop bracket;
     ``options.take_profit`` is the take-profit bracket; ``options.funding`` is charged as the
-    kernel charges it.
+    kernel charges it; ``vol`` (same shapes) is the σ forecast vol-target sizing divides by
+    (``Target.vol``; NaN or None: the risk manager's realised estimate).
     """
     options = options or RunOptions()
     mkt = market(data)
@@ -186,7 +188,9 @@ def run_managed_backtest(
     if fraction.shape[0] != len(mkt.index):
         raise ConfigError("targets: one value per bar is required")
     stop_price, stop_loss = _stop_matrices(stops, mkt, frames, options)
-    feed = ArrayFeed(fraction, stop_price, stop_loss, as_matrix(options.take_profit, mkt, "tp"))
+    sigma = None if vol is None else as_matrix(vol, mkt, "vol")
+    take_profit = as_matrix(options.take_profit, mkt, "tp")
+    feed = ArrayFeed(fraction, stop_price, stop_loss, take_profit, vol=sigma)
     return run_feed_backtest(data, feed, broker_config, risk, options)
 
 

@@ -75,6 +75,7 @@ class BarTargets:
     stop_loss: np.ndarray
     take_profit: np.ndarray
     plan: np.ndarray | None = None  # trade-plan fields (PLAN_FIELDS rows) × symbols; None: none
+    vol: np.ndarray | None = None  # σ forecast per symbol for vol-target sizing; None: none
 
 
 @dataclass(frozen=True)
@@ -118,22 +119,26 @@ class ArrayFeed:
         stop_loss: np.ndarray,
         take_profit: np.ndarray,
         plan: np.ndarray | None = None,
+        vol: np.ndarray | None = None,
     ) -> None:
         self.fraction = np.ascontiguousarray(fraction, dtype=np.float64)
         self.stop_price, self.stop_loss, self.take_profit = stop_price, stop_loss, take_profit
         self.plan = plan  # bars × PLAN_FIELDS × symbols, or None
+        self.vol = vol  # bars × symbols, or None
 
     def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
         def row(values: np.ndarray) -> np.ndarray:
             return np.asarray(values[i if values.shape[0] > 1 else 0], dtype=np.float64)
 
         plan = None if self.plan is None else self.plan[i]
+        vol = None if self.vol is None else self.vol[i]
         return BarTargets(
             self.fraction[i],
             row(self.stop_price),
             row(self.stop_loss),
             row(self.take_profit),
             plan,
+            vol,
         )
 
 
@@ -343,6 +348,8 @@ class ManagedPolicy:
         intent = intent_for_target(time, self.symbols[j], fraction, price, snapshot, stop)
         if intent is None:
             return None
+        if row.vol is not None and math.isfinite(row.vol[j]):
+            intent = replace(intent, vol=float(row.vol[j]))
         plan = None
         if fraction != 0 and row.plan is not None and _plans(row, j):
             side = 1 if fraction > 0 else -1

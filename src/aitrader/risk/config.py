@@ -16,7 +16,9 @@ class SizingConfig(Frozen):
     ``target``: the strategy's target fraction is the size (the limits still cap it).
     ``fixed_fractional``: lose ``risk_pct`` of equity at the stop. ``kelly``: fractional Kelly
     from the last ``kelly_window`` closed trades (fixed fractional until 5 trades are known).
-    ``vol_target``: exposure ``target_vol / realised volatility`` over ``vol_window`` bars.
+    ``vol_target``: exposure ``target_vol / σ``, σ the strategy's forecast when its target carries
+    one (the model strategy with a GARCH volatility agent in its bundle: ``garch_sigma``), else
+    the realised volatility over ``vol_window`` bars.
     For every method but ``target`` the strategy's fraction is the direction and a ceiling.
     """
 

@@ -27,6 +27,7 @@ class OrderIntent:
     stop: float | None = None
     reduce_only: bool = False
     reason: str = "signal"
+    vol: float | None = None  # the strategy's σ forecast for vol-target sizing (None: none)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.qty) and math.isfinite(self.price) and self.price > 0):

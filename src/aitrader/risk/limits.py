@@ -263,10 +263,15 @@ class RiskManager:
         if config.method == "target":
             return None
         returns = np.asarray(self._state.trade_returns, dtype=np.float64)
-        vol = None if self.volatility is None else self.volatility.vol(intent.symbol)
+        vol = intent.vol
+        if vol is None and self.volatility is not None:
+            vol = self.volatility.vol(intent.symbol)
         stop = math.nan if intent.stop is None else intent.stop
         qty = position_size(equity, intent.price, stop, config, returns, vol)
-        return sizing_label(config, returns.size), qty
+        label = sizing_label(config, returns.size)
+        if config.method == "vol_target" and intent.vol is not None:
+            label += f" (σ {intent.vol:.3%} forecast by the strategy)"
+        return label, qty
 
     def _correlated_notional(self, symbol: str, portfolio: PortfolioSnapshot) -> float | None:
         """Signed notional of the other symbols correlated with ``symbol`` (None: no matrix)."""

@@ -12,6 +12,12 @@ the batch schedule anchored on the first history bar, bit-identical values. A se
 (``context_rows`` > 0) reads a window of finite feature rows: it is seeded from the history in
 one batch and takes each bar's row, also on bars only observed.
 
+The bundle's agents (:mod:`aitrader.strategy.regimes`): with ``modes.regime.source: hmm`` the
+regime labels take the HMM agent's forward-filtered volatility tier (the bundle's, else an HMM
+fitted on the history before the first decision); with ``plans.stop_method: garch`` the stop is
+``stop_garch`` × the GARCH agent's predicted range; a GARCH agent's σ forecast goes with every
+target (``Target.vol``, for vol-target sizing). Each reads the trailing bars it needs only.
+
 ``vectorized`` is :func:`~aitrader.strategy.bundle.bundle_targets` over the whole series, the batch
 reference the per-bar path equals (``aitrader strategy check``). Each symbol's fraction is
 divided by the number of symbols (1/N of equity at full conviction).
@@ -20,6 +26,7 @@ divided by the number of symbols (1/N of equity at full conviction).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -36,11 +43,24 @@ from aitrader.features.featureset import build_features, column_names, compute_s
 from aitrader.features.registry import resolve
 from aitrader.features.spec import FeatureSpec
 from aitrader.features.volatility import GarchFilter
+from aitrader.models.garch import GarchAgentModel
 from aitrader.strategy.base import Context, Decision, Environment, Param, Strategy, Target
 from aitrader.strategy.base import TargetFrame as Frame
 from aitrader.strategy.bundle import bundle_signal_config, bundle_specs, bundle_targets
-from aitrader.strategy.edge import STATS_WINDOW, atr_stop_loss, plan_stop, win_loss_at
-from aitrader.strategy.modes import regime_labels
+from aitrader.strategy.edge import (
+    STATS_WINDOW,
+    model_stops,
+    plan_stop,
+    require_stop_agent,
+    win_loss_at,
+)
+from aitrader.strategy.regimes import (
+    RegimeSource,
+    agent_window,
+    find_agent,
+    garch_outputs,
+    regime_source,
+)
 from aitrader.strategy.signals import SignalInputs, direction_probabilities, signal_targets
 
 log = logging.getLogger(__name__)
@@ -87,7 +107,7 @@ def _tail(bars: Bars, n: int) -> Bars:
 
 
 def _frame(bars: Bars) -> pd.DataFrame:
-    index = pd.DatetimeIndex(pd.to_datetime(bars.ts, utc=True), name="timestamp")
+    index = pd.DatetimeIndex(bars.ts.astype("datetime64[ns]"), name="timestamp").tz_localize("UTC")
     fields = ("open", "high", "low", "close", "volume")
     return pd.DataFrame({k: getattr(bars, k) for k in fields}, index=index)
 
@@ -129,12 +149,25 @@ class ModelBundleStrategy(Strategy):
         missing = [s for s in self.symbols if s not in env.history]
         if missing:
             raise DataError(f"model strategy: no history for {', '.join(missing)}")
+        self._agents(env)
         self._window(env.history[self.symbols[0]])
         self._filters = {s: self._seed(s, env.history[s]) for s in self.symbols}
         self.context = self.bundle.predictor.model.context_rows
         self._rows = {s: self._seed_rows(env.history[s]) for s in self.symbols}
         self._current = dict.fromkeys(self.symbols, False)
         self.timings = dict.fromkeys(STAGES, 0)
+
+    def _agents(self, env: Environment) -> None:
+        """The bundle's GARCH agent (stops, σ) and per symbol the regime source (only when the
+        signal settings have regime overrides: an HMM fallback is fitted on the history)."""
+        self.vol_agent = find_agent(self.bundle, GarchAgentModel)
+        require_stop_agent(env.settings.plans, self.vol_agent)
+        self.regimes: dict[str, RegimeSource] = {}
+        if any(c.regime_overrides for c in self.configs.values()):
+            regime = env.settings.modes.regime
+            self.regimes = {
+                s: regime_source(regime, self.bundle, env.history[s]) for s in self.symbols
+            }
 
     def _seed_rows(self, history: pd.DataFrame) -> deque[np.ndarray]:
         """A sequence model's window: the last finite feature rows of the history (computed in
@@ -159,7 +192,9 @@ class ModelBundleStrategy(Strategy):
             )
         regime = self.settings.modes.regime
         regime_bars = max(regime.trend_window, regime.vol_window + regime.vol_rank_window)
-        self.window = max(self.features_window, STATS_WINDOW + 1, regime_bars + 1)
+        regime_bars = max([regime_bars, *(r.bars for r in self.regimes.values())])
+        agent = 0 if self.vol_agent is None else agent_window(self.vol_agent) + 1
+        self.window = max(self.features_window, STATS_WINDOW + 1, regime_bars + 1, agent + 1)
 
     def _warmup(self, history: pd.DataFrame) -> int:
         """Bars the trailing-window features need for a complete row (warm-up + the bar)."""
@@ -199,8 +234,9 @@ class ModelBundleStrategy(Strategy):
         self.timings["features"] += time.perf_counter_ns() - t0
         out = {}
         for s in self.symbols:
-            fraction, stop_loss, info = self._decide(ctx, s)
-            out[s] = Target(fraction / len(self.symbols), stop_loss=stop_loss, info=info)
+            fraction, (stop_loss, vol), info = self._decide(ctx, s)
+            share = fraction / len(self.symbols)
+            out[s] = Target(share, stop_loss=stop_loss, vol=vol, info=info)
         return out
 
     def features(self, bars: Bars, symbol: str) -> pd.DataFrame:
@@ -227,9 +263,11 @@ class ModelBundleStrategy(Strategy):
         row = self.features(bars, symbol)
         return row if np.isfinite(row.to_numpy()).all() else None
 
-    def _decide(self, ctx: Context, symbol: str) -> tuple[float, float, dict[str, Any]]:
-        """``(signed fraction of the top band, ATR stop-loss fraction, explanation)`` at the
-        last bar; the explanation holds the calibrated class probabilities (for a meta-agent
+    def _decide(
+        self, ctx: Context, symbol: str
+    ) -> tuple[float, tuple[float, float], dict[str, Any]]:
+        """``(signed fraction of the top band, (stop-loss fraction, σ forecast), explanation)``
+        at the last bar; the explanation holds the calibrated class probabilities (for a meta-agent
         also each agent's view and weight) and the feature row (what drift checks compare with
         the bundle's training reference)."""
         t0 = time.perf_counter_ns()
@@ -245,35 +283,56 @@ class ModelBundleStrategy(Strategy):
             p_up, p_down = direction_probabilities(proba, self.bundle.predictor.classes)
             info |= why
         t2 = time.perf_counter_ns()
-        fraction, stop_loss = self._policy(bars, symbol, p_up, p_down)
+        fraction, stop = self._policy(bars, symbol, p_up, p_down)
         t3 = time.perf_counter_ns()
         for stage, ns in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2), strict=True):
             self.timings[stage] += ns
-        return fraction, stop_loss, info
+        return fraction, stop, info
 
     def _policy(
         self, bars: Bars, symbol: str, p_up: np.ndarray, p_down: np.ndarray | None
-    ) -> tuple[float, float]:
+    ) -> tuple[float, tuple[float, float]]:
+        """The target fraction and ``(stop-loss fraction, σ forecast)`` at the last bar."""
         config = self.configs[symbol]
         win, loss = win_loss_at(bars.close, self.settings.costs.round_trip)
+        frame = _frame(_tail(bars, self._policy_bars() or len(bars)))
         regimes = None
         if config.regime_overrides:  # labels only change the parameters through overrides
-            labels = regime_labels(_frame(bars), self.settings.modes.regime)
-            regimes = np.asarray(labels.to_numpy()[-1:], dtype=object)
+            regimes = np.array([self.regimes[symbol].last(frame)], dtype=object)
         inputs = SignalInputs(p_up, win, loss, p_down, regimes)
         _, target = signal_targets(inputs, config, self.settings.costs, symbol, self.timeframe)
-        stop = atr_stop_loss(bars.high, bars.low, bars.close, self.stop)
-        return float(target[0]), float(stop[-1])
+        vol = math.nan
+        if self.vol_agent is not None:
+            recent = frame.iloc[-(agent_window(self.vol_agent) + 2) :]
+            vol = float(garch_outputs(self.vol_agent, recent)["garch_sigma"].iloc[-1])
+        stop = model_stops(frame.iloc[self._stop_start() :], self.settings.plans, self.vol_agent)
+        return float(target[0]), (float(stop[-1]), vol)
+
+    def _policy_bars(self) -> int:
+        """The trailing bars the policy reads: what the regime labels and the GARCH agent need,
+        all the kept bars for the ATR stop (its Wilder smoothing has a seed)."""
+        if self.settings.plans.stop_method != "garch" or self.vol_agent is None:
+            return self.window or 0
+        needs = [agent_window(self.vol_agent) + 2, *(r.bars + 1 for r in self.regimes.values())]
+        return max(needs)
+
+    def _stop_start(self) -> int:
+        """Where the bars the stop at the last bar reads start (all the kept bars for the ATR:
+        its Wilder smoothing has a seed; the window of the GARCH agent's range)."""
+        if self.settings.plans.stop_method == "garch" and self.vol_agent is not None:
+            return -(agent_window(self.vol_agent) + 2)
+        return 0
 
     def vectorized(self, data: Mapping[str, pd.DataFrame], start: int = 0) -> Frame:
-        fractions, stops = {}, {}
+        fractions, stops, vols = {}, {}, {}
         for s, candles in data.items():
             batch = bundle_targets(
-                s, candles, self.bundle, self.settings, self.timeframe, self.params["mode"]
-            )
+                s, candles, self.bundle, self.settings, self.timeframe, self.params["mode"],
+                self.regimes.get(s),
+            )  # fmt: skip
             fractions[s] = batch.fraction / len(data)
-            stops[s] = batch.stop_loss
-        return Frame(pd.DataFrame(fractions), stop_loss=pd.DataFrame(stops))
+            stops[s], vols[s] = batch.stop_loss, batch.vol
+        return Frame(pd.DataFrame(fractions), stop_loss=pd.DataFrame(stops), vol=pd.DataFrame(vols))
 
     def describe(self) -> dict[str, Any]:
         info = getattr(getattr(self, "bundle", None), "info", None)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from aitrader.engine.baselines import sma_crossover_targets
 from aitrader.errors import ConfigError, DataError
+from aitrader.models.garch import GarchAgentModel
 from aitrader.strategy.base import (
     PLAN_FIELDS,
     Context,
@@ -23,7 +24,16 @@ from aitrader.strategy.base import (
     TargetFrame,
 )
 from aitrader.strategy.config import SignalConfig
-from aitrader.strategy.plans import PlanContext, PlanLevels, TradePlan, make_plan, plan_levels
+from aitrader.strategy.edge import require_stop_agent
+from aitrader.strategy.plans import (
+    PlanContext,
+    PlanLevels,
+    TradePlan,
+    make_plan,
+    plan_levels,
+    stop_distance,
+)
+from aitrader.strategy.regimes import find_agent
 from aitrader.strategy.signals import Signal, SignalInputs, Signals, generate
 
 EPSILON = 1e-6
@@ -114,15 +124,19 @@ class TradePlanStrategy(Strategy):
         super().__init__(**params)
         self.source: Probabilities | None = None
         self.signal_config: SignalConfig | None = None
+        self.bundle: Any = None
 
     def check(self) -> None:
         if not 0 < self.fast < self.slow:
             raise ConfigError(f"trade-plan: fast ({self.fast}) must be below slow ({self.slow})")
         self.warmup = self.slow + 1
 
-    def use(self, source: Probabilities | None, signal: SignalConfig | None) -> None:
-        """Decide on these probabilities and signal settings (``aitrader scan --model``)."""
-        self.source, self.signal_config = source, signal
+    def use(
+        self, source: Probabilities | None, signal: SignalConfig | None, bundle: Any = None
+    ) -> None:
+        """Decide on these probabilities and signal settings, with the agents of ``bundle``
+        (``aitrader scan --model``: its GARCH agent places ``plans.stop_method: garch`` stops)."""
+        self.source, self.signal_config, self.bundle = source, signal, bundle
 
     def setup(self, env: Environment) -> None:
         self.settings, self.timeframe = env.settings, env.timeframe
@@ -130,15 +144,17 @@ class TradePlanStrategy(Strategy):
         if self.source is None and self.probabilities:
             self.source = file_probabilities(Path(self.probabilities))
         self.frames = {s: env.history.get(s) for s in env.symbols}
+        agent = find_agent(env.bundle or self.bundle, GarchAgentModel)
+        self.vol_agent = require_stop_agent(env.settings.plans, agent)
 
     def decisions(self, candles: pd.DataFrame, symbol: str) -> Decisions:
         """Signals and plan levels of every bar of ``candles`` (causal: bar t reads bars ≤ t)."""
         cfg = self.settings.plans
-        levels = plan_levels(candles, cfg)
+        levels = plan_levels(candles, cfg, self.vol_agent)
         probs = self.source or baseline_probabilities(candles, self.signal, self.fast, self.slow)
         p_up = probs.p_up.reindex(candles.index).to_numpy(np.float64)
         p_down = None if probs.p_down is None else probs.p_down.reindex(candles.index).to_numpy()
-        loss = cfg.stop_atr * levels.atr / candles["close"].to_numpy(np.float64)
+        loss = stop_distance(levels, cfg, candles["close"].to_numpy(np.float64))
         inputs = SignalInputs(p_up, cfg.tp1_r * loss, loss, p_down)
         signals = generate(inputs, self.signal, self.settings.costs, symbol, self.timeframe)
         return Decisions(candles, signals, levels, p_up, probs.source)

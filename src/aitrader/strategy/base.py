@@ -139,7 +139,9 @@ class Target:
     ``info``: a free-form, JSON-safe explanation of the decision, recorded with it in a paper/live
     run's ledger (e.g. the model strategy's class probabilities ``{"probabilities": {"down": p,
     "flat": p, "up": p}}`` and, for a meta-agent, each agent's view and weight); it never changes
-    what is traded.
+    what is traded. ``vol``: the strategy's forecast σ of the next bar's log return (a per-bar
+    fraction, e.g. the GARCH agent's), which ``risk.sizing.method: vol_target`` divides its
+    target by instead of the risk manager's realised estimate (NaN: that estimate).
     """
 
     fraction: float
@@ -153,11 +155,14 @@ class Target:
     break_even: bool = False
     trail: float = math.nan
     time_stop: int = 0
+    vol: float = math.nan
     info: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.plan_row() is not None:
             check_plan(self)
+        if self.vol == self.vol and not self.vol > 0.0:
+            raise ConfigError(f"Target: vol (σ of the next log return) must be > 0, got {self.vol}")
 
     def plan_row(self) -> tuple[float, ...] | None:
         """The plan fields (PLAN_FIELDS order; NaN for none, also for ``break_even`` False and
@@ -216,6 +221,7 @@ class TargetFrame:
     break_even: pd.DataFrame | None = None  # 1.0: move the stop to the entry after TP1
     trail: pd.DataFrame | None = None
     time_stop: pd.DataFrame | None = None  # bars (0 or NaN: none)
+    vol: pd.DataFrame | None = None  # σ forecast for vol-target sizing (NaN: the risk's own)
 
 
 @dataclass(frozen=True)

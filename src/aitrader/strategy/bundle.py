@@ -2,7 +2,10 @@
 (the chosen mode's, with the bundle's tuned thresholds for this market) and
 :func:`bundle_targets`, the whole-series form of the model strategy
 (:mod:`aitrader.strategies.model`), which gives the same bar by bar (``aitrader strategy
-check``)."""
+check``). The bundle's agents take part: the HMM regime agent's volatility tier labels the
+regimes (``modes.regime.source: hmm``), the GARCH volatility agent's predicted range places the
+stop (``plans.stop_method: garch``) and its σ forecast goes with every target (``vol``, what
+``risk.sizing.method: vol_target`` divides by)."""
 
 from __future__ import annotations
 
@@ -14,10 +17,12 @@ import pandas as pd
 from aitrader.config import Settings
 from aitrader.features.featureset import build_features
 from aitrader.features.spec import FeatureSpec, spec_hash
+from aitrader.models.garch import GarchAgentModel
 from aitrader.models.registry import BundleError, ModelBundle, apply_thresholds
 from aitrader.strategy.config import SignalConfig
-from aitrader.strategy.edge import atr_stop_loss, plan_stop, win_loss
-from aitrader.strategy.modes import mode_signal_config, regime_labels
+from aitrader.strategy.edge import model_stops, win_loss
+from aitrader.strategy.modes import mode_signal_config
+from aitrader.strategy.regimes import RegimeSource, find_agent, garch_outputs, regime_source
 from aitrader.strategy.signals import (
     SignalInputs,
     Signals,
@@ -56,8 +61,9 @@ class BundleTargets:
     """A model bundle's targets over a whole candle series (the batch reference of live)."""
 
     fraction: pd.Series  # NaN where the model has no probability (warm-up, undefined features)
-    stop_loss: pd.Series  # AtrStop distance, fraction of the close
+    stop_loss: pd.Series  # stop distance (model_stops), fraction of the close
     signals: Signals
+    vol: pd.Series  # the GARCH agent's σ forecast (NaN: no such agent, or its warm-up)
 
 
 def bundle_targets(
@@ -67,10 +73,12 @@ def bundle_targets(
     settings: Settings,
     timeframe: str,
     mode: str | None = None,
+    regimes: RegimeSource | None = None,
 ) -> BundleTargets:
     """Target fractions and stops of a trained bundle on ``candles`` in one batch: features →
-    calibrated probabilities → :func:`signal_targets` (EV gate on the rolling win / loss) →
-    :func:`atr_stop_loss`. The model strategy (``aitrader.strategies.model``) gives the same
+    calibrated probabilities → :func:`signal_targets` (EV gate on the rolling win / loss;
+    regime labels from ``regimes``, by default :func:`regime_source` of the bundle) →
+    :func:`model_stops`. The model strategy (``aitrader.strategies.model``) gives the same
     bar by bar."""
     matrix = build_features(candles, bundle_specs(bundle), timeframe=timeframe)
     rows = matrix.frame[np.isfinite(matrix.frame.to_numpy()).all(axis=1)]
@@ -81,13 +89,21 @@ def bundle_targets(
     if p_down is not None:
         down = pd.Series(p_down, index=rows.index).reindex(candles.index).to_numpy()
     win, loss = win_loss(candles["close"], settings.costs.round_trip)
-    inputs = SignalInputs(up, win, loss, down, regime_labels(candles, settings.modes.regime))
     config = bundle_signal_config(bundle, settings, symbol, timeframe, mode)
+    labels = None
+    if config.regime_overrides:  # labels only change the parameters through overrides
+        source = regimes or regime_source(settings.modes.regime, bundle)
+        labels = source.labels(candles).to_numpy()
+    inputs = SignalInputs(up, win, loss, down, labels)
     signals, fraction = signal_targets(inputs, config, settings.costs, symbol, timeframe)
-    h, lo, c = (candles[k].to_numpy(np.float64) for k in ("high", "low", "close"))
-    stop = atr_stop_loss(h, lo, c, plan_stop(settings.plans))
+    garch = find_agent(bundle, GarchAgentModel)
+    stop = model_stops(candles, settings.plans, garch)
+    vol = np.full(len(candles), np.nan)
+    if garch is not None:
+        vol = garch_outputs(garch, candles)["garch_sigma"].to_numpy()
     return BundleTargets(
         pd.Series(fraction, index=candles.index, name="fraction"),
         pd.Series(stop, index=candles.index, name="stop_loss"),
         signals,
+        pd.Series(vol, index=candles.index, name="vol"),
     )

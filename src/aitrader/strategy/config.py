@@ -87,8 +87,16 @@ class SignalConfig(Frozen):
         return self.model_validate({**self.model_dump(), "bands": (*self.bands[:-1], band)})
 
 
+VOL_TIERS: tuple[str, ...] = ("low", "normal", "high")
+"""Volatility tiers of a regime label, calmest first."""
+
+
 class RegimeConfig(Frozen):
-    """Regime labelling: trend vs range from |signed R²|, volatility tier from its percentile."""
+    """Regime labelling: trend vs range from |signed R²|; the volatility tier from the
+    percentile of realised vol (``source: rules``) or from the HMM regime agent's
+    forward-filtered state probabilities (``source: hmm``, :mod:`aitrader.strategy.regimes`).
+    ``mode_by_tier`` maps the last bar's volatility tier to the trading mode ``select_mode``
+    picks (tiers not listed: the scores decide)."""
 
     trend_window: int = Field(50, ge=5)
     trend_r2: float = Field(0.7, gt=0, lt=1, description="|R²| from which a window trends")
@@ -96,6 +104,15 @@ class RegimeConfig(Frozen):
     vol_rank_window: int = Field(500, ge=20)
     low_vol_pct: float = Field(0.33, gt=0, lt=1)
     high_vol_pct: float = Field(0.67, gt=0, lt=1)
+    source: Literal["rules", "hmm"] = Field(
+        "rules", description="volatility tier: percentile rules, or the HMM regime agent"
+    )
+    hmm_states: int = Field(3, ge=2, le=6, description="states of an HMM fitted here")
+    hmm_window: int = Field(48, ge=2, le=1000, description="bars an HMM fitted here filters")
+    hmm_train_bars: int = Field(
+        2000, ge=100, description="last bars before the first decision an HMM is fitted on"
+    )
+    mode_by_tier: dict[Literal["low", "normal", "high"], str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _tiers(self) -> RegimeConfig:
@@ -175,16 +192,26 @@ class ModesConfig(Frozen):
             raise ValueError("declare at least one mode")
         if self.default is not None and self.default not in self.modes:
             raise ValueError(f"default mode {self.default!r} is not among {sorted(self.modes)}")
+        for tier, mode in self.regime.mode_by_tier.items():
+            if mode not in self.modes:
+                raise ValueError(
+                    f"regime.mode_by_tier.{tier}: mode {mode!r} is not among {sorted(self.modes)}"
+                )
         return self
 
 
 class PlanConfig(Frozen):
     """How a trade plan places its stop and targets, and how it exits (the engine executes it:
-    TP1 share, break-even after TP1, ATR trailing stop, time stop)."""
+    TP1 share, break-even after TP1, ATR trailing stop, time stop). The stop of the model
+    strategy too: ``stop_atr`` × ATR, or with ``stop_method: garch`` ``stop_garch`` × the
+    bundle's GARCH agent's predicted next high-low range (``swing`` is for trade plans)."""
 
-    stop_method: Literal["atr", "swing"] = "atr"
+    stop_method: Literal["atr", "swing", "garch"] = "atr"
     atr_period: int = Field(14, ge=2)
     stop_atr: float = Field(1.5, gt=0, description="ATR multiple of the stop distance")
+    stop_garch: float = Field(
+        1.5, gt=0, description="stop_method garch: multiple of the GARCH agent's next-bar range"
+    )
     swing_left: int = Field(5, ge=1)
     swing_right: int = Field(5, ge=1)
     swing_buffer_atr: float = Field(0.1, ge=0, description="stop this many ATRs beyond the swing")

@@ -26,10 +26,12 @@ from aitrader.config import CostsConfig
 from aitrader.engine.backtest import RunOptions, run_backtest
 from aitrader.engine.config import BrokerConfig
 from aitrader.engine.managed import AtrStop
+from aitrader.errors import ConfigError
 from aitrader.features.indicators import atr
+from aitrader.models.garch import GarchAgentModel
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import PlanConfig, RegimeConfig, SignalConfig
-from aitrader.strategy.modes import regime_labels
+from aitrader.strategy.regimes import RegimeSource, garch_outputs, regime_source
 from aitrader.strategy.signals import (
     SignalInputs,
     TunedThresholds,
@@ -77,15 +79,50 @@ def atr_stop_loss(
 
 
 def plan_stop(plans: PlanConfig) -> AtrStop:
-    """The protective stop every model position carries (``plans.stop_atr`` × ATR)."""
+    """The ATR stop (``plans.stop_atr`` × ATR): a model position's unless ``plans.stop_method``
+    is ``garch`` (:func:`model_stops`), and the one its decision is tuned with."""
     return AtrStop(period=plans.atr_period, multiple=plans.stop_atr)
+
+
+def model_stops(
+    candles: pd.DataFrame, plans: PlanConfig, garch: GarchAgentModel | None
+) -> np.ndarray:
+    """The model strategy's stop distance per bar, as a fraction of the close: with
+    ``plans.stop_method: garch`` ``stop_garch`` × the GARCH agent's predicted next high-low
+    range (``garch_range``, known at the bar's close), else ``stop_atr`` × ATR / close."""
+    if plans.stop_method != "garch":
+        return stop_fractions(candles, plan_stop(plans))
+    agent = require_stop_agent(plans, garch)
+    assert agent is not None
+    return np.asarray(plans.stop_garch * garch_outputs(agent, candles)["garch_range"].to_numpy())
+
+
+NO_GARCH_AGENT = (
+    "plans.stop_method is 'garch' but the model has no GARCH volatility agent (train kind garch, "
+    "or a meta-agent with a garch agent), or set plans.stop_method: atr"
+)
+
+
+def garch_stop_multiple(plans: PlanConfig) -> float | None:
+    """``plans.stop_garch`` when ``plans.stop_method`` is ``garch``, else None."""
+    return plans.stop_garch if plans.stop_method == "garch" else None
+
+
+def require_stop_agent(plans: PlanConfig, garch: GarchAgentModel | None) -> GarchAgentModel | None:
+    """``garch``; ConfigError naming ``plans.stop_method`` when it is ``garch`` and there is
+    no GARCH volatility agent to place the stop with."""
+    if plans.stop_method == "garch" and garch is None:
+        raise ConfigError(NO_GARCH_AGENT)
+    return garch
 
 
 @dataclass(frozen=True)
 class DecisionContext:
     """What a model strategy trades with: signal settings, costs, stop, risk and the market
     (``symbol``/``timeframe`` select the overrides; ``regime`` labels bars when the signal
-    settings have regime overrides)."""
+    settings have regime overrides, through ``regimes`` when given, else through
+    :func:`~aitrader.strategy.regimes.regime_source` with an HMM fitted on the bars before the
+    first probability)."""
 
     signals: SignalConfig = field(default_factory=SignalConfig)
     costs: CostsConfig = field(default_factory=CostsConfig)
@@ -95,6 +132,8 @@ class DecisionContext:
     timeframe: str | None = None
     regime: RegimeConfig = field(default_factory=RegimeConfig)
     calendar: str = "crypto"
+    regimes: RegimeSource | None = None
+    garch_stop: float | None = None  # plans.stop_garch when plans.stop_method is garch
 
     @property
     def broker(self) -> BrokerConfig:
@@ -113,7 +152,13 @@ def market_inputs(
     up = p_up.reindex(candles.index).to_numpy(np.float64)
     down = None if p_down is None else p_down.reindex(candles.index).to_numpy(np.float64)
     win, loss = win_loss(candles["close"], ctx.costs.round_trip)
-    regimes = regime_labels(candles, ctx.regime) if ctx.signals.regime_overrides else None
+    regimes = None
+    if ctx.signals.regime_overrides:
+        source = ctx.regimes
+        if source is None:
+            first = int(np.searchsorted(candles.index, p_up.index[0])) if len(p_up) else 0
+            source = regime_source(ctx.regime, None, candles.iloc[:first])
+        regimes = source.labels(candles).to_numpy()
     return SignalInputs(up, win, loss, down, regimes)
 
 

@@ -32,7 +32,8 @@ from aitrader.strategy.base import (
     Target,
 )
 
-ROWS = 4 + len(PLAN_FIELDS)  # fraction, stop_loss, take_profit, stop_price, the plan fields
+ROWS = 5 + len(PLAN_FIELDS)  # fraction, stop_loss, take_profit, stop_price, the plan fields, vol
+PLAN_ROWS = slice(4, 4 + len(PLAN_FIELDS))
 
 
 class BarBuffer:
@@ -98,7 +99,7 @@ class BarBuffer:
 
 class StrategyFeed:
     """A strategy driven bar by bar (see the module docstring); ``record=True`` keeps every
-    decision row (fraction, stop_loss, take_profit, stop_price, the plan fields per symbol) in
+    decision row (fraction, stop_loss, take_profit, stop_price, the plan fields, vol per symbol) in
     ``records``."""
 
     def __init__(self, strategy: Strategy, env: Environment, record: bool = False) -> None:
@@ -167,8 +168,8 @@ class StrategyFeed:
         return self.ctx.time, self.strategy.name, rows
 
     def _decode(self, decision: Decision) -> np.ndarray:
-        """A decision as rows (fraction, stop_loss, take_profit, stop_price, the plan fields)
-        × symbols."""
+        """A decision as rows (fraction, stop_loss, take_profit, stop_price, the plan fields,
+        vol) × symbols."""
         row = np.full((ROWS, len(self.symbols)), np.nan)
         if not isinstance(decision, Mapping):
             if len(self.symbols) != 1:
@@ -183,9 +184,10 @@ class StrategyFeed:
                 raise ConfigError(f"strategy {self.strategy.name}: unknown symbol {symbol!r}")
             if isinstance(value, Target):
                 row[:4, j] = (value.fraction, value.stop_loss, value.take_profit, value.stop_price)
+                row[-1, j] = value.vol
                 plan = value.plan_row()
                 if plan is not None:
-                    row[4:, j] = plan
+                    row[PLAN_ROWS, j] = plan
                 if value.info is not None:
                     self.explained[symbol] = value.info
             elif value is not None:
@@ -195,8 +197,12 @@ class StrategyFeed:
 
 
 def _targets(row: np.ndarray) -> BarTargets:
-    plan = row[4:]
-    return BarTargets(row[0], row[3], row[1], row[2], None if np.isnan(plan).all() else plan)
+    plan = row[PLAN_ROWS]
+    vol = row[-1]
+    return BarTargets(
+        row[0], row[3], row[1], row[2], None if np.isnan(plan).all() else plan,
+        None if np.isnan(vol).all() else vol,
+    )  # fmt: skip
 
 
 def _number(value: Any, name: str, symbol: str) -> float:
@@ -238,7 +244,7 @@ class Protected:
             stop_price = np.full_like(row.fraction, np.nan)
         if self.take_profit is not None:
             take_profit = np.full_like(row.fraction, self.take_profit)
-        return BarTargets(row.fraction, stop_price, stop_loss, take_profit, row.plan)
+        return BarTargets(row.fraction, stop_price, stop_loss, take_profit, row.plan, row.vol)
 
 
 def protect(feed: Any, stop_loss: float | None, take_profit: float | None) -> Any:

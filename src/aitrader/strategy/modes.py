@@ -102,9 +102,14 @@ def score_timeframe(
 
 
 def select_mode(
-    candles_by_timeframe: Mapping[str, pd.DataFrame], config: ModesConfig, costs: CostsConfig
+    candles_by_timeframe: Mapping[str, pd.DataFrame],
+    config: ModesConfig,
+    costs: CostsConfig,
+    regime: str | None = None,
 ) -> ModeChoice:
-    """Score every mode on each of its timeframes (best one counts) and pick the highest."""
+    """Score every mode on each of its timeframes (best one counts) and pick the highest, or
+    the mode ``regime.mode_by_tier`` maps the volatility tier of ``regime`` (the last bar's
+    label) to."""
     best_per_mode: list[ModeScore] = []
     for name, mode in config.modes.items():
         scored = [
@@ -113,6 +118,13 @@ def select_mode(
         ]
         usable = [s for s in scored if s.available]
         best_per_mode.append(max(usable, key=lambda s: s.score) if usable else scored[0])
+    tier = None if regime is None else regime.rpartition("_")[2]
+    mapped = next((m for t, m in config.regime.mode_by_tier.items() if t == tier), None)
+    if mapped is not None:
+        score = next(s for s in best_per_mode if s.mode == mapped)
+        timeframe = score.timeframe if score.available else config.modes[mapped].timeframes[0]
+        reason = f"volatility regime {regime} ({config.regime.source}) → modes.regime.mode_by_tier"
+        return ModeChoice(mapped, timeframe, tuple(best_per_mode), reason)
     usable = [s for s in best_per_mode if s.available]
     if usable:
         best = max(usable, key=lambda s: s.score)
@@ -141,20 +153,31 @@ def candles_for_modes(
     return out
 
 
-def regime_labels(candles: pd.DataFrame, config: RegimeConfig) -> pd.Series:
-    """Per-bar regime, causal: trend when |R² of log price| ≥ ``trend_r2``, volatility tier from
-    the percentile of realised vol over ``vol_rank_window`` bars; ``unknown`` while warming up."""
+def regime_labels(
+    candles: pd.DataFrame, config: RegimeConfig, tiers: np.ndarray | None = None
+) -> pd.Series:
+    """Per-bar regime, causal: trend when |R² of log price| ≥ ``trend_r2``; volatility tier from
+    the percentile of realised vol over ``vol_rank_window`` bars, or ``tiers`` when given (the
+    HMM's, :mod:`aitrader.strategy.regimes`; ``""`` where unknown); ``unknown`` while warming
+    up."""
     close = candles["close"].to_numpy(dtype=np.float64)
     r2 = trend_strength(close, config.trend_window)
-    rank = pct_rank(realized_vol(close, config.vol_window), config.vol_rank_window)
     trend = np.where(np.abs(r2) >= config.trend_r2, "trend", "range")
-    tier = np.where(
-        rank <= config.low_vol_pct, "low", np.where(rank >= config.high_vol_pct, "high", "normal")
-    )
+    if tiers is None:
+        rank = pct_rank(realized_vol(close, config.vol_window), config.vol_rank_window)
+        tier = np.where(
+            rank <= config.low_vol_pct,
+            "low",
+            np.where(rank >= config.high_vol_pct, "high", "normal"),
+        )
+        warm = max(config.trend_window - 1, config.vol_window + config.vol_rank_window - 1)
+        known = np.isfinite(rank)
+    else:
+        tier = np.where(tiers == "", "normal", tiers).astype(str)
+        warm, known = config.trend_window - 1, tiers != ""
     labels = np.char.add(np.char.add(trend.astype(str), "_"), tier.astype(str)).astype(object)
-    warm = max(config.trend_window - 1, config.vol_window + config.vol_rank_window - 1)
     labels[: min(warm, labels.size)] = UNKNOWN_REGIME
-    labels[~np.isfinite(r2) | ~np.isfinite(rank)] = UNKNOWN_REGIME
+    labels[~np.isfinite(r2) | ~known] = UNKNOWN_REGIME
     return pd.Series(labels, index=candles.index, name="regime", dtype=object)
 
 

@@ -2,7 +2,9 @@
 
 The plans of the ``trade-plan`` strategy (:mod:`aitrader.strategies.trade_plan`); the engine
 executes them (:mod:`aitrader.engine.exits`). The entry is the signal bar's close. The stop sits a
-multiple of ATR away or beyond the last confirmed swing; targets are R-multiples or Fibonacci
+multiple of ATR away, beyond the last confirmed swing, or ``stop_garch`` × the GARCH volatility
+agent's predicted next high-low range away (``stop_method: garch``, the range known at the
+signal bar's close; the ATR stop while it is unknown); targets are R-multiples or Fibonacci
 extensions of the last confirmed swing. A plan whose TP1 return net of costs is below
 ``min_tp1_net`` (or whose EV misses the margin) is kept as rejected, with the reason.
 """
@@ -19,11 +21,13 @@ import pandas as pd
 from aitrader.config import CostsConfig
 from aitrader.features.indicators import atr as atr_indicator
 from aitrader.features.levels import confirmed_swings, fibonacci_levels
+from aitrader.models.garch import GarchAgentModel
 from aitrader.risk.config import SizingConfig
 from aitrader.risk.intents import OrderIntent
 from aitrader.risk.sizing import position_size
 from aitrader.risk.stops import atr_stop
 from aitrader.strategy.config import PlanConfig, SignalConfig
+from aitrader.strategy.regimes import garch_outputs
 from aitrader.strategy.signals import Signal, expected_value, resolve, round_trip_cost
 
 
@@ -35,10 +39,14 @@ class PlanLevels:
     swing_high: np.ndarray
     swing_low: np.ndarray
     extensions: np.ndarray
+    garch_range: np.ndarray | None = None  # the GARCH agent's next-range forecast (ln H/L)
 
 
-def plan_levels(candles: pd.DataFrame, config: PlanConfig) -> PlanLevels:
-    """ATR, last confirmed swing high/low prices and Fibonacci extensions at every bar."""
+def plan_levels(
+    candles: pd.DataFrame, config: PlanConfig, garch: GarchAgentModel | None = None
+) -> PlanLevels:
+    """ATR, last confirmed swing high/low prices, Fibonacci extensions and, with a GARCH agent,
+    its predicted next high-low range at every bar."""
     h, lo, c = (candles[k].to_numpy(dtype=np.float64) for k in ("high", "low", "close"))
     hi_idx, lo_idx = confirmed_swings(h, lo, config.swing_left, config.swing_right)
     ext, _ = fibonacci_levels(
@@ -49,7 +57,23 @@ def plan_levels(candles: pd.DataFrame, config: PlanConfig) -> PlanLevels:
         swing_high=np.where(hi_idx >= 0, h[np.maximum(hi_idx, 0)], np.nan),
         swing_low=np.where(lo_idx >= 0, lo[np.maximum(lo_idx, 0)], np.nan),
         extensions=ext,
+        garch_range=None if garch is None else garch_range(garch, candles),
     )
+
+
+def garch_range(garch: GarchAgentModel, candles: pd.DataFrame) -> np.ndarray:
+    """The GARCH agent's predicted next high-low range ``ln(H/L)`` at every bar."""
+    return np.asarray(garch_outputs(garch, candles)["garch_range"].to_numpy())
+
+
+def stop_distance(levels: PlanLevels, cfg: PlanConfig, close: np.ndarray) -> np.ndarray:
+    """The stop's distance per bar as a fraction of the close: ``stop_garch`` × the predicted
+    range with ``stop_method: garch`` (where known), else ``stop_atr`` × ATR / close."""
+    by_atr = cfg.stop_atr * levels.atr / close
+    if cfg.stop_method != "garch" or levels.garch_range is None:
+        return np.asarray(by_atr)
+    by_garch = cfg.stop_garch * levels.garch_range
+    return np.asarray(np.where(np.isfinite(by_garch), by_garch, by_atr))
 
 
 @dataclass(frozen=True)
@@ -101,6 +125,9 @@ def _stop(
 ) -> tuple[float, str]:
     """The stop price and how it was placed."""
     a = float(levels.atr[t])
+    rng = math.nan if levels.garch_range is None else float(levels.garch_range[t])
+    if cfg.stop_method == "garch" and math.isfinite(rng) and rng > 0:
+        return entry * (1.0 - side * cfg.stop_garch * rng), "garch"
     if cfg.stop_method == "swing":
         swing = levels.swing_low[t] if side > 0 else levels.swing_high[t]
         level = float(swing) - side * cfg.swing_buffer_atr * a

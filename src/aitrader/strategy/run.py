@@ -31,7 +31,7 @@ from aitrader.strategy.base import PLAN_FIELDS, Environment, Strategy, TargetFra
 from aitrader.strategy.feed import StrategyFeed, protect
 
 Candles = Mapping[str, pd.DataFrame]
-FIELDS = ("fraction", "stop_loss", "take_profit", "stop_price", *PLAN_FIELDS)
+FIELDS = ("fraction", "stop_loss", "take_profit", "stop_price", *PLAN_FIELDS, "vol")
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,11 @@ def vectorized_feed(strategy: Strategy, data: Candles, env: Environment, start: 
     arrays = [rows(getattr(frame, name), name) for name in FIELDS]
     plan = None
     if any(getattr(frame, name) is not None for name in PLAN_FIELDS):
-        plan = np.stack(arrays[4:], axis=1)  # bars × plan fields × symbols
+        plan = np.stack(arrays[4:-1], axis=1)  # bars × plan fields × symbols
         for k in (PLAN_FIELDS.index("break_even"), PLAN_FIELDS.index("time_stop")):
             plan[:, k][plan[:, k] == 0.0] = np.nan  # "no" reads as none, as in a Target
-    return ArrayFeed(arrays[0], arrays[3], arrays[1], arrays[2], plan)
+    vol = None if frame.vol is None else arrays[-1]
+    return ArrayFeed(arrays[0], arrays[3], arrays[1], arrays[2], plan, vol)
 
 
 def _split(
@@ -185,7 +186,8 @@ def check_strategy(
     plan = arrays.plan
     if plan is None:
         plan = np.full((expected.shape[0], len(PLAN_FIELDS), expected.shape[2]), np.nan)
-    expected = np.concatenate([expected, plan], axis=1)
+    vol = np.full_like(arrays.fraction, np.nan) if arrays.vol is None else arrays.vol
+    expected = np.concatenate([expected, plan, vol[:, None, :]], axis=1)
     index = next(iter(traded.values())).index
     difference = first_difference(recorded, expected, index, list(traded), rtol)
     decided = int(np.isfinite(recorded[:, 0, :]).any(axis=1).sum())

@@ -31,6 +31,7 @@ from aitrader.strategy.signals import (
 )
 from aitrader.validation import metrics as m
 from aitrader.validation.config import ValidationConfig
+from aitrader.validation.fold_agents import fold_protection, fold_regimes, stitched_agents
 from aitrader.validation.overfitting import probabilistic_sharpe
 from aitrader.validation.splits import CPCV, Fold, cpcv, make_folds
 from aitrader.validation.walkforward import (
@@ -110,6 +111,7 @@ def _tune(prepared: Prepared, output: FoldOutput, ctx: DecisionContext) -> _Fold
         return _Fold(output, flat, {})
     up, down = _series(prepared, rows, output.calibration_proba)
     candles = prepared.candles.loc[: up.index[-1]]
+    ctx = fold_regimes(ctx, output.agents)
     tuned = tune_decision(candles, up, down, ctx)
     inputs = market_inputs(candles, up, down, ctx)
     window = np.asarray(candles.index >= up.index[0])
@@ -143,12 +145,14 @@ def _targets(
     path: list[tuple[_Fold, np.ndarray]],
     ctx: DecisionContext,
     choose: float | None,
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """OOS bars and their target fractions: each fold's test rows (``path`` masks) through
-    :func:`signal_targets` with that fold's tuned decision (or candidate gate ``choose``)."""
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
+    """OOS bars, their target fractions and what each bar's fold agents say: each fold's test
+    rows (``path`` masks) through :func:`signal_targets` with that fold's tuned decision (or
+    candidate gate ``choose``), regimes from the fold's HMM agent with ``source: hmm``."""
     s = _stitch([(f.output, k) for f, k in path])
     up, down = _series(prepared, s.rows, s.proba)
-    inputs = market_inputs(prepared.candles, up, down, ctx)
+    agents = stitched_agents([f.output for f, _ in path], s.fold, up.index)
+    inputs = market_inputs(prepared.candles, up, down, fold_regimes(ctx, agents))
     at = prepared.candles.index.get_indexer(up.index)
     fraction = np.full(len(prepared.candles), np.nan)
     for f, _ in path:
@@ -160,7 +164,8 @@ def _targets(
             )
             fraction[pos] = target
     lo, hi = int(at.min()), int(at.max()) + 1
-    return prepared.candles.iloc[lo:hi], fraction[lo:hi]
+    candles = prepared.candles.iloc[lo:hi]
+    return candles, fraction[lo:hi], agents.reindex(candles.index)
 
 
 def _trade(
@@ -171,13 +176,14 @@ def _trade(
 ) -> tuple[ManagedResult, pd.Series, np.ndarray]:
     """The path's targets through the risk-managed engine: result, per-bar net returns and
     the targets."""
-    candles, fraction = _targets(prepared, path, ctx, choose)
+    candles, fraction, agents = _targets(prepared, path, ctx, choose)
+    stop_loss, vol = fold_protection(ctx, agents)
     options = RunOptions(
-        timeframe=ctx.timeframe, calendar=ctx.calendar, name="model", benchmarks=False
-    )
-    result = run_managed_backtest(
-        candles, fraction, stops=ctx.stop, broker_config=ctx.broker, risk=ctx.risk, options=options
-    )
+        timeframe=ctx.timeframe, calendar=ctx.calendar, name="model", benchmarks=False,
+        stop_loss=stop_loss,
+    )  # fmt: skip
+    stops = ctx.stop if stop_loss is None else None
+    result = run_managed_backtest(candles, fraction, stops, ctx.broker, ctx.risk, options, vol)
     equity = result.result.equity
     returns = equity.pct_change().fillna(equity.iloc[0] / ctx.broker.initial_cash - 1.0)
     return result, returns, fraction

@@ -12,7 +12,7 @@ slice — rows strictly after the model's (purged) training rows, never the trai
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +28,18 @@ from aitrader.labels.config import LabelConfig
 from aitrader.models import kinds
 from aitrader.models.config import ModelConfig
 from aitrader.models.drift import drift_reference
+from aitrader.models.hmm import HMMRegimeModel
 from aitrader.models.registry import BundleInfo, ModelBundle, save_bundle
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.config import ModesConfig, PlanConfig, SignalConfig
-from aitrader.strategy.edge import SIDE_SETS, DecisionContext, plan_stop, tune_decision
+from aitrader.strategy.edge import (
+    SIDE_SETS,
+    DecisionContext,
+    garch_stop_multiple,
+    plan_stop,
+    tune_decision,
+)
+from aitrader.strategy.regimes import find_agent, regime_source
 from aitrader.strategy.signals import SymbolThresholds, direction_probabilities
 from aitrader.validation.config import TrackingConfig, TuningConfig, ValidationConfig
 from aitrader.validation.evaluation import Evaluation, evaluate
@@ -96,6 +104,7 @@ class ExperimentConfig(Frozen):
             timeframe=timeframe,
             regime=self.modes.regime,
             calendar=calendar,
+            garch_stop=garch_stop_multiple(self.plans),
         )
 
     @classmethod
@@ -230,6 +239,10 @@ def train_bundle(
     thresholds = None
     if symbol and timeframe:
         context = config.context(symbol, timeframe)
+        hmm = find_agent(predictor, HMMRegimeModel)
+        if context.signals.regime_overrides and hmm is not None:
+            # the chain's own HMM agent labels the calibration bars, as it will the traded ones
+            context = replace(context, regimes=regime_source(context.regime, predictor))
         tuned = tune_on_calibration(prepared, fold, calibration_proba, context)
         thresholds = tuned.model_dump(mode="json")
     info = BundleInfo(

@@ -26,13 +26,14 @@ from aitrader.models.config import ModelConfig
 from aitrader.models.gbm import LightGBMParams
 from aitrader.risk.config import RiskConfig
 from aitrader.strategy.bundle import signal_config
-from aitrader.strategy.edge import DecisionContext, plan_stop
+from aitrader.strategy.edge import DecisionContext, garch_stop_multiple, plan_stop
 from aitrader.strategy.modes import (
     ModeChoice,
     candles_for_modes,
     mode_risk_config,
     select_mode,
 )
+from aitrader.strategy.regimes import regime_source
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.evaluation import Evaluation, evaluate
 from aitrader.validation.walkforward import prepare
@@ -102,9 +103,11 @@ def research(
     first = prepared.X.index[min(options.validation().min_train, len(prepared.X) - 1)]
     # the mode is chosen on the bars before the first out-of-sample one: never on traded bars
     seen = candles.loc[candles.index < first]
-    mode = select_mode(
-        candles_for_modes(seen, options.timeframe, settings.modes), settings.modes, settings.costs
-    )
+    regime = None
+    if settings.modes.regime.mode_by_tier:  # the tier of the last seen bar picks the mode
+        regime = regime_source(settings.modes.regime, None, seen).last(seen)
+    frames = candles_for_modes(seen, options.timeframe, settings.modes)
+    mode = select_mode(frames, settings.modes, settings.costs, regime)
     context = DecisionContext(
         signals=signal_config(settings, mode.mode),
         costs=settings.costs,
@@ -113,6 +116,7 @@ def research(
         symbol=symbol,
         timeframe=options.timeframe,
         regime=settings.modes.regime,
+        garch_stop=garch_stop_multiple(settings.plans),
     )
     evaluation = evaluate(prepared, options.model(), options.validation(), context, progress)
     target = evaluation.predictions["target"].reindex(candles.index)

@@ -35,6 +35,7 @@ from aitrader.models.calibration import ProbabilityCalibrator
 from aitrader.models.config import ModelConfig
 from aitrader.models.factory import make_model, uses_scaler
 from aitrader.models.predictor import Predictor
+from aitrader.strategy.regimes import agent_frame
 from aitrader.validation import metrics as m
 from aitrader.validation.config import ValidationConfig
 from aitrader.validation.splits import MIN_CALIBRATION, Fold, LabelWindows, purge
@@ -146,13 +147,16 @@ def _fit_chain(prepared: Prepared, fold: Fold, config: ModelConfig) -> tuple[Pre
 @dataclass(frozen=True)
 class FoldOutput:
     """Out-of-sample probabilities of one fold, the calibrated probabilities of its calibration
-    slice, the training climatology and the model's named outputs on the test rows (intervals,
-    regimes, ranges; None for a model without outputs)."""
+    slice, the training climatology, what the fold's agents say on the calibration and test
+    bars that the decision trades with (``agents``: :func:`~aitrader.strategy.regimes.agent_frame`,
+    HMM tier, GARCH range and σ) and the model's named outputs on the test rows that are scored
+    (``outputs``: intervals, regimes, ranges; None for a model without outputs)."""
 
     fold: Fold
     proba: np.ndarray
     calibration_proba: np.ndarray
     climatology: np.ndarray
+    agents: pd.DataFrame | None = None
     outputs: pd.DataFrame | None = None
 
 
@@ -166,7 +170,9 @@ def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
         outputs = None
         if getattr(chain.model, "outputs", None) is not None:
             outputs = agent_outputs(chain, prepared.X.iloc[fold.test])
-    return FoldOutput(fold, proba, calibration, counts / counts.sum(), outputs)
+    index = prepared.X.index[np.concatenate([fold.calibrate, fold.test])]
+    agents = agent_frame(chain, prepared.candles, index)
+    return FoldOutput(fold, proba, calibration, counts / counts.sum(), agents, outputs)
 
 
 _WORKER: Prepared | None = None
