@@ -71,11 +71,12 @@ class SimBroker:
         self.resting: dict[str, Order] = {}
         self.seen: set[str] = set()
         self.fills: list[Fill] = []
-        self._time = pd.Timestamp(0, tz="UTC")
+        self._bar: Bar | None = None  # the first symbol's bar now (its time stamps the fills)
         self._i = 0
         self._vol = np.zeros(len(self.symbols))
         self._floats = tuple(self.p.tolist())  # the parameters as Python floats (for _marks)
         self._at_close = config.fill_at == "close"
+        self._account: tuple[Mapping[str, Bar], float, tuple[Position, ...], Account] | None = None
 
     def submit(self, order: Order) -> bool:
         """Accept an order once per client order id (a repeat is ignored and returns False)."""
@@ -116,16 +117,25 @@ class SimBroker:
         return np.array([self.positions[s].qty for s in self.symbols])
 
     def account(self, bars: Mapping[str, Bar]) -> Account:
-        """Cash, equity and margin with positions marked at the bars' closes."""
-        cash, equity, margin = self.cash, self.cash, 0.0  # account_marks of no position
+        """Cash, equity and margin with positions marked at the bars' closes. Asked again for
+        the same bars (the same mapping: bars are never changed once passed), cash and
+        positions, the account already made is returned (the policy and the engine both mark
+        every bar)."""
+        cash, held = self.cash, tuple(self.positions.values())
+        last = self._account
+        if last is not None and last[0] is bars and last[1] == cash and last[2] == held:
+            return last[3]
+        equity, margin = cash, 0.0  # account_marks of no position
         pos, marks = [], []
-        for s, position in self.positions.items():
+        for position in held:
             if position.qty != 0.0:
                 pos.append(position.qty)
-                marks.append(bars[s].close)
+                marks.append(bars[position.symbol].close)
         if pos:
             equity, margin, _ = _marks(cash, pos, marks, self._floats)
-        return built(Account, {"cash": cash, "equity": equity, "margin_used": margin})
+        account = built(Account, {"cash": cash, "equity": equity, "margin_used": margin})
+        self._account = (bars, cash, held, account)
+        return account
 
     def open_bar(
         self,
@@ -135,7 +145,7 @@ class SimBroker:
         sub_bars: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Everything that happens from a bar's open to its close, before the decision."""
-        self._i, self._time = i, bars[self.symbols[0]].time
+        self._i, self._bar = i, bars[self.symbols[0]]
         if self._quiet(bars, funding):
             return
         arr = self._start(i, bars)
@@ -161,9 +171,10 @@ class SimBroker:
         nothing pending there, resting or bracketed, and :meth:`_safe` positions."""
         if self.resting or (self.targets and not self._at_close):
             return False
-        for sl, tp in self.brackets.values():
-            if sl == sl or tp == tp:
-                return False
+        if self.brackets:
+            for sl, tp in self.brackets.values():
+                if sl == sl or tp == tp:
+                    return False
         return self._safe(bars, funding)
 
     def _safe(self, bars: Mapping[str, Bar], funding: Mapping[str, float] | None) -> bool:
@@ -181,7 +192,7 @@ class SimBroker:
         return True
 
     def _start(self, i: int, bars: Mapping[str, Bar]) -> np.ndarray:
-        self._i, self._time = i, bars[self.symbols[0]].time
+        self._i, self._bar = i, bars[self.symbols[0]]
         return np.array([[b.open, b.high, b.low, b.close, b.volume] for b in self._ordered(bars)])
 
     def _ordered(self, bars: Mapping[str, Bar]) -> list[Bar]:
@@ -200,7 +211,8 @@ class SimBroker:
         self.positions[symbol] = position
         liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
         slip = abs(qty) * abs(price - ref)
-        fill = {"time": self._time, "symbol": symbol, "qty": qty, "price": price, "fee": fee}
+        when = self._bar.time if self._bar is not None else pd.Timestamp(0, tz="UTC")
+        fill = {"time": when, "symbol": symbol, "qty": qty, "price": price, "fee": fee}
         fill |= {"slippage": slip, "liquidity": liquidity, "client_order_id": oid, "reason": reason}
         self.fills.append(built(Fill, fill))
         if position.qty == 0.0:
