@@ -112,7 +112,7 @@ class StrategyFeed:
         self._none.setflags(write=False)  # they are made: answers share them without copies
         self._row = self._none
         self._targets = _targets(self._none)
-        self._said: float | None = None  # the last answer when a float (its row is reused)
+        self._answers: dict[tuple[float, float], tuple[np.ndarray, BarTargets]] = {}
         self.records: list[np.ndarray] | None = [] if record else None
         self.decided = False  # whether the last ``at`` asked the strategy (a new bar)
         self.explained: dict[str, Mapping[str, Any]] = {}  # ``Target.info`` of that answer
@@ -151,11 +151,11 @@ class StrategyFeed:
             if decision is None:
                 if self._row is not self._none:
                     self._row, self._targets = self._none, _targets(self._none)
-                    self._said = None
-            elif not isinstance(decision, float) or decision != self._said:
+            elif isinstance(decision, float):
+                self._row, self._targets = self._answer(decision)
+            else:
                 self._row = self._decode(decision)
                 self._targets = _targets(self._row)
-                self._said = float(decision) if isinstance(decision, float) else None
         if self.records is not None:
             self.records.append(self._row)
         return self._targets
@@ -170,6 +170,20 @@ class StrategyFeed:
             if info is not None or not math.isnan(target):
                 rows.append((s, target, float(bars[s].close), info))
         return self.ctx.time, self.strategy.name, rows
+
+    def _answer(self, target: float) -> tuple[np.ndarray, BarTargets]:
+        """The row and targets of a one-number answer, made once per value (rows are
+        read-only, so answers share them; a strategy flipping between a few targets allocates
+        nothing per bar); a zero keeps its sign."""
+        key = (target, math.copysign(1.0, target))
+        known = self._answers.get(key)
+        if known is None:
+            row = self._decode(target)
+            known = (row, _targets(row))
+            if len(self._answers) >= 64:
+                self._answers.clear()
+            self._answers[key] = known
+        return known
 
     def _decode(self, decision: Decision) -> np.ndarray:
         """A decision as rows (fraction, stop_loss, take_profit, stop_price, the plan fields)
