@@ -1,8 +1,9 @@
 """The per-bar runners of two source trees, interleaved: before/after timings of a change.
 
 Each repeat starts one fresh process per tree (alternating which goes first); a process imports
-that tree's ``src`` and ``benchmarks/perbar.py``, warms every runner up on 2,000 bars, then runs
-each runner once on ``--rows`` one-minute bars (the ``minute_bars`` series of bench_engine.py)
+that tree's ``src`` and ``benchmarks/perbar.py``, runs every runner once to warm up (a first run
+in a process also pays its first page faults), then runs each once more on ``--rows`` one-minute
+bars (the ``minute_bars`` series of bench_engine.py)
 and reports its CPU seconds, final equity and fills. backtesting.py runs in every process, so
 each tree's ratio to it is measured under the same load. CPU-time medians, min and max, and the
 load average before and after, go to ``results/perbar_ab.json``.
@@ -30,7 +31,7 @@ from common import minute_bars
 df = minute_bars(int(sys.argv[2]))
 out = {}
 for name, fn in perbar.RUNNERS.items():
-    fn(df.iloc[:2000])
+    fn(df)  # a whole warm-up run: a first run also pays the process's first page faults
 for name, fn in perbar.RUNNERS.items():
     start = time.process_time()
     result = fn(df)

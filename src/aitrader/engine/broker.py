@@ -45,8 +45,13 @@ from aitrader.errors import BrokerError
 
 O, H, L, C, V = 0, 1, 2, 3, 4  # noqa: E741
 _NO_SUB = np.zeros((0, 3))
-# The same rule, interpreted: no call overhead on a few floats (sequences instead of arrays).
+# The same rules, interpreted on Python floats (the parameters as a tuple): a compiled call from
+# Python costs more than these few operations; same operations in the same order, same bits.
 _marks: Callable[..., tuple[float, float, float]] = account_marks.py_func
+_volume_cap: Callable[..., float] = volume_cap.py_func
+_target_qty: Callable[..., float] = target_qty.py_func
+_market_price: Callable[..., float] = market_price.py_func
+_increase_cap: Callable[..., float] = increase_cap.py_func
 
 
 @dataclass
@@ -113,6 +118,11 @@ class SimBroker:
         else:
             self.shares.pop(symbol, None)
 
+    def _marked(self, arr: np.ndarray, col: int) -> tuple[float, float, float]:
+        """``account_marks`` with the positions marked at column ``col`` of this bar."""
+        qty = [self.positions[s].qty for s in self.symbols]
+        return _marks(self.cash, qty, arr[:, col].tolist(), self._floats)
+
     def position_array(self) -> np.ndarray:
         return np.array([self.positions[s].qty for s in self.symbols])
 
@@ -149,7 +159,7 @@ class SimBroker:
         if self._quiet(bars, funding):
             return
         arr = self._start(i, bars)
-        self._vol = np.array([volume_cap(v, self.p) for v in arr[:, V]])
+        self._vol = np.array([_volume_cap(v, self._floats) for v in arr[:, V].tolist()])
         if funding:
             self._funding(arr, funding)
         if self.targets and not self._at_close:
@@ -227,14 +237,14 @@ class SimBroker:
 
     def _fill_targets(self, arr: np.ndarray, col: int) -> None:
         """Pending target orders at this bar's ``col`` price: reductions first, then growth."""
-        p, tif = self.p, self.config.time_in_force
-        equity = account_marks(self.cash, self.position_array(), arr[:, col], p)[0]
+        p, tif = self._floats, self.config.time_in_force
+        equity = self._marked(arr, col)[0]
         for j, s in enumerate(self.symbols):
-            self._vol[j] = volume_cap(arr[j, V], p)
+            self._vol[j] = _volume_cap(float(arr[j, V]), p)
             pending = self.targets.get(s)
             if pending is not None and pending.goal is None:
                 fraction = float(pending.order.target_fraction or 0.0)
-                pending.goal = target_qty(fraction, equity, arr[j, col], p)
+                pending.goal = _target_qty(fraction, equity, float(arr[j, col]), p)
             gap = abs(float(pending.goal or 0.0) - self.positions[s].qty) if pending else 0.0
             if pending is not None and tif is TimeInForce.FOK and gap > self._vol[j]:
                 del self.targets[s]
@@ -249,7 +259,7 @@ class SimBroker:
 
     def _target_leg(self, j: int, arr: np.ndarray, col: int, grow: bool) -> bool:
         """One leg of a target order; True when the bar's volume cap cut it short."""
-        s, p = self.symbols[j], self.p
+        s, p = self.symbols[j], self._floats
         pending = self.targets[s]
         pos, goal = self.positions[s].qty, float(pending.goal or 0.0)
         want = _leg_size(pos, goal, grow)
@@ -258,14 +268,14 @@ class SimBroker:
         side = 1.0 if goal - pos > 0 else -1.0
         vol_before = float(self._vol[j])
         qty, ref = min(want, vol_before), float(arr[j, col])
+        volume = float(arr[j, V])
         if grow:
-            marks = account_marks(self.cash, self.position_array(), arr[:, col], p)
-            price = market_price(ref, side, qty, arr[j, V], p)
-            qty = min(qty, increase_cap(price, ref, marks, p))
+            price = _market_price(ref, side, qty, volume, p)
+            qty = min(qty, _increase_cap(price, ref, self._marked(arr, col), p))
         by_volume = vol_before < want and qty == vol_before
         if qty <= 1e-12 * want:
             return by_volume
-        price = market_price(ref, side, qty, arr[j, V], p)
+        price = _market_price(ref, side, qty, volume, p)
         signed = -pos if not grow and qty == abs(pos) else side * qty
         self._vol[j] = vol_before - qty
         self._execute(s, (signed, price, ref), True, _why(pending.order))
@@ -295,7 +305,7 @@ class SimBroker:
             if code == NO_HIT:
                 continue
             if code == STOP_HIT:
-                price = market_price(ref, -side, abs(pos), arr[j, V], self.p)
+                price = _market_price(ref, -side, abs(pos), float(arr[j, V]), self._floats)
                 self._execute(s, (-pos, price, ref), True, _bracket_why(s, self._i, "stop_loss"))
             else:
                 self._take_profit(s, pos, ref)
@@ -355,18 +365,17 @@ class SimBroker:
     ) -> float:
         """Fill up to ``qty`` of an order at its quote (``fill``: qty, reference, taker);
         returns the quantity filled. A taker fill never goes past the order's limit price."""
-        s, side, p = self.symbols[j], float(order.side), self.p
+        s, side, p = self.symbols[j], float(order.side), self._floats
         qty, ref, taker = fill
         done = 0.0
         for grow in (False, True):
             pos = self.positions[s].qty
             part = qty - done if grow else (min(qty, abs(pos)) if pos * side < 0 else 0.0)
             if grow and part > 0.0:
-                marks = account_marks(self.cash, self.position_array(), arr[:, O], p)
-                part = min(part, increase_cap(ref, ref, marks, p))
+                part = min(part, _increase_cap(ref, ref, self._marked(arr, O), p))
             if part <= 0.0:
                 continue
-            price = market_price(ref, side, part, arr[j, V], p) if taker else ref
+            price = _market_price(ref, side, part, float(arr[j, V]), p) if taker else ref
             if taker and order.limit_price is not None:
                 limit = order.limit_price
                 price = min(price, limit) if side > 0 else max(price, limit)

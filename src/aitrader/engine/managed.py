@@ -122,7 +122,7 @@ def _drive(
         rows = None
         if starts.shape[0]:
             rows = {s: sub[starts[i] : starts[i + 1], j] for j, s in enumerate(symbols)}
-        step(bars, charged.get(i) if charged else None, sub_bars=rows)
+        step(bars, charged.get(i) if charged else None, rows)
         total = 0.0
         for s in symbols:
             q = positions[s].qty
