@@ -44,6 +44,7 @@ from aitrader.engine.types import (
 from aitrader.errors import BrokerError
 
 O, H, L, C, V = 0, 1, 2, 3, 4  # noqa: E741
+_new, _set = object.__new__, object.__setattr__
 _NO_SUB = np.zeros((0, 3))
 # The same rules, interpreted on Python floats (the parameters as a tuple): a compiled call from
 # Python costs more than these few operations; same operations in the same order, same bits.
@@ -136,14 +137,12 @@ class SimBroker:
         if last is not None and last[0] is bars and last[1] == cash and last[2] == held:
             return last[3]
         equity, margin = cash, 0.0  # account_marks of no position
-        pos, marks = [], []
-        for position in held:
-            if position.qty != 0.0:
-                pos.append(position.qty)
-                marks.append(bars[position.symbol].close)
+        pos = [p.qty for p in held if p.qty != 0.0]
         if pos:
+            marks = [bars[p.symbol].close for p in held if p.qty != 0.0]
             equity, margin, _ = _marks(cash, pos, marks, self._floats)
-        account = built(Account, {"cash": cash, "equity": equity, "margin_used": margin})
+        account = _new(Account)  # built(Account, …), inline
+        _set(account, "__dict__", {"cash": cash, "equity": equity, "margin_used": margin})
         self._account = (bars, cash, held, account)
         return account
 

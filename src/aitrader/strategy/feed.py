@@ -52,24 +52,27 @@ class BarBuffer:
                 self._data[k, :keep] = getattr(bars, name)[n - keep :]
             self._ts[:keep] = bars.ts[n - keep :]
         self._rows = tuple(self._data)  # the five rows as 1-D arrays (quicker item writes)
+        self._capacity = capacity
         self.size = keep
         self.start = 0
         self.last_time = None if bars is None else int(bars.ts[-1])
 
     def append(self, bar: Bar) -> bool:
         """Add a bar; False (nothing added) when it is not newer than the last one."""
-        ts = bar.ns
-        if self.last_time is not None and ts <= self.last_time:
+        ts, last = bar.ns, self.last_time
+        if last is not None and ts <= last:
             return False
-        if self.size == self._ts.shape[0]:
-            self._make_room()
         k = self.size
+        if k == self._capacity:
+            self._make_room()
+            k = self.size
         o, h, lo, c, v = self._rows
         o[k], h[k], lo[k], c[k], v[k] = bar.open, bar.high, bar.low, bar.close, bar.volume
         self._ts[k] = ts
-        self.size = k + 1
-        if self.window is not None and self.size - self.start > self.window:
-            self.start = self.size - self.window
+        self.size = k = k + 1
+        window = self.window
+        if window is not None and k - self.start > window:
+            self.start = k - window
         self.last_time = ts
         return True
 
@@ -80,6 +83,7 @@ class BarBuffer:
             ts = np.empty(2 * self._ts.shape[0], dtype=np.int64)
             data[:, : hi - lo], ts[: hi - lo] = self._data[:, lo:hi], self._ts[lo:hi]
             self._data, self._ts, self._rows = data, ts, tuple(data)
+            self._capacity = ts.shape[0]
         else:  # shift the kept window to the front
             self._data[:, : hi - lo] = self._data[:, lo:hi]
             self._ts[: hi - lo] = self._ts[lo:hi]
