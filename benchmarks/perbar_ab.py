@@ -1,12 +1,13 @@
 """The per-bar runners of two source trees, interleaved: before/after timings of a change.
 
-Each repeat starts one fresh process per tree (alternating which goes first); a process imports
-that tree's ``src`` and ``benchmarks/perbar.py``, runs every runner once to warm up (a first run
-in a process also pays its first page faults), then runs each once more on ``--rows`` one-minute
-bars (the ``minute_bars`` series of bench_engine.py)
-and reports its CPU seconds, final equity and fills. backtesting.py runs in every process, so
-each tree's ratio to it is measured under the same load. CPU-time medians, min and max, and the
-load average before and after, go to ``results/perbar_ab.json``.
+Each repeat starts, for every runner of ``benchmarks/perbar.py``, one fresh process per tree
+(alternating which tree goes first). A process imports that tree's ``src`` and ``perbar.py``,
+runs the runner once on ``--rows`` one-minute bars to warm up (a first run also pays the process's
+first page faults), then once more, timed: CPU seconds, final equity and fills. One runner per
+process: a runner's time does not depend on what ran before it in the process. backtesting.py is
+one of the runners, so each tree's ratio to it is measured in the same repeat, under the same
+load. CPU-time medians, min and max, and the load average before and after, go to
+``results/perbar_ab.json``.
 
 Usage: python benchmarks/perbar_ab.py --base /work/main [--tree .] [--rows N] [--repeat R]
 """
@@ -29,23 +30,30 @@ sys.path.insert(0, sys.argv[1])
 import perbar
 from common import minute_bars
 df = minute_bars(int(sys.argv[2]))
-out = {}
-for name, fn in perbar.RUNNERS.items():
-    fn(df)  # a whole warm-up run: a first run also pays the process's first page faults
-for name, fn in perbar.RUNNERS.items():
-    start = time.process_time()
-    result = fn(df)
-    out[name] = {"cpu_s": time.process_time() - start, **result}
-print(json.dumps(out))
+fn = perbar.RUNNERS[sys.argv[3]]
+fn(df)
+start = time.process_time()
+result = fn(df)
+print(json.dumps({"cpu_s": time.process_time() - start, **result}))
 """
 
 
-def run_tree(tree: Path, rows: int) -> dict[str, dict[str, float]]:
-    """One child process on ``tree``: every runner once, its CPU seconds and results."""
+def run_tree(tree: Path, rows: int, runner: str) -> dict[str, float]:
+    """One child process on ``tree``: ``runner`` warmed up, then timed (CPU s) with its results."""
     env = {**os.environ, "PYTHONPATH": str(tree / "src")}
-    args = [sys.executable, "-c", CHILD, str(tree / "benchmarks"), str(rows)]
+    args = [sys.executable, "-c", CHILD, str(tree / "benchmarks"), str(rows), runner]
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def runner_names(tree: Path) -> list[str]:
+    """The runners of ``tree``'s perbar.py."""
+    code = "import sys; sys.path.insert(0, sys.argv[1]); import perbar\n"
+    code += "print(*perbar.RUNNERS, sep='\\n')"
+    env = {**os.environ, "PYTHONPATH": str(tree / "src")}
+    args = [sys.executable, "-c", code, str(tree / "benchmarks")]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()
 
 
 def summary(runs: list[dict[str, dict[str, float]]], rows: int) -> dict[str, dict[str, Any]]:
@@ -75,11 +83,15 @@ def main() -> None:
     args = parser.parse_args()
     trees = {"before": args.base.resolve(), "after": args.tree.resolve()}
     runs: dict[str, list[dict[str, dict[str, float]]]] = {k: [] for k in trees}
+    names = runner_names(trees["after"])
     load_before = os.getloadavg()
     for r in range(args.repeat):
-        for label in list(trees) if r % 2 == 0 else list(trees)[::-1]:
-            runs[label].append(run_tree(trees[label], args.rows))
-            print(f"repeat {r + 1} {label} load {os.getloadavg()[0]:.2f}", flush=True)
+        for label in trees:
+            runs[label].append({})
+        for name in names:
+            for label in list(trees) if r % 2 == 0 else list(trees)[::-1]:
+                runs[label][-1][name] = run_tree(trees[label], args.rows, name)
+        print(f"repeat {r + 1} load {os.getloadavg()[0]:.2f}", flush=True)
     report = {
         "rows": args.rows, "repeat": args.repeat, "trees": {k: str(v) for k, v in trees.items()},
         "load_before": load_before, "load_after": os.getloadavg(),

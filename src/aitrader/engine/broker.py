@@ -137,9 +137,12 @@ class SimBroker:
         if last is not None and last[0] is bars and last[1] == cash and last[2] == held:
             return last[3]
         equity, margin = cash, 0.0  # account_marks of no position
-        pos = [p.qty for p in held if p.qty != 0.0]
+        pos, marks = [], []
+        for position in held:
+            if position.qty != 0.0:
+                pos.append(position.qty)
+                marks.append(bars[position.symbol].close)
         if pos:
-            marks = [bars[p.symbol].close for p in held if p.qty != 0.0]
             equity, margin, _ = _marks(cash, pos, marks, self._floats)
         account = _new(Account)  # built(Account, …), inline
         _set(account, "__dict__", {"cash": cash, "equity": equity, "margin_used": margin})
