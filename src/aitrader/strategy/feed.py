@@ -140,16 +140,12 @@ class StrategyFeed:
             self.strategy.observe(self.ctx)
 
     def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
-        fresh = False
-        for s, buffer in self.buffers.items():  # _push, inline: it runs at every bar
-            bar = bars.get(s)
-            if bar is not None and buffer.append(bar):
-                fresh = True
-        self.decided = fresh
-        if fresh:
+        self.decided = False
+        if self._push(bars):
             ctx = self.ctx
             ctx.i, ctx.bars = i, bars
             decision = self.strategy.on_bar(ctx)
+            self.decided = True
             if self.explained:
                 self.explained = {}
             if decision is None:
