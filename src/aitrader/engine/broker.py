@@ -44,9 +44,15 @@ from aitrader.engine.types import (
 from aitrader.errors import BrokerError
 
 O, H, L, C, V = 0, 1, 2, 3, 4  # noqa: E741
+_new, _set = object.__new__, object.__setattr__
 _NO_SUB = np.zeros((0, 3))
-# The same rule, interpreted: no call overhead on a few floats (sequences instead of arrays).
+# The same rules, interpreted on Python floats (the parameters as a tuple): a compiled call from
+# Python costs more than these few operations; same operations in the same order, same bits.
 _marks: Callable[..., tuple[float, float, float]] = account_marks.py_func
+_volume_cap: Callable[..., float] = volume_cap.py_func
+_target_qty: Callable[..., float] = target_qty.py_func
+_market_price: Callable[..., float] = market_price.py_func
+_increase_cap: Callable[..., float] = increase_cap.py_func
 
 
 @dataclass
@@ -71,11 +77,12 @@ class SimBroker:
         self.resting: dict[str, Order] = {}
         self.seen: set[str] = set()
         self.fills: list[Fill] = []
-        self._time = pd.Timestamp(0, tz="UTC")
+        self._bar: Bar | None = None  # the first symbol's bar now (its time stamps the fills)
         self._i = 0
         self._vol = np.zeros(len(self.symbols))
         self._floats = tuple(self.p.tolist())  # the parameters as Python floats (for _marks)
         self._at_close = config.fill_at == "close"
+        self._account: tuple[Mapping[str, Bar], float, tuple[Position, ...], Account] | None = None
 
     def submit(self, order: Order) -> bool:
         """Accept an order once per client order id (a repeat is ignored and returns False)."""
@@ -112,20 +119,35 @@ class SimBroker:
         else:
             self.shares.pop(symbol, None)
 
+    def _marked(self, arr: np.ndarray, col: int) -> tuple[float, float, float]:
+        """``account_marks`` with the positions marked at column ``col`` of this bar."""
+        qty = [self.positions[s].qty for s in self.symbols]
+        return _marks(self.cash, qty, arr[:, col].tolist(), self._floats)
+
     def position_array(self) -> np.ndarray:
         return np.array([self.positions[s].qty for s in self.symbols])
 
     def account(self, bars: Mapping[str, Bar]) -> Account:
-        """Cash, equity and margin with positions marked at the bars' closes."""
-        cash, equity, margin = self.cash, self.cash, 0.0  # account_marks of no position
+        """Cash, equity and margin with positions marked at the bars' closes. Asked again for
+        the same bars (the same mapping: bars are never changed once passed), cash and
+        positions, the account already made is returned (the policy and the engine both mark
+        every bar)."""
+        cash, held = self.cash, tuple(self.positions.values())
+        last = self._account
+        if last is not None and last[0] is bars and last[1] == cash and last[2] == held:
+            return last[3]
+        equity, margin = cash, 0.0  # account_marks of no position
         pos, marks = [], []
-        for s, position in self.positions.items():
+        for position in held:
             if position.qty != 0.0:
                 pos.append(position.qty)
-                marks.append(bars[s].close)
+                marks.append(bars[position.symbol].close)
         if pos:
             equity, margin, _ = _marks(cash, pos, marks, self._floats)
-        return built(Account, {"cash": cash, "equity": equity, "margin_used": margin})
+        account = _new(Account)  # built(Account, …), inline
+        _set(account, "__dict__", {"cash": cash, "equity": equity, "margin_used": margin})
+        self._account = (bars, cash, held, account)
+        return account
 
     def open_bar(
         self,
@@ -135,11 +157,11 @@ class SimBroker:
         sub_bars: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Everything that happens from a bar's open to its close, before the decision."""
-        self._i, self._time = i, bars[self.symbols[0]].time
+        self._i, self._bar = i, bars[self.symbols[0]]
         if self._quiet(bars, funding):
             return
         arr = self._start(i, bars)
-        self._vol = np.array([volume_cap(v, self.p) for v in arr[:, V]])
+        self._vol = np.array([_volume_cap(v, self._floats) for v in arr[:, V].tolist()])
         if funding:
             self._funding(arr, funding)
         if self.targets and not self._at_close:
@@ -161,9 +183,10 @@ class SimBroker:
         nothing pending there, resting or bracketed, and :meth:`_safe` positions."""
         if self.resting or (self.targets and not self._at_close):
             return False
-        for sl, tp in self.brackets.values():
-            if sl == sl or tp == tp:
-                return False
+        if self.brackets:
+            for sl, tp in self.brackets.values():
+                if sl == sl or tp == tp:
+                    return False
         return self._safe(bars, funding)
 
     def _safe(self, bars: Mapping[str, Bar], funding: Mapping[str, float] | None) -> bool:
@@ -181,7 +204,7 @@ class SimBroker:
         return True
 
     def _start(self, i: int, bars: Mapping[str, Bar]) -> np.ndarray:
-        self._i, self._time = i, bars[self.symbols[0]].time
+        self._i, self._bar = i, bars[self.symbols[0]]
         return np.array([[b.open, b.high, b.low, b.close, b.volume] for b in self._ordered(bars)])
 
     def _ordered(self, bars: Mapping[str, Bar]) -> list[Bar]:
@@ -200,7 +223,8 @@ class SimBroker:
         self.positions[symbol] = position
         liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
         slip = abs(qty) * abs(price - ref)
-        fill = {"time": self._time, "symbol": symbol, "qty": qty, "price": price, "fee": fee}
+        when = self._bar.time if self._bar is not None else pd.Timestamp(0, tz="UTC")
+        fill = {"time": when, "symbol": symbol, "qty": qty, "price": price, "fee": fee}
         fill |= {"slippage": slip, "liquidity": liquidity, "client_order_id": oid, "reason": reason}
         self.fills.append(built(Fill, fill))
         if position.qty == 0.0:
@@ -215,14 +239,14 @@ class SimBroker:
 
     def _fill_targets(self, arr: np.ndarray, col: int) -> None:
         """Pending target orders at this bar's ``col`` price: reductions first, then growth."""
-        p, tif = self.p, self.config.time_in_force
-        equity = account_marks(self.cash, self.position_array(), arr[:, col], p)[0]
+        p, tif = self._floats, self.config.time_in_force
+        equity = self._marked(arr, col)[0]
         for j, s in enumerate(self.symbols):
-            self._vol[j] = volume_cap(arr[j, V], p)
+            self._vol[j] = _volume_cap(float(arr[j, V]), p)
             pending = self.targets.get(s)
             if pending is not None and pending.goal is None:
                 fraction = float(pending.order.target_fraction or 0.0)
-                pending.goal = target_qty(fraction, equity, arr[j, col], p)
+                pending.goal = _target_qty(fraction, equity, float(arr[j, col]), p)
             gap = abs(float(pending.goal or 0.0) - self.positions[s].qty) if pending else 0.0
             if pending is not None and tif is TimeInForce.FOK and gap > self._vol[j]:
                 del self.targets[s]
@@ -237,7 +261,7 @@ class SimBroker:
 
     def _target_leg(self, j: int, arr: np.ndarray, col: int, grow: bool) -> bool:
         """One leg of a target order; True when the bar's volume cap cut it short."""
-        s, p = self.symbols[j], self.p
+        s, p = self.symbols[j], self._floats
         pending = self.targets[s]
         pos, goal = self.positions[s].qty, float(pending.goal or 0.0)
         want = _leg_size(pos, goal, grow)
@@ -246,14 +270,14 @@ class SimBroker:
         side = 1.0 if goal - pos > 0 else -1.0
         vol_before = float(self._vol[j])
         qty, ref = min(want, vol_before), float(arr[j, col])
+        volume = float(arr[j, V])
         if grow:
-            marks = account_marks(self.cash, self.position_array(), arr[:, col], p)
-            price = market_price(ref, side, qty, arr[j, V], p)
-            qty = min(qty, increase_cap(price, ref, marks, p))
+            price = _market_price(ref, side, qty, volume, p)
+            qty = min(qty, _increase_cap(price, ref, self._marked(arr, col), p))
         by_volume = vol_before < want and qty == vol_before
         if qty <= 1e-12 * want:
             return by_volume
-        price = market_price(ref, side, qty, arr[j, V], p)
+        price = _market_price(ref, side, qty, volume, p)
         signed = -pos if not grow and qty == abs(pos) else side * qty
         self._vol[j] = vol_before - qty
         self._execute(s, (signed, price, ref), True, _why(pending.order))
@@ -283,7 +307,7 @@ class SimBroker:
             if code == NO_HIT:
                 continue
             if code == STOP_HIT:
-                price = market_price(ref, -side, abs(pos), arr[j, V], self.p)
+                price = _market_price(ref, -side, abs(pos), float(arr[j, V]), self._floats)
                 self._execute(s, (-pos, price, ref), True, _bracket_why(s, self._i, "stop_loss"))
             else:
                 self._take_profit(s, pos, ref)
@@ -343,18 +367,17 @@ class SimBroker:
     ) -> float:
         """Fill up to ``qty`` of an order at its quote (``fill``: qty, reference, taker);
         returns the quantity filled. A taker fill never goes past the order's limit price."""
-        s, side, p = self.symbols[j], float(order.side), self.p
+        s, side, p = self.symbols[j], float(order.side), self._floats
         qty, ref, taker = fill
         done = 0.0
         for grow in (False, True):
             pos = self.positions[s].qty
             part = qty - done if grow else (min(qty, abs(pos)) if pos * side < 0 else 0.0)
             if grow and part > 0.0:
-                marks = account_marks(self.cash, self.position_array(), arr[:, O], p)
-                part = min(part, increase_cap(ref, ref, marks, p))
+                part = min(part, _increase_cap(ref, ref, self._marked(arr, O), p))
             if part <= 0.0:
                 continue
-            price = market_price(ref, side, part, arr[j, V], p) if taker else ref
+            price = _market_price(ref, side, part, float(arr[j, V]), p) if taker else ref
             if taker and order.limit_price is not None:
                 limit = order.limit_price
                 price = min(price, limit) if side > 0 else max(price, limit)

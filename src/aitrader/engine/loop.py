@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import repeat
 from typing import Protocol
 
@@ -18,43 +19,46 @@ import pandas as pd
 
 from aitrader.data.schema import COLUMNS
 from aitrader.engine.policy import BarPolicy
-from aitrader.engine.types import Account, Bar, Fill, Order, built
+from aitrader.engine.types import Account, Bar, Fill, Order
 
 BarEvent = Mapping[str, Bar]
 Clock = Callable[[], float]
 
 
-def _bar(symbol: str, time: pd.Timestamp, *values: float) -> Bar:
-    """``Bar(symbol, time, open, high, low, close, volume)``, made quickly (see :func:`built`)."""
-    o, h, lo, c, v = values
-    fields = {"symbol": symbol, "time": time, "open": o, "high": h, "low": lo, "close": c}
-    fields["volume"] = v
-    return built(Bar, fields)
-
-
 def replay(candles: Mapping[str, pd.DataFrame]) -> Iterator[BarEvent]:
-    """A data source that replays stored candles (shared index) one bar at a time."""
+    """A data source that replays stored candles (shared index) one bar at a time; each bar's
+    ``pd.Timestamp`` is built only if its ``time`` is read (:meth:`Bar.from_ns`)."""
     symbols = list(candles)
-    index = candles[symbols[0]].index
+    index = pd.DatetimeIndex(candles[symbols[0]].index)
+    stamps, tz = index.as_unit("ns").asi8.tolist(), index.tz
     columns = [[candles[s][c].to_numpy(np.float64).tolist() for c in COLUMNS] for s in symbols]
+    make: Callable[..., Bar] = Bar.from_ns
+    if tz is None or str(tz) != "UTC":
+        make = partial(Bar.from_ns, tz=tz)
     if len(symbols) == 1:
         symbol = symbols[0]
-        for bar in map(_bar, repeat(symbol), index, *columns[0]):
+        for bar in map(make, repeat(symbol), stamps, *columns[0]):
             yield {symbol: bar}
         return
-    for stamp, *rows in zip(index, *(zip(*c, strict=True) for c in columns), strict=True):
-        yield {s: _bar(s, stamp, *row) for s, row in zip(symbols, rows, strict=True)}
+    for stamp, *rows in zip(stamps, *(zip(*c, strict=True) for c in columns), strict=True):
+        yield {s: make(s, stamp, *row) for s, row in zip(symbols, rows, strict=True)}
 
 
 @dataclass
 class EngineResult:
-    """What the event loop recorded: fills, and cash and equity at each bar's close."""
+    """What the event loop recorded: fills, and cash and equity at each bar's close; ``stamps``
+    are the bars' open times in ns (UTC), ``times`` the same as timestamps."""
 
     fills: list[Fill] = field(default_factory=list)
     equity: list[float] = field(default_factory=list)
     cash: list[float] = field(default_factory=list)
-    times: list[pd.Timestamp] = field(default_factory=list)
+    stamps: list[int] = field(default_factory=list)
     wall_seconds: float = 0.0
+
+    @property
+    def times(self) -> pd.DatetimeIndex:
+        """The bars' open times (UTC)."""
+        return pd.DatetimeIndex(np.array(self.stamps, dtype="datetime64[ns]"), tz="UTC")
 
 
 class Broker(Protocol):
@@ -104,21 +108,22 @@ class Engine:
         bars_done: int,
         equity: Iterable[float],
         cash: Iterable[float],
-        times: Iterable[pd.Timestamp],
+        times: Iterable[pd.Timestamp | int],
     ) -> None:
-        """Continue after ``bars_done`` bars whose closing equity, cash and times are given
-        (a run resumed from a checkpoint); the broker and strategy are restored separately."""
+        """Continue after ``bars_done`` bars whose closing equity, cash and open times
+        (timestamps or ns) are given (a run resumed from a checkpoint); the broker and strategy
+        are restored separately."""
         result = EngineResult(
             fills=self.result.fills,
             equity=[float(v) for v in equity],
             cash=[float(v) for v in cash],
-            times=list(times),
+            stamps=[t if isinstance(t, int) else int(pd.Timestamp(t).value) for t in times],
             wall_seconds=self.result.wall_seconds,
         )
-        if not len(result.equity) == len(result.cash) == len(result.times) == bars_done:
+        if not len(result.equity) == len(result.cash) == len(result.stamps) == bars_done:
             raise ValueError(
                 f"restore: {bars_done} bars but {len(result.equity)} equity, "
-                f"{len(result.cash)} cash and {len(result.times)} time values"
+                f"{len(result.cash)} cash and {len(result.stamps)} time values"
             )
         self.result, self._i = result, bars_done
 
@@ -138,13 +143,15 @@ class Engine:
         i, broker, result = self._i, self.broker, self.result
         broker.open_bar(i, bars, funding, sub_bars)
         if decide:
-            for order in self.strategy.on_bar(i, bars):
-                broker.submit(order)
+            orders = self.strategy.on_bar(i, bars)
+            if orders:
+                for order in orders:
+                    broker.submit(order)
         broker.close_bar(bars)
         account = broker.account(bars)
         result.equity.append(account.equity)
         result.cash.append(account.cash)
-        result.times.append(bars[self._first].time)
+        result.stamps.append(bars[self._first].ns)
         self._i = i + 1
 
     def run(self, source: Iterable[BarEvent]) -> EngineResult:

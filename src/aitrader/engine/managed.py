@@ -116,19 +116,20 @@ def _drive(
     rates = funding_matrix(options.funding, mkt)
     due = np.flatnonzero(rates.any(axis=1)) if options.funding is not None else ()
     charged = {int(i): dict(zip(mkt.symbols, map(float, rates[i]), strict=True)) for i in due}
-    gross = np.zeros(len(mkt.index))
+    gross: list[float] = []
+    positions, symbols, step = broker.positions, mkt.symbols, engine.on_bar
     for i, bars in enumerate(replay(frames)):
         rows = None
         if starts.shape[0]:
-            rows = {s: sub[starts[i] : starts[i + 1], j] for j, s in enumerate(mkt.symbols)}
-        engine.on_bar(bars, charged.get(i), sub_bars=rows)
+            rows = {s: sub[starts[i] : starts[i + 1], j] for j, s in enumerate(symbols)}
+        step(bars, charged.get(i) if charged else None, rows)
         total = 0.0
-        for s in mkt.symbols:
-            q = broker.positions[s].qty
+        for s in symbols:
+            q = positions[s].qty
             if q != 0.0:
                 total += abs(q) * bars[s].close
-        gross[i] = total
-    return gross
+        gross.append(total)
+    return np.array(gross, dtype=np.float64)
 
 
 def _result(

@@ -94,7 +94,10 @@ class Wish:
 class TargetFeed(Protocol):
     """Where targets come from: precomputed arrays in a backtest, a model in live trading."""
 
-    def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets: ...
+    def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
+        """The bar's targets. A row returned again (the same object) holds the same values:
+        rows are never changed once returned."""
+        ...
 
 
 class Portfolio(Protocol):
@@ -199,6 +202,7 @@ class ManagedPolicy:
         self._ended: set[str] = set()  # symbols whose plan ended, no target decided since
         self.flattening: str | None = None  # an operator's flatten: close all, ask no target
         self._booked = 0
+        self._seen: BarTargets | None = None  # the row the last bar's targets came from
         bind = getattr(feed, "bind", None)  # a strategy feed reads the account and risk state
         if bind is not None:
             bind(portfolio, risk)
@@ -225,7 +229,7 @@ class ManagedPolicy:
         last = [math.nan if v is None else float(v) for v in state["last"]]
         if len(last) != len(self.symbols):
             raise ValueError(f"restore: {len(last)} targets for {len(self.symbols)} symbols")
-        self.last = np.array(last, dtype=np.float64)
+        self.last, self._seen = np.array(last, dtype=np.float64), None
         self.plans = {s: PlanState.from_json(v) for s, v in state.get("plans", {}).items()}
         self._tp_hits, self._ended = set(), set(state.get("ended", []))
         self.book = TradeBook(getattr(self.portfolio, "dust", None))
@@ -244,7 +248,7 @@ class ManagedPolicy:
         self._track(bars)
         self._book_fills()
         account = self.portfolio.account(bars)
-        self.risk.update_equity(bars[self.symbols[0]].time, account.equity)
+        self.risk.update_equity(bars[self.symbols[0]].ns, account.equity)
 
     def _track(self, bars: Mapping[str, Bar]) -> None:
         """Every bar's closes to the RiskManager when its sizing reads volatility."""
@@ -254,20 +258,26 @@ class ManagedPolicy:
     def on_bar(self, i: int, bars: Mapping[str, Bar]) -> Sequence[Order]:
         if self.flattening is not None:
             return self.flatten_all(i, bars, self.flattening)  # observes (and tracks) the bar
-        self._track(bars)
-        self._book_fills()
-        time = bars[self.symbols[0]].time
-        account = self.portfolio.account(bars)
-        self.risk.update_equity(time, account.equity)
-        kill = self.risk.kill_switch_engaged
+        risk, portfolio = self.risk, self.portfolio
+        if risk.volatility is not None:
+            self._track(bars)
+        if len(portfolio.fills) != self._booked:
+            self._book_fills()
+        first = bars[self.symbols[0]]
+        account = portfolio.account(bars)
+        risk.update_equity(first.ns, account.equity)
+        kill = risk.kill_switch_engaged
         row = self.feed.at(i, bars)
-        due = self._advance(bars)
-        changed = self._changes(row)
-        due = [s for s in due if self.symbols.index(s) not in changed]
+        due = self._advance(bars) if self.plans or self._tp_hits else ()
+        # the last bar's row again: every target in it is ``last`` already (nothing changed)
+        changed = [] if row is self._seen and not self._ended else self._changes(row)
+        if due:
+            due = [s for s in due if self.symbols.index(s) not in changed]
         if not (kill or changed or due):
             return ()
+        time = first.time
         marks = {s: bars[s].close for s in self.symbols}
-        snapshot = PortfolioSnapshot.from_engine(account, self.portfolio.positions, marks)
+        snapshot = PortfolioSnapshot.from_engine(account, portfolio.positions, marks)
         orders = self._flatten(i, snapshot, time) if kill else []
         flattened = {o.symbol for o in orders}
         wishes = []
@@ -294,7 +304,7 @@ class ManagedPolicy:
         """Each trade plan one close on (:func:`aitrader.engine.exits.step`): the broker gets
         its moved levels; returns the symbols whose time stop is due."""
         hits, self._tp_hits = self._tp_hits, set()
-        due = []
+        due: list[str] = []
         for symbol, state in list(self.plans.items()):
             position, bar = self.portfolio.positions[symbol], bars[symbol]
             qty = position.qty if abs(position.qty) > self.book.dust.get(symbol, 0.0) else 0.0
@@ -315,6 +325,7 @@ class ManagedPolicy:
         """Symbols whose target changed at this bar (the kernel's ``target_changed`` rule, run
         interpreted on a few floats), or that enter again: a target with a trade plan after
         the symbol's last plan ended; their last targets are updated."""
+        self._seen = row
         last, changed = self.last, []
         targets = np.asarray(row.fraction, dtype=np.float64).ravel().tolist()
         for j, target in enumerate(targets):

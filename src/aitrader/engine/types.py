@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -50,9 +50,16 @@ REASONS: tuple[str, ...] = ("signal", "stop_loss", "take_profit", "liquidation",
 """Fill / exit reasons; the compiled kernel stores their index."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Bar:
-    """One candle of one symbol; ``time`` is the bar's open time (UTC)."""
+    """One candle of one symbol; ``time`` is the bar's open time (UTC).
+
+    ``Bar(symbol, time, open, high, low, close, volume)``, a frozen dataclass. ``ns`` is the
+    open time as nanoseconds since the epoch (UTC; a naive time counts as UTC). A bar made from
+    stored candles (:meth:`from_ns`, as :func:`~aitrader.engine.loop.replay` makes them) builds
+    its ``pd.Timestamp`` when ``time`` is first read: the engine's per-bar steps read ``ns``, and
+    most bars' times are never read.
+    """
 
     symbol: str
     time: pd.Timestamp
@@ -61,6 +68,56 @@ class Bar:
     low: float
     close: float
     volume: float
+    ns: int = field(init=False, repr=False, compare=False)
+
+    def __init__(
+        self,
+        symbol: str,
+        time: pd.Timestamp,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+    ) -> None:
+        stamp = time if isinstance(time, pd.Timestamp) else pd.Timestamp(time)
+        fields = {"symbol": symbol, "ns": int(stamp.value), "open": open, "high": high}
+        fields |= {"low": low, "close": close, "volume": volume, "_time": time}
+        _set(self, "__dict__", fields)
+
+    @classmethod
+    def from_ns(
+        cls,
+        symbol: str,
+        ns: int,
+        open: float,
+        high: float,
+        low: float,
+        close: float,
+        volume: float,
+        tz: Any = "UTC",
+    ) -> Bar:
+        """A bar opening ``ns`` nanoseconds after the epoch (its ``time`` in ``tz``; None:
+        naive), made quickly (see :func:`built`)."""
+        fields = {"symbol": symbol, "ns": ns, "open": open, "high": high, "low": low}
+        fields["close"], fields["volume"] = close, volume
+        if tz != "UTC":
+            fields["_tz"] = tz
+        bar = _new(cls)  # built(cls, fields), inline: one call less per bar
+        _set(bar, "__dict__", fields)
+        return bar
+
+
+def _bar_time(bar: Bar) -> pd.Timestamp:
+    """A bar's open time, built from ``ns`` at the first read (:meth:`Bar.from_ns`)."""
+    fields = bar.__dict__
+    stamp = fields.get("_time")
+    if stamp is None:
+        stamp = fields["_time"] = pd.Timestamp(fields["ns"], tz=fields.get("_tz", "UTC"))
+    return stamp
+
+
+setattr(Bar, "time", property(_bar_time, doc="The bar's open time (UTC)."))  # noqa: B010
 
 
 @dataclass(frozen=True)

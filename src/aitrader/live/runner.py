@@ -262,7 +262,7 @@ class Runner:
         finally:
             self.policy.restore(state["policy"], self.broker.fills)
             result, done = self.engine.result, self.bars
-            equity, cash, times = result.equity[:done], result.cash[:done], result.times[:done]
+            equity, cash, times = result.equity[:done], result.cash[:done], result.stamps[:done]
             self.engine.restore(done, equity, cash, times)
 
     def _checkpoint(self, time: pd.Timestamp | None) -> dict[str, Any]:
@@ -446,7 +446,7 @@ class Runner:
         account = self.broker.account(bars)
         r = self.engine.result
         self.engine.restore(
-            self.bars + 1, [*r.equity, account.equity], [*r.cash, account.cash], [*r.times, time]
+            self.bars + 1, [*r.equity, account.equity], [*r.cash, account.cash], [*r.stamps, time]
         )
         self.policy.observe(bars)
         self._commit(time)

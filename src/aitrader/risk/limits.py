@@ -13,12 +13,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from datetime import UTC
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from aitrader.engine.types import built
 from aitrader.risk.config import LimitsConfig, RiskConfig
 from aitrader.risk.intents import Action, OrderIntent, PortfolioSnapshot, RiskDecision
 from aitrader.risk.sizing import VolatilityTracker, position_size, sizing_label
@@ -31,8 +32,10 @@ _NS_PER_DAY = 86_400 * 10**9
 _TOLERANCE = 1e-9
 
 
-def utc(time: pd.Timestamp) -> pd.Timestamp:
-    """The timestamp in UTC (naive timestamps are taken as UTC)."""
+def utc(time: pd.Timestamp | int) -> pd.Timestamp:
+    """The timestamp in UTC (naive timestamps are taken as UTC; an int is ns since the epoch)."""
+    if isinstance(time, pd.Timestamp) and time.tzinfo is UTC:
+        return time  # already (what tz_convert would return, a few µs sooner)
     ts = pd.Timestamp(time)
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
@@ -94,29 +97,38 @@ class RiskManager:
         return self._state.kill_switch
 
     def _set(self, **changes: Any) -> None:
-        new = replace(self._state, **changes)
-        if new != self._state:
-            self._state = new
-            self._store.save(new)
+        """The state with ``changes`` (field values), saved when any field differs."""
+        values = vars(self._state)
+        if all(values[k] is v or values[k] == v for k, v in changes.items()):
+            return
+        new = built(RiskState, {**values, **changes})
+        self._state = new
+        self._store.save(new)
 
     # -- state updates --------------------------------------------------------------------
 
-    def update_equity(self, time: pd.Timestamp, equity: float) -> None:
-        """Roll the UTC day, track the equity peak, engage the kill switch at max drawdown."""
-        day = self._utc_day(time)
-        if day != self._state.day:
+    def update_equity(self, time: pd.Timestamp | int, equity: float) -> None:
+        """Roll the UTC day, track the equity peak, engage the kill switch at max drawdown
+        (``time``: the bar's time, or its ``Bar.ns``)."""
+        known = self._day  # the day of the last call: most bars fall on it
+        same = type(time) is int and time // _NS_PER_DAY == known[0]
+        day = known[1] if same else self._utc_day(time)
+        state = self._state
+        if day != state.day:
             self._set(day=day, day_start_equity=equity, trades_today=0)
-        if equity > self._state.peak_equity:
+            state = self._state
+        if equity > state.peak_equity:
             self._set(peak_equity=equity)
         reached = self.drawdown(equity) >= self.limits.max_drawdown
         if reached and self.limits.kill_on_max_drawdown and not self._state.kill_switch:
             reason = f"max drawdown {self.limits.max_drawdown:.1%} reached"
             self.engage_kill_switch(utc(time), reason)
 
-    def _utc_day(self, time: pd.Timestamp) -> str:
+    def _utc_day(self, time: pd.Timestamp | int) -> str:
         """``utc(time).date().isoformat()``, remembered for the day of the last call (a
-        Timestamp's ``value`` is UTC nanoseconds since the epoch; naive ones count as UTC)."""
-        value = getattr(time, "value", None)
+        Timestamp's ``value`` is UTC nanoseconds since the epoch; naive ones count as UTC; an
+        int is that value)."""
+        value = time if type(time) is int else getattr(time, "value", None)
         if not isinstance(value, int):
             return utc(time).date().isoformat()
         number = value // _NS_PER_DAY
@@ -173,8 +185,9 @@ class RiskManager:
     # -- checks ---------------------------------------------------------------------------
 
     def drawdown(self, equity: float) -> float:
+        """``1 − equity / peak`` below a positive peak, else 0 (NaN: 0)."""
         peak = self._state.peak_equity
-        return 0.0 if peak <= 0 else max(0.0, 1.0 - equity / peak)
+        return 1.0 - equity / peak if peak > 0.0 and equity < peak else 0.0
 
     def size_multiplier(self, equity: float) -> float:
         """The drawdown size reduction applied to new entries now."""

@@ -245,15 +245,21 @@ class Context:
     write into them); ``symbol`` defaults to the first one.
     """
 
-    __slots__ = ("_buffers", "_portfolio", "_risk", "bars", "i", "symbols", "time", "timeframe")
+    __slots__ = ("_buffers", "_portfolio", "_risk", "bars", "i", "symbols", "timeframe")
 
     def __init__(self, symbols: tuple[str, ...], timeframe: str, buffers: Mapping[str, Any]):
         self.symbols, self.timeframe, self._buffers = symbols, timeframe, buffers
         self.i = -1
-        self.time: pd.Timestamp | None = None
         self.bars: Mapping[str, Bar] = {}
         self._portfolio: Any = None
         self._risk: Any = None
+
+    @property
+    def time(self) -> pd.Timestamp | None:
+        """The bar's open time (UTC; None before the first bar or when the first symbol has
+        no bar now)."""
+        bar = self.bars.get(self.symbols[0]) if self.symbols else None
+        return None if bar is None else bar.time
 
     def history(self, symbol: str | None = None) -> Bars:
         """OHLCV arrays and open times (ns) of the bars seen so far (the strategy's window)."""

@@ -52,26 +52,28 @@ class BarBuffer:
             for k, name in enumerate(("open", "high", "low", "close", "volume")):
                 self._data[k, :keep] = getattr(bars, name)[n - keep :]
             self._ts[:keep] = bars.ts[n - keep :]
+        self._rows = tuple(self._data)  # the five rows as 1-D arrays (quicker item writes)
+        self._capacity = capacity
         self.size = keep
         self.start = 0
         self.last_time = None if bars is None else int(bars.ts[-1])
 
     def append(self, bar: Bar) -> bool:
         """Add a bar; False (nothing added) when it is not newer than the last one."""
-        stamp = bar.time
-        ts = stamp.value if isinstance(stamp, pd.Timestamp) else pd.Timestamp(stamp).value
-        if self.last_time is not None and ts <= self.last_time:
+        ts, last = bar.ns, self.last_time
+        if last is not None and ts <= last:
             return False
-        if self.size == self._ts.shape[0]:
-            self._make_room()
         k = self.size
-        data = self._data
-        data[0, k], data[1, k], data[2, k] = bar.open, bar.high, bar.low
-        data[3, k], data[4, k] = bar.close, bar.volume
+        if k == self._capacity:
+            self._make_room()
+            k = self.size
+        o, h, lo, c, v = self._rows
+        o[k], h[k], lo[k], c[k], v[k] = bar.open, bar.high, bar.low, bar.close, bar.volume
         self._ts[k] = ts
-        self.size = k + 1
-        if self.window is not None and self.size - self.start > self.window:
-            self.start = self.size - self.window
+        self.size = k = k + 1
+        window = self.window
+        if window is not None and k - self.start > window:
+            self.start = k - window
         self.last_time = ts
         return True
 
@@ -81,7 +83,8 @@ class BarBuffer:
             data = np.empty((5, 2 * self._ts.shape[0]))
             ts = np.empty(2 * self._ts.shape[0], dtype=np.int64)
             data[:, : hi - lo], ts[: hi - lo] = self._data[:, lo:hi], self._ts[lo:hi]
-            self._data, self._ts = data, ts
+            self._data, self._ts, self._rows = data, ts, tuple(data)
+            self._capacity = ts.shape[0]
         else:  # shift the kept window to the front
             self._data[:, : hi - lo] = self._data[:, lo:hi]
             self._ts[: hi - lo] = self._ts[lo:hi]
@@ -114,6 +117,7 @@ class StrategyFeed:
         self._none.setflags(write=False)  # they are made: answers share them without copies
         self._row = self._none
         self._targets = _targets(self._none)
+        self._answers: dict[tuple[float, float], tuple[np.ndarray, BarTargets]] = {}
         self.records: list[np.ndarray] | None = [] if record else None
         self.decided = False  # whether the last ``at`` asked the strategy (a new bar)
         self.explained: dict[str, Mapping[str, Any]] = {}  # ``Target.info`` of that answer
@@ -124,32 +128,33 @@ class StrategyFeed:
 
     def _push(self, bars: Mapping[str, Bar]) -> bool:
         fresh = False
-        for s in self.symbols:
+        for s, buffer in self.buffers.items():
             bar = bars.get(s)
-            if bar is not None and self.buffers[s].append(bar):
+            if bar is not None and buffer.append(bar):
                 fresh = True
         return fresh
-
-    def _enter(self, i: int, bars: Mapping[str, Bar]) -> None:
-        ctx = self.ctx
-        ctx.i, ctx.bars = i, bars
-        ctx.time = bars[self.symbols[0]].time if self.symbols[0] in bars else None
 
     def observe(self, bars: Mapping[str, Bar]) -> None:
         """A bar without a decision: the buffers and the strategy's state stay whole."""
         if self._push(bars):
-            self._enter(self.ctx.i, bars)
+            self.ctx.bars = bars
             self.strategy.observe(self.ctx)
 
     def at(self, i: int, bars: Mapping[str, Bar]) -> BarTargets:
         self.decided = False
         if self._push(bars):
-            self._enter(i, bars)
-            decision = self.strategy.on_bar(self.ctx)
-            self.decided, self.explained = True, {}
-            if decision is None and self._row is not self._none:
-                self._row, self._targets = self._none, _targets(self._none)
-            elif decision is not None:
+            ctx = self.ctx
+            ctx.i, ctx.bars = i, bars
+            decision = self.strategy.on_bar(ctx)
+            self.decided = True
+            if self.explained:
+                self.explained = {}
+            if decision is None:
+                if self._row is not self._none:
+                    self._row, self._targets = self._none, _targets(self._none)
+            elif isinstance(decision, float):
+                self._row, self._targets = self._answer(decision)
+            else:
                 self._row = self._decode(decision)
                 self._targets = _targets(self._row)
         if self.records is not None:
@@ -166,6 +171,20 @@ class StrategyFeed:
             if info is not None or not math.isnan(target):
                 rows.append((s, target, float(bars[s].close), info))
         return self.ctx.time, self.strategy.name, rows
+
+    def _answer(self, target: float) -> tuple[np.ndarray, BarTargets]:
+        """The row and targets of a one-number answer, made once per value (rows are
+        read-only, so answers share them; a strategy flipping between a few targets allocates
+        nothing per bar); a zero keeps its sign."""
+        key = (target, math.copysign(1.0, target))
+        known = self._answers.get(key)
+        if known is None:
+            row = self._decode(target)
+            known = (row, _targets(row))
+            if len(self._answers) >= 64:
+                self._answers.clear()
+            self._answers[key] = known
+        return known
 
     def _decode(self, decision: Decision) -> np.ndarray:
         """A decision as rows (fraction, stop_loss, take_profit, stop_price, the plan fields,
