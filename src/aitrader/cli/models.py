@@ -96,7 +96,7 @@ def evaluate_command(
     tuned after each training window; the out-of-sample targets trade through the risk-managed
     engine with costs and the ATR stop. A look-ahead audit of the features runs first.
 
-    Example: aitrader evaluate sample:BTC-USD-1h --model logistic
+    Example: aitrader evaluate sample:BTC-USD-1h --model-kind logistic
     """
     from aitrader.validation.experiment import run_evaluate
     from aitrader.validation.leakage import audit_features
@@ -233,7 +233,7 @@ def tune_command(
     Every trial counts in the deflated Sharpe ratio; PBO is computed via CSCV over the trials.
     The default study name is MODEL-DATASET-TIMEFRAME-OBJECTIVE, so studies never mix.
 
-    Example: aitrader tune sample:BTC-USD-1h --model logistic --trials 10 --max-folds 8
+    Example: aitrader tune sample:BTC-USD-1h --model-kind logistic --trials 10 --max-folds 8
     """
     from aitrader.validation.tuning import run_tune
 
