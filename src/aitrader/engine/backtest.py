@@ -13,7 +13,7 @@ from numba import njit
 from aitrader.data.schema import COLUMNS
 from aitrader.engine.baselines import buy_and_hold_targets, sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
-from aitrader.engine.kernel import N_FILL, N_TRADE, simulate_into
+from aitrader.engine.kernel import N_FILL, N_TRADE, simulate_into, workspace
 from aitrader.engine.records import fills_frame, trades_frame
 from aitrader.engine.result import BacktestResult
 from aitrader.errors import ConfigError, DataError
@@ -193,9 +193,9 @@ def simulate_arrays(
     inputs = (targets, brackets, funding, sub, starts)
     while True:
         records = (np.empty((capacity[0], N_FILL)), np.empty((capacity[1], N_TRADE)))
-        fills, trades, overflow = simulate_into(mkt.bars, inputs, params, records, marks)
+        nf, nt, overflow = simulate_into(mkt.bars, inputs, params, records, marks, workspace(k))
         if not overflow:
-            return (*marks, fills, trades, overflow)
+            return (*marks, records[0][:nf], records[1][:nt], overflow)
         capacity = capacity * 2
 
 
