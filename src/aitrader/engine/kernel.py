@@ -51,8 +51,11 @@ N_TRADE = 12
 R_SIGNAL, R_STOP, R_TARGET, R_LIQUIDATION, R_END = 0, 1, 2, 3, 4
 O, H, L, C, V = 0, 1, 2, 3, 4  # noqa: E741
 
+# Compiled without numba's runtime (see the module docstring); its stubs omit the flag.
+_compiled = njit(cache=True, _nrt=False)  # type: ignore[call-overload]
 
-@njit(cache=True, _nrt=False)
+
+@_compiled
 def _close_trade(ctx, i: int, j: int, reason: int, still_open: bool) -> None:  # type: ignore[no-untyped-def]
     bars, st, _acct, _fills, trades, cnt, _p = ctx
     k = cnt[1]
@@ -60,18 +63,18 @@ def _close_trade(ctx, i: int, j: int, reason: int, still_open: bool) -> None:  #
         cnt[2] = 1
         return
     s = st[j]
-    exit_n = s[T_XN] + (abs(s[POS]) * bars[i, j, C] if still_open else 0.0)
+    exit_n = s[T_XN] + (abs(s[POS]) * bars[C][i, j] if still_open else 0.0)
     pnl = s[T_SIDE] * (exit_n - s[T_EN]) - s[T_FEE] - s[T_FUND]
     row = trades[k]
     row[0], row[1], row[2], row[3] = j, s[T_SIDE], s[T_EQ], s[T_BAR]
     row[4], row[5] = s[T_EN] / s[T_EQ], i
-    row[6] = bars[i, j, C] if still_open and s[T_XQ] == 0 else exit_n / s[T_EQ]
+    row[6] = bars[C][i, j] if still_open and s[T_XQ] == 0 else exit_n / s[T_EQ]
     row[7], row[8], row[9], row[10] = pnl, s[T_FEE], s[T_SLIP], reason
     row[11] = 1.0 if still_open else 0.0
     cnt[1] = k + 1
 
 
-@njit(cache=True, _nrt=False)
+@_compiled
 def _execute(ctx, i: int, j: int, leg: tuple) -> None:  # type: ignore[no-untyped-def]
     """Apply one fill (never crossing zero): cash, position, trade ledger, fill record."""
     _bars, st, acct, fills, _trades, cnt, _p = ctx
@@ -117,7 +120,7 @@ def _set_bracket(s: np.ndarray) -> None:
     s[LV_SL], s[LV_TP] = bracket_levels(side, s[AVG], s[BR_SL], s[BR_TP])
 
 
-@njit(cache=True, _nrt=False)
+@_compiled
 def _order_leg(ctx, i: int, j: int, ref_col: int, grow: bool) -> bool:  # type: ignore[no-untyped-def]
     """Fill the reducing (``grow`` False) or growing leg of symbol j's pending order.
 
@@ -137,14 +140,14 @@ def _order_leg(ctx, i: int, j: int, ref_col: int, grow: bool) -> bool:  # type: 
     side = 1.0 if goal - pos > 0 else -1.0
     vol_before = s[VOL_LEFT]
     qty = min(want, vol_before)
-    ref = bars[i, j, ref_col]
+    ref = bars[ref_col][i, j]
     if grow:
-        marks = account_marks(acct[0], st[:, POS], bars[i, :, ref_col], p)
-        qty = min(qty, increase_cap(market_price(ref, side, qty, bars[i, j, V], p), ref, marks, p))
+        marks = account_marks(acct[0], st[:, POS], bars[ref_col][i], p)
+        qty = min(qty, increase_cap(market_price(ref, side, qty, bars[V][i, j], p), ref, marks, p))
     by_volume = vol_before < want and qty == vol_before
     if qty <= 1e-12 * want:
         return by_volume
-    price = market_price(ref, side, qty, bars[i, j, V], p)
+    price = market_price(ref, side, qty, bars[V][i, j], p)
     signed = -pos if not grow and qty == abs(pos) else side * qty
     s[VOL_LEFT] = vol_before - qty
     _execute(ctx, i, j, (signed, price, ref, p[P_TAKER], 1.0, R_SIGNAL, s[PEND_BAR]))
@@ -153,7 +156,7 @@ def _order_leg(ctx, i: int, j: int, ref_col: int, grow: bool) -> bool:  # type: 
     return by_volume
 
 
-@njit(cache=True, _nrt=False)
+@_compiled
 def _fill_pending(ctx, i: int, ref_col: int) -> None:  # type: ignore[no-untyped-def]
     """Fill every pending target order at this bar's ``ref_col`` price."""
     bars, st, acct, _fills, _trades, _cnt, p = ctx
@@ -163,12 +166,12 @@ def _fill_pending(ctx, i: int, ref_col: int) -> None:  # type: ignore[no-untyped
         waiting |= st[j, PEND] == 1.0
     if not waiting:
         return
-    equity = account_marks(acct[0], st[:, POS], bars[i, :, ref_col], p)[0]
+    equity = account_marks(acct[0], st[:, POS], bars[ref_col][i], p)[0]
     for j in range(k):
         s = st[j]
-        s[VOL_LEFT] = volume_cap(bars[i, j, V], p)
+        s[VOL_LEFT] = volume_cap(bars[V][i, j], p)
         if s[PEND] == 1.0 and s[PEND_Q] != s[PEND_Q]:
-            s[PEND_Q] = target_qty(s[PEND_F], equity, bars[i, j, ref_col], p)
+            s[PEND_Q] = target_qty(s[PEND_F], equity, bars[ref_col][i, j], p)
         if s[PEND] == 1.0 and p[P_TIF] == 2.0 and abs(s[PEND_Q] - s[POS]) > s[VOL_LEFT]:
             s[PEND] = 0.0
     st[:, CAPPED] = 0.0
@@ -181,7 +184,7 @@ def _fill_pending(ctx, i: int, ref_col: int) -> None:  # type: ignore[no-untyped
             st[j, PEND] = 0.0
 
 
-@njit(cache=True, _nrt=False)
+@_compiled
 def _bracket_exit(ctx: tuple, i: int, j: int, hit: tuple, replay: tuple) -> None:
     """Close symbol j on a bracket hit (``hit``: bracket_check's code and reference price);
     ``replay`` (sub-bars, each bar's first sub-bar row) resolves a bar that hits both."""
@@ -191,38 +194,38 @@ def _bracket_exit(ctx: tuple, i: int, j: int, hit: tuple, replay: tuple) -> None
     side = 1.0 if st[j, POS] > 0 else -1.0
     if code == BOTH_HIT:
         rows = sub[sub_start[i] : sub_start[i + 1], j] if sub_start.shape[0] > 0 else sub[0:0, j]
-        bar = (bars[i, j, O], bars[i, j, H], bars[i, j, L])
+        bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
         code, ref = resolve_bracket(side, (st[j, LV_SL], st[j, LV_TP]), bar, rows)
     qty = -st[j, POS]
     if code == STOP_HIT:
-        price = market_price(ref, -side, abs(qty), bars[i, j, V], p)
+        price = market_price(ref, -side, abs(qty), bars[V][i, j], p)
         _execute(ctx, i, j, (qty, price, ref, p[P_TAKER], 1.0, R_STOP, i))
     else:
         _execute(ctx, i, j, (qty, ref, ref, p[P_MAKER], 0.0, R_TARGET, i))
     st[j, PEND] = 0.0
 
 
-@njit(cache=True, _nrt=False)
+@_compiled
 def _liquidate(ctx: tuple, i: int, t: float) -> None:
     """Close every position at fraction ``t`` of the way from the open to its adverse extreme."""
     bars, st, _acct, _fills, _trades, _cnt, p = ctx
     for j in range(st.shape[0]):
         q = st[j, POS]
         if q != 0.0:
-            o = bars[i, j, O]
-            adverse = bars[i, j, L] if q > 0 else bars[i, j, H]
+            o = bars[O][i, j]
+            adverse = bars[L][i, j] if q > 0 else bars[H][i, j]
             price = o + t * (adverse - o)
             _execute(ctx, i, j, (-q, price, price, p[P_TAKER], 1.0, R_LIQUIDATION, i))
             st[j, PEND] = 0.0
 
 
-@njit(cache=True, _nrt=False)
+@_compiled
 def _funding(ctx: tuple, i: int, rates: np.ndarray, row: int) -> None:
     bars, st, acct, _fills, _trades, _cnt, _p = ctx
     for j in range(st.shape[0]):
         q, rate = st[j, POS], rates[row, j]
         if q != 0.0 and rate != 0.0:
-            payment = q * bars[i, j, O] * rate
+            payment = q * bars[O][i, j] * rate
             acct[0] = acct[0] - payment
             st[j, T_FUND] += payment
 
@@ -261,12 +264,13 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
     targets, brackets, funding, sub, sub_start = inputs
     equity, cash, gross, positions = out
     k, at_close, every_bar = st.shape[0], p[P_AT_CLOSE] == 1.0, funding.shape[0] > 1
+    each_position = positions.shape[0] > 1
     last = st[:, LAST]
     paying = False
     for r in range(funding.shape[0]):
         for j in range(k):
             paying |= funding[r, j] != 0.0
-    for i in range(bars.shape[0]):
+    for i in range(bars[C].shape[0]):
         if paying and _due(st, funding, i if every_bar else 0):
             _funding(ctx, i, funding, i if every_bar else 0)
         if not at_close and _any_pending(st):
@@ -274,7 +278,7 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
         holding = acct[0] < 0.0  # unlevered longs cannot be liquidated
         for j in range(k):
             holding |= st[j, POS] < 0.0
-            bar = (bars[i, j, O], bars[i, j, H], bars[i, j, L])
+            bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
             hit = _bracket_hit(st[j, POS], (st[j, LV_SL], st[j, LV_TP]), bar)
             if hit[0] != NO_HIT:
                 _bracket_exit(ctx, i, j, hit, (sub, sub_start))
@@ -282,7 +286,7 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
             a, b, held = acct[0], 0.0, False
             for j in range(k):
                 if st[j, POS] != 0.0:
-                    bar = (bars[i, j, O], bars[i, j, H], bars[i, j, L])
+                    bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
                     da, db = liquidation_terms(st[j, POS], bar, p[P_MM])
                     a, b, held = a + da, b + db, True
             t = liquidation_fraction(a, b)
@@ -301,10 +305,10 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
         value, exposure = acct[0], 0.0
         for j in range(k):
             q = st[j, POS]
-            positions[i, j] = q
+            positions[i if each_position else 0, j] = q
             if q != 0.0:
-                value += q * bars[i, j, C]
-                exposure += abs(q) * bars[i, j, C]
+                value += q * bars[C][i, j]
+                exposure += abs(q) * bars[C][i, j]
         equity[i], gross[i], cash[i] = value, exposure, acct[0]
 
 
@@ -314,17 +318,18 @@ def workspace(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.empty((k, N_STATE)), np.empty(1), np.empty(3, dtype=np.int64)
 
 
-@njit(cache=True, _nrt=False)
+@_compiled
 def simulate_into(  # type: ignore[no-untyped-def]
-    bars: np.ndarray, inputs: tuple, p: np.ndarray, records: tuple, out: tuple, work: tuple
+    bars: tuple, inputs: tuple, p: np.ndarray, records: tuple, out: tuple, work: tuple
 ):
     """``simulate`` into arrays allocated by the caller: ``records`` (fill and trade buffers,
     (capacity, N_FILL) and (capacity, N_TRADE)) and ``out`` (equity, cash, gross notional,
-    positions). numpy's large allocations use huge pages, which saves most of the page faults
-    of a 1M-bar run. ``inputs``: targets, brackets, funding, sub-bars, sub-bar starts;
-    ``work``: :func:`workspace`. Returns the number of fills and trades recorded (the first
-    rows of ``records``) and whether a record buffer overflowed."""
-    n, k = bars.shape[0], bars.shape[1]
+    positions: (n, k), or (1, k) for the last bar's only). numpy's large allocations use huge
+    pages, which saves most of the page faults of a 1M-bar run. ``inputs``: targets, brackets,
+    funding, sub-bars, sub-bar starts; ``work``: :func:`workspace`. Returns the number of fills
+    and trades recorded (the first rows of ``records``) and whether a record buffer overflowed.
+    """
+    n, k = bars[C].shape
     st, acct, cnt = work
     st[:, :] = np.nan
     st[:, POS], st[:, PEND], st[:, AVG] = 0.0, 0.0, 0.0
@@ -341,7 +346,7 @@ def simulate_into(  # type: ignore[no-untyped-def]
 
 @njit(cache=True, inline="always")
 def simulate(  # type: ignore[no-untyped-def]
-    bars: np.ndarray,
+    bars: tuple,
     targets: np.ndarray,
     brackets: np.ndarray,
     funding: np.ndarray,
@@ -350,12 +355,13 @@ def simulate(  # type: ignore[no-untyped-def]
     p: np.ndarray,
     capacity: np.ndarray,
 ):
-    """Run the portfolio over ``bars`` (n, k, OHLCV); see the module docstring for the order.
+    """Run the portfolio over ``bars`` (open, high, low, close, volume: (n, k) arrays each, see
+    ``backtest.Market``); see the module docstring for the order.
 
     ``brackets`` (n or 1, k, 2) and ``funding`` (n or 1, k) broadcast along time when their
     first axis is 1. Returns equity, cash, gross notional, positions, fills, trades, overflow.
     """
-    n, k = bars.shape[0], bars.shape[1]
+    n, k = bars[C].shape
     equity, cash, gross = np.empty(n), np.empty(n), np.empty(n)
     positions = np.empty((n, k))
     inputs = (targets, brackets, funding, sub, sub_start)
