@@ -62,7 +62,11 @@ class Market:
         return self.columns[C]
 
     def closes(self) -> pd.DataFrame:
-        """Close of every symbol, one column each, on the shared index."""
+        """Close of every symbol, one column each, on the shared index (one symbol's is a
+        copy-on-write selection of its frame's column: no copy until either is written)."""
+        if len(self.symbols) == 1 and self.first["close"].dtype == np.float64:
+            frame = self.first[["close"]].set_axis(list(self.symbols), axis=1)
+            return frame.set_axis(self.index, axis=0)
         return pd.DataFrame(self.close, index=self.index, columns=list(self.symbols))
 
 
@@ -72,13 +76,14 @@ def market(data: Candles, symbol: str = "asset") -> Market:
     if not frames:
         raise DataError("run_backtest: no candles given")
     symbols = tuple(frames)
-    index = pd.DatetimeIndex(frames[symbols[0]].index)
+    first = frames[symbols[0]]
+    index = pd.DatetimeIndex(first.index)
     for name, frame in frames.items():
-        if not index.equals(frame.index):
+        if frame.index is not first.index and not index.equals(frame.index):
             raise DataError(f"{name}: candles must share the index of {symbols[0]}; align them")
     if len(index) == 0:
         raise DataError(f"{symbols[0]}: no candles")
-    return Market(symbols, index, _columns(frames, symbols), frames[symbols[0]])
+    return Market(symbols, index, _columns(frames, symbols), first)
 
 
 def _columns(

@@ -257,20 +257,71 @@ def _bracket_hit(q: float, levels: tuple, bar: tuple) -> tuple[int, float]:
 
 
 @njit(cache=True, inline="always")
+def _mark(ctx: tuple, out: tuple, i: int) -> None:
+    """Record bar i's close: equity (cash + positions at the close), gross notional, cash and
+    positions (``out[3]`` holds every bar's, or only the last bar's when it has one row)."""
+    bars, st, acct, _fills, _trades, _cnt, _p = ctx
+    equity, cash, gross, positions = out
+    row = i if positions.shape[0] > 1 else 0
+    value, exposure = acct[0], 0.0
+    for j in range(st.shape[0]):
+        q = st[j, POS]
+        positions[row, j] = q
+        if q != 0.0:
+            value += q * bars[C][i, j]
+            exposure += abs(q) * bars[C][i, j]
+    equity[i], gross[i], cash[i] = value, exposure, acct[0]
+
+
+@njit(cache=True, inline="always")
+def _quiet(st: np.ndarray, acct: np.ndarray) -> bool:
+    """Nothing but brackets and new targets can act on the next bars: no order is pending and
+    no position can be liquidated (cash not negative, no shorts)."""
+    quiet = acct[0] >= 0.0
+    for j in range(st.shape[0]):
+        quiet &= st[j, PEND] == 0.0 and st[j, POS] >= 0.0
+    return quiet
+
+
+@njit(cache=True, inline="always")
+def _quiet_until(ctx: tuple, targets: np.ndarray, out: tuple, i: int) -> int:
+    """Mark bars from i on while they stay quiet (see ``_quiet``; no funding): such a bar's
+    full step would only check brackets and targets, find nothing, and mark it. Returns the
+    first bar where a bracket level is reached or a target changes (or n): its full step runs
+    from the start, as nothing of it has been done."""
+    bars, st, _acct, _fills, _trades, _cnt, _p = ctx
+    last, n, k = st[:, LAST], bars[C].shape[0], st.shape[0]
+    while i < n:
+        for j in range(k):
+            bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
+            if _bracket_hit(st[j, POS], (st[j, LV_SL], st[j, LV_TP]), bar)[0] != NO_HIT:
+                return i
+            if target_changed(targets[i, j], last[j]):
+                return i
+        _mark(ctx, out, i)
+        i += 1
+    return i
+
+
+@njit(cache=True, inline="always")
 def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
-    """The bar loop. Only scalar helpers run on every bar; anything that takes arrays (and so
-    costs reference counting) runs only when an event happens, which keeps a bar at a few ns."""
+    """The bar loop. Only scalar helpers run on every bar; anything that takes arrays runs
+    only when an event happens. Stretches of quiet bars (``_quiet``) skip to the next bar
+    where something can happen; every other bar takes the full step."""
     bars, st, acct, _fills, _trades, _cnt, p = ctx
     targets, brackets, funding, sub, sub_start = inputs
-    equity, cash, gross, positions = out
     k, at_close, every_bar = st.shape[0], p[P_AT_CLOSE] == 1.0, funding.shape[0] > 1
-    each_position = positions.shape[0] > 1
-    last = st[:, LAST]
+    last, n = st[:, LAST], bars[C].shape[0]
     paying = False
     for r in range(funding.shape[0]):
         for j in range(k):
             paying |= funding[r, j] != 0.0
-    for i in range(bars[C].shape[0]):
+    i = 0
+    while i < n:
+        if not paying and _quiet(st, acct):
+            i = _quiet_until(ctx, targets, out, i)
+            if i == n:
+                break
         if paying and _due(st, funding, i if every_bar else 0):
             _funding(ctx, i, funding, i if every_bar else 0)
         if not at_close and _any_pending(st):
@@ -302,14 +353,8 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
                 st[j, PEND_BAR] = i
         if at_close and _any_pending(st):
             _fill_pending(ctx, i, C)
-        value, exposure = acct[0], 0.0
-        for j in range(k):
-            q = st[j, POS]
-            positions[i if each_position else 0, j] = q
-            if q != 0.0:
-                value += q * bars[C][i, j]
-                exposure += abs(q) * bars[C][i, j]
-        equity[i], gross[i], cash[i] = value, exposure, acct[0]
+        _mark(ctx, out, i)
+        i += 1
 
 
 @njit(cache=True)
