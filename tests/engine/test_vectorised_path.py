@@ -10,6 +10,7 @@ from engine_factories import candles, targets
 
 from aitrader.engine.backtest import RunOptions, market, run_backtest, simulate_arrays
 from aitrader.engine.config import BrokerConfig
+from aitrader.engine.result import FILL_COLUMNS, TRADE_COLUMNS
 
 ROWS = [
     (100.0, 101.0, 99.0, 100.0),
@@ -53,6 +54,8 @@ def test_stop_then_quiet_bars_then_reentry() -> None:
     at_bar_6 = 4_850.0 + 4_850.0 / 98.5 * 103.0
     assert np.isclose(result.equity.iloc[-1], at_bar_6 / 103.0 * 103.5, rtol=1e-12)
     assert result.trades["exit_reason"].tolist() == ["stop_loss", "end"]
+    assert list(result.fills.columns) == list(FILL_COLUMNS)
+    assert list(result.trades.columns) == list(TRADE_COLUMNS)
 
 
 def test_frames_are_built_when_read_and_the_result_pickles() -> None:

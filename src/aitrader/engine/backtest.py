@@ -65,8 +65,9 @@ class Market:
         """Close of every symbol, one column each, on the shared index (one symbol's is a
         copy-on-write selection of its frame's column: no copy until either is written)."""
         if len(self.symbols) == 1 and self.first["close"].dtype == np.float64:
-            frame = self.first[["close"]].set_axis(list(self.symbols), axis=1)
-            return frame.set_axis(self.index, axis=0)
+            frame = self.first["close"].to_frame(self.symbols[0])
+            frame.index = self.index
+            return frame
         return pd.DataFrame(self.close, index=self.index, columns=list(self.symbols))
 
 
