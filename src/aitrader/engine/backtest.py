@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -13,7 +14,7 @@ from numba import njit
 from aitrader.data.schema import COLUMNS
 from aitrader.engine.baselines import buy_and_hold_targets, sma_crossover_targets
 from aitrader.engine.config import BrokerConfig
-from aitrader.engine.kernel import N_FILL, N_TRADE, simulate_into
+from aitrader.engine.kernel import N_FILL, N_TRADE, C, simulate_into, workspace
 from aitrader.engine.records import fills_frame, trades_frame
 from aitrader.engine.result import BacktestResult
 from aitrader.errors import ConfigError, DataError
@@ -38,47 +39,76 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Market:
-    """Candles of one or more symbols on one shared index, as a (bars, symbols, OHLCV) array."""
+    """Candles of one or more symbols on one shared index.
+
+    ``columns``: open, high, low, close and volume, each a read-only C-contiguous (bars,
+    symbols) float64 array (the kernel's ``bars``). One symbol's are views of its frame's
+    columns, copied only when a column is not contiguous float64.
+    """
 
     symbols: tuple[str, ...]
     index: pd.DatetimeIndex
-    bars: np.ndarray
+    columns: tuple[np.ndarray, ...]
     first: pd.DataFrame
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(bars, symbols)."""
+        return len(self.index), len(self.symbols)
+
+    @property
+    def close(self) -> np.ndarray:
+        """(bars, symbols) closes."""
+        return self.columns[C]
+
     def closes(self) -> pd.DataFrame:
-        """Close of every symbol, one column each, on the shared index."""
-        return pd.DataFrame(self.bars[:, :, 3], index=self.index, columns=list(self.symbols))
+        """Close of every symbol, one column each, on the shared index (one symbol's is a
+        copy-on-write selection of its frame's column: no copy until either is written)."""
+        if len(self.symbols) == 1 and self.first["close"].dtype == np.float64:
+            frame = self.first["close"].to_frame(self.symbols[0])
+            frame.index = self.index
+            return frame
+        return pd.DataFrame(self.close, index=self.index, columns=list(self.symbols))
 
 
 def market(data: Candles, symbol: str = "asset") -> Market:
-    """Stack candles of one or several symbols; every symbol must share the same index."""
+    """The candles of one or several symbols; every symbol must share the same index."""
     frames = {symbol: data} if isinstance(data, pd.DataFrame) else dict(data)
     if not frames:
         raise DataError("run_backtest: no candles given")
     symbols = tuple(frames)
-    index = pd.DatetimeIndex(frames[symbols[0]].index)
+    first = frames[symbols[0]]
+    index = pd.DatetimeIndex(first.index)
     for name, frame in frames.items():
-        if not index.equals(frame.index):
+        if frame.index is not first.index and not index.equals(frame.index):
             raise DataError(f"{name}: candles must share the index of {symbols[0]}; align them")
     if len(index) == 0:
         raise DataError(f"{symbols[0]}: no candles")
-    return Market(symbols, index, _stack_columns(frames, symbols), frames[symbols[0]])
+    return Market(symbols, index, _columns(frames, symbols), first)
 
 
-def _stack_columns(frames: Mapping[str, pd.DataFrame], symbols: tuple[str, ...]) -> np.ndarray:
-    """(bars, symbols, OHLCV) as a view of one column-major buffer: copying whole columns is
-    several times cheaper than interleaving them, and the kernel reads any strides."""
-    columns = np.empty((len(COLUMNS), len(symbols), len(frames[symbols[0]])))
-    for j, symbol in enumerate(symbols):
-        frame = frames[symbol]
-        for c, name in enumerate(COLUMNS):
-            columns[c, j] = frame[name].to_numpy(np.float64)
-    return columns.transpose(2, 1, 0)
+def _columns(
+    frames: Mapping[str, pd.DataFrame], symbols: tuple[str, ...]
+) -> tuple[np.ndarray, ...]:
+    """Each of COLUMNS as a read-only (bars, symbols) float64 array; no copy for one symbol
+    whose columns are contiguous float64 (the usual frame), one copy per column otherwise."""
+    n, out = len(frames[symbols[0]]), []
+    for name in COLUMNS:
+        if len(symbols) == 1:
+            values = frames[symbols[0]][name].to_numpy(np.float64)
+            column = np.ascontiguousarray(values).reshape(n, 1)
+        else:
+            column = np.empty((n, len(symbols)))
+            for j, symbol in enumerate(symbols):
+                column[:, j] = frames[symbol][name].to_numpy(np.float64)
+        column.flags.writeable = False  # one array type for the kernel, views or copies
+        out.append(column)
+    return tuple(out)
 
 
 def as_matrix(values: Inputs | None, mkt: Market, what: str) -> np.ndarray:
     """Per-bar, per-symbol inputs as float64 (n, k); a scalar or None broadcasts as (1, k)."""
-    n, k = mkt.bars.shape[:2]
+    n, k = mkt.shape
     if values is None or np.isscalar(values):
         return np.full((1, k), np.nan if values is None else float(values))  # type: ignore[arg-type]
     if isinstance(values, pd.DataFrame):
@@ -131,7 +161,7 @@ def sub_bar_arrays(sub_bars: Candles | None, mkt: Market) -> tuple[np.ndarray, n
         raise DataError(f"sub_bars: symbols {sub.symbols} differ from {mkt.symbols}")
     starts = sub.index.searchsorted(mkt.index, side="left")
     bounds = np.append(starts, len(sub.index)).astype(np.int64)
-    return np.ascontiguousarray(sub.bars[:, :, :3]), bounds
+    return np.stack(sub.columns[:3], axis=2), bounds
 
 
 def infer_timeframe(index: pd.DatetimeIndex) -> str:
@@ -172,10 +202,15 @@ def _capacity(targets: np.ndarray) -> np.ndarray:
 
 
 def simulate_arrays(
-    mkt: Market, targets: np.ndarray, config: BrokerConfig, options: RunOptions
+    mkt: Market,
+    targets: np.ndarray,
+    config: BrokerConfig,
+    options: RunOptions,
+    positions: bool = True,
 ) -> tuple[Any, ...]:
     """Run the kernel, growing the record buffers until nothing overflows: equity, cash, gross
-    notional, positions, fills, trades, overflow (as ``kernel.simulate``)."""
+    notional, positions (each bar's; only the last bar's, (1, k), when ``positions`` is False),
+    fills, trades, overflow (as ``kernel.simulate``)."""
     brackets = np.ascontiguousarray(
         np.stack(
             np.broadcast_arrays(
@@ -188,14 +223,14 @@ def simulate_arrays(
     funding = funding_matrix(options.funding, mkt)
     sub, starts = sub_bar_arrays(options.sub_bars, mkt)
     capacity, params = _capacity(targets), config.params()
-    n, k = mkt.bars.shape[:2]
-    marks = (np.empty(n), np.empty(n), np.empty(n), np.empty((n, k)))
+    n, k = mkt.shape
+    marks = (np.empty(n), np.empty(n), np.empty(n), np.empty((n if positions else 1, k)))
     inputs = (targets, brackets, funding, sub, starts)
     while True:
         records = (np.empty((capacity[0], N_FILL)), np.empty((capacity[1], N_TRADE)))
-        fills, trades, overflow = simulate_into(mkt.bars, inputs, params, records, marks)
+        nf, nt, overflow = simulate_into(mkt.columns, inputs, params, records, marks, workspace(k))
         if not overflow:
-            return (*marks, fills, trades, overflow)
+            return (*marks, records[0][:nf], records[1][:nt], overflow)
         capacity = capacity * 2
 
 
@@ -217,7 +252,7 @@ def run_backtest(
     if target_array.shape[0] != len(mkt.index):
         raise ConfigError("targets: one value per bar is required")
     equity, cash, gross, _pos, fills, trades, _ = simulate_arrays(
-        mkt, target_array, config, options
+        mkt, target_array, config, options, positions=False
     )
     timeframe = options.timeframe or infer_timeframe(mkt.index)
     benchmarks = baseline_curves(mkt, config, options) if options.benchmarks else {}
@@ -226,8 +261,8 @@ def run_backtest(
         equity=pd.Series(equity, index=mkt.index, name="equity", copy=False),
         cash=pd.Series(cash, index=mkt.index, name="cash", copy=False),
         exposure=pd.Series(exposure, index=mkt.index, name="exposure", copy=False),
-        trades=trades_frame(trades, mkt.symbols, mkt.index),
-        fills=fills_frame(fills, mkt.symbols, mkt.index),
+        trades=partial(trades_frame, trades, mkt.symbols, mkt.index),
+        fills=partial(fills_frame, fills, mkt.symbols, mkt.index),
         initial_cash=config.initial_cash,
         timeframe=timeframe,
         calendar=options.calendar,
@@ -244,14 +279,14 @@ def baseline_curves(
 ) -> dict[str, pd.Series]:
     """Buy-and-hold and SMA(10/30) crossover equity on the same data with the same costs."""
     mkt = data if isinstance(data, Market) else market(data)
-    n, k = mkt.bars.shape[:2]
+    n, k = mkt.shape
     plain = RunOptions(timeframe=options.timeframe, calendar=options.calendar, benchmarks=False)
-    crossover = np.column_stack([sma_crossover_targets(mkt.bars[:, j, 3]) / k for j in range(k)])
+    crossover = np.column_stack([sma_crossover_targets(mkt.close[:, j]) / k for j in range(k)])
     curves = {}
     for name, targets in (
         ("buy_and_hold", buy_and_hold_targets(n, k)),
         ("sma_crossover", crossover),
     ):
-        equity = simulate_arrays(mkt, targets, config, plain)[0]
+        equity = simulate_arrays(mkt, targets, config, plain, positions=False)[0]
         curves[name] = pd.Series(equity, index=mkt.index, name=name, copy=False)
     return curves

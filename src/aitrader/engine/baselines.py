@@ -16,11 +16,13 @@ from aitrader.features.indicators import sma
 @njit(cache=True)
 def crossover_targets(fast: np.ndarray, slow: np.ndarray, short: bool) -> np.ndarray:
     """1 while fast > slow, else 0 (or -1 with ``short``); NaN while either is missing."""
-    out = np.full(fast.shape[0], np.nan)
+    out = np.empty(fast.shape[0])
     low = -1.0 if short else 0.0
     for i in range(fast.shape[0]):
         if fast[i] == fast[i] and slow[i] == slow[i]:
             out[i] = 1.0 if fast[i] > slow[i] else low
+        else:
+            out[i] = np.nan
     return out
 
 

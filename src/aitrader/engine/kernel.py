@@ -5,10 +5,13 @@ before increases); bracket stops/targets; liquidation; the decision at the close
 target becomes a pending order); with ``fill_at="close"`` it fills at once; equity is marked.
 
 Speed: the bar loop (``_run``) reads and writes the state arrays in place and calls only scalar
-helpers. Passing an array to a compiled function costs reference counting (atomic operations
-that also block register allocation), several times a bar's own work, so functions that take
-arrays run only on events (fills, bracket hits, liquidation, funding). They are separate compiled
-functions rather than inlined copies, which keeps compile time down at no cost per bar.
+helpers; functions that take arrays run only on events (fills, bracket hits, liquidation,
+funding). They are separate compiled functions rather than inlined copies, which keeps compile
+time down. Every function here is compiled without numba's runtime (``_nrt=False``): the kernel
+allocates nothing (its callers hand it every array, see :func:`workspace`), so passing arrays
+between its functions does no reference counting. With the runtime, the atomic increments and
+decrements of the ~40 arrays a fill passes around took about 60 % of a 1M-bar run; an
+allocation added here fails to compile rather than slowing the loop.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from aitrader.engine.fillmath import (
 from aitrader.engine.policy import target_changed
 
 # Per-symbol state columns.
-POS, AVG, SPARE, PEND, PEND_F, PEND_Q, PEND_SL, PEND_TP, PEND_BAR = 0, 1, 2, 3, 4, 5, 6, 7, 8
+POS, AVG, LAST, PEND, PEND_F, PEND_Q, PEND_SL, PEND_TP, PEND_BAR = 0, 1, 2, 3, 4, 5, 6, 7, 8
 BR_SL, BR_TP, LV_SL, LV_TP, VOL_LEFT = 9, 10, 11, 12, 13
 T_SIDE, T_BAR, T_EQ, T_EN, T_XQ, T_XN, T_FEE, T_SLIP, T_FUND = 14, 15, 16, 17, 18, 19, 20, 21, 22
 CAPPED = 23
@@ -48,8 +51,11 @@ N_TRADE = 12
 R_SIGNAL, R_STOP, R_TARGET, R_LIQUIDATION, R_END = 0, 1, 2, 3, 4
 O, H, L, C, V = 0, 1, 2, 3, 4  # noqa: E741
 
+# Compiled without numba's runtime (see the module docstring); its stubs omit the flag.
+_compiled = njit(cache=True, _nrt=False)  # type: ignore[call-overload]
 
-@njit(cache=True)
+
+@_compiled
 def _close_trade(ctx, i: int, j: int, reason: int, still_open: bool) -> None:  # type: ignore[no-untyped-def]
     bars, st, _acct, _fills, trades, cnt, _p = ctx
     k = cnt[1]
@@ -57,18 +63,18 @@ def _close_trade(ctx, i: int, j: int, reason: int, still_open: bool) -> None:  #
         cnt[2] = 1
         return
     s = st[j]
-    exit_n = s[T_XN] + (abs(s[POS]) * bars[i, j, C] if still_open else 0.0)
+    exit_n = s[T_XN] + (abs(s[POS]) * bars[C][i, j] if still_open else 0.0)
     pnl = s[T_SIDE] * (exit_n - s[T_EN]) - s[T_FEE] - s[T_FUND]
     row = trades[k]
     row[0], row[1], row[2], row[3] = j, s[T_SIDE], s[T_EQ], s[T_BAR]
     row[4], row[5] = s[T_EN] / s[T_EQ], i
-    row[6] = bars[i, j, C] if still_open and s[T_XQ] == 0 else exit_n / s[T_EQ]
+    row[6] = bars[C][i, j] if still_open and s[T_XQ] == 0 else exit_n / s[T_EQ]
     row[7], row[8], row[9], row[10] = pnl, s[T_FEE], s[T_SLIP], reason
     row[11] = 1.0 if still_open else 0.0
     cnt[1] = k + 1
 
 
-@njit(cache=True)
+@_compiled
 def _execute(ctx, i: int, j: int, leg: tuple) -> None:  # type: ignore[no-untyped-def]
     """Apply one fill (never crossing zero): cash, position, trade ledger, fill record."""
     _bars, st, acct, fills, _trades, cnt, _p = ctx
@@ -114,7 +120,7 @@ def _set_bracket(s: np.ndarray) -> None:
     s[LV_SL], s[LV_TP] = bracket_levels(side, s[AVG], s[BR_SL], s[BR_TP])
 
 
-@njit(cache=True)
+@_compiled
 def _order_leg(ctx, i: int, j: int, ref_col: int, grow: bool) -> bool:  # type: ignore[no-untyped-def]
     """Fill the reducing (``grow`` False) or growing leg of symbol j's pending order.
 
@@ -134,14 +140,14 @@ def _order_leg(ctx, i: int, j: int, ref_col: int, grow: bool) -> bool:  # type: 
     side = 1.0 if goal - pos > 0 else -1.0
     vol_before = s[VOL_LEFT]
     qty = min(want, vol_before)
-    ref = bars[i, j, ref_col]
+    ref = bars[ref_col][i, j]
     if grow:
-        marks = account_marks(acct[0], st[:, POS], bars[i, :, ref_col], p)
-        qty = min(qty, increase_cap(market_price(ref, side, qty, bars[i, j, V], p), ref, marks, p))
+        marks = account_marks(acct[0], st[:, POS], bars[ref_col][i], p)
+        qty = min(qty, increase_cap(market_price(ref, side, qty, bars[V][i, j], p), ref, marks, p))
     by_volume = vol_before < want and qty == vol_before
     if qty <= 1e-12 * want:
         return by_volume
-    price = market_price(ref, side, qty, bars[i, j, V], p)
+    price = market_price(ref, side, qty, bars[V][i, j], p)
     signed = -pos if not grow and qty == abs(pos) else side * qty
     s[VOL_LEFT] = vol_before - qty
     _execute(ctx, i, j, (signed, price, ref, p[P_TAKER], 1.0, R_SIGNAL, s[PEND_BAR]))
@@ -150,7 +156,7 @@ def _order_leg(ctx, i: int, j: int, ref_col: int, grow: bool) -> bool:  # type: 
     return by_volume
 
 
-@njit(cache=True)
+@_compiled
 def _fill_pending(ctx, i: int, ref_col: int) -> None:  # type: ignore[no-untyped-def]
     """Fill every pending target order at this bar's ``ref_col`` price."""
     bars, st, acct, _fills, _trades, _cnt, p = ctx
@@ -160,12 +166,12 @@ def _fill_pending(ctx, i: int, ref_col: int) -> None:  # type: ignore[no-untyped
         waiting |= st[j, PEND] == 1.0
     if not waiting:
         return
-    equity = account_marks(acct[0], st[:, POS], bars[i, :, ref_col], p)[0]
+    equity = account_marks(acct[0], st[:, POS], bars[ref_col][i], p)[0]
     for j in range(k):
         s = st[j]
-        s[VOL_LEFT] = volume_cap(bars[i, j, V], p)
+        s[VOL_LEFT] = volume_cap(bars[V][i, j], p)
         if s[PEND] == 1.0 and s[PEND_Q] != s[PEND_Q]:
-            s[PEND_Q] = target_qty(s[PEND_F], equity, bars[i, j, ref_col], p)
+            s[PEND_Q] = target_qty(s[PEND_F], equity, bars[ref_col][i, j], p)
         if s[PEND] == 1.0 and p[P_TIF] == 2.0 and abs(s[PEND_Q] - s[POS]) > s[VOL_LEFT]:
             s[PEND] = 0.0
     st[:, CAPPED] = 0.0
@@ -178,7 +184,7 @@ def _fill_pending(ctx, i: int, ref_col: int) -> None:  # type: ignore[no-untyped
             st[j, PEND] = 0.0
 
 
-@njit(cache=True)
+@_compiled
 def _bracket_exit(ctx: tuple, i: int, j: int, hit: tuple, replay: tuple) -> None:
     """Close symbol j on a bracket hit (``hit``: bracket_check's code and reference price);
     ``replay`` (sub-bars, each bar's first sub-bar row) resolves a bar that hits both."""
@@ -188,38 +194,38 @@ def _bracket_exit(ctx: tuple, i: int, j: int, hit: tuple, replay: tuple) -> None
     side = 1.0 if st[j, POS] > 0 else -1.0
     if code == BOTH_HIT:
         rows = sub[sub_start[i] : sub_start[i + 1], j] if sub_start.shape[0] > 0 else sub[0:0, j]
-        bar = (bars[i, j, O], bars[i, j, H], bars[i, j, L])
+        bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
         code, ref = resolve_bracket(side, (st[j, LV_SL], st[j, LV_TP]), bar, rows)
     qty = -st[j, POS]
     if code == STOP_HIT:
-        price = market_price(ref, -side, abs(qty), bars[i, j, V], p)
+        price = market_price(ref, -side, abs(qty), bars[V][i, j], p)
         _execute(ctx, i, j, (qty, price, ref, p[P_TAKER], 1.0, R_STOP, i))
     else:
         _execute(ctx, i, j, (qty, ref, ref, p[P_MAKER], 0.0, R_TARGET, i))
     st[j, PEND] = 0.0
 
 
-@njit(cache=True)
+@_compiled
 def _liquidate(ctx: tuple, i: int, t: float) -> None:
     """Close every position at fraction ``t`` of the way from the open to its adverse extreme."""
     bars, st, _acct, _fills, _trades, _cnt, p = ctx
     for j in range(st.shape[0]):
         q = st[j, POS]
         if q != 0.0:
-            o = bars[i, j, O]
-            adverse = bars[i, j, L] if q > 0 else bars[i, j, H]
+            o = bars[O][i, j]
+            adverse = bars[L][i, j] if q > 0 else bars[H][i, j]
             price = o + t * (adverse - o)
             _execute(ctx, i, j, (-q, price, price, p[P_TAKER], 1.0, R_LIQUIDATION, i))
             st[j, PEND] = 0.0
 
 
-@njit(cache=True)
+@_compiled
 def _funding(ctx: tuple, i: int, rates: np.ndarray, row: int) -> None:
     bars, st, acct, _fills, _trades, _cnt, _p = ctx
     for j in range(st.shape[0]):
         q, rate = st[j, POS], rates[row, j]
         if q != 0.0 and rate != 0.0:
-            payment = q * bars[i, j, O] * rate
+            payment = q * bars[O][i, j] * rate
             acct[0] = acct[0] - payment
             st[j, T_FUND] += payment
 
@@ -251,15 +257,71 @@ def _bracket_hit(q: float, levels: tuple, bar: tuple) -> tuple[int, float]:
 
 
 @njit(cache=True, inline="always")
+def _mark(ctx: tuple, out: tuple, i: int) -> None:
+    """Record bar i's close: equity (cash + positions at the close), gross notional, cash and
+    positions (``out[3]`` holds every bar's, or only the last bar's when it has one row)."""
+    bars, st, acct, _fills, _trades, _cnt, _p = ctx
+    equity, cash, gross, positions = out
+    row = i if positions.shape[0] > 1 else 0
+    value, exposure = acct[0], 0.0
+    for j in range(st.shape[0]):
+        q = st[j, POS]
+        positions[row, j] = q
+        if q != 0.0:
+            value += q * bars[C][i, j]
+            exposure += abs(q) * bars[C][i, j]
+    equity[i], gross[i], cash[i] = value, exposure, acct[0]
+
+
+@njit(cache=True, inline="always")
+def _quiet(st: np.ndarray, acct: np.ndarray) -> bool:
+    """Nothing but brackets and new targets can act on the next bars: no order is pending and
+    no position can be liquidated (cash not negative, no shorts)."""
+    quiet = acct[0] >= 0.0
+    for j in range(st.shape[0]):
+        quiet &= st[j, PEND] == 0.0 and st[j, POS] >= 0.0
+    return quiet
+
+
+@njit(cache=True, inline="always")
+def _quiet_until(ctx: tuple, targets: np.ndarray, out: tuple, i: int) -> int:
+    """Mark bars from i on while they stay quiet (see ``_quiet``; no funding): such a bar's
+    full step would only check brackets and targets, find nothing, and mark it. Returns the
+    first bar where a bracket level is reached or a target changes (or n): its full step runs
+    from the start, as nothing of it has been done."""
+    bars, st, _acct, _fills, _trades, _cnt, _p = ctx
+    last, n, k = st[:, LAST], bars[C].shape[0], st.shape[0]
+    while i < n:
+        for j in range(k):
+            bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
+            if _bracket_hit(st[j, POS], (st[j, LV_SL], st[j, LV_TP]), bar)[0] != NO_HIT:
+                return i
+            if target_changed(targets[i, j], last[j]):
+                return i
+        _mark(ctx, out, i)
+        i += 1
+    return i
+
+
+@njit(cache=True, inline="always")
 def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
-    """The bar loop. Only scalar helpers run on every bar; anything that takes arrays (and so
-    costs reference counting) runs only when an event happens, which keeps a bar at a few ns."""
+    """The bar loop. Only scalar helpers run on every bar; anything that takes arrays runs
+    only when an event happens. Stretches of quiet bars (``_quiet``) skip to the next bar
+    where something can happen; every other bar takes the full step."""
     bars, st, acct, _fills, _trades, _cnt, p = ctx
     targets, brackets, funding, sub, sub_start = inputs
-    equity, cash, gross, positions = out
     k, at_close, every_bar = st.shape[0], p[P_AT_CLOSE] == 1.0, funding.shape[0] > 1
-    paying, last = np.any(funding != 0.0), np.full(st.shape[0], np.nan)
-    for i in range(bars.shape[0]):
+    last, n = st[:, LAST], bars[C].shape[0]
+    paying = False
+    for r in range(funding.shape[0]):
+        for j in range(k):
+            paying |= funding[r, j] != 0.0
+    i = 0
+    while i < n:
+        if not paying and _quiet(st, acct):
+            i = _quiet_until(ctx, targets, out, i)
+            if i == n:
+                break
         if paying and _due(st, funding, i if every_bar else 0):
             _funding(ctx, i, funding, i if every_bar else 0)
         if not at_close and _any_pending(st):
@@ -267,7 +329,7 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
         holding = acct[0] < 0.0  # unlevered longs cannot be liquidated
         for j in range(k):
             holding |= st[j, POS] < 0.0
-            bar = (bars[i, j, O], bars[i, j, H], bars[i, j, L])
+            bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
             hit = _bracket_hit(st[j, POS], (st[j, LV_SL], st[j, LV_TP]), bar)
             if hit[0] != NO_HIT:
                 _bracket_exit(ctx, i, j, hit, (sub, sub_start))
@@ -275,7 +337,7 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
             a, b, held = acct[0], 0.0, False
             for j in range(k):
                 if st[j, POS] != 0.0:
-                    bar = (bars[i, j, O], bars[i, j, H], bars[i, j, L])
+                    bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
                     da, db = liquidation_terms(st[j, POS], bar, p[P_MM])
                     a, b, held = a + da, b + db, True
             t = liquidation_fraction(a, b)
@@ -291,42 +353,45 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
                 st[j, PEND_BAR] = i
         if at_close and _any_pending(st):
             _fill_pending(ctx, i, C)
-        value, exposure = acct[0], 0.0
-        for j in range(k):
-            q = st[j, POS]
-            positions[i, j] = q
-            if q != 0.0:
-                value += q * bars[i, j, C]
-                exposure += abs(q) * bars[i, j, C]
-        equity[i], gross[i], cash[i] = value, exposure, acct[0]
+        _mark(ctx, out, i)
+        i += 1
 
 
 @njit(cache=True)
+def workspace(k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The kernel's scratch arrays for ``k`` symbols: per-symbol state, the account, counters."""
+    return np.empty((k, N_STATE)), np.empty(1), np.empty(3, dtype=np.int64)
+
+
+@_compiled
 def simulate_into(  # type: ignore[no-untyped-def]
-    bars: np.ndarray, inputs: tuple, p: np.ndarray, records: tuple, out: tuple
+    bars: tuple, inputs: tuple, p: np.ndarray, records: tuple, out: tuple, work: tuple
 ):
     """``simulate`` into arrays allocated by the caller: ``records`` (fill and trade buffers,
     (capacity, N_FILL) and (capacity, N_TRADE)) and ``out`` (equity, cash, gross notional,
-    positions). numpy's large allocations use huge pages, which saves most of the page faults
-    of a 1M-bar run. ``inputs``: targets, brackets, funding, sub-bars, sub-bar starts.
-    Returns the fills and trades recorded and whether a record buffer overflowed."""
-    n, k = bars.shape[0], bars.shape[1]
-    st = np.full((k, N_STATE), np.nan)
+    positions: (n, k), or (1, k) for the last bar's only). numpy's large allocations use huge
+    pages, which saves most of the page faults of a 1M-bar run. ``inputs``: targets, brackets,
+    funding, sub-bars, sub-bar starts; ``work``: :func:`workspace`. Returns the number of fills
+    and trades recorded (the first rows of ``records``) and whether a record buffer overflowed.
+    """
+    n, k = bars[C].shape
+    st, acct, cnt = work
+    st[:, :] = np.nan
     st[:, POS], st[:, PEND], st[:, AVG] = 0.0, 0.0, 0.0
-    acct = np.array([p[P_CASH]])
+    acct[0] = p[P_CASH]
+    cnt[:] = 0
     fills, trades = records
-    cnt = np.zeros(3, dtype=np.int64)
     ctx = (bars, st, acct, fills, trades, cnt, p)
     _run(ctx, inputs, out)
     for j in range(k):
         if st[j, POS] != 0.0:
             _close_trade(ctx, n - 1, j, R_END, True)
-    return fills[: cnt[0]], trades[: cnt[1]], cnt[2] == 1
+    return cnt[0], cnt[1], cnt[2] == 1
 
 
 @njit(cache=True, inline="always")
 def simulate(  # type: ignore[no-untyped-def]
-    bars: np.ndarray,
+    bars: tuple,
     targets: np.ndarray,
     brackets: np.ndarray,
     funding: np.ndarray,
@@ -335,17 +400,17 @@ def simulate(  # type: ignore[no-untyped-def]
     p: np.ndarray,
     capacity: np.ndarray,
 ):
-    """Run the portfolio over ``bars`` (n, k, OHLCV); see the module docstring for the order.
+    """Run the portfolio over ``bars`` (open, high, low, close, volume: (n, k) arrays each, see
+    ``backtest.Market``); see the module docstring for the order.
 
     ``brackets`` (n or 1, k, 2) and ``funding`` (n or 1, k) broadcast along time when their
     first axis is 1. Returns equity, cash, gross notional, positions, fills, trades, overflow.
     """
-    n, k = bars.shape[0], bars.shape[1]
+    n, k = bars[C].shape
     equity, cash, gross = np.empty(n), np.empty(n), np.empty(n)
     positions = np.empty((n, k))
     inputs = (targets, brackets, funding, sub, sub_start)
     records = (np.empty((capacity[0], N_FILL)), np.empty((capacity[1], N_TRADE)))
-    fills, trades, overflow = simulate_into(
-        bars, inputs, p, records, (equity, cash, gross, positions)
-    )
-    return equity, cash, gross, positions, fills, trades, overflow
+    out = (equity, cash, gross, positions)
+    nf, nt, overflow = simulate_into(bars, inputs, p, records, out, workspace(k))
+    return equity, cash, gross, positions, records[0][:nf], records[1][:nt], overflow

@@ -144,7 +144,7 @@ def _result(
     fills = list(engine.broker.fills)
     book = TradeBook()
     book.extend(fills)
-    closes = {s: float(mkt.bars[-1, j, 3]) for j, s in enumerate(mkt.symbols)}
+    closes = {s: float(mkt.close[-1, j]) for j, s in enumerate(mkt.symbols)}
     rows, reasons = trade_rows(book.snapshot(mkt.index[-1], closes), mkt.symbols, mkt.index)
     equity = np.asarray(engine.result.equity, dtype=np.float64)
     benchmarks = baseline_curves(mkt, config, options) if options.benchmarks else {}

@@ -10,7 +10,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aitrader.engine.result import FILL_COLUMNS, TRADE_COLUMNS
 from aitrader.engine.types import REASONS
 
 
@@ -45,8 +44,8 @@ def fills_frame(
 ) -> pd.DataFrame:
     """Fills as FILL_COLUMNS; ``rows`` are kernel fill records."""
     bar, reason = rows[:, 0].astype(np.int64), rows[:, 7].astype(np.int64)
-    frame = pd.DataFrame(
-        {
+    return pd.DataFrame(
+        {  # FILL_COLUMNS, in order
             "time": index[bar],
             "symbol": _labels(symbols, rows[:, 1].astype(np.int64)),
             "side": np.sign(rows[:, 2]).astype(np.int64),
@@ -59,7 +58,6 @@ def fills_frame(
             "reason": _labels(REASONS, reason),
         }
     )
-    return frame.loc[:, list(FILL_COLUMNS)]
 
 
 def trades_frame(
@@ -74,8 +72,8 @@ def trades_frame(
     entry, exit_ = rows[:, 3].astype(np.int64), rows[:, 5].astype(np.int64)
     is_open = rows[:, 11] == 1.0
     exit_time = index[exit_].where(~is_open)
-    frame = pd.DataFrame(
-        {
+    return pd.DataFrame(
+        {  # TRADE_COLUMNS, in order
             "symbol": _labels(symbols, rows[:, 0].astype(np.int64)),
             "side": rows[:, 1].astype(np.int64),
             "qty": rows[:, 2],
@@ -92,4 +90,3 @@ def trades_frame(
             "is_open": is_open,
         }
     )
-    return frame.loc[:, list(TRADE_COLUMNS)]

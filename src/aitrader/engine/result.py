@@ -6,7 +6,9 @@ knowing how it was made.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -41,7 +43,28 @@ FILL_COLUMNS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True)
+class LazyFrame:
+    """A frame field that may be given as a zero-argument builder (a ``functools.partial`` of a
+    module function, so the result still pickles): built on first read, then kept. The
+    vectorised path hands its fill and trade records this way, so a run whose fills nobody
+    reads does not pay for building them."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> pd.DataFrame:
+        if obj is None:
+            raise AttributeError(self.name)  # no class-level default: a required field
+        value = obj.__dict__[self.name]
+        if not isinstance(value, pd.DataFrame):
+            value = obj.__dict__[self.name] = value()
+        return value
+
+    def __set__(self, obj: Any, value: pd.DataFrame | Callable[[], pd.DataFrame]) -> None:
+        obj.__dict__[self.name] = value
+
+
+@dataclass(frozen=True, kw_only=True)
 class BacktestResult:
     """Bar-by-bar account state and the trades of one run.
 
@@ -51,8 +74,8 @@ class BacktestResult:
     equity: pd.Series  # cash + marked positions
     cash: pd.Series
     exposure: pd.Series  # gross position notional / equity (0 = flat, 1 = fully invested)
-    trades: pd.DataFrame  # TRADE_COLUMNS
-    fills: pd.DataFrame  # FILL_COLUMNS
+    trades: LazyFrame = LazyFrame()  # TRADE_COLUMNS (a DataFrame, or a builder of it)
+    fills: LazyFrame = LazyFrame()  # FILL_COLUMNS
     initial_cash: float
     timeframe: str
     calendar: str = "crypto"  # "crypto" (365 days) or "equity" (252 sessions)

@@ -21,7 +21,7 @@ from numba import njit
 from aitrader.engine.backtest import market
 from aitrader.engine.baselines import crossover_targets
 from aitrader.engine.config import BrokerConfig
-from aitrader.engine.kernel import simulate
+from aitrader.engine.kernel import C, simulate
 from aitrader.errors import ConfigError
 from aitrader.features.indicators import sma
 
@@ -81,7 +81,7 @@ def _sweep_part(bars, combos, averages, p, short, part):  # type: ignore[no-unty
 
     ``combos`` rows hold row numbers into ``averages`` for the fast and slow SMA.
     """
-    n = bars.shape[0]
+    n = bars[C].shape[0]
     out = np.full((combos.shape[0], 7), np.nan)
     capacity = np.array([n + 64, n // 2 + 16], dtype=np.int64)
     funding, sub, starts = np.zeros((1, 1)), np.zeros((0, 1, 3)), np.zeros(0, dtype=np.int64)
@@ -97,11 +97,13 @@ def _sweep_part(bars, combos, averages, p, short, part):  # type: ignore[no-unty
     return out
 
 
-def _run_sweep(bars: np.ndarray, combos: np.ndarray, p: np.ndarray, short: bool) -> np.ndarray:
+def _run_sweep(
+    bars: tuple[np.ndarray, ...], combos: np.ndarray, p: np.ndarray, short: bool
+) -> np.ndarray:
     """Every combination in compiled code, the combinations split over one thread per core
     (the compiled code releases the GIL); each row is computed exactly as a single run."""
     windows = np.unique(combos[:, :2]).astype(np.int64)
-    averages = _averages(np.ascontiguousarray(bars[:, 0, 3]), windows)
+    averages = _averages(np.ascontiguousarray(bars[C][:, 0]), windows)
     rows = combos.copy()
     rows[:, :2] = np.searchsorted(windows, combos[:, :2])
     workers = max(1, min(os.cpu_count() or 1, len(combos)))
@@ -121,7 +123,7 @@ def sweep(
     config = config or BrokerConfig()
     mkt = market(candles)
     combos = grid.combinations()
-    out = _run_sweep(mkt.bars, combos, config.params(), grid.short)
+    out = _run_sweep(mkt.columns, combos, config.params(), grid.short)
     frame = pd.DataFrame(combos, columns=["fast", "slow", "stop_loss", "take_profit"])
     frame[["fast", "slow"]] = frame[["fast", "slow"]].astype(np.int64)
     for col, name in enumerate(STAT_COLUMNS):
