@@ -109,3 +109,29 @@ def test_missing_xgboost_gives_install_hint(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ConfigError, match=r"pip install 'aitrader\[xgboost\]'"):
         make_model(small("xgboost")).fit(X, y)
     assert kinds.get("xgboost").describe()["installed"] is False  # `aitrader models kinds` says so
+
+
+@pytest.mark.parametrize("depth", [4, None])
+def test_forest_decision_rows_match_scikit_learn(depth: int | None) -> None:
+    """A decision's few rows skip scikit-learn's per-tree dispatch with the same numbers; a
+    pickled model rebuilds its node arrays."""
+    import pickle
+
+    X, y = dataset(900, seed=3)
+    config = ModelConfig(
+        kind="random_forest",
+        random_forest={"n_estimators": 25, "max_depth": depth, "min_samples_leaf": 5},
+    )
+    model = make_model(config).fit(X.iloc[:700], y[:700])
+    rows = X.iloc[700:].to_numpy()
+    forest = model.model_  # type: ignore[attr-defined]
+    for i in range(40):
+        expected = forest.predict_proba(rows[i : i + 1])
+        np.testing.assert_array_equal(model.predict_proba(rows[i : i + 1]), expected)
+    np.testing.assert_array_equal(model.predict_proba(rows[:16]), forest.predict_proba(rows[:16]))
+    gap = rows[:2].copy()
+    gap[0, 1] = np.nan  # not finite: scikit-learn's own path (it routes missing values)
+    np.testing.assert_array_equal(model.predict_proba(gap), forest.predict_proba(gap))
+    again = pickle.loads(pickle.dumps(model))
+    assert not hasattr(again, "nodes_")
+    np.testing.assert_array_equal(again.predict_proba(rows[:1]), forest.predict_proba(rows[:1]))
