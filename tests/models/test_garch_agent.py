@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aitrader.models.garch import sigma_forecast
 from aitrader.risk.sizing import vol_target_fraction
 
 
@@ -31,7 +30,7 @@ def test_sigma_tracks_a_planted_garch_process(kit: SimpleNamespace) -> None:
     candles, true_next = _garch_walk(kit, 5000, seed=2)
     X, y = kit.rows(candles)
     chain = kit.fitted("garch", X.iloc[:3000], y[:3000], window=kit.LAGS)
-    sigma = sigma_forecast(chain.model, X.iloc[3000:])
+    sigma = chain.model.sigma(X.iloc[3000:])
     truth = pd.Series(true_next, index=candles.index).reindex(X.index[3000:]).to_numpy()
     ok = np.isfinite(truth)
     assert np.corrcoef(sigma[ok], truth[ok])[0, 1] > 0.9
@@ -58,7 +57,7 @@ def test_vol_targeting_reads_sigma(kit: SimpleNamespace) -> None:
     candles, regime = kit.regime_walk(3000, seed=4)
     X, y = kit.rows(candles)
     chain = kit.fitted("garch", X.iloc[:2000], y[:2000], window=kit.LAGS)
-    sigma = sigma_forecast(chain.model, X.iloc[2000:])
+    sigma = chain.model.sigma(X.iloc[2000:])
     exposure = np.array([vol_target_fraction(0.004, s, 1.0) for s in sigma])
     calm = pd.Series(regime, index=candles.index).reindex(X.index[2000:]).to_numpy() == 0
     # calm bars (σ 0.2 %) hit the leverage cap; wild ones (σ 2 %) get about a fifth

@@ -11,7 +11,7 @@ With β ≈ 0.9 the seed's weight after 48 bars is below 1 %.
 Outputs (:meth:`GarchAgentModel.outputs`, per bar ``t``, about bar ``t + 1``):
 
 * ``garch_sigma`` — σ of the next log return (a fraction per bar, what vol-target sizing
-  divides by; :func:`sigma_forecast` returns it alone);
+  divides by; :meth:`GarchAgentModel.sigma` returns it alone);
 * ``garch_range`` — the expected next high-low range ``ln(H/L)``: σ times the training
   window's mean range per σ (for stops);
 * ``vol_high_p`` — P(the next range is above the training window's ``high_quantile``), from
@@ -159,12 +159,6 @@ class GarchAgentModel(ClassifierBase):
         self.vol_head_ = Head.from_arrays(arrays, "vol")
         self.classes_ = self.head_.classes
         self.n_features_in_ = int(meta["n_features_in"])
-
-
-def sigma_forecast(model: GarchAgentModel, X: ArrayLike) -> np.ndarray:
-    """The agent's next-bar σ per row: the ``forecast_vol`` that vol-target sizing divides the
-    target volatility by (:func:`aitrader.risk.sizing.vol_target_fraction`)."""
-    return model.sigma(X)
 
 
 register(

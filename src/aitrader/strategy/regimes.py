@@ -184,14 +184,17 @@ def agent_frame(chain: Any, candles: pd.DataFrame, index: pd.Index) -> pd.DataFr
     its last): ``tier`` (the HMM agent's volatility tier) and ``garch_range`` / ``garch_sigma``
     (the GARCH agent's), a column only for an agent the chain has."""
     out = pd.DataFrame(index=index)
-    if len(index) == 0:
+    hmm, garch = find_agent(chain, HMMRegimeModel), find_agent(chain, GarchAgentModel)
+    agents = [a for a in (hmm, garch) if a is not None]
+    if len(index) == 0 or not agents:
         return out
-    candles = candles.loc[: index[-1]]
-    hmm = find_agent(chain, HMMRegimeModel)
+    # each bar reads its own window only: the bars from a window (+ its first return) before
+    # the first asked bar suffice, not the whole history
+    first = int(candles.index.searchsorted(index[0])) - max(map(agent_window, agents)) - 1
+    candles = candles.iloc[max(first, 0) : int(candles.index.searchsorted(index[-1], "right"))]
     if hmm is not None:
         tiers = pd.Series(hmm_tiers(hmm, candles), index=candles.index, dtype=object)
         out["tier"] = tiers.reindex(index)
-    garch = find_agent(chain, GarchAgentModel)
     if garch is not None:
         table = garch_outputs(garch, candles).reindex(index)
         out["garch_range"], out["garch_sigma"] = table["garch_range"], table["garch_sigma"]

@@ -221,10 +221,10 @@ def _fold_table(prepared: Prepared, folds: list[_Fold], bins: int) -> pd.DataFra
 def _interval_scores(prepared: Prepared, outputs: list[FoldOutput]) -> dict[str, float]:
     """Coverage and median width of the model's intervals (quantile agent, or a meta-agent with
     one) against the realised next-bar log return of the test rows; empty without intervals."""
-    parts = [o for o in outputs if o.outputs is not None and len(o.outputs.columns)]
+    parts = [o for o in outputs if o.intervals is not None and len(o.intervals.columns)]
     if not parts:
         return {}
-    table = pd.concat([o.outputs for o in parts if o.outputs is not None])
+    table = pd.concat([o.intervals for o in parts if o.intervals is not None])
     rows = np.concatenate([o.fold.test for o in parts])
     return m.interval_metrics(table, np.log1p(prepared.next_return[rows]))
 

@@ -42,6 +42,7 @@ from aitrader.validation.splits import MIN_CALIBRATION, Fold, LabelWindows, purg
 
 Progress = Callable[[int, int], None]
 CATEGORICAL = frozenset({"direction3", "binary", "triple_barrier"})
+INTERVALS = r"^ret_(lo|hi)\d+$"  # the interval bounds among a model's named outputs
 
 
 @dataclass(frozen=True)
@@ -149,15 +150,15 @@ class FoldOutput:
     """Out-of-sample probabilities of one fold, the calibrated probabilities of its calibration
     slice, the training climatology, what the fold's agents say on the calibration and test
     bars that the decision trades with (``agents``: :func:`~aitrader.strategy.regimes.agent_frame`,
-    HMM tier, GARCH range and σ) and the model's named outputs on the test rows that are scored
-    (``outputs``: intervals, regimes, ranges; None for a model without outputs)."""
+    HMM tier, GARCH range and σ) and the model's intervals on the test rows, which are scored
+    (``intervals``: the ``ret_lo*`` / ``ret_hi*`` outputs; None for a model without any)."""
 
     fold: Fold
     proba: np.ndarray
     calibration_proba: np.ndarray
     climatology: np.ndarray
     agents: pd.DataFrame | None = None
-    outputs: pd.DataFrame | None = None
+    intervals: pd.DataFrame | None = None
 
 
 def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
@@ -167,12 +168,12 @@ def run_fold(prepared: Prepared, fold: Fold, config: ModelConfig) -> FoldOutput:
     counts = np.bincount(m.encode(prepared.y[seen], prepared.classes), minlength=len(chain.classes))
     with threadpool_limits(limits=config.n_jobs, user_api="blas"):
         proba = chain.proba_at(prepared.X, fold.test)
-        outputs = None
+        intervals = None
         if getattr(chain.model, "outputs", None) is not None:
-            outputs = agent_outputs(chain, prepared.X.iloc[fold.test])
+            intervals = agent_outputs(chain, prepared.X.iloc[fold.test]).filter(regex=INTERVALS)
     index = prepared.X.index[np.concatenate([fold.calibrate, fold.test])]
     agents = agent_frame(chain, prepared.candles, index)
-    return FoldOutput(fold, proba, calibration, counts / counts.sum(), agents, outputs)
+    return FoldOutput(fold, proba, calibration, counts / counts.sum(), agents, intervals)
 
 
 _WORKER: Prepared | None = None
