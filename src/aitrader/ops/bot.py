@@ -75,15 +75,17 @@ class StoppableFeed:
         return getattr(self.feed, name)
 
     async def bars(self) -> AsyncIterator[Bar]:
+        """The feed's bars; the feed is closed however this ends. A bar still awaited when the
+        reader is cancelled (the runner's shutdown) is cancelled and waited for first: closing
+        a generator that is still running raises instead of closing it."""
         source = aiter(self.feed.bars())
         stopped = asyncio.create_task(self.stop.wait())
+        following: asyncio.Future[Bar] | None = None
         try:
             while not self.stop.is_set():
                 following = asyncio.ensure_future(anext(source))
                 await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
                 if not following.done():
-                    following.cancel()
-                    await asyncio.gather(following, return_exceptions=True)
                     return
                 try:
                     bar = following.result()
@@ -92,6 +94,9 @@ class StoppableFeed:
                 yield bar
         finally:
             stopped.cancel()
+            if following is not None and not following.done():
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
             close = getattr(source, "aclose", None)
             if close is not None:
                 await close()
