@@ -46,6 +46,9 @@ from aitrader.errors import BrokerError
 O, H, L, C, V = 0, 1, 2, 3, 4  # noqa: E741
 _new, _set = object.__new__, object.__setattr__
 _NO_SUB = np.zeros((0, 3))
+Rows = list[list[float]]
+"""A bar's open, high, low, close and volume per symbol (Python floats: scalar work on them is
+quicker than on an array's items)."""
 # The same rules, interpreted on Python floats (the parameters as a tuple): a compiled call from
 # Python costs more than these few operations; same operations in the same order, same bits.
 _marks: Callable[..., tuple[float, float, float]] = account_marks.py_func
@@ -79,10 +82,10 @@ class SimBroker:
         self.fills: list[Fill] = []
         self._bar: Bar | None = None  # the first symbol's bar now (its time stamps the fills)
         self._i = 0
-        self._vol = np.zeros(len(self.symbols))
+        self._vol = [0.0] * len(self.symbols)  # what the bar's volume cap leaves per symbol
         self._floats = tuple(self.p.tolist())  # the parameters as Python floats (for _marks)
         self._at_close = config.fill_at == "close"
-        self._account: tuple[Mapping[str, Bar], float, tuple[Position, ...], Account] | None = None
+        self._account: tuple[Mapping[str, Bar], float, list[Position] | None, Account] | None = None
 
     def submit(self, order: Order) -> bool:
         """Accept an order once per client order id (a repeat is ignored and returns False)."""
@@ -119,31 +122,39 @@ class SimBroker:
         else:
             self.shares.pop(symbol, None)
 
-    def _marked(self, arr: np.ndarray, col: int) -> tuple[float, float, float]:
+    def _marked(self, arr: Rows, col: int) -> tuple[float, float, float]:
         """``account_marks`` with the positions marked at column ``col`` of this bar."""
         qty = [self.positions[s].qty for s in self.symbols]
-        return _marks(self.cash, qty, arr[:, col].tolist(), self._floats)
+        return _marks(self.cash, qty, [row[col] for row in arr], self._floats)
 
     def position_array(self) -> np.ndarray:
         return np.array([self.positions[s].qty for s in self.symbols])
 
     def account(self, bars: Mapping[str, Bar]) -> Account:
-        """Cash, equity and margin with positions marked at the bars' closes. Asked again for
-        the same bars (the same mapping: bars are never changed once passed), cash and
-        positions, the account already made is returned (the policy and the engine both mark
-        every bar)."""
-        cash, held = self.cash, tuple(self.positions.values())
-        last = self._account
-        if last is not None and last[0] is bars and last[1] == cash and last[2] == held:
+        """Cash, equity and margin with positions marked at the bars' closes. The account
+        already made is returned while cash and positions are the same and either nothing is
+        held (equity is the cash, whatever the bars) or the bars are the same mapping (bars are
+        never changed once passed; the policy and the engine both mark every bar)."""
+        cash, last = self.cash, self._account
+        held: list[Position] | None = None
+        for position in self.positions.values():
+            if position.qty != 0.0:
+                if held is None:
+                    held, qty, marks = [position], [position.qty], [bars[position.symbol].close]
+                else:
+                    held.append(position)
+                    qty.append(position.qty)
+                    marks.append(bars[position.symbol].close)
+        if (
+            last is not None
+            and last[1] == cash
+            and last[2] == held
+            and (held is None or last[0] is bars)
+        ):
             return last[3]
         equity, margin = cash, 0.0  # account_marks of no position
-        pos, marks = [], []
-        for position in held:
-            if position.qty != 0.0:
-                pos.append(position.qty)
-                marks.append(bars[position.symbol].close)
-        if pos:
-            equity, margin, _ = _marks(cash, pos, marks, self._floats)
+        if held is not None:
+            equity, margin, _ = _marks(cash, qty, marks, self._floats)
         account = _new(Account)  # built(Account, …), inline
         _set(account, "__dict__", {"cash": cash, "equity": equity, "margin_used": margin})
         self._account = (bars, cash, held, account)
@@ -161,7 +172,7 @@ class SimBroker:
         if self._quiet(bars, funding):
             return
         arr = self._start(i, bars)
-        self._vol = np.array([_volume_cap(v, self._floats) for v in arr[:, V].tolist()])
+        self._vol = [_volume_cap(row[V], self._floats) for row in arr]
         if funding:
             self._funding(arr, funding)
         if self.targets and not self._at_close:
@@ -203,9 +214,13 @@ class SimBroker:
                     return False
         return True
 
-    def _start(self, i: int, bars: Mapping[str, Bar]) -> np.ndarray:
+    def _start(self, i: int, bars: Mapping[str, Bar]) -> Rows:
+        """The bars' open, high, low, close and volume as floats, one row per symbol."""
         self._i, self._bar = i, bars[self.symbols[0]]
-        return np.array([[b.open, b.high, b.low, b.close, b.volume] for b in self._ordered(bars)])
+        return [
+            [float(b.open), float(b.high), float(b.low), float(b.close), float(b.volume)]
+            for b in self._ordered(bars)
+        ]
 
     def _ordered(self, bars: Mapping[str, Bar]) -> list[Bar]:
         return [bars[s] for s in self.symbols]
@@ -231,22 +246,22 @@ class SimBroker:
             self.brackets.pop(symbol, None)
             self.shares.pop(symbol, None)
 
-    def _funding(self, arr: np.ndarray, rates: Mapping[str, float]) -> None:
+    def _funding(self, arr: Rows, rates: Mapping[str, float]) -> None:
         for j, s in enumerate(self.symbols):
             q, rate = self.positions[s].qty, rates.get(s, 0.0)
             if q != 0.0 and rate != 0.0:
-                self.cash = self.cash - q * arr[j, O] * rate
+                self.cash = self.cash - q * arr[j][O] * rate
 
-    def _fill_targets(self, arr: np.ndarray, col: int) -> None:
+    def _fill_targets(self, arr: Rows, col: int) -> None:
         """Pending target orders at this bar's ``col`` price: reductions first, then growth."""
         p, tif = self._floats, self.config.time_in_force
         equity = self._marked(arr, col)[0]
         for j, s in enumerate(self.symbols):
-            self._vol[j] = _volume_cap(float(arr[j, V]), p)
+            self._vol[j] = _volume_cap(arr[j][V], p)
             pending = self.targets.get(s)
             if pending is not None and pending.goal is None:
                 fraction = float(pending.order.target_fraction or 0.0)
-                pending.goal = _target_qty(fraction, equity, float(arr[j, col]), p)
+                pending.goal = _target_qty(fraction, equity, arr[j][col], p)
             gap = abs(float(pending.goal or 0.0) - self.positions[s].qty) if pending else 0.0
             if pending is not None and tif is TimeInForce.FOK and gap > self._vol[j]:
                 del self.targets[s]
@@ -259,7 +274,7 @@ class SimBroker:
             if s in self.targets and (not capped[s] or tif is not TimeInForce.GTC):
                 del self.targets[s]
 
-    def _target_leg(self, j: int, arr: np.ndarray, col: int, grow: bool) -> bool:
+    def _target_leg(self, j: int, arr: Rows, col: int, grow: bool) -> bool:
         """One leg of a target order; True when the bar's volume cap cut it short."""
         s, p = self.symbols[j], self._floats
         pending = self.targets[s]
@@ -269,8 +284,8 @@ class SimBroker:
             return False
         side = 1.0 if goal - pos > 0 else -1.0
         vol_before = float(self._vol[j])
-        qty, ref = min(want, vol_before), float(arr[j, col])
-        volume = float(arr[j, V])
+        qty, ref = min(want, vol_before), arr[j][col]
+        volume = arr[j][V]
         if grow:
             price = _market_price(ref, side, qty, volume, p)
             qty = min(qty, _increase_cap(price, ref, self._marked(arr, col), p))
@@ -296,18 +311,18 @@ class SimBroker:
         else:
             self.shares.pop(symbol, None)
 
-    def _brackets(self, arr: np.ndarray, sub_bars: Mapping[str, np.ndarray]) -> None:
+    def _brackets(self, arr: Rows, sub_bars: Mapping[str, np.ndarray]) -> None:
         for j, s in enumerate(self.symbols):
             pos, levels = self.positions[s].qty, self.brackets.get(s)
             if pos == 0.0 or levels is None or (np.isnan(levels[0]) and np.isnan(levels[1])):
                 continue
             side = 1.0 if pos > 0 else -1.0
-            bar = (float(arr[j, O]), float(arr[j, H]), float(arr[j, L]))
+            bar = (arr[j][O], arr[j][H], arr[j][L])
             code, ref = resolve_bracket(side, levels, bar, sub_bars.get(s, _NO_SUB))
             if code == NO_HIT:
                 continue
             if code == STOP_HIT:
-                price = _market_price(ref, -side, abs(pos), float(arr[j, V]), self._floats)
+                price = _market_price(ref, -side, abs(pos), arr[j][V], self._floats)
                 self._execute(s, (-pos, price, ref), True, _bracket_why(s, self._i, "stop_loss"))
             else:
                 self._take_profit(s, pos, ref)
@@ -322,23 +337,23 @@ class SimBroker:
         if self.positions[symbol].qty != 0.0:
             self.brackets[symbol] = (self.brackets[symbol][0], np.nan)
 
-    def _liquidate(self, arr: np.ndarray) -> None:
+    def _liquidate(self, arr: Rows) -> None:
         pos = self.position_array()
         if not np.any(pos != 0.0):
             return
-        t = liquidation_point(self.cash, pos, arr, self.p)
+        t = liquidation_point(self.cash, pos, np.array(arr, dtype=np.float64), self.p)
         if t < 0.0:
             return
         for j, s in enumerate(self.symbols):
             q = self.positions[s].qty
             if q != 0.0:
-                o = arr[j, O]
-                adverse = arr[j, L] if q > 0 else arr[j, H]
+                o = arr[j][O]
+                adverse = arr[j][L] if q > 0 else arr[j][H]
                 price = o + t * (adverse - o)
                 self._execute(s, (-q, price, price), True, _bracket_why(s, self._i, "liquidation"))
                 self.targets.pop(s, None)
 
-    def _fill_resting(self, arr: np.ndarray) -> None:
+    def _fill_resting(self, arr: Rows) -> None:
         """Limit, stop and stop-limit orders against the bar's range, in submission order."""
         for oid, order in list(self.resting.items()):
             j = self.symbols.index(order.symbol)
@@ -363,7 +378,7 @@ class SimBroker:
                 self.resting[oid] = _remainder(order, left)
 
     def _fill_order(
-        self, j: int, order: Order, fill: tuple[float, float, bool], arr: np.ndarray
+        self, j: int, order: Order, fill: tuple[float, float, bool], arr: Rows
     ) -> float:
         """Fill up to ``qty`` of an order at its quote (``fill``: qty, reference, taker);
         returns the quantity filled. A taker fill never goes past the order's limit price."""
@@ -377,7 +392,7 @@ class SimBroker:
                 part = min(part, _increase_cap(ref, ref, self._marked(arr, O), p))
             if part <= 0.0:
                 continue
-            price = _market_price(ref, side, part, float(arr[j, V]), p) if taker else ref
+            price = _market_price(ref, side, part, arr[j][V], p) if taker else ref
             if taker and order.limit_price is not None:
                 limit = order.limit_price
                 price = min(price, limit) if side > 0 else max(price, limit)
@@ -427,7 +442,7 @@ def _reduce_only_qty(order: Order, pos: float) -> float:
     return min(abs(order.qty), abs(pos))
 
 
-def _triggered(order: Order, bar: np.ndarray) -> bool:
+def _triggered(order: Order, bar: Sequence[float]) -> bool:
     """Whether the bar reaches the order's stop price (buy: high ≥ stop, sell: low ≤ stop)."""
     stop = order.stop_price
     if stop is None:
@@ -435,7 +450,7 @@ def _triggered(order: Order, bar: np.ndarray) -> bool:
     return bool(bar[H] >= stop) if order.qty > 0 else bool(bar[L] <= stop)
 
 
-def _quote(order: Order, bar: np.ndarray) -> tuple[float, bool] | None:
+def _quote(order: Order, bar: Sequence[float]) -> tuple[float, bool] | None:
     """Reference price and whether it is a taker fill, or None if the bar does not reach it."""
     o, h, lo = float(bar[O]), float(bar[H]), float(bar[L])
     buy = order.qty > 0
