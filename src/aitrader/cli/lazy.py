@@ -5,7 +5,8 @@ function or a ``typer.Typer`` sub-app). Listing them in the group's help reads e
 (the function's docstring, or the sub-app's ``help=``) from the module's source, without
 importing it; running a command, or asking for its own ``--help``, imports its module then and
 registers it exactly as ``app.command(name)(function)`` / ``app.add_typer(sub_app, name=name)``
-would have.
+would have. Every command's help is reflowed for the terminal as it is registered
+(:func:`aitrader.cli.helptext.tidy`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import typer
 from typer import _click as click
 from typer.core import TyperCommand, TyperGroup
 
+from aitrader.cli.helptext import tidy
+
 
 def _target(spec: str) -> tuple[str, str]:
     module, _, attribute = spec.partition(":")
@@ -29,7 +32,8 @@ def _target(spec: str) -> tuple[str, str]:
 
 
 def load_command(name: str, spec: str, like: typer.Typer) -> click.Command:
-    """Import ``spec`` and build its click command as the group ``like`` would register it."""
+    """Import ``spec`` and build its click command as the group ``like`` would register it, its
+    help reflowed for the terminal."""
     module, attribute = _target(spec)
     target = getattr(importlib.import_module(module), attribute)
     holder = typer.Typer(
@@ -41,7 +45,12 @@ def load_command(name: str, spec: str, like: typer.Typer) -> click.Command:
         holder.add_typer(target, name=name)
     else:
         holder.command(name)(target)
-    return typer.main.get_group(holder).commands[name]
+    return tidy(typer.main.get_group(holder).commands[name], _markup(like))
+
+
+def _markup(app: typer.Typer | None) -> bool:
+    """Whether help is read as Rich markup (its square brackets need escaping)."""
+    return app is None or app.rich_markup_mode == "rich"
 
 
 @cache
@@ -86,10 +95,16 @@ class LazyGroup(TyperGroup):
             summary = source_help(spec) if self._listing else None
             if summary is not None:  # listed by its first paragraph, on one line
                 short = " ".join(summary.split("\n\n")[0].split())
-                return TyperCommand(name=cmd_name, help=summary, short_help=short)
-            root = getattr(ctx.find_root().command, "app", None)
+                listed = TyperCommand(name=cmd_name, help=summary, short_help=short)
+                return tidy(listed, _markup(self._root(ctx)))
+            root = self._root(ctx)
             self.commands[cmd_name] = load_command(cmd_name, spec, root or typer.Typer())
-        return super().get_command(ctx, cmd_name)
+        command = super().get_command(ctx, cmd_name)
+        return None if command is None else tidy(command, _markup(self._root(ctx)))
+
+    @staticmethod
+    def _root(ctx: click.Context) -> typer.Typer | None:
+        return getattr(ctx.find_root().command, "app", None)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -105,6 +120,7 @@ class LazyGroup(TyperGroup):
             raise
 
     def format_help(self, ctx: click.Context, formatter: Any) -> None:
+        tidy(self, _markup(self._root(ctx)))
         self._listing = True
         try:
             super().format_help(ctx, formatter)
