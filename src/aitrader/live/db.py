@@ -4,7 +4,9 @@ schema migrations applied in order on open."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,14 +57,28 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode=WAL")
-        mode = cursor.fetchone()[0]
+        mode = _wal(cursor)
         if str(mode).lower() != "wal":
             raise LedgerError(f"could not switch the ledger to WAL mode (got {mode!r})")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
     finally:
         cursor.close()
+
+
+def _wal(cursor: Any) -> str:
+    """``PRAGMA journal_mode=WAL``, tried again for up to the busy timeout: SQLite answers
+    "database is locked" at once, without its busy handler, while another process is switching
+    the same new file to WAL (two processes opening one new ledger)."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return str(cursor.fetchone()[0])
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:
@@ -128,20 +144,20 @@ def migrate(engine: sa.Engine, target: int = CURRENT_VERSION) -> int:
     """Apply the migrations above the database's version up to ``target``; returns the version.
 
     Each migration and its ``schema_version`` row commit together, so a crash mid-way leaves
-    the database at the last completed version.
+    the database at the last completed version. The version is read again under each
+    migration's write lock: another process opening the same ledger at the same moment may
+    have applied it already (it is then skipped, not applied twice).
     """
     with write_transaction(engine) as conn:
         schema_version.create(conn, checkfirst=True)
     with read_transaction(engine) as conn:
-        version = current_version(conn)
-    if version > CURRENT_VERSION:
-        raise LedgerError(
-            f"ledger schema version {version} is newer than this aitrader ({CURRENT_VERSION}); "
-            "upgrade aitrader"
-        )
+        version = _checked(current_version(conn))
     for migration in MIGRATIONS:
         if version < migration.version <= target:
             with write_transaction(engine) as conn:
+                version = _checked(current_version(conn))
+                if version >= migration.version:
+                    continue  # applied meanwhile by another process
                 migration.apply(conn)
                 conn.execute(
                     schema_version.insert().values(
@@ -152,4 +168,13 @@ def migrate(engine: sa.Engine, target: int = CURRENT_VERSION) -> int:
                 )
             log.info("ledger migrated", extra={"version": migration.version})
             version = migration.version
+    return version
+
+
+def _checked(version: int) -> int:
+    if version > CURRENT_VERSION:
+        raise LedgerError(
+            f"ledger schema version {version} is newer than this aitrader ({CURRENT_VERSION}); "
+            "upgrade aitrader"
+        )
     return version
