@@ -125,8 +125,21 @@ def test_bad_model_kind_is_a_config_error(runner: CliRunner) -> None:
     result = runner.invoke(app(), ["train", DATASET, "-k", "nope"])
     assert result.exit_code != 0
     assert "--model-kind" in str(result.exception) and "kind" in str(result.exception)
-    bundle_flag = runner.invoke(app(), ["train", DATASET, "--model", "logistic"])
-    assert bundle_flag.exit_code == 2 and "--model-kind" in bundle_flag.output  # did you mean
+
+
+def test_train_takes_the_kind_as_model_too_and_explains_a_bundle_given_there(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    out = tmp_path / "bundle"
+    args = ["train", DATASET, "--model", "majority", "-o", str(out), "--no-track", "--json"]
+    result = runner.invoke(app(), args)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["model"] == "majority" and (out / "bundle.json").is_file()
+    again = runner.invoke(app(), ["train", DATASET, "--model", str(out), "--no-track"])
+    assert again.exit_code != 0
+    message = " ".join(str(again.exception).split())
+    assert f"{out} is a directory (a trained bundle?)" in message
+    assert f"aitrader backtest --strategy model --model {out} DATASET" in message
 
 
 @pytest.mark.slow

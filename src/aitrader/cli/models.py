@@ -30,9 +30,11 @@ DatasetArgument = typer.Argument(..., help="sample:NAME, EXCHANGE:SYMBOL:TIMEFRA
 ModelOption = typer.Option(
     None,
     "--model-kind",
+    "--model",
     "-k",
-    help=f"Model kind: {', '.join(kinds.names())} (default: config; `aitrader models kinds`). "
-    "(--model always names a trained bundle directory.)",
+    help=f"Model kind to fit: {', '.join(kinds.names())} (default: config; `aitrader models "
+    "kinds`). Here --model is the same; backtest, paper and live take --model DIR, a trained "
+    "bundle.",
 )
 NoTrackOption = typer.Option(False, "--no-track", help="Do not record the run in MLflow.")
 
@@ -61,6 +63,12 @@ def _experiment(
     base = ExperimentConfig.from_settings(cfg)
     updates: dict[str, Any] = {}
     if model is not None:
+        if model not in kinds.names() and Path(model).is_dir():
+            raise ConfigError(
+                f"--model-kind: {model} is a directory (a trained bundle?); this command fits a "
+                f"new model of a kind ({', '.join(kinds.names())}). Trade a bundle with "
+                f"`aitrader backtest --strategy model --model {model} DATASET`."
+            )
         updates["models"] = _override(base.models, "--model-kind", kind=model)
     if no_track:
         updates["tracking"] = _override(base.tracking, "--no-track", enabled=False)
