@@ -9,6 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from aitrader.cli import app as full_app
 from aitrader.cli.models import evaluate_command, train_command, tune_command
 from aitrader.data.samples import load_sample
 from aitrader.data.store import DatasetKey, Store
@@ -107,6 +108,15 @@ def test_train_says_when_a_bundle_would_never_trade_and_what_to_change(
     flat = " ".join(text.stdout.split())
     assert "this bundle will not trade on BTC/USD:1h" in flat
     assert "needs ≥ 1 on ≥ 100000 trades" in flat and "to change: a longer label horizon" in flat
+    backtest = ["backtest", "--strategy", "model", "--model", str(tmp_path / "b"), DATASET]
+    ran = runner.invoke(full_app, backtest, env={"COLUMNS": "300"})
+    assert ran.exit_code == 0, ran.output
+    said = " ".join(ran.output.split())
+    assert "no trades: the model bundle's decision trades neither side: BTC/USD:1h" in said
+    assert "to change: a longer label horizon" in said
+    as_json = runner.invoke(full_app, [*backtest, "--json"])
+    reason = json.loads(as_json.stdout)["no_trades"]
+    assert reason.startswith("the model bundle's decision trades neither side")
 
 
 def test_tune_runs_trials(runner: CliRunner) -> None:

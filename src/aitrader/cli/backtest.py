@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from aitrader.analytics.units import format_metric
 from aitrader.cli.common import (
@@ -159,7 +160,7 @@ def backtest_command(
 
     Example: aitrader backtest sample:BTC-USD-1h --strategy sma-cross -p fast=20 --report out/
     """
-    from aitrader.strategy.run import backtest_strategy
+    from aitrader.strategy.run import backtest_strategy, no_trades_reason
 
     cfg = with_costs(run_settings(ctx, config), fee, slippage)
     chosen = choice(cfg, strategy, params, model, (stop_loss, take_profit), trust_bundle)
@@ -170,7 +171,7 @@ def backtest_command(
     spec = replace(spec, options=replace(spec.options, name=strategy_.name))
     managed = backtest_strategy(strategy_, data, cfg, spec)
     output = _Output(scenario, seed, report, log_scale, zero_cost, as_json)
-    _finish(managed, data, (chosen, cfg, spec), output)
+    _finish(managed, data, (chosen, cfg, spec), output, no_trades_reason(strategy_, managed))
 
 
 def _spec(
@@ -192,8 +193,10 @@ def _finish(
     data: dict[str, pd.DataFrame],
     run: tuple[StrategyChoice, Settings, RunSpec],
     output: _Output,
+    idle: str | None = None,
 ) -> None:
-    """Metrics, stress scenarios and the report of a finished backtest, printed or as JSON."""
+    """Metrics, stress scenarios and the report of a finished backtest, printed or as JSON;
+    ``idle``: why it made no trade (None: it traded)."""
     from aitrader.analytics.metrics import compute_metrics, json_safe
     from aitrader.analytics.report import write_report
     from aitrader.analytics.scenarios import compare_scenarios
@@ -213,11 +216,14 @@ def _finish(
     if output.as_json:
         rows = None if scenarios is None else scenarios.reset_index().to_dict("records")
         payload = {"metrics": metrics, "risk": actions, "scenarios": rows, "report": path}
+        payload["no_trades"] = idle
         emit_json(json_safe(payload | {"strategy": chosen.describe()}))
         return
     _print_summary(metrics, scenarios)
     if actions:
         err_console.print(_risk_line(managed.decisions, actions), highlight=False, soft_wrap=True)
+    if idle is not None:
+        err_console.print(f"[bold yellow]no trades[/]: {escape(idle)}", highlight=False)
     if path is not None:
         err_console.print(f"report: {path}")
 

@@ -334,6 +334,15 @@ class ModelBundleStrategy(Strategy):
             stops[s], vols[s] = batch.stop_loss, batch.vol
         return Frame(pd.DataFrame(fractions), stop_loss=pd.DataFrame(stops), vol=pd.DataFrame(vols))
 
+    def idle_reason(self) -> str | None:
+        """The bundle's tuned decision when it trades no side on any traded symbol."""
+        tuned = self.bundle.info.thresholds()
+        if tuned is None or tuned.reached:
+            return None
+        if not all(tuned.applies_to(s, self.timeframe) for s in self.symbols):
+            return None
+        return f"the model bundle's decision trades neither side: {tuned.describe()}"
+
     def describe(self) -> dict[str, Any]:
         info = getattr(getattr(self, "bundle", None), "info", None)
         created = None if info is None else info.created

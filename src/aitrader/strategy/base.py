@@ -358,6 +358,12 @@ class Strategy:
         is refused when it is built), so this base version is never called."""
         return None
 
+    def idle_reason(self) -> str | None:
+        """Why this strategy, as set up, can never ask for a position (None: it can); runs
+        that end without a trade print it (override, e.g. a model whose decision trades
+        neither side)."""
+        return None
+
     def describe(self) -> dict[str, Any]:
         """Name and parameters, for ledgers, reports and run fingerprints."""
         return {"strategy": self.name, "params": dict(self.params)}

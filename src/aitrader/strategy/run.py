@@ -144,6 +144,25 @@ def backtest_strategy(
     return run_feed_backtest(traded, feed, spec.broker, spec.risk, options)
 
 
+def no_trades_reason(strategy: Strategy, run: ManagedResult) -> str | None:
+    """Why a finished run of ``strategy`` filled nothing, in one line (None: it traded)."""
+    if len(run.result.fills):
+        return None
+    idle = strategy.idle_reason()
+    if idle is not None:
+        return idle
+    decisions, bars = run.decisions, len(run.result.equity)
+    if decisions.empty:
+        return f"strategy {strategy.name} asked for no position in the {bars} traded bars"
+    rejected = decisions.loc[decisions["action"] == "reject", "reason"]
+    if len(rejected) == len(decisions):
+        return (
+            f"the risk manager rejected all {len(rejected)} of its orders (most: "
+            f"{rejected.value_counts().index[0]})"
+        )
+    return f"its {len(decisions)} approved orders found no fill (volume caps, unfilled limits)"
+
+
 @dataclass(frozen=True)
 class CheckReport:
     """``on_bar`` against ``vectorized`` over the same bars: how many bars and decisions were
