@@ -206,9 +206,19 @@ def _bracket_exit(ctx: tuple, i: int, j: int, hit: tuple, replay: tuple) -> None
 
 
 @_compiled
-def _liquidate(ctx: tuple, i: int, t: float) -> None:
-    """Close every position at fraction ``t`` of the way from the open to its adverse extreme."""
-    bars, st, _acct, _fills, _trades, _cnt, p = ctx
+def _liquidate(ctx: tuple, i: int) -> None:
+    """If the bar reaches the liquidation point, close every position at the fraction ``t`` of
+    the way from the open to its adverse extreme where it does."""
+    bars, st, acct, _fills, _trades, _cnt, p = ctx
+    a, b, held = acct[0], 0.0, False
+    for j in range(st.shape[0]):
+        if st[j, POS] != 0.0:
+            bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
+            da, db = liquidation_terms(st[j, POS], bar, p[P_MM])
+            a, b, held = a + da, b + db, True
+    t = liquidation_fraction(a, b)
+    if not held or t < 0.0:
+        return
     for j in range(st.shape[0]):
         q = st[j, POS]
         if q != 0.0:
@@ -334,15 +344,7 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
             if hit[0] != NO_HIT:
                 _bracket_exit(ctx, i, j, hit, (sub, sub_start))
         if holding:
-            a, b, held = acct[0], 0.0, False
-            for j in range(k):
-                if st[j, POS] != 0.0:
-                    bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
-                    da, db = liquidation_terms(st[j, POS], bar, p[P_MM])
-                    a, b, held = a + da, b + db, True
-            t = liquidation_fraction(a, b)
-            if held and t >= 0.0:
-                _liquidate(ctx, i, t)
+            _liquidate(ctx, i)
         row = i if brackets.shape[0] > 1 else 0
         for j in range(k):
             t = targets[i, j]
