@@ -80,6 +80,11 @@ def test_help_fits_80_columns_in_whole_sentences_without_rest(path: tuple[str, .
         assert rest not in out
     assert "\\[" not in out  # square brackets shown once, not as escaped markup
     assert ragged_breaks(description(out)) == []
+    lines = description(out)
+    for k, line in enumerate(lines[:-1]):  # an example command is never wrapped in two
+        if line.strip().startswith(("Example:", "$ ")) and line.strip() != "Example:":
+            follows = lines[k + 1].strip()
+            assert follows == "" or follows.startswith(("$ ", "Example")), (line, follows)
 
 
 def test_backtest_help_reads_as_joined_sentences() -> None:

@@ -158,7 +158,7 @@ def backtest_command(
     the strategy's targets → risk manager → simulated fills at the next open with fees and
     slippage. Bars before --start warm the strategy up and are not traded.
 
-    Example: aitrader backtest sample:BTC-USD-1h --strategy sma-cross -p fast=20 --report out/
+    Example: aitrader backtest sample:BTC-USD-1h -s sma-cross -p fast=20
     """
     from aitrader.strategy.run import backtest_strategy, no_trades_reason
 

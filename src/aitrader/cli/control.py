@@ -86,7 +86,7 @@ _control_command(
     "pause",
     """Pause trading: the run keeps recording bars and equity but sends no new order.
 
-    Example: aitrader control pause --ledger live.db --reason "exchange maintenance"
+    Example: aitrader control pause --ledger live.db --reason "maintenance"
     """,
 )
 _control_command(

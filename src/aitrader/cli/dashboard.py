@@ -48,7 +48,7 @@ def dashboard_command(
     It reads the run through the API (`aitrader serve`) with its token, and the data store and
     model bundles read-only. Needs the dashboard extra: pip install 'aitrader[dashboard]'.
 
-    Example: AITRADER_API_TOKEN=... aitrader dashboard --api-url http://127.0.0.1:8080
+    Example: AITRADER_API_TOKEN=... aitrader dashboard --api-url http://host:8080
     """
     from aitrader.dashboard.config import DashboardConfig
 

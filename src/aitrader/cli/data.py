@@ -135,8 +135,9 @@ def import_command(
     The store is untouched on any error. Bars already stored with other values stop the import
     unless --on-conflict says which win; rows from another source need --allow-other-source.
 
-    Example: aitrader data import prices.csv --symbol BTC/USDT --timeframe 1h
-    --column timestamp=Date --timestamp-unit ms
+    Examples:
+    $ aitrader data import prices.csv --symbol BTC/USDT --timeframe 1h
+    $ aitrader data import quotes.csv -s SPY -t 1d --column timestamp=Date
     """
     from aitrader.data.files import FileFormat, ImportRules, import_file, parse_mapping
     from aitrader.data.store import DatasetKey
@@ -286,7 +287,7 @@ def query_command(
     """Run SQL over the store with DuckDB, read-only: SELECT / EXPLAIN over the stored series
     only (no other file, no writes) unless --unsafe.
 
-    Example: aitrader data query "SELECT symbol, count(*) FROM candles GROUP BY symbol"
+    Example: aitrader data query "SELECT symbol, count(*) FROM candles GROUP BY 1"
     """
     result = _store(ctx).query(sql, unsafe=unsafe)
     if as_json:

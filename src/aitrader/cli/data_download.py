@@ -64,7 +64,7 @@ def download_command(
     Pages are stored as they arrive, so an interrupted download resumes where it stopped; the
     still-open candle is never stored. Yahoo: --source yahoo, timeframes 1h, 1d, 1w.
 
-    Example: aitrader data download -e binance -s BTC/USDT -s ETH/USDT -t 1h --since 2021-01-01
+    Example: aitrader data download -e kraken -s BTC/USD -t 1h --since 2021-01-01
     """
     name = _source_name(exchange, source)
     cfg = settings(ctx)

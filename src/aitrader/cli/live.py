@@ -514,7 +514,7 @@ def live_command(
     (adopts fills made while down, cancels stale orders) and refuses to trade on a mismatch.
     Steer a running run with `aitrader control pause|resume|kill --ledger FILE`.
 
-    Example: aitrader live --exchange binance --symbol BTC/USDT --timeframe 1h --confirm-live
+    Example: aitrader live --exchange binance --symbol BTC/USDT --confirm-live
     """
     cfg = run_settings(ctx, config)
     given = cfg.run

@@ -241,7 +241,7 @@ def tune_command(
     Every trial counts in the deflated Sharpe ratio; PBO is computed via CSCV over the trials.
     The default study name is MODEL-DATASET-TIMEFRAME-OBJECTIVE, so studies never mix.
 
-    Example: aitrader tune sample:BTC-USD-1h --model-kind logistic --trials 10 --max-folds 8
+    Example: aitrader tune sample:BTC-USD-1h -k logistic --trials 10 --max-folds 8
     """
     from aitrader.validation.tuning import run_tune
 

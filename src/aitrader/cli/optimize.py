@@ -67,7 +67,7 @@ def optimize_command(
     Fixed parameters (--param) are not searched. The study is named after strategy, data and
     timeframe: rerunning resumes it, and every trial ever run counts in the DSR.
 
-    Example: aitrader optimize sample:BTC-USD-1h -s sma-cross --trials 30 -o run.yaml
+    Example: aitrader optimize sample:BTC-USD-1h -s sma-cross -o run.yaml
     """
     from aitrader.strategy.optimize import OptimizeConfig, study_name
 

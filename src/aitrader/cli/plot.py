@@ -34,7 +34,7 @@ def plot_command(
 
     Long ranges are drawn as coarser candles (at most 2,500) built from the bars.
 
-    Example: aitrader plot sample:BTC-USD-1h -i sma:50,bb:20,rsi:14 --trades data/reports/demo
+    Example: aitrader plot sample:BTC-USD-1h -i sma:50 --trades data/reports/demo
     """
     from aitrader.analytics.plot import PlotInput, parse_indicators, write_plot
     from aitrader.data.datasets import load_dataset

@@ -225,8 +225,9 @@ def new_command(
 ) -> None:
     """Write a commented strategy template that backtests out of the box.
 
-    Example: aitrader strategy new mine && aitrader backtest --strategy ./mine.py:Mine
-    sample:BTC-USD-1h
+    Example:
+    $ aitrader strategy new mine
+    $ aitrader backtest --strategy ./mine.py:Mine sample:BTC-USD-1h
     """
     from importlib.resources import files
 
@@ -262,7 +263,9 @@ def check_command(
     """Prove a strategy's vectorized method equal to its on_bar, bar by bar.
 
     Runs both through the same backtest and reports the first bar where they differ.
-    Exit 1 when they differ. Example: aitrader strategy check sma-cross sample:BTC-USD-1h
+    Exit 1 when they differ.
+
+    Example: aitrader strategy check sma-cross sample:BTC-USD-1h
     """
     from aitrader.strategy.run import check_strategy
 
