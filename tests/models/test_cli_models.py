@@ -117,6 +117,11 @@ def test_train_says_when_a_bundle_would_never_trade_and_what_to_change(
     as_json = runner.invoke(full_app, [*backtest, "--json"])
     reason = json.loads(as_json.stdout)["no_trades"]
     assert reason.startswith("the model bundle's decision trades neither side")
+    paper = ["paper", "--replay", DATASET, "--bars", "20", "--model", str(tmp_path / "b")]
+    replayed = runner.invoke(full_app, [*paper, "--ledger", str(tmp_path / "p.db")])
+    assert replayed.exit_code == 0, replayed.output
+    said = " ".join(replayed.output.split())
+    assert "warning: this run will not trade: the model bundle's decision trades neither" in said
 
 
 def test_tune_runs_trials(runner: CliRunner) -> None:

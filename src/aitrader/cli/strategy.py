@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from aitrader.cli.common import (
     JsonOption,
@@ -137,7 +138,15 @@ class StrategyChoice:
         from aitrader.strategy.feed import StrategyFeed, protect
 
         env = Environment(tuple(symbols), timeframe, cfg, self.bundle(), history)
-        return protect(StrategyFeed(self.build(), env), self.stop_loss, self.take_profit)
+        feed = StrategyFeed(self.build(), env)
+        idle = feed.strategy.idle_reason()
+        if idle is not None:  # said before a paper or live run waits for bars in vain
+            err_console.print(
+                f"[bold yellow]warning:[/] this run will not trade: {escape(idle)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        return protect(feed, self.stop_loss, self.take_profit)
 
 
 RunConfigOption = typer.Option(
