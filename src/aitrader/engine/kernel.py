@@ -205,10 +205,10 @@ def _bracket_exit(ctx: tuple, i: int, j: int, hit: tuple, replay: tuple) -> None
     st[j, PEND] = 0.0
 
 
-@_compiled
-def _liquidate(ctx: tuple, i: int) -> None:
-    """If the bar reaches the liquidation point, close every position at the fraction ``t`` of
-    the way from the open to its adverse extreme where it does."""
+@njit(cache=True, inline="always")
+def _liquidation_point(ctx: tuple, i: int) -> float:
+    """The fraction of the way from the open to the adverse extremes where bar ``i`` liquidates
+    the account (negative: it does not)."""
     bars, st, acct, _fills, _trades, _cnt, p = ctx
     a, b, held = acct[0], 0.0, False
     for j in range(st.shape[0]):
@@ -216,9 +216,13 @@ def _liquidate(ctx: tuple, i: int) -> None:
             bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
             da, db = liquidation_terms(st[j, POS], bar, p[P_MM])
             a, b, held = a + da, b + db, True
-    t = liquidation_fraction(a, b)
-    if not held or t < 0.0:
-        return
+    return liquidation_fraction(a, b) if held else -1.0
+
+
+@_compiled
+def _liquidate(ctx: tuple, i: int, t: float) -> None:
+    """Close every position at fraction ``t`` of the way from the open to its adverse extreme."""
+    bars, st, _acct, _fills, _trades, _cnt, p = ctx
     for j in range(st.shape[0]):
         q = st[j, POS]
         if q != 0.0:
@@ -344,7 +348,9 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
             if hit[0] != NO_HIT:
                 _bracket_exit(ctx, i, j, hit, (sub, sub_start))
         if holding:
-            _liquidate(ctx, i)
+            t = _liquidation_point(ctx, i)
+            if t >= 0.0:
+                _liquidate(ctx, i, t)
         row = i if brackets.shape[0] > 1 else 0
         for j in range(k):
             t = targets[i, j]
