@@ -68,16 +68,18 @@ def fibonacci_levels(
     left: int = 5,
     right: int = 5,
     ratios: tuple[float, ...] = RETRACEMENTS + EXTENSIONS,
+    swings: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fibonacci levels of the last confirmed swing, shape ``(n, len(ratios))``, and its direction.
 
     With ``S`` the older pivot price and ``E`` the newer one (``D = E - S``), a retracement
     ratio ``r < 1`` gives ``E - r·D`` and an extension ratio ``e ≥ 1`` gives ``S + e·D``.
     Direction is +1 for a low→high swing, −1 for high→low. Warm-up: as :func:`confirmed_swings`
-    (NaN until both a swing high and a swing low are confirmed).
+    (NaN until both a swing high and a swing low are confirmed). ``swings``: the
+    :func:`confirmed_swings` of the same bars, when already computed.
     """
     h, lo_ = as_f64(high), as_f64(low)
-    hi_idx, lo_idx = confirmed_swings(h, lo_, left, right)
+    hi_idx, lo_idx = confirmed_swings(h, lo_, left, right) if swings is None else swings
     ready = (hi_idx >= 0) & (lo_idx >= 0)
     peak = np.where(ready, h[np.maximum(hi_idx, 0)], np.nan)
     trough = np.where(ready, lo_[np.maximum(lo_idx, 0)], np.nan)

@@ -95,10 +95,11 @@ class Decisions:
     the P(up) they came from and its source."""
 
     candles: pd.DataFrame
-    signals: Signals
+    signals: Signals  # of bars ``first`` on (all of them unless a decision asked for the last)
     levels: PlanLevels
     p_up: np.ndarray
     source: str
+    first: int = 0  # the bar ``signals`` start at
 
 
 class TradePlanStrategy(Strategy):
@@ -147,25 +148,32 @@ class TradePlanStrategy(Strategy):
         agent = find_agent(env.bundle or self.bundle, GarchAgentModel)
         self.vol_agent = require_stop_agent(env.settings.plans, agent)
 
-    def decisions(self, candles: pd.DataFrame, symbol: str) -> Decisions:
-        """Signals and plan levels of every bar of ``candles`` (causal: bar t reads bars ≤ t)."""
+    def decisions(self, candles: pd.DataFrame, symbol: str, last: int | None = None) -> Decisions:
+        """Signals and plan levels of every bar of ``candles`` (causal: bar t reads bars ≤ t);
+        ``last``: the signals of the last ``last`` bars only (a bar's decision reads its own and
+        the bar before; the signal rule goes row by row, so they are the same numbers)."""
+        if last is not None and last < 2:
+            raise ValueError("a decision reads the signals of its bar and the bar before: last ≥ 2")
         cfg = self.settings.plans
         levels = plan_levels(candles, cfg, self.vol_agent)
         probs = self.source or baseline_probabilities(candles, self.signal, self.fast, self.slow)
         p_up = probs.p_up.reindex(candles.index).to_numpy(np.float64)
         p_down = None if probs.p_down is None else probs.p_down.reindex(candles.index).to_numpy()
         loss = stop_distance(levels, cfg, candles["close"].to_numpy(np.float64))
-        inputs = SignalInputs(p_up, cfg.tp1_r * loss, loss, p_down)
+        first = 0 if last is None else max(len(candles) - last, 0)
+        rows = slice(first, None)
+        tail = None if p_down is None else p_down[rows]
+        inputs = SignalInputs(p_up[rows], cfg.tp1_r * loss[rows], loss[rows], tail)
         signals = generate(inputs, self.signal, self.settings.costs, symbol, self.timeframe)
-        return Decisions(candles, signals, levels, p_up, probs.source)
+        return Decisions(candles, signals, levels, p_up, probs.source, first)
 
     def plan(self, decided: Decisions, t: int, symbol: str, equity: float) -> TradePlan | None:
         """The plan of bar ``t`` (None without a signal), sized for display at ``equity``."""
-        signals = decided.signals
-        if signals.side[t] == 0:
+        signals, k = decided.signals, t - decided.first
+        if signals.side[k] == 0:
             return None
-        one = Signal(int(signals.side[t]), float(signals.multiple[t]), float(signals.p_win[t]),
-                     float(signals.ev[t]), "trade")  # fmt: skip
+        one = Signal(int(signals.side[k]), float(signals.multiple[k]), float(signals.p_win[k]),
+                     float(signals.ev[k]), "trade")  # fmt: skip
         ctx = PlanContext(
             symbol, self.timeframe, equity, self.settings.costs, self.settings.plans,
             self.settings.risk.sizing, self.signal,
@@ -175,15 +183,15 @@ class TradePlanStrategy(Strategy):
     def target(self, decided: Decisions, t: int, symbol: str) -> Target | None:
         """Bar ``t``'s decision: the plan of a fresh signal (its side differs from the last
         bar's) when the plan rules accept it, else none (the plan running goes on)."""
-        side = decided.signals.side
-        if side[t] == 0 or (t > 0 and side[t - 1] == side[t]):
+        side, k = decided.signals.side, t - decided.first
+        if side[k] == 0 or (t > 0 and side[k - 1] == side[k]):
             return None
         plan = self.plan(decided, t, symbol, NOMINAL_EQUITY)
         if plan is None or plan.status != "accepted":
             return None
         cfg, close = self.settings.plans, float(decided.candles["close"].iat[t])
         return Target(
-            plan.side * float(decided.signals.multiple[t]) * self.size,
+            plan.side * float(decided.signals.multiple[k]) * self.size,
             stop_price=plan.stop, take_profit_price=plan.tp1, tp2_price=plan.tp2,
             tp1_share=cfg.tp1_fraction, break_even=True,
             trail=cfg.trail_atr * plan.atr / close, time_stop=cfg.max_hold_bars,
@@ -194,7 +202,7 @@ class TradePlanStrategy(Strategy):
         for s in ctx.symbols:
             frame = _appended(self.frames.get(s), ctx.bars[s])
             self.frames[s] = frame
-            out[s] = self.target(self.decisions(frame, s), len(frame) - 1, s)
+            out[s] = self.target(self.decisions(frame, s, last=2), len(frame) - 1, s)
         return out
 
     def observe(self, ctx: Context) -> None:

@@ -50,7 +50,7 @@ def plan_levels(
     h, lo, c = (candles[k].to_numpy(dtype=np.float64) for k in ("high", "low", "close"))
     hi_idx, lo_idx = confirmed_swings(h, lo, config.swing_left, config.swing_right)
     ext, _ = fibonacci_levels(
-        h, lo, config.swing_left, config.swing_right, ratios=config.fib_extensions
+        h, lo, config.swing_left, config.swing_right, config.fib_extensions, (hi_idx, lo_idx)
     )
     return PlanLevels(
         atr=atr_indicator(h, lo, c, config.atr_period),
