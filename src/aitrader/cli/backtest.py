@@ -177,11 +177,10 @@ def backtest_command(
 def _spec(
     spec: RunSpec, chosen: StrategyChoice, zero_cost: bool, calendar: str | None, per_bar: bool
 ) -> RunSpec:
-    """The run as the command line sets it: costs, calendar, decision mode and brackets."""
+    """The run as the command line sets it: costs, calendar, decision mode and brackets (the
+    caller names it after the strategy built)."""
     broker = BrokerConfig.without_costs() if zero_cost else spec.broker
-    options = replace(
-        spec.options, calendar=_calendar(calendar, spec.options.calendar), name=chosen.name
-    )
+    options = replace(spec.options, calendar=_calendar(calendar, spec.options.calendar))
     return replace(
         spec, broker=broker, options=options, per_bar=per_bar,
         stop_loss=chosen.stop_loss, take_profit=chosen.take_profit,

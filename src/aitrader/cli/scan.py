@@ -206,8 +206,8 @@ def scan_dataset(
 
         signal, note = apply_thresholds(bundle.info, signal, loaded.symbol, loaded.timeframe)
     strategy = TradePlanStrategy(fast=req.fast, slow=req.slow)
-    strategy.use(probs, signal, bundle)
-    strategy.setup(Environment((loaded.symbol,), loaded.timeframe, cfg))
+    strategy.use(probs, signal)
+    strategy.setup(Environment((loaded.symbol,), loaded.timeframe, cfg, bundle))
     decided = strategy.decisions(loaded.candles, loaded.symbol)
     plan = current_plan(loaded, strategy, decided, req.equity)
     params = resolve(signal, loaded.symbol, loaded.timeframe)

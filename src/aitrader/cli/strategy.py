@@ -141,11 +141,7 @@ class StrategyChoice:
         feed = StrategyFeed(self.build(), env)
         idle = feed.strategy.idle_reason()
         if idle is not None:  # said before a paper or live run waits for bars in vain
-            err_console.print(
-                f"[bold yellow]warning:[/] this run will not trade: {escape(idle)}",
-                highlight=False,
-                soft_wrap=True,
-            )
+            warn(f"this run will not trade: {idle}")
         return protect(feed, self.stop_loss, self.take_profit)
 
 
@@ -161,7 +157,13 @@ def warn_in_sample(chosen: StrategyChoice, first: Any, last: Any) -> None:
     """Print the in-sample warning of :meth:`StrategyChoice.in_sample`, if any."""
     message = chosen.in_sample(first, last)
     if message is not None:
-        err_console.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        warn(message)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr, the terminal wrapping it."""
+    text = f"[bold yellow]warning:[/] {escape(message)}"
+    err_console.print(text, highlight=False, soft_wrap=True)
 
 
 def run_settings(ctx: typer.Context, config: Path | None) -> Settings:

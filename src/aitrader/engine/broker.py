@@ -171,7 +171,7 @@ class SimBroker:
         self._i, self._bar = i, bars[self.symbols[0]]
         if self._quiet(bars, funding):
             return
-        arr = self._start(i, bars)
+        arr = self._rows(bars)
         self._vol = [_volume_cap(row[V], self._floats) for row in arr]
         if funding:
             self._funding(arr, funding)
@@ -187,7 +187,7 @@ class SimBroker:
     def close_bar(self, bars: Mapping[str, Bar]) -> None:
         """At the close, after the decision: target orders fill here with ``fill_at="close"``."""
         if self._at_close and self.targets:
-            self._fill_targets(self._start(self._i, bars), C)
+            self._fill_targets(self._rows(bars), C)
 
     def _quiet(self, bars: Mapping[str, Bar], funding: Mapping[str, float] | None) -> bool:
         """Whether nothing can happen at this bar's open, so that its steps can be skipped:
@@ -214,9 +214,8 @@ class SimBroker:
                     return False
         return True
 
-    def _start(self, i: int, bars: Mapping[str, Bar]) -> Rows:
+    def _rows(self, bars: Mapping[str, Bar]) -> Rows:
         """The bars' open, high, low, close and volume as floats, one row per symbol."""
-        self._i, self._bar = i, bars[self.symbols[0]]
         return [
             [float(b.open), float(b.high), float(b.low), float(b.close), float(b.volume)]
             for b in self._ordered(bars)
@@ -341,7 +340,8 @@ class SimBroker:
         pos = self.position_array()
         if not np.any(pos != 0.0):
             return
-        t = liquidation_point(self.cash, pos, np.array(arr, dtype=np.float64), self.p)
+        opens, highs, lows = (np.array([row[k] for row in arr]) for k in (O, H, L))
+        t = liquidation_point(self.cash, pos, (opens, highs, lows), self.p)
         if t < 0.0:
             return
         for j, s in enumerate(self.symbols):

@@ -147,16 +147,22 @@ def liquidation_fraction(at_open: float, change: float) -> float:
 
 
 @njit(cache=True, inline="always")
-def liquidation_point(cash: float, pos: np.ndarray, bar: np.ndarray, p: np.ndarray) -> float:
+def liquidation_point(
+    cash: float,
+    pos: np.ndarray,
+    bar: tuple[np.ndarray, np.ndarray, np.ndarray],
+    p: np.ndarray,
+) -> float:
     """Where in the bar (0 = open, 1 = adverse extremes) equity meets maintenance; -1 if never.
 
-    ``bar`` holds each symbol's open, high, low in rows. Prices move linearly from the open to
-    each position's adverse extreme (low for longs, high for shorts), all together.
+    ``bar`` holds each symbol's open, high and low (three arrays). Prices move linearly from the
+    open to each position's adverse extreme (low for longs, high for shorts), all together.
     """
+    opens, highs, lows = bar
     a, b = cash, 0.0
     for j in range(pos.shape[0]):
         if pos[j] != 0.0:
-            da, db = liquidation_terms(pos[j], (bar[j, 0], bar[j, 1], bar[j, 2]), p[P_MM])
+            da, db = liquidation_terms(pos[j], (opens[j], highs[j], lows[j]), p[P_MM])
             a += da
             b += db
     return liquidation_fraction(a, b)

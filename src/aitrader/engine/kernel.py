@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from aitrader.engine.config import P_AT_CLOSE, P_CASH, P_MAKER, P_MM, P_TAKER, P_TIF
+from aitrader.engine.config import P_AT_CLOSE, P_CASH, P_MAKER, P_TAKER, P_TIF
 from aitrader.engine.fillmath import (
     BOTH_HIT,
     NO_HIT,
@@ -28,8 +28,7 @@ from aitrader.engine.fillmath import (
     bracket_check,
     bracket_levels,
     increase_cap,
-    liquidation_fraction,
-    liquidation_terms,
+    liquidation_point,
     market_price,
     resolve_bracket,
     target_qty,
@@ -205,20 +204,6 @@ def _bracket_exit(ctx: tuple, i: int, j: int, hit: tuple, replay: tuple) -> None
     st[j, PEND] = 0.0
 
 
-@njit(cache=True, inline="always")
-def _liquidation_point(ctx: tuple, i: int) -> float:
-    """The fraction of the way from the open to the adverse extremes where bar ``i`` liquidates
-    the account (negative: it does not)."""
-    bars, st, acct, _fills, _trades, _cnt, p = ctx
-    a, b, held = acct[0], 0.0, False
-    for j in range(st.shape[0]):
-        if st[j, POS] != 0.0:
-            bar = (bars[O][i, j], bars[H][i, j], bars[L][i, j])
-            da, db = liquidation_terms(st[j, POS], bar, p[P_MM])
-            a, b, held = a + da, b + db, True
-    return liquidation_fraction(a, b) if held else -1.0
-
-
 @_compiled
 def _liquidate(ctx: tuple, i: int, t: float) -> None:
     """Close every position at fraction ``t`` of the way from the open to its adverse extreme."""
@@ -348,7 +333,7 @@ def _run(ctx: tuple, inputs: tuple, out: tuple) -> None:
             if hit[0] != NO_HIT:
                 _bracket_exit(ctx, i, j, hit, (sub, sub_start))
         if holding:
-            t = _liquidation_point(ctx, i)
+            t = liquidation_point(acct[0], st[:, POS], (bars[O][i], bars[H][i], bars[L][i]), p)
             if t >= 0.0:
                 _liquidate(ctx, i, t)
         row = i if brackets.shape[0] > 1 else 0

@@ -26,7 +26,6 @@ from aitrader.live.ledger_reads import FillFilter, LedgerFollow, LedgerReads, pa
 from aitrader.live.ledger_reads import loads_payload as _loads
 from aitrader.live.records import (
     TRANSITIONS,
-    Flag,
     LedgerError,
     LedgerOrder,
     OrderStatus,
@@ -65,7 +64,6 @@ class Ledger(LedgerControl, LedgerReads, LedgerFollow):
 
     def __init__(self, target: str | Path, secrets: Iterable[str] = ()) -> None:
         self.engine = create_ledger_engine(target)
-        self._flags_seen: tuple[tuple[int, int], dict[str, Flag]] | None = None
         self._drift_seen: tuple[tuple[int, int], dict[str, Any] | None] | None = None
         self.redact = Redactor(secrets)
         self.version = migrate(self.engine)

@@ -67,11 +67,11 @@ class Predictor:
             details = self.model.explain(output)  # type: ignore[attr-defined]
         names = class_names(self.classes)
         probabilities = dict(zip(names, map(float, proba[-1]), strict=True))
-        outputs = getattr(self.model, "outputs", None)
-        if outputs is not None:
-            last = outputs(self.transform(X.iloc[-1:]))
-            if len(last.columns):
-                details["outputs"] = {str(k): float(v) for k, v in last.iloc[-1].items()}
+        from aitrader.models.agents import agent_outputs  # agents imports this module
+
+        last = agent_outputs(self, X.iloc[-1:])
+        if len(last.columns):
+            details["outputs"] = {str(k): float(v) for k, v in last.iloc[-1].items()}
         return proba, {"probabilities": probabilities} | details
 
     def proba_at(self, X: pd.DataFrame, rows: np.ndarray, calibrated: bool = True) -> np.ndarray:

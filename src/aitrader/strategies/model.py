@@ -301,11 +301,13 @@ class ModelBundleStrategy(Strategy):
             regimes = np.array([self.regimes[symbol].last(frame)], dtype=object)
         inputs = SignalInputs(p_up, win, loss, p_down, regimes)
         _, target = signal_targets(inputs, config, self.settings.costs, symbol, self.timeframe)
-        vol = math.nan
-        if self.vol_agent is not None:
-            recent = frame.iloc[-(agent_window(self.vol_agent) + 2) :]
-            vol = float(garch_outputs(self.vol_agent, recent)["garch_sigma"].iloc[-1])
-        stop = model_stops(frame.iloc[self._stop_start() :], self.settings.plans, self.vol_agent)
+        vol, table = math.nan, None
+        if self.vol_agent is not None:  # run once: σ here, the range for a garch stop
+            table = garch_outputs(self.vol_agent, frame.iloc[self._garch_start() :])
+            vol = float(table["garch_sigma"].iloc[-1])
+        plans = self.settings.plans
+        start = self._garch_start() if plans.stop_method == "garch" else 0
+        stop = model_stops(frame.iloc[start:], plans, self.vol_agent, table if start else None)
         return float(target[0]), (float(stop[-1]), vol)
 
     def _policy_bars(self) -> int:
@@ -316,12 +318,11 @@ class ModelBundleStrategy(Strategy):
         needs = [agent_window(self.vol_agent) + 2, *(r.bars + 1 for r in self.regimes.values())]
         return max(needs)
 
-    def _stop_start(self) -> int:
-        """Where the bars the stop at the last bar reads start (all the kept bars for the ATR:
-        its Wilder smoothing has a seed; the window of the GARCH agent's range)."""
-        if self.settings.plans.stop_method == "garch" and self.vol_agent is not None:
-            return -(agent_window(self.vol_agent) + 2)
-        return 0
+    def _garch_start(self) -> int:
+        """Where the bars the GARCH agent reads for the last bar start (its window); the ATR
+        stop reads all the kept bars (its Wilder smoothing has a seed)."""
+        assert self.vol_agent is not None
+        return -(agent_window(self.vol_agent) + 2)
 
     def vectorized(self, data: Mapping[str, pd.DataFrame], start: int = 0) -> Frame:
         fractions, stops, vols = {}, {}, {}

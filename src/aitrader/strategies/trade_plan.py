@@ -125,19 +125,16 @@ class TradePlanStrategy(Strategy):
         super().__init__(**params)
         self.source: Probabilities | None = None
         self.signal_config: SignalConfig | None = None
-        self.bundle: Any = None
 
     def check(self) -> None:
         if not 0 < self.fast < self.slow:
             raise ConfigError(f"trade-plan: fast ({self.fast}) must be below slow ({self.slow})")
         self.warmup = self.slow + 1
 
-    def use(
-        self, source: Probabilities | None, signal: SignalConfig | None, bundle: Any = None
-    ) -> None:
-        """Decide on these probabilities and signal settings, with the agents of ``bundle``
-        (``aitrader scan --model``: its GARCH agent places ``plans.stop_method: garch`` stops)."""
-        self.source, self.signal_config, self.bundle = source, signal, bundle
+    def use(self, source: Probabilities | None, signal: SignalConfig | None) -> None:
+        """Decide on these probabilities and signal settings (``aitrader scan``; its model
+        bundle comes with the environment: its GARCH agent places garch stops)."""
+        self.source, self.signal_config = source, signal
 
     def setup(self, env: Environment) -> None:
         self.settings, self.timeframe = env.settings, env.timeframe
@@ -145,7 +142,7 @@ class TradePlanStrategy(Strategy):
         if self.source is None and self.probabilities:
             self.source = file_probabilities(Path(self.probabilities))
         self.frames = {s: env.history.get(s) for s in env.symbols}
-        agent = find_agent(env.bundle or self.bundle, GarchAgentModel)
+        agent = find_agent(env.bundle, GarchAgentModel)
         self.vol_agent = require_stop_agent(env.settings.plans, agent)
 
     def decisions(self, candles: pd.DataFrame, symbol: str, last: int | None = None) -> Decisions:

@@ -97,10 +97,9 @@ def bundle_targets(
     inputs = SignalInputs(up, win, loss, down, labels)
     signals, fraction = signal_targets(inputs, config, settings.costs, symbol, timeframe)
     garch = find_agent(bundle, GarchAgentModel)
-    stop = model_stops(candles, settings.plans, garch)
-    vol = np.full(len(candles), np.nan)
-    if garch is not None:
-        vol = garch_outputs(garch, candles)["garch_sigma"].to_numpy()
+    table = None if garch is None else garch_outputs(garch, candles)  # run once: stop and σ
+    stop = model_stops(candles, settings.plans, garch, table)
+    vol = np.full(len(candles), np.nan) if table is None else table["garch_sigma"].to_numpy()
     return BundleTargets(
         pd.Series(fraction, index=candles.index, name="fraction"),
         pd.Series(stop, index=candles.index, name="stop_loss"),

@@ -85,16 +85,21 @@ def plan_stop(plans: PlanConfig) -> AtrStop:
 
 
 def model_stops(
-    candles: pd.DataFrame, plans: PlanConfig, garch: GarchAgentModel | None
+    candles: pd.DataFrame,
+    plans: PlanConfig,
+    garch: GarchAgentModel | None,
+    table: pd.DataFrame | None = None,
 ) -> np.ndarray:
     """The model strategy's stop distance per bar, as a fraction of the close: with
     ``plans.stop_method: garch`` ``stop_garch`` × the GARCH agent's predicted next high-low
-    range (``garch_range``, known at the bar's close), else ``stop_atr`` × ATR / close."""
+    range (``garch_range``, known at the bar's close), else ``stop_atr`` × ATR / close.
+    ``table``: the agent's :func:`garch_outputs` on ``candles`` when already computed."""
     if plans.stop_method != "garch":
         return stop_fractions(candles, plan_stop(plans))
     agent = require_stop_agent(plans, garch)
     assert agent is not None
-    return np.asarray(plans.stop_garch * garch_outputs(agent, candles)["garch_range"].to_numpy())
+    outputs = garch_outputs(agent, candles) if table is None else table
+    return np.asarray(plans.stop_garch * outputs["garch_range"].to_numpy())
 
 
 NO_GARCH_AGENT = (

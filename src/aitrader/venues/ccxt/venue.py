@@ -20,7 +20,6 @@ from aitrader.engine.managed_policy import TargetFeed
 from aitrader.live.build import RunSpec, start_runner
 from aitrader.live.feeds import BarFeed
 from aitrader.live.fingerprint import live_fingerprint
-from aitrader.live.guard import CircuitBreaker
 from aitrader.live.ledger import Ledger
 from aitrader.live.runner import GuardConfig, Runner
 from aitrader.risk.config import RiskConfig
@@ -66,13 +65,12 @@ class CcxtVenue:
 class LiveSetup:
     """How a live run trades besides its markets, bars and ledger: the risk settings (default
     :class:`RiskConfig`), its description in the ledger (``config``, part of its fingerprint),
-    the exchange calls (default: retried through ``breaker``), how it survives failures
+    the exchange calls (default: :class:`ExchangeCalls` on the exchange), how it survives failures
     (``guard``), the last bar before a fresh run (``start``) and the ``capital`` of the quote
     balance traded (None: all of it)."""
 
     risk: RiskConfig | None = None
     config: Mapping[str, Any] | None = None
-    breaker: CircuitBreaker | None = None
     calls: ExchangeCalls | None = None
     guard: GuardConfig | None = None
     start: pd.Timestamp | None = None
@@ -101,6 +99,5 @@ def live_runner(
     spec = RunSpec(
         fingerprint, risk, dict(setup.config or {}), setup.guard, setup.start, tuple(symbols)
     )
-    calls = setup.calls or ExchangeCalls(exchange, setup.breaker)
-    venue = CcxtVenue(exchange, calls, setup.capital)
+    venue = CcxtVenue(exchange, setup.calls, setup.capital)
     return start_runner(venue, feeds, targets, ledger, spec)
